@@ -1,0 +1,160 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+import { parseFingerprintList } from './gerrit/host-key.js';
+
+/**
+ * Every setting rollgate reads, by its environment variable name. An optional config file
+ * (`ROLLGATE_CONFIG`, YAML or JSON with the same keys) supplies defaults; the environment wins.
+ * Secrets (`GERRIT_HTTP_PASSWORD`) may instead come from a file (`GERRIT_HTTP_PASSWORD_FILE`).
+ */
+const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const RawConfigSchema = z.object({
+  PORT: intFrom(0, 65535).default(8787),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATABASE_URL: z.string().url().optional(),
+  ROLLGATE_DATA_DIR: z.string().min(1).default('.rollgate/data'),
+  ROLLGATE_POLICY_DIR: z.string().min(1).default('policies'),
+  ROLLGATE_WORK_DIR: z.string().min(1).default('.'),
+  ROLLGATE_SETTLE_MS: intFrom(0, 600_000).default(5000),
+  ROLLGATE_PUBLIC_URL: z.string().url().optional(),
+  GERRIT_URL: z.string().url().optional(),
+  GERRIT_HTTP_USER: z.string().min(1).optional(),
+  GERRIT_HTTP_PASSWORD: z.string().min(1).optional(),
+  GERRIT_HTTP_PASSWORD_FILE: z.string().min(1).optional(),
+  GERRIT_SSH_HOST: z.string().min(1).optional(),
+  GERRIT_SSH_PORT: intFrom(1, 65535).default(29418),
+  GERRIT_SSH_USER: z.string().min(1).optional(),
+  GERRIT_SSH_KEY_FILE: z.string().min(1).optional(),
+  GERRIT_SSH_HOST_KEY: z.string().min(1).optional(),
+});
+
+export interface GerritRestConfig {
+  readonly url: string;
+  readonly user: string;
+  readonly password: string;
+}
+
+export interface GerritSshConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly privateKey: Buffer;
+  readonly hostKeyFingerprints: readonly string[];
+}
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly logLevel: string;
+  /** PostgreSQL URL; absent means the embedded PGlite database in `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly policyDir: string;
+  /** Working directory of `run` steps, so `./ops/deploy.sh` resolves the same way every time. */
+  readonly workDir: string;
+  /** How long to wait after a merge before reading the change, because Gerrit's index can lag its events. */
+  readonly settleMs: number;
+  /** Where people reach rollgate's web page and API; used for links in review comments. */
+  readonly publicUrl: string | undefined;
+  /** Absent until all of GERRIT_URL, GERRIT_HTTP_USER and a password are set. */
+  readonly gerritRest: GerritRestConfig | undefined;
+  /** Absent until all of GERRIT_SSH_HOST, GERRIT_SSH_USER, GERRIT_SSH_KEY_FILE and GERRIT_SSH_HOST_KEY are set. */
+  readonly gerritSsh: GerritSshConfig | undefined;
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Reads the config file (if any) and the environment into a checked `Config`, or throws `ConfigError`. */
+export function loadConfig(env: Env = process.env): Config {
+  const fromFile = env.ROLLGATE_CONFIG ? readConfigFile(env.ROLLGATE_CONFIG) : {};
+  const merged: Record<string, unknown> = { ...fromFile };
+  for (const [key, value] of Object.entries(env)) {
+    if (value !== undefined && value !== '' && key in RawConfigSchema.shape) merged[key] = value;
+  }
+  const parsed = RawConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(config)'}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const raw = parsed.data;
+  return {
+    port: raw.PORT,
+    host: raw.HOST,
+    logLevel: raw.LOG_LEVEL,
+    databaseUrl: raw.DATABASE_URL,
+    dataDir: path.resolve(raw.ROLLGATE_DATA_DIR),
+    policyDir: path.resolve(raw.ROLLGATE_POLICY_DIR),
+    workDir: path.resolve(raw.ROLLGATE_WORK_DIR),
+    settleMs: raw.ROLLGATE_SETTLE_MS,
+    publicUrl: raw.ROLLGATE_PUBLIC_URL,
+    gerritRest: gerritRestFrom(raw),
+    gerritSsh: gerritSshFrom(raw),
+  };
+}
+
+type RawConfig = z.infer<typeof RawConfigSchema>;
+
+function gerritRestFrom(raw: RawConfig): GerritRestConfig | undefined {
+  const given = [raw.GERRIT_URL, raw.GERRIT_HTTP_USER, raw.GERRIT_HTTP_PASSWORD ?? raw.GERRIT_HTTP_PASSWORD_FILE];
+  if (given.every((v) => v === undefined)) return undefined;
+  requireAll('Gerrit REST', { GERRIT_URL: raw.GERRIT_URL, GERRIT_HTTP_USER: raw.GERRIT_HTTP_USER, 'GERRIT_HTTP_PASSWORD or GERRIT_HTTP_PASSWORD_FILE': given[2] });
+  const password = raw.GERRIT_HTTP_PASSWORD ?? readSecretFile('GERRIT_HTTP_PASSWORD_FILE', raw.GERRIT_HTTP_PASSWORD_FILE!);
+  return { url: raw.GERRIT_URL!.replace(/\/+$/, ''), user: raw.GERRIT_HTTP_USER!, password };
+}
+
+function gerritSshFrom(raw: RawConfig): GerritSshConfig | undefined {
+  const given = { GERRIT_SSH_HOST: raw.GERRIT_SSH_HOST, GERRIT_SSH_USER: raw.GERRIT_SSH_USER, GERRIT_SSH_KEY_FILE: raw.GERRIT_SSH_KEY_FILE, GERRIT_SSH_HOST_KEY: raw.GERRIT_SSH_HOST_KEY };
+  if (Object.values(given).every((v) => v === undefined)) return undefined;
+  requireAll('Gerrit SSH', given);
+  let hostKeyFingerprints: string[];
+  try {
+    hostKeyFingerprints = parseFingerprintList(raw.GERRIT_SSH_HOST_KEY!);
+  } catch (err) {
+    throw new ConfigError(`GERRIT_SSH_HOST_KEY: ${(err as Error).message}`);
+  }
+  return {
+    host: raw.GERRIT_SSH_HOST!,
+    port: raw.GERRIT_SSH_PORT,
+    user: raw.GERRIT_SSH_USER!,
+    privateKey: Buffer.from(readSecretFile('GERRIT_SSH_KEY_FILE', raw.GERRIT_SSH_KEY_FILE!)),
+    hostKeyFingerprints,
+  };
+}
+
+function requireAll(what: string, values: Record<string, string | undefined>): void {
+  const missing = Object.entries(values).filter(([, v]) => v === undefined).map(([k]) => k);
+  if (missing.length > 0) throw new ConfigError(`${what} is partly configured: also set ${missing.join(', ')}`);
+}
+
+function readSecretFile(setting: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new ConfigError(`${setting}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`ROLLGATE_CONFIG: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let value: unknown;
+  try {
+    value = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`${file}: not valid YAML or JSON: ${(err as Error).message}`);
+  }
+  if (value === null || value === undefined) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${file}: must be a mapping of setting names to values`);
+  const unknownKeys = Object.keys(value).filter((k) => !(k in RawConfigSchema.shape));
+  if (unknownKeys.length > 0) throw new ConfigError(`${file}: unknown setting(s): ${unknownKeys.join(', ')}`);
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, typeof v === 'number' ? String(v) : v]));
+}

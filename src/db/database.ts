@@ -1,0 +1,61 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, Migrator, PostgresDialect, type MigrationResult } from 'kysely';
+import pg from 'pg';
+import { migrations } from '../../migrations/index.js';
+import type { Database } from './schema.js';
+import { PGliteDialect } from './pglite-dialect.js';
+
+/** Where the data lives: a PostgreSQL server, or an embedded PGlite folder (`memory://` for tests). */
+export type DatabaseTarget = { kind: 'postgres'; url: string } | { kind: 'pglite'; dataDir: string };
+
+/** The database plus the capabilities that differ between backends. */
+export interface DatabaseHandle {
+  readonly db: Kysely<Database>;
+  readonly backend: DatabaseTarget['kind'];
+  /** PGlite is one session: work that could run in parallel runs one piece at a time. */
+  readonly singleConnection: boolean;
+  close(): Promise<void>;
+}
+
+const INT8_OID = 20;
+
+/**
+ * The one place that knows there are two backends. Both speak PostgreSQL SQL, so stores and
+ * migrations are shared; bigint columns come back as numbers on both.
+ */
+export async function createDatabase(target: DatabaseTarget): Promise<DatabaseHandle> {
+  if (target.kind === 'postgres') {
+    const pool = new pg.Pool({ connectionString: target.url, max: 10 });
+    pool.on('connect', (client) => {
+      client.setTypeParser(INT8_OID, (value: string) => Number(value));
+    });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    return { db, backend: 'postgres', singleConnection: false, close: () => db.destroy() };
+  }
+  if (!target.dataDir.startsWith('memory://')) mkdirSync(target.dataDir, { recursive: true });
+  const pglite = await PGlite.create({ dataDir: target.dataDir, parsers: { [INT8_OID]: (value: string) => Number(value) } });
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  return {
+    db,
+    backend: 'pglite',
+    singleConnection: true,
+    close: async () => {
+      await db.destroy();
+      await pglite.close();
+    },
+  };
+}
+
+export interface MigrationOutcome {
+  readonly applied: readonly string[];
+  readonly error?: unknown;
+}
+
+/** Brings the schema up to date; never throws, like Kysely's Migrator. */
+export async function migrateToLatest(db: Kysely<Database>): Promise<MigrationOutcome> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  const { error, results } = await migrator.migrateToLatest();
+  const applied = (results ?? []).filter((r: MigrationResult) => r.status === 'Success').map((r) => r.migrationName);
+  return error === undefined ? { applied } : { applied, error };
+}

@@ -1,0 +1,147 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { isMap, isSeq, parseDocument, type Document } from 'yaml';
+import type { z } from 'zod';
+import { PolicyConfigError } from '../errors.js';
+import { isKnownVariable, referencedNames } from '../execute/interpolate.js';
+import {
+  RolesFileSchema,
+  RolloutsFileSchema,
+  WorkflowFileSchema,
+  type Policy,
+  type RunStepDefinition,
+  type WorkflowDefinition,
+} from './policy-config.js';
+
+/**
+ * Reads `roles.yaml`, `rollouts.yaml` and `workflows/*.yaml` from a policy folder. Every problem
+ * in every file is collected as `file: path: problem` (with the line where YAML knows it) before
+ * failing, so one `rollgate policy check` run shows all that needs fixing.
+ */
+export function loadPolicy(dir: string): Policy {
+  const problems: string[] = [];
+  const roles = readYaml(path.join(dir, 'roles.yaml'), RolesFileSchema, problems);
+  const rollouts = readYaml(path.join(dir, 'rollouts.yaml'), RolloutsFileSchema, problems);
+  const workflows: Record<string, WorkflowDefinition> = {};
+  const workflowDir = path.join(dir, 'workflows');
+  for (const file of listYaml(workflowDir, problems)) {
+    const full = path.join(workflowDir, file);
+    const workflow = readYaml(full, WorkflowFileSchema, problems);
+    if (!workflow) continue;
+    const expected = file.replace(/\.ya?ml$/, '');
+    if (workflow.name !== expected) problems.push(`${full}: name: is "${workflow.name}" but the file is ${file}; they must agree`);
+    else workflows[workflow.name] = workflow;
+    problems.push(...checkWorkflow(full, workflow));
+  }
+  if (roles && rollouts) {
+    const roleNames = new Set(Object.keys(roles.roles));
+    const seen = new Set<string>();
+    rollouts.rollouts.forEach((rule, i) => {
+      const at = `${path.join(dir, 'rollouts.yaml')}: rollouts[${i}]`;
+      if (seen.has(rule.name)) problems.push(`${at}.name: "${rule.name}" is used by another rule`);
+      seen.add(rule.name);
+      if (!workflows[rule.workflow] && !problems.some((p) => p.includes(`${rule.workflow}.yaml`))) {
+        problems.push(`${at}.workflow: no workflow "${rule.workflow}" in ${workflowDir}`);
+      }
+      rule.approval.roles.forEach((role, j) => {
+        if (!roleNames.has(role)) problems.push(`${at}.approval.roles[${j}]: no role "${role}" in roles.yaml`);
+      });
+    });
+  }
+  if (problems.length > 0 || !roles || !rollouts) throw new PolicyConfigError(problems);
+  return {
+    roles: Object.fromEntries(Object.entries(roles.roles).map(([role, r]) => [role, r.gerrit_groups])),
+    rollouts: rollouts.rollouts,
+    workflows,
+  };
+}
+
+function checkWorkflow(file: string, workflow: WorkflowDefinition): string[] {
+  const problems: string[] = [];
+  const params = Object.keys(workflow.params);
+  const checkSteps = (steps: readonly RunStepDefinition[], key: 'steps' | 'rollback') => {
+    const ids = new Set<string>();
+    steps.forEach((step, i) => {
+      const at = `${file}: ${key}[${i}]`;
+      if (ids.has(step.id)) problems.push(`${at}.id: "${step.id}" is used twice`);
+      ids.add(step.id);
+      step.needs.forEach((need, j) => {
+        // needs may only point backwards, so the order in the file is always a valid run order
+        if (!ids.has(need) || need === step.id) problems.push(`${at}.needs[${j}]: "${need}" is not a step defined before "${step.id}"`);
+      });
+      step.run.forEach((arg, j) => {
+        for (const ref of referencedNames(arg)) {
+          if (!isKnownVariable(ref, params)) problems.push(`${at}.run[${j}]: unknown variable \${${ref}}`);
+        }
+      });
+    });
+  };
+  checkSteps(workflow.steps, 'steps');
+  checkSteps(workflow.rollback, 'rollback');
+  for (const [param, value] of Object.entries(workflow.params)) {
+    for (const ref of referencedNames(value)) {
+      if (ref.startsWith('params.') || !isKnownVariable(ref, [])) problems.push(`${file}: params.${param}: unknown variable \${${ref}}`);
+    }
+  }
+  return problems;
+}
+
+function listYaml(dir: string, problems: string[]): string[] {
+  try {
+    return readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort();
+  } catch (err) {
+    problems.push(`${dir}: cannot read folder: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    return [];
+  }
+}
+
+function readYaml<T>(file: string, schema: z.ZodType<T>, problems: string[]): T | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    problems.push(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    return undefined;
+  }
+  const doc = parseDocument(text, { prettyErrors: false });
+  if (doc.errors.length > 0) {
+    for (const e of doc.errors) problems.push(`${file}: line ${(e.linePos?.[0]?.line ?? 0)}: ${e.message.split('\n')[0]}`);
+    return undefined;
+  }
+  const parsed = schema.safeParse(doc.toJS() ?? {});
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues) {
+    const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
+    for (const key of keys) {
+      const p = key === undefined ? issue.path : [...issue.path, key];
+      const where = formatPath(p);
+      const line = lineOf(doc, p, text);
+      const message = issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message;
+      problems.push(`${file}: ${where}${line ? ` (line ${line})` : ''}: ${message}`);
+    }
+  }
+  return undefined;
+}
+
+function formatPath(p: readonly PropertyKey[]): string {
+  if (p.length === 0) return '(top level)';
+  return p.map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i === 0 ? '' : '.'}${String(k)}`)).join('');
+}
+
+function lineOf(doc: Document, p: readonly PropertyKey[], text: string): number | undefined {
+  let node: unknown = doc.contents;
+  for (const key of p) {
+    if (isMap(node)) node = node.get(String(key), true);
+    else if (isSeq(node)) node = node.get(Number(key), true);
+    else break;
+  }
+  const range = (node as { range?: [number, number, number] } | undefined)?.range;
+  if (!range) return undefined;
+  return lineFromOffset(text, range[0]);
+}
+
+function lineFromOffset(text: string, offset: number): number {
+  let line = 1;
+  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
+  return line;
+}

@@ -1,0 +1,42 @@
+import picomatch from 'picomatch';
+import type { RolloutRule } from './policy-config.js';
+
+export interface MergeFacts {
+  readonly project: string;
+  /** `main` or `refs/heads/main`: Gerrit uses both forms. */
+  readonly branch: string;
+  /** Files the merged patch set touched; only needed when a rule filters on paths. */
+  readonly files?: readonly string[];
+  /** Value of the `Rollout:` footer, naming the one rule to use when several match. */
+  readonly ruleFooter?: string | undefined;
+}
+
+export function shortBranch(branch: string): string {
+  return branch.startsWith('refs/heads/') ? branch.slice('refs/heads/'.length) : branch;
+}
+
+/** Whether one rule's project, branch and path filters accept the merge. */
+export function ruleMatches(rule: RolloutRule, merge: MergeFacts): boolean {
+  if (!picomatch.isMatch(merge.project, rule.match.project)) return false;
+  if (!picomatch.isMatch(shortBranch(merge.branch), shortBranch(rule.match.branch))) return false;
+  if (rule.match.paths) {
+    const files = merge.files ?? [];
+    if (!files.some((f) => picomatch.isMatch(f, rule.match.paths!, { dot: true }))) return false;
+  }
+  return true;
+}
+
+/**
+ * The rules a merge falls under. A `Rollout: <name>` footer narrows several matches to that one;
+ * naming a rule that does not match selects nothing, so a typo never rolls out something else.
+ */
+export function matchingRules(rules: readonly RolloutRule[], merge: MergeFacts): RolloutRule[] {
+  const matched = rules.filter((r) => ruleMatches(r, merge));
+  if (merge.ruleFooter === undefined) return matched;
+  return matched.filter((r) => r.name === merge.ruleFooter);
+}
+
+/** Whether any rule filters on paths, so the caller knows to fetch the file list. */
+export function needsFiles(rules: readonly RolloutRule[]): boolean {
+  return rules.some((r) => r.match.paths !== undefined);
+}

@@ -1,0 +1,48 @@
+/**
+ * The few error types rollgate raises on purpose. Each has a stable `code`, an HTTP `status`
+ * and `expose` (whether the message is safe to show a client), in the manner of Koa's http-errors.
+ */
+export class RollgateError extends Error {
+  readonly code: string = 'internal';
+  readonly status: number = 500;
+  readonly expose: boolean = false;
+}
+
+/** A setting is missing or malformed; startup stops with this message. */
+export class ConfigError extends RollgateError {
+  override readonly code = 'config';
+}
+
+/** A policy or workflow file is invalid; `problems` are `file: path: problem` lines. */
+export class PolicyConfigError extends RollgateError {
+  override readonly code = 'policy';
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid policy:\n${problems.join('\n')}`);
+  }
+}
+
+/** Something the client sent is wrong. */
+export class BadRequestError extends RollgateError {
+  override readonly code = 'bad_request';
+  override readonly status = 400;
+  override readonly expose = true;
+}
+
+export class NotFoundError extends RollgateError {
+  override readonly code = 'not_found';
+  override readonly status = 404;
+  override readonly expose = true;
+}
+
+/** Gerrit did not answer as expected; `retryable` says whether trying again may help. */
+export class GerritError extends RollgateError {
+  override readonly code = 'gerrit';
+  override readonly status = 502;
+  constructor(
+    message: string,
+    readonly httpStatus: number | undefined,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * What rollgate asks of Gerrit, declared as the few calls it makes. The REST implementation is
+ * in `gerrit-rest-client.ts`; tests point it at a real Gerrit or an in-process REST double.
+ */
+export interface GerritAccount {
+  readonly accountId: number;
+  readonly username?: string | undefined;
+  readonly name?: string | undefined;
+  readonly email?: string | undefined;
+}
+
+export interface GerritVote {
+  readonly account: GerritAccount;
+  readonly value: number;
+}
+
+/** A change as rollgate needs it for a decision, read fresh from REST. */
+export interface GerritChange {
+  readonly project: string;
+  /** Short branch name (`main`), as REST reports it. */
+  readonly branch: string;
+  readonly number: number;
+  readonly subject: string;
+  readonly status: 'NEW' | 'MERGED' | 'ABANDONED';
+  readonly owner: GerritAccount;
+  readonly currentRevision: string;
+  readonly currentPatchSet: number;
+  readonly uploader: GerritAccount | undefined;
+  readonly commitMessage: string;
+  /** Paths the current patch set touched. */
+  readonly files: readonly string[];
+  /** Votes on the current patch set, by label; zero votes (placeholders) are left out. */
+  readonly votes: Readonly<Record<string, readonly GerritVote[]>>;
+}
+
+export interface GerritGroup {
+  /** The group's UUID. */
+  readonly id: string;
+  readonly name: string;
+}
+
+export interface ReviewInput {
+  readonly message: string;
+  readonly tag: string;
+  readonly notify?: 'NONE' | 'OWNER' | 'OWNER_REVIEWERS' | 'ALL';
+}
+
+export interface GerritClient {
+  getChange(project: string, changeNumber: number): Promise<GerritChange>;
+  getAccountGroups(accountId: number): Promise<readonly GerritGroup[]>;
+  postReview(project: string, changeNumber: number, revision: string, review: ReviewInput): Promise<void>;
+}

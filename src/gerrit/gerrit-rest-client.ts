@@ -1,0 +1,139 @@
+import { z } from 'zod';
+import type { GerritRestConfig } from '../config.js';
+import { GerritError } from '../errors.js';
+import type { GerritAccount, GerritChange, GerritClient, GerritGroup, GerritVote, ReviewInput } from './gerrit-client.js';
+
+/** Gerrit prefixes JSON replies with this line to defeat cross-site script inclusion. */
+const XSSI_PREFIX = ")]}'";
+
+const AccountInfoSchema = z.looseObject({
+  _account_id: z.number().int(),
+  username: z.string().optional(),
+  name: z.string().optional(),
+  email: z.string().optional(),
+});
+
+const ApprovalInfoSchema = AccountInfoSchema.extend({ value: z.number().int().optional() });
+
+const ChangeInfoSchema = z.looseObject({
+  project: z.string(),
+  branch: z.string(),
+  _number: z.number().int(),
+  subject: z.string(),
+  status: z.enum(['NEW', 'MERGED', 'ABANDONED']),
+  owner: AccountInfoSchema,
+  current_revision: z.string(),
+  labels: z.record(z.string(), z.looseObject({ all: z.array(ApprovalInfoSchema).optional() })).default({}),
+  revisions: z.record(
+    z.string(),
+    z.looseObject({
+      _number: z.number().int(),
+      uploader: AccountInfoSchema.optional(),
+      commit: z.looseObject({ message: z.string() }).optional(),
+      files: z.record(z.string(), z.unknown()).optional(),
+    }),
+  ),
+});
+
+const GroupInfoListSchema = z.array(z.looseObject({ id: z.string(), name: z.string() }));
+
+type AccountInfo = z.infer<typeof AccountInfoSchema>;
+
+/** Talks to Gerrit's authenticated REST API (`/a/...`) with HTTP Basic and the HTTP password. */
+export class GerritRestClient implements GerritClient {
+  readonly #config: GerritRestConfig;
+  readonly #timeoutMs: number;
+
+  constructor(config: GerritRestConfig, options: { timeoutMs?: number } = {}) {
+    this.#config = config;
+    this.#timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  async getChange(project: string, changeNumber: number): Promise<GerritChange> {
+    const path = `/changes/${changeId(project, changeNumber)}?o=LABELS&o=DETAILED_ACCOUNTS&o=CURRENT_REVISION&o=CURRENT_COMMIT&o=CURRENT_FILES`;
+    const info = parseReply(ChangeInfoSchema, await this.#request('GET', path), `GET ${path}`);
+    const revision = info.revisions[info.current_revision];
+    if (!revision) throw new GerritError(`GET ${path}: current revision ${info.current_revision} missing from "revisions"`, 200, false);
+    const votes: Record<string, GerritVote[]> = {};
+    for (const [label, detail] of Object.entries(info.labels)) {
+      votes[label] = (detail.all ?? []).filter((a) => (a.value ?? 0) !== 0).map((a) => ({ account: toAccount(a), value: a.value ?? 0 }));
+    }
+    return {
+      project: info.project,
+      branch: info.branch,
+      number: info._number,
+      subject: info.subject,
+      status: info.status,
+      owner: toAccount(info.owner),
+      currentRevision: info.current_revision,
+      currentPatchSet: revision._number,
+      uploader: revision.uploader ? toAccount(revision.uploader) : undefined,
+      commitMessage: revision.commit?.message ?? '',
+      // magic entries such as /COMMIT_MSG are not files of the change
+      files: Object.keys(revision.files ?? {}).filter((f) => !f.startsWith('/')),
+      votes,
+    };
+  }
+
+  async getAccountGroups(accountId: number): Promise<readonly GerritGroup[]> {
+    const path = `/accounts/${accountId}/groups`;
+    const groups = parseReply(GroupInfoListSchema, await this.#request('GET', path), `GET ${path}`);
+    return groups.map((g) => ({ id: decodeURIComponent(g.id), name: g.name }));
+  }
+
+  async postReview(project: string, changeNumber: number, revision: string, review: ReviewInput): Promise<void> {
+    const path = `/changes/${changeId(project, changeNumber)}/revisions/${revision}/review`;
+    await this.#request('POST', path, { message: review.message, tag: review.tag, notify: review.notify ?? 'OWNER' });
+  }
+
+  async #request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<string> {
+    const url = `${this.#config.url}/a${path}`;
+    const headers: Record<string, string> = {
+      authorization: `Basic ${Buffer.from(`${this.#config.user}:${this.#config.password}`).toString('base64')}`,
+      accept: 'application/json',
+    };
+    if (body !== undefined) headers['content-type'] = 'application/json; charset=UTF-8';
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method,
+        headers,
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+    } catch (err) {
+      throw new GerritError(`${method} ${path}: Gerrit unreachable: ${(err as Error).message}`, undefined, true);
+    }
+    const text = await response.text();
+    if (!response.ok) {
+      // 5xx and 429 may pass; 4xx other than 429 will not (Gerrit said no), so they are final.
+      const retryable = response.status >= 500 || response.status === 429 || response.status === 408;
+      throw new GerritError(`${method} ${path}: Gerrit answered ${response.status}: ${text.slice(0, 300).trim()}`, response.status, retryable);
+    }
+    return text;
+  }
+}
+
+function changeId(project: string, changeNumber: number): string {
+  return `${encodeURIComponent(project)}~${changeNumber}`;
+}
+
+function parseReply<T>(schema: z.ZodType<T>, text: string, what: string): T {
+  const json = text.startsWith(XSSI_PREFIX) ? text.slice(XSSI_PREFIX.length) : text;
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    throw new GerritError(`${what}: reply is not JSON: ${json.slice(0, 200)}`, 200, false);
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(reply)'}: ${i.message}`).join('; ');
+    throw new GerritError(`${what}: unexpected reply: ${problems}`, 200, false);
+  }
+  return parsed.data;
+}
+
+function toAccount(info: AccountInfo): GerritAccount {
+  return { accountId: info._account_id, username: info.username, name: info.name, email: info.email };
+}
