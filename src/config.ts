@@ -22,6 +22,7 @@ const RawConfigSchema = z.object({
   ROLLGATE_WORK_DIR: z.string().min(1).default('.'),
   ROLLGATE_SETTLE_MS: intFrom(0, 600_000).default(5000),
   ROLLGATE_PUBLIC_URL: z.string().url().optional(),
+  ROLLGATE_STEP_ENV: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*$/, 'a comma-separated list of variable names').optional(),
   GERRIT_URL: z.string().url().optional(),
   GERRIT_HTTP_USER: z.string().min(1).optional(),
   GERRIT_HTTP_PASSWORD: z.string().min(1).optional(),
@@ -61,6 +62,11 @@ export interface Config {
   readonly settleMs: number;
   /** Where people reach rollgate's web page and API; used for links in review comments. */
   readonly publicUrl: string | undefined;
+  /**
+   * The environment `run` steps see (and `${env.NAME}` can read): a short safe list plus the
+   * names in ROLLGATE_STEP_ENV. Nothing else of rollgate's environment, so its secrets stay out.
+   */
+  readonly stepEnv: Readonly<Record<string, string>>;
   /** Absent until all of GERRIT_URL, GERRIT_HTTP_USER and a password are set. */
   readonly gerritRest: GerritRestConfig | undefined;
   /** Absent until all of GERRIT_SSH_HOST, GERRIT_SSH_USER, GERRIT_SSH_KEY_FILE and GERRIT_SSH_HOST_KEY are set. */
@@ -87,17 +93,26 @@ export function loadConfig(env: Env = process.env): Config {
     host: raw.HOST,
     logLevel: raw.LOG_LEVEL,
     databaseUrl: raw.DATABASE_URL,
-    dataDir: path.resolve(raw.ROLLGATE_DATA_DIR),
+    // memory:// keeps PGlite's data in memory (tests); anything else is a folder
+    dataDir: raw.ROLLGATE_DATA_DIR.startsWith('memory://') ? raw.ROLLGATE_DATA_DIR : path.resolve(raw.ROLLGATE_DATA_DIR),
     policyDir: path.resolve(raw.ROLLGATE_POLICY_DIR),
     workDir: path.resolve(raw.ROLLGATE_WORK_DIR),
     settleMs: raw.ROLLGATE_SETTLE_MS,
     publicUrl: raw.ROLLGATE_PUBLIC_URL,
+    stepEnv: stepEnvFrom(env, raw.ROLLGATE_STEP_ENV),
     gerritRest: gerritRestFrom(raw),
     gerritSsh: gerritSshFrom(raw),
   };
 }
 
 type RawConfig = z.infer<typeof RawConfigSchema>;
+
+const SAFE_STEP_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'USER'];
+
+function stepEnvFrom(env: Env, extra: string | undefined): Record<string, string> {
+  const names = [...SAFE_STEP_ENV, ...(extra ? extra.split(',').map((n) => n.trim()) : [])];
+  return Object.fromEntries(names.flatMap((n) => (env[n] !== undefined ? [[n, env[n]!]] : [])));
+}
 
 function gerritRestFrom(raw: RawConfig): GerritRestConfig | undefined {
   const given = [raw.GERRIT_URL, raw.GERRIT_HTTP_USER, raw.GERRIT_HTTP_PASSWORD ?? raw.GERRIT_HTTP_PASSWORD_FILE];

@@ -9,6 +9,8 @@ export interface Database {
 }
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
+/** A timestamp the database fills in by default when an insert leaves it out. */
+type DefaultedTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type Json<T> = ColumnType<T, string, string>;
 
 export type EventStatus = 'pending' | 'processed' | 'ignored' | 'rejected' | 'failed';
@@ -20,13 +22,13 @@ export interface EventsTable {
   dedup_key: string;
   source: string;
   type: string | null;
-  received_at: Generated<Timestamp>;
+  received_at: DefaultedTimestamp;
   event_created_on: number | null;
   raw: string;
   status: EventStatus;
   reason: string | null;
   attempts: Generated<number>;
-  not_before: Generated<Timestamp>;
+  not_before: DefaultedTimestamp;
   processed_at: Timestamp | null;
 }
 
@@ -52,7 +54,7 @@ export interface RolloutsTable {
   reasons: Json<unknown>;
   approvers: Json<unknown>;
   justification: string | null;
-  created_at: Generated<Timestamp>;
+  created_at: DefaultedTimestamp;
   started_at: Timestamp | null;
   finished_at: Timestamp | null;
   claimed_by: string | null;
@@ -89,9 +91,9 @@ export interface OutboxTable {
   message: string;
   status: OutboxStatus;
   attempts: Generated<number>;
-  next_attempt_at: Generated<Timestamp>;
+  next_attempt_at: DefaultedTimestamp;
   last_error: string | null;
-  created_at: Generated<Timestamp>;
+  created_at: DefaultedTimestamp;
   sent_at: Timestamp | null;
 }
 

@@ -27,7 +27,6 @@ export const BUILTIN_VARIABLES: readonly string[] = [
   'change.branch',
   'change.number',
   'change.subject',
-  'change.owner',
   'patchset',
   'revision',
   'newRev',

@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config.js';
+import { createDatabase, migrateToLatest } from '../db/database.js';
+import { loadPolicy } from '../decide/load-policy.js';
+import { RollgateError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { startService } from '../service.js';
+
+const USAGE = `usage: rollgate <command>
+
+commands:
+  serve                 run the service: intake, decisions, rollouts, reports, HTTP API
+  migrate               apply database migrations and exit
+  policy check [dir]    validate policies and workflows (default: ROLLGATE_POLICY_DIR or ./policies)
+
+configuration is read from the environment (see README.md, "Configuration").`;
+
+/** Runs one command and returns its exit code; prints errors as plain sentences, not stacks. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const { positionals } = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: {} });
+  const [command, ...rest] = positionals;
+  switch (command) {
+    case 'serve':
+      return serve();
+    case 'migrate':
+      return migrate();
+    case 'policy':
+      if (rest[0] === 'check') return policyCheck(rest[1]);
+      break;
+  }
+  process.stderr.write(`${command ? `unknown command: ${[command, ...rest].join(' ')}\n\n` : ''}${USAGE}\n`);
+  return 2;
+}
+
+async function serve(): Promise<number> {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel);
+  const service = await startService(config, logger);
+  if (!config.gerritSsh || !config.gerritRest) {
+    process.stderr.write(
+      `rollgate is running at ${service.url} on ${config.databaseUrl ? 'PostgreSQL' : `the embedded database in ${config.dataDir}`}.\n` +
+        `To reach a Gerrit, set GERRIT_URL, GERRIT_HTTP_USER, GERRIT_HTTP_PASSWORD_FILE (REST) and\n` +
+        `GERRIT_SSH_HOST, GERRIT_SSH_USER, GERRIT_SSH_KEY_FILE, GERRIT_SSH_HOST_KEY (stream-events); see README.md.\n`,
+    );
+  }
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await service.stop();
+  return 0;
+}
+
+async function migrate(): Promise<number> {
+  const config = loadConfig();
+  const database = await createDatabase(config.databaseUrl ? { kind: 'postgres', url: config.databaseUrl } : { kind: 'pglite', dataDir: config.dataDir });
+  try {
+    const result = await migrateToLatest(database.db);
+    for (const name of result.applied) process.stdout.write(`applied ${name}\n`);
+    if (result.error !== undefined) {
+      process.stderr.write(`migration failed: ${(result.error as Error).message}\n`);
+      return 1;
+    }
+    if (result.applied.length === 0) process.stdout.write('database is up to date\n');
+    return 0;
+  } finally {
+    await database.close();
+  }
+}
+
+function policyCheck(dir: string | undefined): number {
+  const policyDir = dir ?? loadConfig().policyDir;
+  const policy = loadPolicy(policyDir);
+  process.stdout.write(`${policyDir}: ok (${Object.keys(policy.roles).length} roles, ${policy.rollouts.length} rollout rules, ${Object.keys(policy.workflows).length} workflows)\n`);
+  return 0;
+}
+
+// Run when executed as the bin, not when imported by tests.
+if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      if (err instanceof RollgateError) process.stderr.write(`${err.message}\n`);
+      else process.stderr.write(`rollgate failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,27 @@
+import Koa from 'koa';
+import type { RolloutStore } from '../execute/rollout-store.js';
+import type { Logger } from '../log.js';
+import { errorMiddleware } from './error-middleware.js';
+import { healthRoutes } from './routes/health.js';
+import { rolloutRoutes } from './routes/rollouts.js';
+
+export interface AppDeps {
+  readonly rollouts: RolloutStore;
+  readonly logger: Logger;
+}
+
+/** Builds the HTTP app. Middleware order, top to bottom: errors, request log, routes. */
+export function createApp(deps: AppDeps): Koa {
+  const app = new Koa();
+  app.use(errorMiddleware);
+  app.use(async (ctx, next) => {
+    const started = performance.now();
+    await next();
+    deps.logger.debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) }, 'http request');
+  });
+  for (const router of [healthRoutes(), rolloutRoutes(deps.rollouts)]) {
+    app.use(router.routes()).use(router.allowedMethods());
+  }
+  app.on('error', (err: unknown) => deps.logger.error({ err }, 'http request failed'));
+  return app;
+}

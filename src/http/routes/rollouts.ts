@@ -1,0 +1,70 @@
+import { Router } from '@koa/router';
+import { z } from 'zod';
+import type { RolloutRow, StepRow } from '../../db/schema.js';
+import { BadRequestError, NotFoundError } from '../../errors.js';
+import type { RolloutStore } from '../../execute/rollout-store.js';
+
+const ListQuerySchema = z.object({
+  status: z.enum(['held', 'denied', 'queued', 'running', 'succeeded', 'failed']).optional(),
+  project: z.string().min(1).optional(),
+  change: z.coerce.number().int().positive().optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+
+const IdSchema = z.coerce.number().int().positive();
+
+/** Read-only views of rollouts: their decision, reasons and steps. */
+export function rolloutRoutes(rollouts: RolloutStore): Router {
+  const router = new Router({ prefix: '/api/rollouts' });
+
+  router.get('/', async (ctx) => {
+    const query = ListQuerySchema.safeParse(ctx.query);
+    if (!query.success) throw new BadRequestError(query.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    const { status, project, change, limit } = query.data;
+    const rows = await rollouts.list({ limit, ...(status ? { status } : {}), ...(project ? { project } : {}), ...(change ? { changeNumber: change } : {}) });
+    ctx.body = { rollouts: rows.map((r) => rolloutView(r)) };
+  });
+
+  router.get('/:id', async (ctx) => {
+    const id = IdSchema.safeParse(ctx.params.id);
+    if (!id.success) throw new BadRequestError(`rollout id must be a positive number, got "${ctx.params.id}"`);
+    const row = await rollouts.get(id.data);
+    if (!row) throw new NotFoundError(`no rollout ${id.data}`);
+    ctx.body = rolloutView(row, await rollouts.steps(row.id));
+  });
+
+  return router;
+}
+
+function rolloutView(r: RolloutRow, steps?: readonly StepRow[]) {
+  return {
+    id: r.id,
+    rule: r.rule,
+    workflow: r.workflow,
+    environment: r.environment,
+    change: { project: r.project, branch: r.branch, number: r.change_number, patchset: r.patchset, revision: r.revision, newRev: r.new_rev, subject: r.subject },
+    decision: r.decision,
+    status: r.status,
+    reasons: r.reasons,
+    approvers: r.approvers,
+    justification: r.justification,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    ...(steps
+      ? {
+          steps: steps.map((s) => ({
+            id: s.step_id,
+            status: s.status,
+            attempts: s.attempts,
+            exitCode: s.exit_code,
+            startedAt: s.started_at,
+            finishedAt: s.finished_at,
+            durationMs: s.duration_ms,
+            outputTail: s.output_tail,
+            error: s.error,
+          })),
+        }
+      : {}),
+  };
+}

@@ -1,0 +1,68 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database, EventRow, EventStatus, NewEvent } from '../db/schema.js';
+
+/** The `events` table: every line rollgate received, and where its processing stands. */
+export class EventStore {
+  readonly #db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  /** Stores events; one already stored under the same dedup key is left as it is. Returns how many were new. */
+  async insertMany(events: readonly NewEvent[]): Promise<number> {
+    if (events.length === 0) return 0;
+    const inserted = await this.#db
+      .insertInto('events')
+      .values([...events])
+      .onConflict((oc) => oc.column('dedup_key').doNothing())
+      .returning('id')
+      .execute();
+    return inserted.length;
+  }
+
+  /**
+   * Takes the oldest pending event that is due and pushes its `not_before` forward by `leaseMs`,
+   * so if this process dies mid-way the event becomes due again and another pass picks it up.
+   */
+  async claimDue(leaseMs: number): Promise<EventRow | undefined> {
+    return this.#db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('events')
+        .selectAll()
+        .where('status', '=', 'pending')
+        .where(sql<boolean>`not_before <= now()`)
+        .orderBy('id')
+        .limit(1)
+        .forUpdate()
+        .skipLocked()
+        .executeTakeFirst();
+      if (!row) return undefined;
+      await trx
+        .updateTable('events')
+        .set({ attempts: sql`attempts + 1`, not_before: sql`now() + ${`${leaseMs} milliseconds`}::interval` })
+        .where('id', '=', row.id)
+        .execute();
+      return { ...row, attempts: row.attempts + 1 };
+    });
+  }
+
+  async finish(id: number, status: Exclude<EventStatus, 'pending'>, reason: string | null): Promise<void> {
+    await this.#db.updateTable('events').set({ status, reason, processed_at: sql`now()` }).where('id', '=', id).execute();
+  }
+
+  /** Leaves the event pending and due again after `delayMs`, noting why. */
+  async retryLater(id: number, delayMs: number, reason: string): Promise<void> {
+    await this.#db
+      .updateTable('events')
+      .set({ reason, not_before: sql`now() + ${`${delayMs} milliseconds`}::interval` })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async list(filter: { status?: EventStatus; limit?: number } = {}): Promise<EventRow[]> {
+    let q = this.#db.selectFrom('events').selectAll().orderBy('id', 'desc').limit(filter.limit ?? 100);
+    if (filter.status) q = q.where('status', '=', filter.status);
+    return q.execute();
+  }
+}

@@ -1,0 +1,83 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database, OutboxRow } from '../db/schema.js';
+
+export interface NewReviewMessage {
+  /** Unique per rollout and phase (`rollout:12:started`): enqueuing twice posts once. */
+  readonly messageKey: string;
+  readonly rolloutId: number | null;
+  readonly project: string;
+  readonly changeNumber: number;
+  readonly revision: string;
+  readonly tag: string;
+  readonly message: string;
+}
+
+/** The `outbox` table: review messages that must reach Gerrit, kept until Gerrit accepts them. */
+export class OutboxStore {
+  readonly #db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  async enqueue(m: NewReviewMessage, trx: Kysely<Database> = this.#db): Promise<void> {
+    await trx
+      .insertInto('outbox')
+      .values({
+        message_key: m.messageKey,
+        rollout_id: m.rolloutId,
+        project: m.project,
+        change_number: m.changeNumber,
+        revision: m.revision,
+        tag: m.tag,
+        message: m.message,
+        status: 'pending',
+      })
+      .onConflict((oc) => oc.column('message_key').doNothing())
+      .execute();
+  }
+
+  /** Takes the oldest due message and leases it for `leaseMs` so a crash mid-post retries it. */
+  async claimDue(leaseMs: number): Promise<OutboxRow | undefined> {
+    return this.#db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('outbox')
+        .selectAll()
+        .where('status', '=', 'pending')
+        .where(sql<boolean>`next_attempt_at <= now()`)
+        .orderBy('id')
+        .limit(1)
+        .forUpdate()
+        .skipLocked()
+        .executeTakeFirst();
+      if (!row) return undefined;
+      await trx
+        .updateTable('outbox')
+        .set({ attempts: sql`attempts + 1`, next_attempt_at: sql`now() + ${`${leaseMs} milliseconds`}::interval` })
+        .where('id', '=', row.id)
+        .execute();
+      return { ...row, attempts: row.attempts + 1 };
+    });
+  }
+
+  async markSent(id: number): Promise<void> {
+    await this.#db.updateTable('outbox').set({ status: 'sent', sent_at: sql`now()`, last_error: null }).where('id', '=', id).execute();
+  }
+
+  async retryLater(id: number, delayMs: number, error: string): Promise<void> {
+    await this.#db
+      .updateTable('outbox')
+      .set({ last_error: error, next_attempt_at: sql`now() + ${`${delayMs} milliseconds`}::interval` })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  /** Gerrit refused the message for good (e.g. 400, 403); it stays visible with the reason. */
+  async markFailed(id: number, error: string): Promise<void> {
+    await this.#db.updateTable('outbox').set({ status: 'failed', last_error: error }).where('id', '=', id).execute();
+  }
+
+  async forRollout(rolloutId: number): Promise<OutboxRow[]> {
+    return this.#db.selectFrom('outbox').selectAll().where('rollout_id', '=', rolloutId).orderBy('id').execute();
+  }
+}

@@ -1,0 +1,29 @@
+import type { RolloutRow, StepRow } from '../db/schema.js';
+import type { Approver, Reason } from '../decide/decide.js';
+import type { RolloutSummary, StepSummary } from './format-message.js';
+
+/** Adapts stored rows to what the message formatter reads. */
+export function rolloutSummary(row: RolloutRow, publicUrl: string | undefined): RolloutSummary {
+  return {
+    id: row.id,
+    rule: row.rule,
+    environment: row.environment,
+    workflow: row.workflow,
+    reasons: row.reasons as Reason[],
+    approvers: row.approvers as Approver[],
+    justification: row.justification,
+    link: publicUrl ? `${publicUrl.replace(/\/+$/, '')}/api/rollouts/${row.id}` : undefined,
+  };
+}
+
+export function stepSummary(step: StepRow): StepSummary {
+  return {
+    stepId: step.step_id,
+    status: step.status,
+    attempts: step.attempts,
+    exitCode: step.exit_code,
+    durationMs: step.duration_ms,
+    outputTail: step.output_tail,
+    error: step.error,
+  };
+}

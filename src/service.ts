@@ -1,0 +1,157 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type RequestListener, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config.js';
+import { createDatabase, migrateToLatest, type DatabaseHandle } from './db/database.js';
+import { loadPolicy } from './decide/load-policy.js';
+import { MergeProcessor } from './decide/merge-processor.js';
+import type { Policy } from './decide/policy-config.js';
+import { RolloutStore } from './execute/rollout-store.js';
+import { Runner } from './execute/runner.js';
+import type { GerritClient } from './gerrit/gerrit-client.js';
+import { SUBSCRIBED_EVENT_TYPES } from './gerrit/gerrit-event.js';
+import { GerritRestClient } from './gerrit/gerrit-rest-client.js';
+import { StreamListener } from './gerrit/stream-listener.js';
+import { createApp } from './http/app.js';
+import { EventStore } from './intake/event-store.js';
+import { Intake } from './intake/intake.js';
+import type { Logger } from './log.js';
+import { PollLoop } from './poll-loop.js';
+import { OutboxStore } from './report/outbox-store.js';
+import { Reporter } from './report/reporter.js';
+
+export interface RunningService {
+  /** Base URL of the HTTP API, e.g. http://127.0.0.1:8787 */
+  readonly url: string;
+  readonly database: DatabaseHandle;
+  readonly intake: Intake;
+  readonly policy: Policy;
+  stop(): Promise<void>;
+}
+
+export interface ServiceOverrides {
+  /** Replaces the REST client built from config (tests that inject faults). */
+  readonly gerrit?: GerritClient;
+  /** How often idle loops look at the database for work they were not woken for. */
+  readonly idleMs?: number;
+}
+
+/**
+ * The composition root: opens the database, loads the policy, wires intake → decide → execute
+ * → report, and serves HTTP. Each stage is a loop over its table, so a restart resumes from the
+ * database and nothing is held only in memory.
+ */
+export async function startService(config: Config, logger: Logger, overrides: ServiceOverrides = {}): Promise<RunningService> {
+  const policy = loadPolicy(config.policyDir);
+  logger.info({ dir: config.policyDir, rules: policy.rollouts.length, workflows: Object.keys(policy.workflows).length }, 'policy loaded');
+
+  const database = await createDatabase(config.databaseUrl ? { kind: 'postgres', url: config.databaseUrl } : { kind: 'pglite', dataDir: config.dataDir });
+  const migrated = await migrateToLatest(database.db);
+  if (migrated.error !== undefined) {
+    await database.close();
+    throw migrated.error;
+  }
+  logger.info({ backend: database.backend, applied: migrated.applied }, 'database ready');
+
+  const events = new EventStore(database.db);
+  const rollouts = new RolloutStore(database.db);
+  const outbox = new OutboxStore(database.db);
+  const idleMs = overrides.idleMs ?? 1000;
+  const requeued = await rollouts.requeueInterrupted();
+  if (requeued > 0) logger.warn({ requeued }, 'resuming rollouts interrupted by the last stop');
+
+  const gerrit = overrides.gerrit ?? (config.gerritRest ? new GerritRestClient(config.gerritRest) : undefined);
+  const loops: PollLoop[] = [];
+  const loop = (name: string, tick: () => Promise<boolean>) => {
+    const l = new PollLoop(name, tick, { idleMs, logger });
+    loops.push(l);
+    return l;
+  };
+
+  const reporter = gerrit ? loop('report', () => new Reporter({ outbox, gerrit, logger }).sendNext()) : undefined;
+  const runner = loop('execute', () =>
+    new Runner({
+      rollouts,
+      outbox,
+      policy: () => policy,
+      logger,
+      workDir: config.workDir,
+      publicUrl: config.publicUrl,
+      workerId: `${process.pid}-${randomUUID().slice(0, 8)}`,
+      baseEnv: config.stepEnv,
+      onReport: () => reporter?.wake(),
+    }).runNext(),
+  );
+  const decider = gerrit
+    ? loop('decide', () =>
+        new MergeProcessor({
+          db: database.db,
+          events,
+          rollouts,
+          outbox,
+          gerrit,
+          policy: () => policy,
+          logger,
+          publicUrl: config.publicUrl,
+          onQueued: () => runner.wake(),
+          onReport: () => reporter?.wake(),
+        }).processNext(),
+      )
+    : undefined;
+  if (!gerrit) {
+    logger.warn('Gerrit REST is not configured (GERRIT_URL, GERRIT_HTTP_USER, GERRIT_HTTP_PASSWORD or _FILE): events are stored but not decided and nothing is reported');
+  }
+
+  const intake = new Intake({ store: events, logger, settleMs: config.settleMs, onStored: () => decider?.wake() });
+  let listener: StreamListener | undefined;
+  if (config.gerritSsh) {
+    const ssh = config.gerritSsh;
+    listener = new StreamListener({
+      host: ssh.host,
+      port: ssh.port,
+      username: ssh.user,
+      privateKey: ssh.privateKey,
+      hostKeyFingerprints: ssh.hostKeyFingerprints,
+      eventTypes: SUBSCRIBED_EVENT_TYPES,
+      onLine: (line) => intake.accept(line, 'stream'),
+      onStatus: (status) => logger.info({ stream: status }, 'gerrit stream status'),
+      logger,
+    });
+  } else {
+    logger.warn('Gerrit SSH is not configured (GERRIT_SSH_HOST, GERRIT_SSH_USER, GERRIT_SSH_KEY_FILE, GERRIT_SSH_HOST_KEY): no stream-events intake');
+  }
+
+  const app = createApp({ rollouts, logger });
+  const server = await listen(app.callback(), config.port, config.host);
+  const address = server.address() as AddressInfo;
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  for (const l of loops) l.start();
+  listener?.start();
+  logger.info({ url }, 'rollgate is serving');
+
+  return {
+    url,
+    database,
+    intake,
+    policy,
+    async stop() {
+      await listener?.stop();
+      await intake.flush();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      await Promise.all(loops.map((l) => l.stop()));
+      await database.close();
+      logger.info('rollgate stopped');
+    },
+  };
+}
+
+async function listen(handler: RequestListener, port: number, host: string): Promise<Server> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}

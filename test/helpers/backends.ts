@@ -1,0 +1,66 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { createDatabase, migrateToLatest, type DatabaseHandle, type DatabaseTarget } from '../../src/db/database.js';
+
+/**
+ * The database backends every store and pipeline test runs on: embedded PGlite always, and a
+ * PostgreSQL server when TEST_DATABASE_URL is set. In CI the server is required, so a missing
+ * one fails the run instead of quietly testing only one backend.
+ */
+export type Backend = 'pglite' | 'postgres';
+
+const serverUrl = process.env.TEST_DATABASE_URL;
+if (process.env.CI === 'true' && !serverUrl) {
+  throw new Error('CI=true but TEST_DATABASE_URL is not set: the PostgreSQL backend must be tested in CI');
+}
+
+export const BACKENDS: readonly Backend[] = serverUrl ? ['pglite', 'postgres'] : ['pglite'];
+
+if (!serverUrl) {
+  // loud, so a developer knows half the matrix did not run here
+  console.warn('[rollgate tests] TEST_DATABASE_URL not set: PostgreSQL server backend not tested in this run');
+}
+
+export interface TestDatabase {
+  readonly target: DatabaseTarget;
+  /** A fresh, empty database; the caller opens it (or starts the service on it). */
+  readonly url: string | undefined;
+  drop(): Promise<void>;
+}
+
+/** Creates an empty database on the backend: a PGlite folder in memory, or a new PostgreSQL database. */
+export async function createTestDatabase(backend: Backend): Promise<TestDatabase> {
+  if (backend === 'pglite') return { target: { kind: 'pglite', dataDir: 'memory://' }, url: undefined, drop: async () => {} };
+  const name = `rollgate_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(serverUrl!);
+  url.pathname = `/${name}`;
+  return {
+    target: { kind: 'postgres', url: url.toString() },
+    url: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: serverUrl });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
+}
+
+/** A fresh migrated database handle on the backend, and a cleanup. */
+export async function openTestDatabase(backend: Backend): Promise<{ handle: DatabaseHandle; cleanup: () => Promise<void> }> {
+  const test = await createTestDatabase(backend);
+  const handle = await createDatabase(test.target);
+  const migrated = await migrateToLatest(handle.db);
+  if (migrated.error !== undefined) throw migrated.error;
+  return {
+    handle,
+    cleanup: async () => {
+      await handle.close();
+      await test.drop();
+    },
+  };
+}

@@ -1,0 +1,169 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * An in-process Gerrit REST double on loopback, answering the calls rollgate makes with the JSON
+ * shapes real Gerrit 3.10 returns (`)]}'` prefix, `_account_id`, labels.<L>.all[]), checking
+ * HTTP Basic credentials, recording posted reviews, and failing on demand.
+ */
+export interface DoubleAccount {
+  readonly _account_id: number;
+  readonly username: string;
+  readonly name: string;
+  readonly email: string;
+}
+
+export interface DoubleChange {
+  project: string;
+  branch: string;
+  number: number;
+  subject: string;
+  status: 'NEW' | 'MERGED' | 'ABANDONED';
+  owner: DoubleAccount;
+  uploader: DoubleAccount;
+  revision: string;
+  patchSet: number;
+  commitMessage: string;
+  files: string[];
+  /** label → votes on the current patch set */
+  votes: Record<string, Array<{ account: DoubleAccount; value: number }>>;
+}
+
+export interface PostedReview {
+  readonly project: string;
+  readonly changeNumber: number;
+  readonly revision: string;
+  readonly message: string;
+  readonly tag: string | undefined;
+  readonly user: string;
+}
+
+export interface RestGerritDouble {
+  readonly url: string;
+  readonly user: string;
+  readonly password: string;
+  readonly reviews: PostedReview[];
+  readonly requests: string[];
+  addAccount(account: DoubleAccount, groups: Array<{ id: string; name: string }>): void;
+  setChange(change: DoubleChange): void;
+  /** The next `count` requests whose path starts with `pathPrefix` get `status`. */
+  failNext(pathPrefix: string, status: number, count?: number): void;
+  close(): Promise<void>;
+}
+
+const XSSI = ")]}'\n";
+
+export async function startRestGerritDouble(options: { user?: string; password?: string } = {}): Promise<RestGerritDouble> {
+  const user = options.user ?? 'rollgate';
+  const password = options.password ?? 'rest-secret';
+  const changes = new Map<string, DoubleChange>();
+  const groups = new Map<number, Array<{ id: string; name: string }>>();
+  const reviews: PostedReview[] = [];
+  const requests: string[] = [];
+  const faults: Array<{ prefix: string; status: number; left: number }> = [];
+
+  const server: Server = createServer((req, res) => {
+    void handle(req, res).catch((err: unknown) => send(res, 500, `internal: ${String(err)}`));
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://double');
+    requests.push(`${req.method} ${url.pathname}${url.search}`);
+    const fault = faults.find((f) => url.pathname.startsWith(f.prefix) && f.left > 0);
+    if (fault) {
+      fault.left--;
+      return send(res, fault.status, 'injected failure');
+    }
+    if (!url.pathname.startsWith('/a/')) return send(res, 404, 'Not found');
+    const auth = req.headers.authorization ?? '';
+    if (auth !== `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`) return send(res, 401, 'Unauthorized');
+
+    let m = /^\/a\/changes\/([^/]+)~(\d+)$/.exec(url.pathname);
+    if (m && req.method === 'GET') {
+      const change = changes.get(`${decodeURIComponent(m[1]!)}~${m[2]}`);
+      return change ? json(res, changeInfo(change)) : send(res, 404, 'Not found');
+    }
+    m = /^\/a\/changes\/([^/]+)~(\d+)\/revisions\/([0-9a-f]{40})\/review$/.exec(url.pathname);
+    if (m && req.method === 'POST') {
+      const change = changes.get(`${decodeURIComponent(m[1]!)}~${m[2]}`);
+      if (!change) return send(res, 404, 'Not found');
+      const body = JSON.parse(await readBody(req)) as { message?: string; tag?: string };
+      if (Buffer.byteLength(body.message ?? '') > 16 * 1024) return send(res, 400, 'message too long');
+      reviews.push({ project: change.project, changeNumber: change.number, revision: m[3]!, message: body.message ?? '', tag: body.tag, user });
+      return json(res, { labels: {} });
+    }
+    m = /^\/a\/accounts\/(\d+)\/groups$/.exec(url.pathname);
+    if (m && req.method === 'GET') {
+      const list = groups.get(Number(m[1]));
+      return list ? json(res, list.map((g) => ({ id: encodeURIComponent(g.id), name: g.name, group_id: 1, owner: g.name }))) : send(res, 404, 'Not found');
+    }
+    return send(res, 404, 'Not found');
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    user,
+    password,
+    reviews,
+    requests,
+    addAccount: (account, g) => groups.set(account._account_id, g),
+    setChange: (change) => changes.set(`${change.project}~${change.number}`, change),
+    failNext: (prefix, status, count = 1) => faults.push({ prefix, status, left: count }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** The ChangeInfo shape of GET /changes/{id}?o=LABELS&o=DETAILED_ACCOUNTS&o=CURRENT_REVISION&o=CURRENT_COMMIT&o=CURRENT_FILES. */
+function changeInfo(c: DoubleChange): unknown {
+  const labels: Record<string, unknown> = {};
+  for (const [label, votes] of Object.entries(c.votes)) {
+    labels[label] = { all: votes.map((v) => ({ ...v.account, value: v.value, date: '2026-11-23 08:00:00.000000000' })), values: { '-2': '', '-1': '', ' 0': '', '+1': '', '+2': '' } };
+  }
+  return {
+    id: `${encodeURIComponent(c.project)}~${c.branch}~I${c.revision.slice(0, 40)}`,
+    project: c.project,
+    branch: c.branch,
+    change_id: `I${c.revision}`,
+    subject: c.subject,
+    status: c.status,
+    _number: c.number,
+    owner: c.owner,
+    labels,
+    current_revision: c.revision,
+    revisions: {
+      [c.revision]: {
+        kind: 'REWORK',
+        _number: c.patchSet,
+        uploader: c.uploader,
+        ref: `refs/changes/${String(c.number % 100).padStart(2, '0')}/${c.number}/${c.patchSet}`,
+        commit: { subject: c.subject, message: c.commitMessage, parents: [] },
+        files: Object.fromEntries(c.files.map((f) => [f, { lines_inserted: 1, size_delta: 10, size: 10 }])),
+      },
+    },
+  };
+}
+
+function json(res: ServerResponse, body: unknown): void {
+  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+  res.end(XSSI + JSON.stringify(body));
+}
+
+function send(res: ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
+  res.end(text);
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
