@@ -18,8 +18,18 @@ commands:
 
 configuration is read from the environment (see README.md, "Configuration").`;
 
-/** Runs one command and returns its exit code; prints errors as plain sentences, not stacks. */
+/** Runs one command and returns its exit code; prints expected errors as plain sentences, not stacks. */
 export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    return await run(argv);
+  } catch (err) {
+    if (!(err instanceof RollgateError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    return 1;
+  }
+}
+
+async function run(argv: readonly string[]): Promise<number> {
   const { positionals } = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: {} });
   const [command, ...rest] = positionals;
   switch (command) {
@@ -83,8 +93,7 @@ if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLTo
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: unknown) => {
-      if (err instanceof RollgateError) process.stderr.write(`${err.message}\n`);
-      else process.stderr.write(`rollgate failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.stderr.write(`rollgate failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
       process.exit(1);
     },
   );

@@ -1,0 +1,114 @@
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/run-cli.js';
+
+function policyCopy(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'rollgate-policy-'));
+  cpSync(path.resolve('policies'), dir, { recursive: true });
+  return dir;
+}
+
+describe('rollgate policy check', () => {
+  it('accepts the shipped example policy', async () => {
+    const r = await runCli(['policy', 'check', 'policies']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('policies: ok (3 roles, 1 rollout rules, 1 workflows)\n');
+    expect(r.code).toBe(0);
+  });
+
+  it('lists every problem as file: path: problem and exits non-zero', async () => {
+    const dir = policyCopy();
+    writeFileSync(
+      path.join(dir, 'rollouts.yaml'),
+      [
+        'rollouts:',
+        '  - name: api',
+        '    match: { project: payments/api, branch: main }',
+        '    workflow: missing-workflow',
+        '    environment: production',
+        '    approval:',
+        '      roles: [prod-deployer, nobody]',
+        '      min_approver: 2',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(
+      path.join(dir, 'workflows', 'deploy-service.yaml'),
+      ['name: deploy-service', 'steps:', '  - id: build', '    run: ["./b.sh"]', '    timeout: ten minutes', ''].join('\n'),
+    );
+    const r = await runCli(['policy', 'check', dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      'invalid policy:',
+      `${dir}/rollouts.yaml: rollouts[0].approval.min_approver (line 8): unknown key`,
+      `${dir}/workflows/deploy-service.yaml: steps[0].timeout (line 5): not a duration (e.g. 30s, 10m, 2h)`,
+    ]);
+  });
+
+  it('checks step order and variables once a workflow is well-formed', async () => {
+    const dir = policyCopy();
+    writeFileSync(
+      path.join(dir, 'workflows', 'deploy-service.yaml'),
+      ['name: deploy-service', 'steps:', '  - id: build', '    run: ["./b.sh", "${change.nope}"]', '  - id: ship', '    needs: [later]', '    run: ["./s.sh"]', ''].join('\n'),
+    );
+    const r = await runCli(['policy', 'check', dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${dir}/workflows/deploy-service.yaml: steps[1].needs[0]: "later" is not a step defined before "ship"`);
+    expect(r.stderr).toContain(`${dir}/workflows/deploy-service.yaml: steps[0].run[1]: unknown variable \${change.nope}`);
+  });
+
+  it('reports cross-file mistakes: unknown roles and workflows', async () => {
+    const dir = policyCopy();
+    writeFileSync(
+      path.join(dir, 'rollouts.yaml'),
+      'rollouts:\n  - name: api\n    match: { project: p, branch: main }\n    workflow: nope\n    environment: prod\n    approval: { roles: [ghost] }\n',
+    );
+    const r = await runCli(['policy', 'check', dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${dir}/rollouts.yaml: rollouts[0].workflow: no workflow "nope" in ${dir}/workflows`);
+    expect(r.stderr).toContain(`${dir}/rollouts.yaml: rollouts[0].approval.roles[0]: no role "ghost" in roles.yaml`);
+  });
+
+  it('reports YAML syntax errors with the line', async () => {
+    const dir = policyCopy();
+    writeFileSync(path.join(dir, 'roles.yaml'), 'roles:\n  a: { gerrit_groups: [x]\n');
+    const r = await runCli(['policy', 'check', dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`${dir}/roles.yaml: line \\d+: `));
+  });
+
+  it('refuses features this version does not enforce instead of ignoring them', async () => {
+    const dir = policyCopy();
+    writeFileSync(
+      path.join(dir, 'rollouts.yaml'),
+      'rollouts:\n  - name: api\n    match: { project: p, branch: main }\n    workflow: deploy-service\n    environment: prod\n    approval: { roles: [prod-deployer] }\n    windows: { deny: [] }\n',
+    );
+    const r = await runCli(['policy', 'check', dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${dir}/rollouts.yaml: rollouts[0].windows (line 7): windows is not supported by this version of rollgate`);
+  });
+});
+
+describe('rollgate (usage)', () => {
+  it('prints usage and exits 2 on an unknown command', async () => {
+    const r = await runCli(['deploy-everything']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('unknown command: deploy-everything');
+    expect(r.stderr).toContain('policy check [dir]');
+  });
+
+  it('stops on a bad setting with a message naming it', async () => {
+    const r = await runCli(['migrate'], { PORT: 'eighty', ROLLGATE_DATA_DIR: 'memory://' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('invalid configuration:');
+    expect(r.stderr).toContain('PORT: ');
+  });
+
+  it('says which Gerrit settings are missing when only some are given', async () => {
+    const r = await runCli(['migrate'], { GERRIT_SSH_HOST: 'gerrit.example', ROLLGATE_DATA_DIR: 'memory://' });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe('Gerrit SSH is partly configured: also set GERRIT_SSH_USER, GERRIT_SSH_KEY_FILE, GERRIT_SSH_HOST_KEY');
+  });
+});

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { matchingRules } from '../../src/decide/match.js';
+import { RolloutRuleSchema } from '../../src/decide/policy-config.js';
+import { parseFooters, footer } from '../../src/decide/footers.js';
+import { rolesForGroups } from '../../src/decide/roles.js';
+
+const rule = (name: string, match: Record<string, unknown>) =>
+  RolloutRuleSchema.parse({ name, match, workflow: 'w', environment: 'e', approval: { roles: ['r'] } });
+
+describe('matchingRules', () => {
+  const rules = [
+    rule('api', { project: 'payments/api', branch: 'main' }),
+    rule('any-payments', { project: 'payments/*', branch: 'refs/heads/main' }),
+    rule('deploy-dir', { project: 'payments/api', branch: 'main', paths: ['deploy/**'] }),
+    rule('release', { project: 'payments/api', branch: 'release-*' }),
+  ];
+  const names = (m: Parameters<typeof matchingRules>[1]) => matchingRules(rules, m).map((r) => r.name);
+
+  it.each([
+    ['exact project and short branch', { project: 'payments/api', branch: 'main' }, ['api', 'any-payments']],
+    ['full ref name of the branch', { project: 'payments/api', branch: 'refs/heads/main' }, ['api', 'any-payments']],
+    ['project glob', { project: 'payments/web', branch: 'main' }, ['any-payments']],
+    ['paths filter matches a touched file', { project: 'payments/api', branch: 'main', files: ['deploy/k8s.yaml'] }, ['api', 'any-payments', 'deploy-dir']],
+    ['branch glob', { project: 'payments/api', branch: 'release-1.2' }, ['release']],
+    ['other project', { project: 'billing/api', branch: 'main' }, []],
+    ['Rollout footer picks one of several', { project: 'payments/api', branch: 'main', ruleFooter: 'any-payments' }, ['any-payments']],
+    ['Rollout footer naming a rule that does not match selects none', { project: 'payments/api', branch: 'main', ruleFooter: 'release' }, []],
+  ])('%s', (_, merge, expected) => {
+    expect(names(merge)).toEqual(expected);
+  });
+});
+
+describe('parseFooters', () => {
+  it('reads the trailers of the last paragraph, case-insensitively', () => {
+    const f = parseFooters('Subject\n\nBody with Rollout-Justification: not a footer\n\nRollout-Justification: INC-1 outage\nChange-Id: I123\n');
+    expect(footer(f, 'rollout-justification')).toBe('INC-1 outage');
+    expect(footer(f, 'Change-Id')).toBe('I123');
+  });
+  it('finds nothing in a one-paragraph message', () => {
+    expect(footer(parseFooters('Rollout-Justification: x'), 'Rollout-Justification')).toBeUndefined();
+  });
+});
+
+describe('rolesForGroups', () => {
+  const roleMap = { 'prod-deployer': ['sre', 'payments-oncall'], auditor: ['b1e3c0f5a0e1'] };
+  it('maps group names and UUIDs to roles', () => {
+    expect(rolesForGroups(roleMap, [{ id: 'x', name: 'sre' }])).toEqual(['prod-deployer']);
+    expect(rolesForGroups(roleMap, [{ id: 'b1e3c0f5a0e1', name: 'Auditors' }])).toEqual(['auditor']);
+    expect(rolesForGroups(roleMap, [{ id: 'y', name: 'developers' }])).toEqual([]);
+  });
+});
