@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import { createDatabase, migrateToLatest, type DatabaseHandle } from './db/database.js';
 import { loadPolicy } from './decide/load-policy.js';
-import { MergeProcessor } from './decide/merge-processor.js';
+import { ApprovalStore } from './decide/approval-store.js';
+import { EventProcessor } from './decide/event-processor.js';
 import type { Policy } from './decide/policy-config.js';
 import { RolloutStore } from './execute/rollout-store.js';
 import { Runner } from './execute/runner.js';
@@ -56,6 +57,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const events = new EventStore(database.db);
   const rollouts = new RolloutStore(database.db);
   const outbox = new OutboxStore(database.db);
+  const approvals = new ApprovalStore(database.db);
   const idleMs = overrides.idleMs ?? 1000;
   const requeued = await rollouts.requeueInterrupted();
   if (requeued > 0) logger.warn({ requeued }, 'resuming rollouts interrupted by the last stop');
@@ -84,15 +86,17 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   );
   const decider = gerrit
     ? loop('decide', () =>
-        new MergeProcessor({
+        new EventProcessor({
           db: database.db,
           events,
           rollouts,
+          approvals,
           outbox,
           gerrit,
           policy: () => policy,
           logger,
           publicUrl: config.publicUrl,
+          serviceUser: config.gerritRest?.user,
           onQueued: () => runner.wake(),
           onReport: () => reporter?.wake(),
         }).processNext(),

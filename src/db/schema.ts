@@ -6,6 +6,8 @@ export interface Database {
   rollouts: RolloutsTable;
   rollout_steps: RolloutStepsTable;
   outbox: OutboxTable;
+  approvals: ApprovalsTable;
+  checkpoints: CheckpointsTable;
 }
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
@@ -97,7 +99,27 @@ export interface OutboxTable {
   sent_at: Timestamp | null;
 }
 
+/** An approval given after the merge, by comment (or later the API). */
+export interface ApprovalsTable {
+  id: Generated<number>;
+  rollout_id: number;
+  account_id: number;
+  username: string | null;
+  justification: string;
+  source: 'comment' | 'api';
+  event_id: number | null;
+  created_at: DefaultedTimestamp;
+}
+
+/** Named progress markers, such as the time of the last merge seen, for back-fill after a gap. */
+export interface CheckpointsTable {
+  name: string;
+  value: Json<unknown>;
+  updated_at: DefaultedTimestamp;
+}
+
 export type EventRow = Selectable<EventsTable>;
+export type ApprovalRow = Selectable<ApprovalsTable>;
 export type NewEvent = Insertable<EventsTable>;
 export type RolloutRow = Selectable<RolloutsTable>;
 export type StepRow = Selectable<RolloutStepsTable>;

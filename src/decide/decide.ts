@@ -25,6 +25,8 @@ export interface Approver {
   readonly accountId: number;
   readonly display: string;
   readonly value: number;
+  /** How the approval was given: `Code-Review +2` or `/rollout approve`. */
+  readonly via: string;
   readonly roles: readonly string[];
 }
 
@@ -41,7 +43,15 @@ export interface DecisionInput {
   readonly change: Pick<GerritChange, 'owner' | 'uploader' | 'votes'>;
   /** Roles of each voter (and anyone else relevant), by account id. */
   readonly rolesByAccount: ReadonlyMap<number, readonly string[]>;
+  /** From the `Rollout-Justification:` footer. */
   readonly justification: string | undefined;
+  /** `/rollout approve` commands given after the merge, oldest first; each counts like a vote at the minimum. */
+  readonly commentApprovals?: readonly CommentApproval[];
+}
+
+export interface CommentApproval {
+  readonly account: GerritAccount;
+  readonly justification: string;
 }
 
 export function displayName(account: GerritAccount): string {
@@ -57,7 +67,11 @@ export function decide(input: DecisionInput): DecisionResult {
   const approvers = new Map<number, Approver>();
   const selfIds = new Set([change.owner.accountId, ...(change.uploader ? [change.uploader.accountId] : [])]);
 
-  for (const vote of change.votes[label] ?? []) {
+  const ballots = [
+    ...(change.votes[label] ?? []).map((v) => ({ account: v.account, value: v.value, via: `${label} ${signed(v.value)}` })),
+    ...(input.commentApprovals ?? []).map((a) => ({ account: a.account, value: minValue, via: '/rollout approve' })),
+  ];
+  for (const vote of ballots) {
     const who = displayName(vote.account);
     const roles = rolesByAccount.get(vote.account.accountId) ?? [];
     const relevant = roles.filter((r) => wanted.includes(r));
@@ -71,22 +85,23 @@ export function decide(input: DecisionInput): DecisionResult {
     }
     if (forbidSelf && selfIds.has(vote.account.accountId)) {
       const what = vote.account.accountId === change.owner.accountId ? 'owns' : 'uploaded';
-      reasons.push({ code: 'self-approval', message: `${who}'s ${label} ${signed(vote.value)} does not count: ${who} ${what} the change (no self-approval)` });
+      reasons.push({ code: 'self-approval', message: `${who}'s ${vote.via} does not count: ${who} ${what} the change (no self-approval)` });
       continue;
     }
     if (relevant.length === 0) {
       const has = roles.length > 0 ? `holds only ${roles.join(', ')}` : 'holds no role';
-      reasons.push({ code: 'missing-role', message: `${who}'s ${label} ${signed(vote.value)} does not count: ${who} ${has}; needs one of ${wanted.join(', ')}` });
+      reasons.push({ code: 'missing-role', message: `${who}'s ${vote.via} does not count: ${who} ${has}; needs one of ${wanted.join(', ')}` });
       continue;
     }
     if (!approvers.has(vote.account.accountId)) {
-      approvers.set(vote.account.accountId, { accountId: vote.account.accountId, display: who, value: vote.value, roles: relevant });
-      reasons.push({ code: 'approved', message: `${who} (${relevant.join(', ')}) approved with ${label} ${signed(vote.value)}` });
+      approvers.set(vote.account.accountId, { accountId: vote.account.accountId, display: who, value: vote.value, via: vote.via, roles: relevant });
+      reasons.push({ code: 'approved', message: `${who} (${relevant.join(', ')}) approved with ${vote.via}` });
     }
   }
 
   const approverList = [...approvers.values()];
-  const justification = input.justification?.trim() || undefined;
+  const fromComments = [...(input.commentApprovals ?? [])].reverse().find((a) => a.justification.trim() !== '')?.justification.trim();
+  const justification = input.justification?.trim() || fromComments;
   if (reasons.some((r) => r.code === 'vetoed')) {
     return { outcome: 'deny', reasons, approvers: approverList, justification };
   }

@@ -80,6 +80,42 @@ export class RolloutStore {
     return row;
   }
 
+  /** Rollouts of a change that wait for an approval. */
+  async heldForChange(project: string, changeNumber: number): Promise<RolloutRow[]> {
+    return this.#db
+      .selectFrom('rollouts')
+      .selectAll()
+      .where('project', '=', project)
+      .where('change_number', '=', changeNumber)
+      .where('status', '=', 'held')
+      .orderBy('id')
+      .execute();
+  }
+
+  /**
+   * Replaces a held rollout's decision after a new approval. Only a rollout still held changes,
+   * so two approvals racing cannot start it twice. Returns the updated row, if it changed.
+   */
+  async redecide(
+    id: number,
+    d: { decision: 'allow' | 'hold' | 'deny'; reasons: readonly Reason[]; approvers: readonly Approver[]; justification: string | undefined },
+    trx: Kysely<Database> = this.#db,
+  ): Promise<RolloutRow | undefined> {
+    return trx
+      .updateTable('rollouts')
+      .set({
+        decision: d.decision,
+        status: statusForDecision[d.decision],
+        reasons: JSON.stringify(d.reasons),
+        approvers: JSON.stringify(d.approvers),
+        justification: d.justification ?? null,
+      })
+      .where('id', '=', id)
+      .where('status', '=', 'held')
+      .returningAll()
+      .executeTakeFirst();
+  }
+
   /** Takes the oldest queued rollout for this worker; no two workers get the same one. */
   async claimNext(workerId: string): Promise<RolloutRow | undefined> {
     return this.#db.transaction().execute(async (trx) => {

@@ -47,6 +47,8 @@ export interface ReviewInput {
 
 export interface GerritClient {
   getChange(project: string, changeNumber: number): Promise<GerritChange>;
+  /** Looks an account up by username, email or id (comment events name people, not account ids). */
+  getAccount(user: string): Promise<GerritAccount>;
   getAccountGroups(accountId: number): Promise<readonly GerritGroup[]>;
   postReview(project: string, changeNumber: number, revision: string, review: ReviewInput): Promise<void>;
 }

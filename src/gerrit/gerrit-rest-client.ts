@@ -75,6 +75,11 @@ export class GerritRestClient implements GerritClient {
     };
   }
 
+  async getAccount(user: string): Promise<GerritAccount> {
+    const path = `/accounts/${encodeURIComponent(user)}`;
+    return toAccount(parseReply(AccountInfoSchema, await this.#request('GET', path), `GET ${path}`));
+  }
+
   async getAccountGroups(accountId: number): Promise<readonly GerritGroup[]> {
     const path = `/accounts/${accountId}/groups`;
     const groups = parseReply(GroupInfoListSchema, await this.#request('GET', path), `GET ${path}`);

@@ -76,7 +76,10 @@ const MAX_STDERR_LINE_BYTES = 64 * 1024;
 interface Session {
   readonly client: SshClient;
   readonly socket: net.Socket;
+  /** Resolves when the socket is closed and the stream, if any, has delivered its last line. */
   readonly closed: Promise<void>;
+  /** Resolves on the stream's own close, which ssh2 emits only after its buffered data. */
+  streamClosed: Promise<void> | undefined;
   connectedAt: number | undefined;
   /** First reason the session ended; later errors are only logged. */
   reason: string | undefined;
@@ -174,6 +177,7 @@ export class StreamListener {
       client,
       socket,
       closed: new Promise<void>((resolve) => (markClosed = resolve)),
+      streamClosed: undefined,
       connectedAt: undefined,
       reason: undefined,
       exit: undefined,
@@ -185,8 +189,14 @@ export class StreamListener {
 
     socket.once('close', () => {
       clearTimeout(session.graceTimer);
-      markClosed();
-      this.#onSessionClosed(session);
+      // an abrupt close often comes without an ssh2 error; name it before the stream reports "ended"
+      session.reason ??= 'connection closed';
+      // ssh2 closes the stream after the socket; wait for it so that no line is delivered
+      // after stop() resolves or after the next session has started
+      void (session.streamClosed ?? Promise.resolve()).then(() => {
+        markClosed();
+        this.#onSessionClosed(session);
+      });
     });
     client.on('error', (err: Error) => this.#endSession(session, session.hostKeyReason ?? err.message));
     client.on('ready', () => this.#openStream(session));
@@ -241,6 +251,7 @@ export class StreamListener {
       session.exit = code === null ? `signal ${String(signal)}` : `exit status ${code}`;
     });
     stream.on('error', (err: Error) => this.#endSession(session, `stream error: ${err.message}`));
+    session.streamClosed = new Promise((resolve) => stream.once('close', () => resolve()));
     stream.on('close', () => {
       const tail = stdout.end();
       if (tail.length > 0) {
@@ -298,13 +309,13 @@ export class StreamListener {
 
   #onSessionClosed(session: Session): void {
     if (this.#session === session) this.#session = undefined;
-    const reason = session.reason ?? 'connection closed by server';
+    const reason = session.reason ?? 'connection closed';
     if (this.#stopping !== undefined) {
       this.#log.debug({ reason }, 'gerrit session closed');
       return;
     }
-    const healthyFor = session.connectedAt === undefined ? 0 : Date.now() - session.connectedAt;
-    if (healthyFor >= this.#backoff.resetAfterMs) this.#attempt = 0;
+    const healthy = session.connectedAt !== undefined && Date.now() - session.connectedAt >= this.#backoff.resetAfterMs;
+    if (healthy) this.#attempt = 0;
     const retryInMs = backoffDelay(this.#attempt, this.#backoff, this.#random);
     this.#attempt += 1;
     this.#log.warn({ reason, retryInMs, attempt: this.#attempt }, 'gerrit stream disconnected');

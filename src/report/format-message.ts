@@ -31,7 +31,6 @@ export interface StepSummary {
 }
 
 const bullet = (lines: readonly string[]) => lines.map((l) => `* ${l}`).join('\n');
-const signed = (n: number) => (n > 0 ? `+${n}` : String(n));
 
 export function holdMessage(r: RolloutSummary): string {
   const missing = r.reasons.filter((x) => x.code === 'not-enough-approvers' || x.code === 'justification-missing');
@@ -82,7 +81,7 @@ export function finishedMessage(r: RolloutSummary, succeeded: boolean, totalMs: 
 }
 
 function approverLine(a: Approver): string {
-  return `${a.display} (role ${a.roles.join(', ')}) voted ${signed(a.value)}`;
+  return `${a.display} (role ${a.roles.join(', ')}) approved with ${a.via}`;
 }
 
 function stepLine(s: StepSummary): string {

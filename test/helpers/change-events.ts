@@ -69,3 +69,20 @@ export function changeMergedEvent(change: DoubleChange, submitter: DoubleAccount
     eventCreatedOn: 1763884900,
   };
 }
+
+/** The comment-added stream event for a review comment by `author` (Gerrit prefixes "Patch Set N:"). */
+export function commentAddedEvent(change: DoubleChange, author: DoubleAccount, text: string): Record<string, unknown> {
+  const merged = changeMergedEvent(change, author);
+  return {
+    type: 'comment-added',
+    change: merged.change,
+    patchSet: merged.patchSet,
+    author: { name: author.name, email: author.email, username: author.username },
+    approvals: [{ type: 'Code-Review', description: 'Code-Review', value: '0' }],
+    comment: `Patch Set ${change.patchSet}:\n\n${text}`,
+    project: change.project,
+    refName: `refs/heads/${change.branch}`,
+    changeKey: merged.changeKey,
+    eventCreatedOn: 1763885000,
+  };
+}

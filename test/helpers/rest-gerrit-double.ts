@@ -58,6 +58,7 @@ export async function startRestGerritDouble(options: { user?: string; password?:
   const password = options.password ?? 'rest-secret';
   const changes = new Map<string, DoubleChange>();
   const groups = new Map<number, Array<{ id: string; name: string }>>();
+  const accounts = new Map<number, DoubleAccount>();
   const reviews: PostedReview[] = [];
   const requests: string[] = [];
   const faults: Array<{ prefix: string; status: number; left: number }> = [];
@@ -92,6 +93,12 @@ export async function startRestGerritDouble(options: { user?: string; password?:
       reviews.push({ project: change.project, changeNumber: change.number, revision: m[3]!, message: body.message ?? '', tag: body.tag, user });
       return json(res, { labels: {} });
     }
+    m = /^\/a\/accounts\/([^/]+)$/.exec(url.pathname);
+    if (m && req.method === 'GET') {
+      const key = decodeURIComponent(m[1]!);
+      const found = [...accounts.values()].find((a) => a.username === key || a.email === key || String(a._account_id) === key);
+      return found ? json(res, found) : send(res, 404, `Account '${key}' not found`);
+    }
     m = /^\/a\/accounts\/(\d+)\/groups$/.exec(url.pathname);
     if (m && req.method === 'GET') {
       const list = groups.get(Number(m[1]));
@@ -108,7 +115,10 @@ export async function startRestGerritDouble(options: { user?: string; password?:
     password,
     reviews,
     requests,
-    addAccount: (account, g) => groups.set(account._account_id, g),
+    addAccount: (account, g) => {
+      accounts.set(account._account_id, account);
+      groups.set(account._account_id, g);
+    },
     setChange: (change) => changes.set(`${change.project}~${change.number}`, change),
     failNext: (prefix, status, count = 1) => faults.push({ prefix, status, left: count }),
     close: () =>

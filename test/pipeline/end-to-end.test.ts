@@ -6,7 +6,7 @@ import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
 import { startService, type RunningService } from '../../src/service.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
-import { alice, bob, carol, changeMergedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
+import { alice, bob, carol, changeMergedEvent, commentAddedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
 import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
 import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -85,7 +85,7 @@ describe.each(BACKENDS)('%s: a merge streamed over SSH becomes a rollout and rev
 
     const finished = await waitFor('the finish message', () => reviewsOf(101).find((r) => r.message.includes('SUCCEEDED')));
     const started = reviewsOf(101).find((r) => r.message.includes('STARTED'));
-    expect(started?.message).toContain('alice (role prod-deployer) voted +2');
+    expect(started?.message).toContain('alice (role prod-deployer) approved with Code-Review +2');
     expect(started?.message).toContain('Justification: fixes the checkout outage INC-7');
     expect(finished.message).toMatch(/\* build: succeeded \(exit 0, [\d.]+m?s\)/);
     expect(finished.message).toMatch(/\* deploy: succeeded \(exit 0, [\d.]+m?s\)/);
@@ -153,6 +153,50 @@ describe.each(BACKENDS)('%s: a merge streamed over SSH becomes a rollout and rev
     const row = await service.database.db.selectFrom('rollouts').selectAll().where('change_number', '=', 103).executeTakeFirstOrThrow();
     expect(row.status).toBe('held');
     expect(calls().some((c) => c.args[2] === '103')).toBe(false);
+  });
+
+  it('starts a held rollout when an authorized person comments /rollout approve, and not for others', async () => {
+    const change = mergedChange(107, bob, { votes: { 'Code-Review': [{ account: bob, value: 2 }] } });
+    rest.setChange(change);
+    ssh.push(changeMergedEvent(change));
+    await waitFor('the hold message', () => reviewsOf(107).find((r) => r.message.includes('ON HOLD')));
+
+    // bob (owner) and carol (no role) cannot approve; their attempts are answered with why
+    ssh.push(commentAddedEvent(change, bob, '/rollout approve I am sure'));
+    ssh.push(commentAddedEvent(change, carol, 'looks fine\n/rollout approve ship it'));
+    await waitFor('two more hold messages', () => reviewsOf(107).filter((r) => r.message.includes('ON HOLD')).length === 3);
+    const last = reviewsOf(107).filter((r) => r.message.includes('ON HOLD')).at(-1)!.message;
+    expect(last).toContain("bob's /rollout approve does not count: bob owns the change (no self-approval)");
+    expect(last).toContain("carol's /rollout approve does not count: carol holds no role; needs one of prod-deployer");
+    expect(calls().some((c) => c.args[2] === '107')).toBe(false);
+
+    // a quoted command inside a sentence is not a command
+    ssh.push(commentAddedEvent(change, alice, 'you can type /rollout approve <why> here'));
+    ssh.push(commentAddedEvent(change, alice, '/rollout approve hotfix for INC-9'));
+    const finished = await waitFor('the finish message', () => reviewsOf(107).find((r) => r.message.includes('SUCCEEDED')));
+    const started = reviewsOf(107).find((r) => r.message.includes('STARTED'))!.message;
+    expect(started).toContain('alice (role prod-deployer) approved with /rollout approve');
+    expect(started).toContain('Justification: hotfix for INC-9');
+    expect(finished.message).toContain('* deploy: succeeded');
+    const approvals = await service.database.db.selectFrom('approvals').select(['username', 'justification']).orderBy('id').execute();
+    expect(approvals.filter((a) => a.username !== null)).toEqual([
+      { username: 'bob', justification: 'I am sure' },
+      { username: 'carol', justification: 'ship it' },
+      { username: 'alice', justification: 'hotfix for INC-9' },
+    ]);
+  });
+
+  it('answers /rollout approve on a change with nothing held, and ignores its own messages', async () => {
+    const change = mergedChange(108, bob, { commitMessage: 'x\n\nRollout-Justification: ok\n', votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
+    rest.setChange(change);
+    ssh.push(changeMergedEvent(change));
+    await waitFor('the finish message', () => reviewsOf(108).some((r) => r.message.includes('SUCCEEDED')));
+    ssh.push(commentAddedEvent(change, { ...alice, username: 'rollgate' }, '/rollout approve echo of my own text'));
+    ssh.push(commentAddedEvent(change, alice, '/rollout approve again'));
+    const answer = await waitFor('the answer', () => reviewsOf(108).find((r) => r.message.includes('nothing to approve')));
+    expect(answer.message).toBe("rollgate: alice's /rollout approve has nothing to approve: no rollout of this change is waiting for approval.");
+    const own = await service.database.db.selectFrom('events').select('reason').where('raw', 'like', '%echo of my own text%').executeTakeFirstOrThrow();
+    expect(own.reason).toBe("rollgate's own comment");
   });
 
   it('holds a merge without the required justification', async () => {

@@ -1,0 +1,23 @@
+import type { Kysely } from 'kysely';
+import type { ApprovalRow, Database } from '../db/schema.js';
+
+/** The `approvals` table: approvals given after the merge, per rollout. */
+export class ApprovalStore {
+  readonly #db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  async add(a: { rolloutId: number; accountId: number; username: string | undefined; justification: string; source: 'comment' | 'api'; eventId: number | null }): Promise<ApprovalRow> {
+    return this.#db
+      .insertInto('approvals')
+      .values({ rollout_id: a.rolloutId, account_id: a.accountId, username: a.username ?? null, justification: a.justification, source: a.source, event_id: a.eventId })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  }
+
+  async forRollout(rolloutId: number): Promise<ApprovalRow[]> {
+    return this.#db.selectFrom('approvals').selectAll().where('rollout_id', '=', rolloutId).orderBy('id').execute();
+  }
+}

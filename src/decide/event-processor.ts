@@ -1,0 +1,90 @@
+import type { Kysely } from 'kysely';
+import type { Database, EventRow } from '../db/schema.js';
+import { GerritError } from '../errors.js';
+import type { RolloutStore } from '../execute/rollout-store.js';
+import type { GerritClient } from '../gerrit/gerrit-client.js';
+import { ChangeMergedEventSchema, CommentAddedEventSchema } from '../gerrit/gerrit-event.js';
+import type { EventStore } from '../intake/event-store.js';
+import type { Logger } from '../log.js';
+import type { OutboxStore } from '../report/outbox-store.js';
+import type { ApprovalStore } from './approval-store.js';
+import { handleComment } from './handle-comment.js';
+import { handleMerged } from './handle-merged.js';
+import type { Policy } from './policy-config.js';
+
+export interface DecideDeps {
+  readonly db: Kysely<Database>;
+  readonly events: EventStore;
+  readonly rollouts: RolloutStore;
+  readonly approvals: ApprovalStore;
+  readonly outbox: OutboxStore;
+  readonly gerrit: GerritClient;
+  readonly policy: () => Policy;
+  readonly logger: Logger;
+  readonly publicUrl: string | undefined;
+  /** rollgate's own Gerrit account: its comments are never read as commands. */
+  readonly serviceUser: string | undefined;
+  /** Called when a rollout is queued, to wake the runner. */
+  readonly onQueued: () => void;
+  /** Called when a review message is queued, to wake the reporter. */
+  readonly onReport: () => void;
+}
+
+/** What handling an event came to, stored on the event row. */
+export interface Handled {
+  readonly status: 'processed' | 'ignored';
+  readonly reason: string | null;
+}
+
+/** How long an event is leased while it is processed; after a crash it becomes due again. */
+const LEASE_MS = 5 * 60_000;
+/** Retries of an event whose change Gerrit does not yet show as merged, or while Gerrit is down. */
+const MAX_ATTEMPTS = 20;
+
+/**
+ * The decide stage's pump: takes stored events in order and hands each to its handler. A handler
+ * that fails in a way that may pass (Gerrit down, its index lagging) leaves the event pending
+ * with backoff; a final failure is stored on the event with the reason.
+ */
+export class EventProcessor {
+  readonly #d: DecideDeps;
+
+  constructor(deps: DecideDeps) {
+    this.#d = deps;
+  }
+
+  /** Processes one due event; returns false when there was none. */
+  async processNext(): Promise<boolean> {
+    const row = await this.#d.events.claimDue(LEASE_MS);
+    if (!row) return false;
+    const log = this.#d.logger.child({ eventId: row.id, type: row.type });
+    try {
+      const outcome = await this.#handle(row);
+      await this.#d.events.finish(row.id, outcome.status, outcome.reason);
+      log.info({ status: outcome.status, reason: outcome.reason }, 'event processed');
+    } catch (err) {
+      const retryable = !(err instanceof GerritError) || err.retryable;
+      const message = (err as Error).message;
+      if (retryable && row.attempts < MAX_ATTEMPTS) {
+        const delay = Math.min(1000 * 2 ** (row.attempts - 1), 5 * 60_000);
+        log.warn({ err, attempt: row.attempts, retryInMs: delay }, 'event processing failed; will retry');
+        await this.#d.events.retryLater(row.id, delay, message);
+      } else {
+        log.error({ err, attempt: row.attempts }, 'event processing failed for good');
+        await this.#d.events.finish(row.id, 'failed', message);
+      }
+    }
+    return true;
+  }
+
+  #handle(row: EventRow): Promise<Handled> {
+    switch (row.type) {
+      case 'change-merged':
+        return handleMerged(this.#d, ChangeMergedEventSchema.parse(JSON.parse(row.raw)));
+      case 'comment-added':
+        return handleComment(this.#d, CommentAddedEventSchema.parse(JSON.parse(row.raw)), row.id);
+      default:
+        return Promise.resolve({ status: 'ignored', reason: `${row.type} events are not acted on` });
+    }
+  }
+}
