@@ -14,6 +14,8 @@ import { SUBSCRIBED_EVENT_TYPES } from './gerrit/gerrit-event.js';
 import { GerritRestClient } from './gerrit/gerrit-rest-client.js';
 import { StreamListener } from './gerrit/stream-listener.js';
 import { createApp } from './http/app.js';
+import { Backfill } from './intake/backfill.js';
+import { CheckpointStore } from './intake/checkpoint-store.js';
 import { EventStore } from './intake/event-store.js';
 import { Intake } from './intake/intake.js';
 import type { Logger } from './log.js';
@@ -27,6 +29,7 @@ export interface RunningService {
   readonly database: DatabaseHandle;
   readonly intake: Intake;
   readonly policy: Policy;
+  readonly backfill: Backfill | undefined;
   stop(): Promise<void>;
 }
 
@@ -35,6 +38,7 @@ export interface ServiceOverrides {
   readonly gerrit?: GerritClient;
   /** How often idle loops look at the database for work they were not woken for. */
   readonly idleMs?: number;
+  readonly backfill?: { readonly marginMs?: number; readonly retryMs?: number };
 }
 
 /**
@@ -99,6 +103,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
           serviceUser: config.gerritRest?.user,
           onQueued: () => runner.wake(),
           onReport: () => reporter?.wake(),
+          onGap: (reason) => backfill?.trigger(reason),
         }).processNext(),
       )
     : undefined;
@@ -107,6 +112,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   }
 
   const intake = new Intake({ store: events, logger, settleMs: config.settleMs, onStored: () => decider?.wake() });
+  const backfill = gerrit ? new Backfill({ gerrit, intake, checkpoints: new CheckpointStore(database.db), logger, ...overrides.backfill }) : undefined;
   let listener: StreamListener | undefined;
   if (config.gerritSsh) {
     const ssh = config.gerritSsh;
@@ -118,7 +124,11 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       hostKeyFingerprints: ssh.hostKeyFingerprints,
       eventTypes: SUBSCRIBED_EVENT_TYPES,
       onLine: (line) => intake.accept(line, 'stream'),
-      onStatus: (status) => logger.info({ stream: status }, 'gerrit stream status'),
+      onStatus: (status) => {
+        logger.info({ stream: status }, 'gerrit stream status');
+        // whatever merged while the stream was down is fetched over REST
+        if (status.state === 'connected') backfill?.trigger('stream connected');
+      },
       logger,
     });
   } else {
@@ -138,8 +148,10 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     database,
     intake,
     policy,
+    backfill,
     async stop() {
       await listener?.stop();
+      await backfill?.stop();
       await intake.flush();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();

@@ -28,6 +28,8 @@ export interface DecideDeps {
   readonly onQueued: () => void;
   /** Called when a review message is queued, to wake the reporter. */
   readonly onReport: () => void;
+  /** Called when Gerrit says it dropped events (`dropped-output`): the back-fill closes the gap. */
+  readonly onGap: (reason: string) => void;
 }
 
 /** What handling an event came to, stored on the event row. */
@@ -83,6 +85,10 @@ export class EventProcessor {
         return handleMerged(this.#d, ChangeMergedEventSchema.parse(JSON.parse(row.raw)));
       case 'comment-added':
         return handleComment(this.#d, CommentAddedEventSchema.parse(JSON.parse(row.raw)), row.id);
+      case 'dropped-output':
+        // Gerrit's queue for this session overflowed and it does not say what was lost
+        this.#d.onGap('gerrit dropped stream events');
+        return Promise.resolve({ status: 'processed', reason: 'back-fill started' });
       default:
         return Promise.resolve({ status: 'ignored', reason: `${row.type} events are not acted on` });
     }

@@ -45,7 +45,21 @@ export interface ReviewInput {
   readonly notify?: 'NONE' | 'OWNER' | 'OWNER_REVIEWERS' | 'ALL';
 }
 
+/** A merged change as a query lists it: enough to synthesize its change-merged event. */
+export interface MergedChangeRef {
+  readonly project: string;
+  readonly branch: string;
+  readonly number: number;
+  readonly changeId: string;
+  readonly subject: string;
+  readonly currentRevision: string;
+  readonly currentPatchSet: number;
+  readonly submitted: Date;
+}
+
 export interface GerritClient {
+  /** Every change merged at or after `since`, following Gerrit's paging to the end. */
+  queryMergedSince(since: Date): Promise<readonly MergedChangeRef[]>;
   getChange(project: string, changeNumber: number): Promise<GerritChange>;
   /** Looks an account up by username, email or id (comment events name people, not account ids). */
   getAccount(user: string): Promise<GerritAccount>;

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import type { GerritRestConfig } from '../config.js';
 import { GerritError } from '../errors.js';
-import type { GerritAccount, GerritChange, GerritClient, GerritGroup, GerritVote, ReviewInput } from './gerrit-client.js';
+import type { GerritAccount, GerritChange, GerritClient, GerritGroup, GerritVote, MergedChangeRef, ReviewInput } from './gerrit-client.js';
+
+const PAGE_SIZE = 100;
 
 /** Gerrit prefixes JSON replies with this line to defeat cross-site script inclusion. */
 const XSSI_PREFIX = ")]}'";
@@ -34,6 +36,25 @@ const ChangeInfoSchema = z.looseObject({
     }),
   ),
 });
+
+/** Gerrit's timestamps: UTC, `2026-11-23 08:01:02.000000000`. */
+const gerritTimestamp = z.string().regex(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/).transform((s) => new Date(`${s.slice(0, 19).replace(' ', 'T')}Z`));
+
+const MergedQuerySchema = z.array(
+  z.looseObject({
+    project: z.string(),
+    branch: z.string(),
+    _number: z.number().int(),
+    change_id: z.string(),
+    subject: z.string(),
+    status: z.string(),
+    current_revision: z.string(),
+    submitted: gerritTimestamp.optional(),
+    updated: gerritTimestamp,
+    revisions: z.record(z.string(), z.looseObject({ _number: z.number().int() })),
+    _more_changes: z.boolean().optional(),
+  }),
+);
 
 const GroupInfoListSchema = z.array(z.looseObject({ id: z.string(), name: z.string() }));
 
@@ -73,6 +94,34 @@ export class GerritRestClient implements GerritClient {
       files: Object.keys(revision.files ?? {}).filter((f) => !f.startsWith('/')),
       votes,
     };
+  }
+
+  async queryMergedSince(since: Date): Promise<readonly MergedChangeRef[]> {
+    // `after:` (updated after) is a superset of merged-after and exists in every Gerrit version;
+    // the submitted time then filters exactly
+    const stamp = since.toISOString().slice(0, 19).replace('T', ' ');
+    const query = encodeURIComponent(`status:merged after:"${stamp} +0000"`);
+    const found: MergedChangeRef[] = [];
+    for (let start = 0; ; ) {
+      const path = `/changes/?q=${query}&o=CURRENT_REVISION&n=${PAGE_SIZE}&S=${start}`;
+      const page = parseReply(MergedQuerySchema, await this.#request('GET', path), `GET ${path}`);
+      for (const c of page) {
+        const submitted = c.submitted ?? c.updated;
+        if (c.status !== 'MERGED' || submitted < since) continue;
+        found.push({
+          project: c.project,
+          branch: c.branch,
+          number: c._number,
+          changeId: c.change_id,
+          subject: c.subject,
+          currentRevision: c.current_revision,
+          currentPatchSet: c.revisions[c.current_revision]?._number ?? 0,
+          submitted,
+        });
+      }
+      if (page.length === 0 || page.at(-1)?._more_changes !== true) return found;
+      start += page.length;
+    }
   }
 
   async getAccount(user: string): Promise<GerritAccount> {

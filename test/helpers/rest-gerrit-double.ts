@@ -27,6 +27,8 @@ export interface DoubleChange {
   files: string[];
   /** label → votes on the current patch set */
   votes: Record<string, Array<{ account: DoubleAccount; value: number }>>;
+  /** When it merged, as Gerrit writes it (UTC): `2026-11-23 08:01:02.000000000`. */
+  submitted?: string;
 }
 
 export interface PostedReview {
@@ -79,6 +81,7 @@ export async function startRestGerritDouble(options: { user?: string; password?:
     const auth = req.headers.authorization ?? '';
     if (auth !== `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`) return send(res, 401, 'Unauthorized');
 
+    if (url.pathname === '/a/changes/' && req.method === 'GET') return json(res, queryMerged(url));
     let m = /^\/a\/changes\/([^/]+)~(\d+)$/.exec(url.pathname);
     if (m && req.method === 'GET') {
       const change = changes.get(`${decodeURIComponent(m[1]!)}~${m[2]}`);
@@ -105,6 +108,24 @@ export async function startRestGerritDouble(options: { user?: string; password?:
       return list ? json(res, list.map((g) => ({ id: encodeURIComponent(g.id), name: g.name, group_id: 1, owner: g.name }))) : send(res, 404, 'Not found');
     }
     return send(res, 404, 'Not found');
+  }
+
+  /** `q=status:merged after:"YYYY-MM-DD HH:MM:SS +0000"` with n/S paging, as Gerrit answers it. */
+  function queryMerged(url: URL): unknown[] {
+    const q = url.searchParams.get('q') ?? '';
+    const after = /after:"([^"]+) \+0000"/.exec(q)?.[1];
+    const since = after ? new Date(`${after.replace(' ', 'T')}Z`) : new Date(0);
+    const all = [...changes.values()]
+      .filter((c) => /status:merged/.test(q) && c.status === 'MERGED' && c.submitted && new Date(`${c.submitted.slice(0, 19).replace(' ', 'T')}Z`) >= since)
+      .sort((a, b) => b.number - a.number);
+    const n = Number(url.searchParams.get('n') ?? 500);
+    const start = Number(url.searchParams.get('S') ?? 0);
+    const page = all.slice(start, start + n).map((c) => {
+      const { labels: _labels, ...info } = changeInfo(c) as Record<string, unknown>;
+      return { ...info, submitted: c.submitted, updated: c.submitted };
+    });
+    if (start + n < all.length && page.length > 0) (page[page.length - 1] as Record<string, unknown>)._more_changes = true;
+    return page;
   }
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

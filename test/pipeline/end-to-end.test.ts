@@ -199,6 +199,43 @@ describe.each(BACKENDS)('%s: a merge streamed over SSH becomes a rollout and rev
     expect(own.reason).toBe("rollgate's own comment");
   });
 
+  const gerritNow = () => new Date().toISOString().replace('T', ' ').replace('Z', '000000');
+
+  it('back-fills a merge made while the SSH stream was down, once the stream reconnects', async () => {
+    const sessions = ssh.sessions;
+    ssh.dropAll();
+    // merged while rollgate was not listening: no stream event will ever come for it
+    const change = mergedChange(110, bob, {
+      commitMessage: 'Missed\n\nRollout-Justification: back-fill\n',
+      votes: { 'Code-Review': [{ account: alice, value: 2 }] },
+      submitted: gerritNow(),
+    });
+    rest.setChange(change);
+    await ssh.waitForSession(sessions + 1);
+    const finished = await waitFor('the finish message', () => reviewsOf(110).find((r) => r.message.includes('SUCCEEDED')), 30_000);
+    expect(finished.revision).toBe(change.revision);
+    const event = await service.database.db.selectFrom('events').select(['source', 'status']).where('dedup_key', '=', `change-merged:payments/api~110:${change.revision}`).executeTakeFirstOrThrow();
+    expect(event).toEqual({ source: 'backfill', status: 'processed' });
+    expect(rest.requests.some((r) => r.startsWith('GET /a/changes/?q=status%3Amerged%20after%3A%22'))).toBe(true);
+  });
+
+  it('back-fills after Gerrit says it dropped events, and the late stream copy changes nothing', async () => {
+    const change = mergedChange(111, bob, {
+      commitMessage: 'Dropped\n\nRollout-Justification: gap\n',
+      votes: { 'Code-Review': [{ account: alice, value: 2 }] },
+      submitted: gerritNow(),
+    });
+    rest.setChange(change);
+    ssh.push({ type: 'dropped-output' });
+    await waitFor('the finish message', () => reviewsOf(111).some((r) => r.message.includes('SUCCEEDED')), 30_000);
+    ssh.push(changeMergedEvent(change));
+    await service.intake.flush();
+    await service.backfill!.idle();
+    const rows = await service.database.db.selectFrom('rollouts').select('id').where('change_number', '=', 111).execute();
+    expect(rows).toHaveLength(1);
+    expect(reviewsOf(111).filter((r) => r.message.includes('STARTED'))).toHaveLength(1);
+  });
+
   it('holds a merge without the required justification', async () => {
     const change = mergedChange(104, bob, { votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
     rest.setChange(change);
