@@ -1,0 +1,68 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alice, bob, changeMergedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
+import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
+import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+describe('rollgate serve against Gerrit', () => {
+  let ssh: SshGerritDouble;
+  let rest: RestGerritDouble;
+  beforeAll(async () => {
+    ssh = await startSshGerritDouble();
+    rest = await startRestGerritDouble({ password: 'S3cret-http-password' });
+    rest.addAccount(alice, [GROUPS.sre]);
+  });
+  afterAll(async () => {
+    await ssh.close();
+    await rest.close();
+  });
+
+  it('rolls out a streamed merge and never writes a secret to its logs, even at trace level', async () => {
+    const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-secrets-'));
+    writeFileSync(path.join(tmp, 'key'), ssh.clientPrivateKey, { mode: 0o600 });
+    writeFileSync(path.join(tmp, 'pw'), rest.password, { mode: 0o600 });
+    const child = spawn(process.execPath, ['--import', 'tsx', path.resolve('src/cli/main.ts'), 'serve'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        PORT: '0',
+        LOG_LEVEL: 'trace',
+        ROLLGATE_DATA_DIR: path.join(tmp, 'data'),
+        ROLLGATE_POLICY_DIR: path.resolve('test/fixtures/policies'),
+        ROLLGATE_WORK_DIR: path.resolve('test/fixtures'),
+        ROLLGATE_SETTLE_MS: '0',
+        GERRIT_URL: rest.url,
+        GERRIT_HTTP_USER: rest.user,
+        GERRIT_HTTP_PASSWORD_FILE: path.join(tmp, 'pw'),
+        GERRIT_SSH_HOST: ssh.host,
+        GERRIT_SSH_PORT: String(ssh.port),
+        GERRIT_SSH_USER: ssh.username,
+        GERRIT_SSH_KEY_FILE: path.join(tmp, 'key'),
+        GERRIT_SSH_HOST_KEY: ssh.hostKeyFingerprint,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let logs = '';
+    child.stdout.on('data', (c: Buffer) => (logs += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (logs += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await ssh.waitForSession(1, 30_000);
+      const change = mergedChange(201, bob, { commitMessage: 'x\n\nRollout-Justification: y\n', votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
+      rest.setChange(change);
+      ssh.push(changeMergedEvent(change));
+      await waitFor('the finish message', () => rest.reviews.find((r) => r.changeNumber === 201 && r.message.includes('SUCCEEDED')), 30_000);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    expect(logs).toContain('"msg":"rollout finished"');
+    expect(logs).not.toContain(rest.password);
+    expect(logs).not.toContain(Buffer.from(`${rest.user}:${rest.password}`).toString('base64'));
+    const keyBody = ssh.clientPrivateKey.split('\n').filter((l) => l && !l.startsWith('-----'));
+    for (const line of keyBody) expect(logs).not.toContain(line);
+  });
+});
