@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { leaseNextDue } from '../db/lease.js';
 import type { Database, EventRow, EventStatus, NewEvent } from '../db/schema.js';
 
 /** The `events` table: every line rollgate received, and where its processing stands. */
@@ -26,25 +27,7 @@ export class EventStore {
    * so if this process dies mid-way the event becomes due again and another pass picks it up.
    */
   async claimDue(leaseMs: number): Promise<EventRow | undefined> {
-    return this.#db.transaction().execute(async (trx) => {
-      const row = await trx
-        .selectFrom('events')
-        .selectAll()
-        .where('status', '=', 'pending')
-        .where(sql<boolean>`not_before <= now()`)
-        .orderBy('id')
-        .limit(1)
-        .forUpdate()
-        .skipLocked()
-        .executeTakeFirst();
-      if (!row) return undefined;
-      await trx
-        .updateTable('events')
-        .set({ attempts: sql`attempts + 1`, not_before: sql`now() + ${`${leaseMs} milliseconds`}::interval` })
-        .where('id', '=', row.id)
-        .execute();
-      return { ...row, attempts: row.attempts + 1 };
-    });
+    return leaseNextDue(this.#db, 'events', leaseMs);
   }
 
   async finish(id: number, status: Exclude<EventStatus, 'pending'>, reason: string | null): Promise<void> {

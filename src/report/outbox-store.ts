@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { leaseNextDue } from '../db/lease.js';
 import type { Database, OutboxRow } from '../db/schema.js';
 
 export interface NewReviewMessage {
@@ -39,25 +40,7 @@ export class OutboxStore {
 
   /** Takes the oldest due message and leases it for `leaseMs` so a crash mid-post retries it. */
   async claimDue(leaseMs: number): Promise<OutboxRow | undefined> {
-    return this.#db.transaction().execute(async (trx) => {
-      const row = await trx
-        .selectFrom('outbox')
-        .selectAll()
-        .where('status', '=', 'pending')
-        .where(sql<boolean>`next_attempt_at <= now()`)
-        .orderBy('id')
-        .limit(1)
-        .forUpdate()
-        .skipLocked()
-        .executeTakeFirst();
-      if (!row) return undefined;
-      await trx
-        .updateTable('outbox')
-        .set({ attempts: sql`attempts + 1`, next_attempt_at: sql`now() + ${`${leaseMs} milliseconds`}::interval` })
-        .where('id', '=', row.id)
-        .execute();
-      return { ...row, attempts: row.attempts + 1 };
-    });
+    return leaseNextDue(this.#db, 'outbox', leaseMs);
   }
 
   async markSent(id: number): Promise<void> {
