@@ -12,7 +12,7 @@ import { Runner } from './execute/runner.js';
 import type { GerritClient } from './gerrit/gerrit-client.js';
 import { SUBSCRIBED_EVENT_TYPES } from './gerrit/gerrit-event.js';
 import { GerritRestClient } from './gerrit/gerrit-rest-client.js';
-import { StreamListener } from './gerrit/stream-listener.js';
+import { StreamListener, type StreamListenerOptions } from './gerrit/stream-listener.js';
 import { createApp } from './http/app.js';
 import { Backfill } from './intake/backfill.js';
 import { CheckpointStore } from './intake/checkpoint-store.js';
@@ -30,6 +30,8 @@ export interface RunningService {
   readonly intake: Intake;
   readonly policy: Policy;
   readonly backfill: Backfill | undefined;
+  /** Whether the Gerrit stream-events session is up right now. */
+  streamConnected(): boolean;
   stop(): Promise<void>;
 }
 
@@ -39,6 +41,8 @@ export interface ServiceOverrides {
   /** How often idle loops look at the database for work they were not woken for. */
   readonly idleMs?: number;
   readonly backfill?: { readonly marginMs?: number; readonly retryMs?: number };
+  /** Reconnect timing of the stream, for tests that need a known gap. */
+  readonly stream?: Pick<StreamListenerOptions, 'backoff' | 'random'>;
 }
 
 /**
@@ -130,6 +134,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         if (status.state === 'connected') backfill?.trigger('stream connected');
       },
       logger,
+      ...overrides.stream,
     });
   } else {
     logger.warn('Gerrit SSH is not configured (GERRIT_SSH_HOST, GERRIT_SSH_USER, GERRIT_SSH_KEY_FILE, GERRIT_SSH_HOST_KEY): no stream-events intake');
@@ -149,6 +154,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     intake,
     policy,
     backfill,
+    streamConnected: () => listener?.connected ?? false,
     async stop() {
       await listener?.stop();
       await backfill?.stop();
