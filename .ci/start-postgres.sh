@@ -2,7 +2,8 @@
 # Starts a throwaway PostgreSQL server on loopback for the test suite and prints its URL.
 # Uses Debian's postgresql package; runs the server as the 'postgres' user (it refuses root).
 set -euo pipefail
-port=${PGPORT_TEST:-55432}
+# a free loopback port, unless one is given
+port=${PGPORT_TEST:-$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")}
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 dir=$(mktemp -d /tmp/rollgate-pg.XXXXXX)
 chown postgres:postgres "$dir"
