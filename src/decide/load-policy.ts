@@ -3,15 +3,8 @@ import path from 'node:path';
 import { isMap, isSeq, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { PolicyConfigError } from '../errors.js';
-import { isKnownVariable, referencedNames } from '../execute/interpolate.js';
-import {
-  RolesFileSchema,
-  RolloutsFileSchema,
-  WorkflowFileSchema,
-  type Policy,
-  type RunStepDefinition,
-  type WorkflowDefinition,
-} from './policy-config.js';
+import { checkWorkflow, WorkflowFileSchema, type WorkflowDefinition } from '../execute/workflow-config.js';
+import { RolesFileSchema, RolloutsFileSchema, type Policy } from './policy-config.js';
 
 /**
  * Reads `roles.yaml`, `rollouts.yaml` and `workflows/*.yaml` from a policy folder. Every problem
@@ -54,36 +47,6 @@ export function loadPolicy(dir: string): Policy {
     rollouts: rollouts.rollouts,
     workflows,
   };
-}
-
-function checkWorkflow(file: string, workflow: WorkflowDefinition): string[] {
-  const problems: string[] = [];
-  const params = Object.keys(workflow.params);
-  const checkSteps = (steps: readonly RunStepDefinition[], key: 'steps' | 'rollback') => {
-    const ids = new Set<string>();
-    steps.forEach((step, i) => {
-      const at = `${file}: ${key}[${i}]`;
-      if (ids.has(step.id)) problems.push(`${at}.id: "${step.id}" is used twice`);
-      ids.add(step.id);
-      step.needs.forEach((need, j) => {
-        // needs may only point backwards, so the order in the file is always a valid run order
-        if (!ids.has(need) || need === step.id) problems.push(`${at}.needs[${j}]: "${need}" is not a step defined before "${step.id}"`);
-      });
-      step.run.forEach((arg, j) => {
-        for (const ref of referencedNames(arg)) {
-          if (!isKnownVariable(ref, params)) problems.push(`${at}.run[${j}]: unknown variable \${${ref}}`);
-        }
-      });
-    });
-  };
-  checkSteps(workflow.steps, 'steps');
-  checkSteps(workflow.rollback, 'rollback');
-  for (const [param, value] of Object.entries(workflow.params)) {
-    for (const ref of referencedNames(value)) {
-      if (ref.startsWith('params.') || !isKnownVariable(ref, [])) problems.push(`${file}: params.${param}: unknown variable \${${ref}}`);
-    }
-  }
-  return problems;
 }
 
 function listYaml(dir: string, problems: string[]): string[] {

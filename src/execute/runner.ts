@@ -1,5 +1,6 @@
 import type { RolloutRow } from '../db/schema.js';
-import type { Policy, RunStepDefinition, WorkflowDefinition } from '../decide/policy-config.js';
+import type { Policy } from '../decide/policy-config.js';
+import type { RunStepDefinition, WorkflowDefinition } from './workflow-config.js';
 import type { Logger } from '../log.js';
 import { finishedMessage, REVIEW_TAG, startedMessage } from '../report/format-message.js';
 import type { OutboxStore } from '../report/outbox-store.js';
