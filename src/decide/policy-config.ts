@@ -27,6 +27,8 @@ export const RolloutRuleSchema = z.strictObject({
     forbid_self_approval: z.boolean().default(true),
   }),
   justification: z.enum(['required', 'optional']).default('optional'),
+  /** One rollout at a time per environment: `serial` runs every merge in order, `supersede` drops queued older ones. */
+  queue: z.enum(['serial', 'supersede']).default('serial'),
   windows: notYet('windows'),
   break_glass: notYet('break_glass'),
 });
