@@ -1,23 +1,30 @@
 import type { GerritAccount, GerritChange } from '../gerrit/gerrit-client.js';
-import type { RolloutRule } from './policy-config.js';
+import type { ApprovalGroup, RolloutRule } from './policy-config.js';
+import type { RoleGrant } from './roles.js';
+import { closedWindow } from './windows.js';
 
 /**
  * The decision for one rule and one merged change, as pure data. Every outcome carries its
  * reasons (what was required, what was found, how to satisfy it) so the same words reach the
- * database, the Gerrit comment and `rollgate explain`.
+ * database, the Gerrit comment, `rollgate explain` and the audit trail.
  */
 export type Outcome = 'allow' | 'hold' | 'deny';
 
+export type ReasonCode =
+  | 'approved'
+  | 'vote-too-low'
+  | 'self-approval'
+  | 'missing-role'
+  | 'counted-elsewhere'
+  | 'not-enough-approvers'
+  | 'justification-missing'
+  | 'justification-given'
+  | 'vetoed'
+  | 'window-closed'
+  | 'break-glass';
+
 export interface Reason {
-  readonly code:
-    | 'approved'
-    | 'vote-too-low'
-    | 'self-approval'
-    | 'missing-role'
-    | 'not-enough-approvers'
-    | 'justification-missing'
-    | 'justification-given'
-    | 'vetoed';
+  readonly code: ReasonCode;
   readonly message: string;
 }
 
@@ -27,31 +34,35 @@ export interface Approver {
   readonly value: number;
   /** How the approval was given: `Code-Review +2` or `/rollout approve`. */
   readonly via: string;
+  /** The rule's roles this person holds, and the groups that give them. */
   readonly roles: readonly string[];
+  readonly groups: readonly string[];
 }
 
 export interface DecisionResult {
   readonly outcome: Outcome;
   readonly reasons: readonly Reason[];
-  /** The votes that counted toward the quorum. */
+  /** The approvals that counted toward the quorum. */
   readonly approvers: readonly Approver[];
   readonly justification: string | undefined;
-}
-
-export interface DecisionInput {
-  readonly rule: RolloutRule;
-  readonly change: Pick<GerritChange, 'owner' | 'uploader' | 'votes'>;
-  /** Roles of each voter (and anyone else relevant), by account id. */
-  readonly rolesByAccount: ReadonlyMap<number, readonly string[]>;
-  /** From the `Rollout-Justification:` footer. */
-  readonly justification: string | undefined;
-  /** `/rollout approve` commands given after the merge, oldest first; each counts like a vote at the minimum. */
-  readonly commentApprovals?: readonly CommentApproval[];
 }
 
 export interface CommentApproval {
   readonly account: GerritAccount;
   readonly justification: string;
+}
+
+export interface DecisionInput {
+  readonly rule: RolloutRule;
+  readonly change: Pick<GerritChange, 'owner' | 'uploader' | 'votes'>;
+  /** Roles (with the group that gives each) of every voter and commenter, by account id. */
+  readonly rolesByAccount: ReadonlyMap<number, readonly RoleGrant[]>;
+  /** From the `Rollout-Justification:` footer. */
+  readonly justification: string | undefined;
+  /** `/rollout approve` commands given after the merge, oldest first; each counts like a vote at the minimum. */
+  readonly commentApprovals?: readonly CommentApproval[];
+  /** The moment the decision is for: windows are judged at this time. */
+  readonly at: Date;
 }
 
 export function displayName(account: GerritAccount): string {
@@ -60,63 +71,84 @@ export function displayName(account: GerritAccount): string {
 
 const signed = (n: number) => (n > 0 ? `+${n}` : String(n));
 
+/** One expression of approval: a vote on a label, or a `/rollout approve` comment. */
+interface Ballot {
+  readonly account: GerritAccount;
+  readonly label: string | undefined; // undefined: a comment approval, good for any group
+  readonly value: number;
+  readonly via: string;
+}
+
 export function decide(input: DecisionInput): DecisionResult {
-  const { rule, change, rolesByAccount } = input;
-  const { label, min_value: minValue, roles: wanted, min_approvers: quorum, forbid_self_approval: forbidSelf } = rule.approval;
+  const { rule, change } = input;
+  const groups = rule.approval;
   const reasons: Reason[] = [];
-  const approvers = new Map<number, Approver>();
-  const selfIds = new Set([change.owner.accountId, ...(change.uploader ? [change.uploader.accountId] : [])]);
-
-  const ballots = [
-    ...(change.votes[label] ?? []).map((v) => ({ account: v.account, value: v.value, via: `${label} ${signed(v.value)}` })),
-    ...(input.commentApprovals ?? []).map((a) => ({ account: a.account, value: minValue, via: '/rollout approve' })),
+  // owner and uploader of the merged patch set, and which they are, for the explanation
+  const selfIds = new Map<number, string>(change.uploader ? [[change.uploader.accountId, 'uploaded']] : []);
+  selfIds.set(change.owner.accountId, 'owns');
+  const grantsOf = (id: number) => input.rolesByAccount.get(id) ?? [];
+  const labels = [...new Set(groups.map((g) => g.label))];
+  const ballots: Ballot[] = [
+    ...labels.flatMap((label) => (change.votes[label] ?? []).map((v) => ({ account: v.account, label, value: v.value, via: `${label} ${signed(v.value)}` }))),
+    ...(input.commentApprovals ?? []).map((a) => ({ account: a.account, label: undefined, value: Math.max(...groups.map((g) => g.min_value)), via: '/rollout approve' })),
   ];
-  for (const vote of ballots) {
-    const who = displayName(vote.account);
-    const roles = rolesByAccount.get(vote.account.accountId) ?? [];
-    const relevant = roles.filter((r) => wanted.includes(r));
-    if (vote.value <= -minValue && relevant.length > 0) {
-      reasons.push({ code: 'vetoed', message: `${who} (${relevant.join(', ')}) voted ${label} ${signed(vote.value)}: the rollout is vetoed` });
-      continue;
-    }
-    if (vote.value < minValue) {
-      if (vote.value > 0) reasons.push({ code: 'vote-too-low', message: `${who} voted ${label} ${signed(vote.value)}; only ${signed(minValue)} or more counts` });
-      continue;
-    }
-    if (forbidSelf && selfIds.has(vote.account.accountId)) {
-      const what = vote.account.accountId === change.owner.accountId ? 'owns' : 'uploaded';
-      reasons.push({ code: 'self-approval', message: `${who}'s ${vote.via} does not count: ${who} ${what} the change (no self-approval)` });
-      continue;
-    }
-    if (relevant.length === 0) {
-      const has = roles.length > 0 ? `holds only ${roles.join(', ')}` : 'holds no role';
-      reasons.push({ code: 'missing-role', message: `${who}'s ${vote.via} does not count: ${who} ${has}; needs one of ${wanted.join(', ')}` });
-      continue;
-    }
-    if (!approvers.has(vote.account.accountId)) {
-      approvers.set(vote.account.accountId, { accountId: vote.account.accountId, display: who, value: vote.value, via: vote.via, roles: relevant });
-      reasons.push({ code: 'approved', message: `${who} (${relevant.join(', ')}) approved with ${vote.via}` });
+
+  // a negative vote at the group's minimum from someone holding its roles stops the rollout
+  for (const b of ballots) {
+    const vetoing = groups.find((g) => b.label === g.label && b.value <= -g.min_value && heldRoles(grantsOf(b.account.accountId), g).length > 0);
+    if (vetoing) {
+      const who = displayName(b.account);
+      reasons.push({ code: 'vetoed', message: `${who} (${describeGrants(heldRoles(grantsOf(b.account.accountId), vetoing))}) voted ${b.via}: the rollout is vetoed` });
     }
   }
 
-  const approverList = [...approvers.values()];
-  const fromComments = [...(input.commentApprovals ?? [])].reverse().find((a) => a.justification.trim() !== '')?.justification.trim();
-  const justification = input.justification?.trim() || fromComments;
-  if (reasons.some((r) => r.code === 'vetoed')) {
-    return { outcome: 'deny', reasons, approvers: approverList, justification };
+  // which ballots could count for which group, and why the others cannot
+  const eligible = groups.map(() => new Map<number, Ballot>());
+  for (const b of ballots) {
+    if (b.value <= 0) continue;
+    const fits = groups.map((g, i) => ({ g, i, why: ineligibility(b, g, selfIds, grantsOf(b.account.accountId)) }));
+    const ok = fits.filter((f) => f.why === undefined);
+    for (const f of ok) if (!eligible[f.i]!.has(b.account.accountId)) eligible[f.i]!.set(b.account.accountId, b);
+    if (ok.length === 0) {
+      const relevant = fits.filter((f) => b.label === undefined || f.g.label === b.label);
+      const why = relevant.map((f) => f.why!).sort((a, c) => RANK[a.code] - RANK[c.code])[0];
+      if (why) reasons.push({ code: why.code, message: why.message(displayName(b.account), b.via) });
+    }
   }
-  let outcome: Outcome = 'allow';
-  if (approverList.length < quorum) {
-    outcome = 'hold';
-    const missing = quorum - approverList.length;
+
+  // different people for different groups: a maximum matching of people to the groups' seats
+  const assignment = matchApprovers(groups, eligible);
+  const approvers: Approver[] = [];
+  const counted = new Set<number>();
+  groups.forEach((g, i) => {
+    for (const id of assignment[i]!) {
+      const b = eligible[i]!.get(id)!;
+      const grants = heldRoles(grantsOf(id), g);
+      counted.add(id);
+      approvers.push({ accountId: id, display: displayName(b.account), value: b.value, via: b.via, roles: grants.map((x) => x.role), groups: grants.map((x) => x.via) });
+      reasons.push({ code: 'approved', message: `${displayName(b.account)} (${describeGrants(grants)}) approved with ${b.via}` });
+    }
+  });
+  groups.forEach((g, i) => {
+    const missing = g.min_approvers - assignment[i]!.length;
+    if (missing <= 0) return;
+    const elsewhere = [...eligible[i]!.keys()].filter((id) => counted.has(id) && !assignment[i]!.includes(id));
+    for (const id of elsewhere) {
+      reasons.push({ code: 'counted-elsewhere', message: `${displayName(eligible[i]!.get(id)!.account)} already counts for another approval group; one person counts once` });
+    }
+    const which = groups.length > 1 ? `approval group ${i + 1} of rule ${rule.name}` : `rule ${rule.name}`;
     reasons.push({
       code: 'not-enough-approvers',
       message:
-        `rule ${rule.name} needs ${quorum} approver${quorum > 1 ? 's' : ''} with ${label} ${signed(minValue)} and role ${wanted.join(' or ')}` +
-        `${forbidSelf ? ', not the change owner or uploader' : ''}; ${approverList.length} found, ${missing} missing. ` +
-        `A person with role ${wanted.join(' or ')} can comment "/rollout approve <justification>" on this change.`,
+        `${which} needs ${g.min_approvers} approver${g.min_approvers > 1 ? 's' : ''} with ${g.label} ${signed(g.min_value)} and role ${g.roles.join(' or ')}` +
+        `${g.forbid_self_approval ? ', not the change owner or uploader' : ''}; ${assignment[i]!.length} found, ${missing} missing. ` +
+        `A person with role ${g.roles.join(' or ')} can comment "/rollout approve <justification>" on this change.`,
     });
-  }
+  });
+
+  const fromComments = [...(input.commentApprovals ?? [])].reverse().find((a) => a.justification.trim() !== '')?.justification.trim();
+  const justification = input.justification?.trim() || fromComments;
+  let outcome: Outcome = reasons.some((r) => r.code === 'not-enough-approvers') ? 'hold' : 'allow';
   if (rule.justification === 'required' && justification === undefined) {
     outcome = 'hold';
     reasons.push({
@@ -126,5 +158,90 @@ export function decide(input: DecisionInput): DecisionResult {
   } else if (justification !== undefined) {
     reasons.push({ code: 'justification-given', message: `justification: ${justification}` });
   }
-  return { outcome, reasons, approvers: approverList, justification };
+
+  const closed = closedWindow(rule.windows, input.at);
+  if (closed) {
+    const glassRoles = rule.break_glass?.roles ?? [];
+    const breaker = ballots.find(
+      (b) => b.value > 0 && !selfIds.has(b.account.accountId) && grantsOf(b.account.accountId).some((x) => glassRoles.includes(x.role)) && (b.label === undefined || groups.some((g) => g.label === b.label && b.value >= g.min_value)),
+    );
+    if (breaker && justification !== undefined) {
+      const grants = grantsOf(breaker.account.accountId).filter((x) => glassRoles.includes(x.role));
+      reasons.push({ code: 'break-glass', message: `closed window overridden (break glass): ${closed.reason}; by ${displayName(breaker.account)} (${describeGrants(grants)}), because: ${justification}` });
+    } else {
+      outcome = outcome === 'allow' || outcome === 'hold' ? 'hold' : outcome;
+      const how =
+        glassRoles.length > 0
+          ? `A person with role ${glassRoles.join(' or ')} can override it with "/rollout approve <justification>"; otherwise comment "/rollout approve <justification>" once the window is open.`
+          : `Comment "/rollout approve <justification>" once the window is open.`;
+      reasons.push({ code: 'window-closed', message: `rule ${rule.name} is in a closed window now: ${closed.reason}. ${how}` });
+    }
+  }
+  if (reasons.some((r) => r.code === 'vetoed')) outcome = 'deny';
+  return { outcome, reasons, approvers, justification };
+}
+
+/** The person's roles that the group asks for. */
+function heldRoles(grants: readonly RoleGrant[], g: ApprovalGroup): RoleGrant[] {
+  return grants.filter((x) => g.roles.includes(x.role));
+}
+
+function describeGrants(grants: readonly RoleGrant[]): string {
+  return grants.map((x) => `${x.role} via ${x.via}`).join(', ');
+}
+
+type Ineligible = { readonly code: 'vote-too-low' | 'self-approval' | 'missing-role'; readonly message: (who: string, via: string) => string };
+const RANK: Record<Ineligible['code'], number> = { 'self-approval': 0, 'missing-role': 1, 'vote-too-low': 2 };
+
+function ineligibility(b: Ballot, g: ApprovalGroup, selfIds: ReadonlyMap<number, string>, grants: readonly RoleGrant[]): Ineligible | undefined {
+  if (b.label !== undefined && b.label !== g.label) return { code: 'missing-role', message: (who, via) => `${who}'s ${via} is not on label ${g.label}` };
+  if (b.value < g.min_value) return { code: 'vote-too-low', message: (who, via) => `${who} voted ${via}; only ${signed(g.min_value)} or more counts` };
+  const self = selfIds.get(b.account.accountId);
+  if (g.forbid_self_approval && self !== undefined) {
+    return { code: 'self-approval', message: (who, via) => `${who}'s ${via} does not count: ${who} ${self} the change (no self-approval)` };
+  }
+  if (heldRoles(grants, g).length === 0) {
+    const has = grants.length > 0 ? `holds only ${describeGrants(grants)}` : 'holds no role';
+    return { code: 'missing-role', message: (who, via) => `${who}'s ${via} does not count: ${who} ${has}; needs one of ${g.roles.join(', ')}` };
+  }
+  return undefined;
+}
+
+/**
+ * Assigns eligible people to each group's `min_approvers` seats so that nobody fills two seats,
+ * maximising the seats filled (augmenting paths; the sizes are tiny). Returns account ids per group.
+ */
+function matchApprovers(groups: readonly ApprovalGroup[], eligible: ReadonlyArray<ReadonlyMap<number, Ballot>>): number[][] {
+  const seats = groups.flatMap((g, i) => Array.from({ length: g.min_approvers }, () => i));
+  const seatOf = new Map<number, number>(); // account → seat index
+  const holder: Array<number | undefined> = seats.map(() => undefined);
+  const tryAssign = (seat: number, seen: Set<number>): boolean => {
+    for (const id of eligible[seats[seat]!]!.keys()) {
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const current = seatOf.get(id);
+      if (current === undefined || tryAssign(current, seen)) {
+        seatOf.set(id, seat);
+        holder[seat] = id;
+        return true;
+      }
+    }
+    return false;
+  };
+  seats.forEach((_, seat) => tryAssign(seat, new Set()));
+  const result = groups.map(() => [] as number[]);
+  holder.forEach((id, seat) => {
+    if (id !== undefined && seatOf.get(id) === seat) result[seats[seat]!]!.push(id);
+  });
+  // people eligible beyond the seats still approved; list them with the first group they fit
+  const placed = new Set(result.flat());
+  eligible.forEach((m, i) => {
+    for (const id of m.keys()) {
+      if (!placed.has(id) && result.every((r, j) => j === i || !eligible[j]!.has(id) || r.length >= groups[j]!.min_approvers)) {
+        placed.add(id);
+        result[i]!.push(id);
+      }
+    }
+  });
+  return result;
 }

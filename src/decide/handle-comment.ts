@@ -52,9 +52,9 @@ async function approveRollout(d: DecideDeps, rollout: RolloutRow, account: Gerri
     account: a.account_id === account.accountId ? account : { accountId: a.account_id, username: a.username ?? undefined },
     justification: a.justification,
   }));
-  const voters = (change.votes[rule.approval.label] ?? []).map((v) => v.account.accountId);
+  const voters = rule.approval.flatMap((g) => (change.votes[g.label] ?? []).map((v) => v.account.accountId));
   const rolesByAccount = await resolveRoles(d.gerrit, policy.roles, [...voters, ...commentApprovals.map((a) => a.account.accountId)]);
-  const result = decide({ rule, change, rolesByAccount, justification: footer(parseFooters(change.commitMessage), JUSTIFICATION_FOOTER), commentApprovals });
+  const result = decide({ rule, change, rolesByAccount, justification: footer(parseFooters(change.commitMessage), JUSTIFICATION_FOOTER), commentApprovals, at: new Date() });
 
   const updated = await d.rollouts.redecide(rollout.id, { decision: result.outcome, reasons: result.reasons, approvers: result.approvers, justification: result.justification });
   if (!updated) return `${rollout.rule}: no longer held`;

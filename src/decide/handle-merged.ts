@@ -24,13 +24,14 @@ export async function handleMerged(d: DecideDeps, event: ChangeMergedEvent): Pro
   const rules = matchingRules(policy.rollouts, { project: change.project, branch: change.branch, files: change.files, ruleFooter: footer(footers, RULE_FOOTER) });
   if (rules.length === 0) return { status: 'ignored', reason: `no rollout rule matches ${change.project} ${change.branch}` };
 
-  const voters = rules.flatMap((r) => (change.votes[r.approval.label] ?? []).map((v) => v.account.accountId));
+  const voters = rules.flatMap((r) => r.approval.flatMap((g) => (change.votes[g.label] ?? []).map((v) => v.account.accountId)));
   const rolesByAccount = await resolveRoles(d.gerrit, policy.roles, voters);
   const outcomes: string[] = [];
   let queued = false;
   let reported = false;
   for (const rule of rules) {
-    const result = decide({ rule, change, rolesByAccount, justification: footer(footers, JUSTIFICATION_FOOTER) });
+    // judged now: the rollout would start now, so the window that matters is the current one
+    const result = decide({ rule, change, rolesByAccount, justification: footer(footers, JUSTIFICATION_FOOTER), at: new Date() });
     const created = await d.db.transaction().execute(async (trx) => {
       const rollout = await d.rollouts.create(
         {

@@ -5,6 +5,8 @@ import type { z } from 'zod';
 import { PolicyConfigError } from '../errors.js';
 import { checkWorkflow, WorkflowFileSchema, type WorkflowDefinition } from '../execute/workflow-config.js';
 import { RolesFileSchema, RolloutsFileSchema, type Policy } from './policy-config.js';
+import { globProblem } from './match.js';
+import { windowProblems } from './windows.js';
 
 /**
  * Reads `roles.yaml`, `rollouts.yaml` and `workflows/*.yaml` from a policy folder. Every problem
@@ -36,9 +38,24 @@ export function loadPolicy(dir: string): Policy {
       if (!workflows[rule.workflow] && !problems.some((p) => p.includes(`${rule.workflow}.yaml`))) {
         problems.push(`${at}.workflow: no workflow "${rule.workflow}" in ${workflowDir}`);
       }
-      rule.approval.roles.forEach((role, j) => {
-        if (!roleNames.has(role)) problems.push(`${at}.approval.roles[${j}]: no role "${role}" in roles.yaml`);
+      rule.approval.forEach((group, g) => {
+        const path = rule.approval.length > 1 ? `approval[${g}]` : 'approval';
+        group.roles.forEach((role, j) => {
+          if (!roleNames.has(role)) problems.push(`${at}.${path}.roles[${j}]: no role "${role}" in roles.yaml`);
+        });
       });
+      rule.break_glass?.roles.forEach((role, j) => {
+        if (!roleNames.has(role)) problems.push(`${at}.break_glass.roles[${j}]: no role "${role}" in roles.yaml`);
+      });
+      for (const kind of ['deny', 'allow'] as const) {
+        rule.windows?.[kind].forEach((w, j) => {
+          for (const problem of windowProblems(w)) problems.push(`${at}.windows.${kind}[${j}]: ${problem}`);
+        });
+      }
+      for (const glob of [rule.match.project, rule.match.branch, ...(rule.match.paths ?? [])]) {
+        const problem = globProblem(glob);
+        if (problem) problems.push(`${at}.match: "${glob}": ${problem}`);
+      }
     });
   }
   if (problems.length > 0 || !roles || !rollouts) throw new PolicyConfigError(problems);

@@ -40,3 +40,22 @@ export function matchingRules(rules: readonly RolloutRule[], merge: MergeFacts):
 export function needsFiles(rules: readonly RolloutRule[]): boolean {
   return rules.some((r) => r.match.paths !== undefined);
 }
+
+/** Why a glob cannot work (unbalanced brackets or braces), for `rollgate policy check`. */
+export function globProblem(glob: string): string | undefined {
+  const pairs: Array<[string, string]> = [['[', ']'], ['{', '}'], ['(', ')']];
+  for (const [open, close] of pairs) {
+    let depth = 0;
+    for (const ch of glob) {
+      if (ch === open) depth++;
+      else if (ch === close && --depth < 0) break;
+    }
+    if (depth !== 0) return `unbalanced "${open}${close}" in the pattern`;
+  }
+  try {
+    picomatch.makeRe(glob, { strictBrackets: true });
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return undefined;
+}

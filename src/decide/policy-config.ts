@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { name, notYet } from '../zod-atoms.js';
+import { name } from '../zod-atoms.js';
 import type { WorkflowDefinition } from '../execute/workflow-config.js';
 
 /**
@@ -8,6 +8,20 @@ import type { WorkflowDefinition } from '../execute/workflow-config.js';
  */
 export const RolesFileSchema = z.strictObject({
   roles: z.record(name, z.strictObject({ gerrit_groups: z.array(z.string().min(1)).min(1) })),
+});
+
+export const ApprovalGroupSchema = z.strictObject({
+  label: z.string().min(1).default('Code-Review'),
+  min_value: z.number().int().min(1).default(2),
+  roles: z.array(name).min(1),
+  min_approvers: z.number().int().min(1).default(1),
+  forbid_self_approval: z.boolean().default(true),
+});
+
+const WindowSchema = z.strictObject({
+  cron: z.string().min(1),
+  tz: z.string().min(1).default('UTC'),
+  reason: z.string().min(1),
 });
 
 export const RolloutRuleSchema = z.strictObject({
@@ -19,24 +33,23 @@ export const RolloutRuleSchema = z.strictObject({
   }),
   workflow: name,
   environment: name,
-  approval: z.strictObject({
-    label: z.string().min(1).default('Code-Review'),
-    min_value: z.number().int().min(1).default(2),
-    roles: z.array(name).min(1),
-    min_approvers: z.number().int().min(1).default(1),
-    forbid_self_approval: z.boolean().default(true),
-  }),
+  /** One approval group, or a list of groups that must all be met by different people. */
+  approval: z.union([ApprovalGroupSchema, z.array(ApprovalGroupSchema).min(1)]).transform((g) => (Array.isArray(g) ? g : [g])),
   justification: z.enum(['required', 'optional']).default('optional'),
   /** One rollout at a time per environment: `serial` runs every merge in order, `supersede` drops queued older ones. */
   queue: z.enum(['serial', 'supersede']).default('serial'),
-  windows: notYet('windows'),
-  break_glass: notYet('break_glass'),
+  windows: z
+    .strictObject({ deny: z.array(WindowSchema).default([]), allow: z.array(WindowSchema).default([]) })
+    .optional(),
+  /** Roles that may approve through a closed window, with a justification. */
+  break_glass: z.strictObject({ roles: z.array(name).min(1) }).optional(),
 });
 
 export const RolloutsFileSchema = z.strictObject({ rollouts: z.array(RolloutRuleSchema) });
 
 export type RolesFile = z.infer<typeof RolesFileSchema>;
 export type RolloutRule = z.infer<typeof RolloutRuleSchema>;
+export type ApprovalGroup = z.infer<typeof ApprovalGroupSchema>;
 
 /** Everything under `policies/`, checked and cross-referenced. */
 export interface Policy {

@@ -1,14 +1,22 @@
 import type { GerritGroup } from '../gerrit/gerrit-client.js';
 
-/** Roles a person holds: each role whose `gerrit_groups` names one of their groups by name or UUID. */
-export function rolesForGroups(roleMap: Readonly<Record<string, readonly string[]>>, groups: readonly GerritGroup[]): string[] {
-  const held = new Set<string>();
-  for (const g of groups) {
-    held.add(g.name);
-    held.add(g.id);
+/** A role someone holds and the Gerrit group it comes from, so explanations can say why. */
+export interface RoleGrant {
+  readonly role: string;
+  /** Name of the group that gives the role. */
+  readonly via: string;
+}
+
+/**
+ * Roles a person holds: each role whose `gerrit_groups` names one of their groups by name or
+ * UUID. Nested groups need no work here: Gerrit lists the groups an account belongs to through
+ * included groups too.
+ */
+export function rolesForGroups(roleMap: Readonly<Record<string, readonly string[]>>, groups: readonly GerritGroup[]): RoleGrant[] {
+  const grants: RoleGrant[] = [];
+  for (const [role, refs] of Object.entries(roleMap).sort(([a], [b]) => a.localeCompare(b))) {
+    const group = groups.find((g) => refs.includes(g.name) || refs.includes(g.id));
+    if (group) grants.push({ role, via: group.name });
   }
-  return Object.entries(roleMap)
-    .filter(([, groupRefs]) => groupRefs.some((ref) => held.has(ref)))
-    .map(([role]) => role)
-    .sort();
+  return grants;
 }

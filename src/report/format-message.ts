@@ -81,7 +81,8 @@ export function finishedMessage(r: RolloutSummary, succeeded: boolean, totalMs: 
 }
 
 function approverLine(a: Approver): string {
-  return `${a.display} (role ${a.roles.join(', ')}) approved with ${a.via}`;
+  const grants = a.roles.map((role, i) => (a.groups?.[i] ? `${role} via ${a.groups[i]}` : role));
+  return `${a.display} (${grants.join(', ')}) approved with ${a.via}`;
 }
 
 function stepLine(s: StepSummary): string {

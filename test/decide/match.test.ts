@@ -44,8 +44,8 @@ describe('parseFooters', () => {
 describe('rolesForGroups', () => {
   const roleMap = { 'prod-deployer': ['sre', 'payments-oncall'], auditor: ['b1e3c0f5a0e1'] };
   it('maps group names and UUIDs to roles', () => {
-    expect(rolesForGroups(roleMap, [{ id: 'x', name: 'sre' }])).toEqual(['prod-deployer']);
-    expect(rolesForGroups(roleMap, [{ id: 'b1e3c0f5a0e1', name: 'Auditors' }])).toEqual(['auditor']);
+    expect(rolesForGroups(roleMap, [{ id: 'x', name: 'sre' }])).toEqual([{ role: 'prod-deployer', via: 'sre' }]);
+    expect(rolesForGroups(roleMap, [{ id: 'b1e3c0f5a0e1', name: 'Auditors' }])).toEqual([{ role: 'auditor', via: 'Auditors' }]);
     expect(rolesForGroups(roleMap, [{ id: 'y', name: 'developers' }])).toEqual([]);
   });
 });

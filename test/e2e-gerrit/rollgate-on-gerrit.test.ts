@@ -89,7 +89,7 @@ describe(`rollgate on a real Gerrit (${backend})`, () => {
     const finished = await messageWith(change.number, 'SUCCEEDED');
     const startedMsg = await messageWith(change.number, 'STARTED');
     expect(startedMsg.author?.username).toBe('rollgate');
-    expect(startedMsg.message).toContain('alice (role prod-deployer) approved with Code-Review +2');
+    expect(startedMsg.message).toContain('alice (prod-deployer via sre) approved with Code-Review +2');
     expect(startedMsg.message).toContain('Justification: INC-100 checkout latency');
     expect(finished.message).toMatch(/\* build: succeeded \(exit 0, /);
     expect(finished.message).toMatch(/\* deploy: succeeded \(exit 0, /);
@@ -114,7 +114,7 @@ describe(`rollgate on a real Gerrit (${backend})`, () => {
     await gerrit.review(alice, change.number, { message: '/rollout approve retry storm during INC-101' });
     const finished = await messageWith(change.number, 'SUCCEEDED');
     const startedMsg = await messageWith(change.number, 'STARTED');
-    expect(startedMsg.message).toContain('alice (role prod-deployer) approved with /rollout approve');
+    expect(startedMsg.message).toContain('alice (prod-deployer via sre) approved with /rollout approve');
     expect(startedMsg.message).toContain('Justification: retry storm during INC-101');
     expect(finished.message).toContain('* deploy: succeeded');
   });

@@ -85,7 +85,7 @@ describe.each(BACKENDS)('%s: a merge streamed over SSH becomes a rollout and rev
 
     const finished = await waitFor('the finish message', () => reviewsOf(101).find((r) => r.message.includes('SUCCEEDED')));
     const started = reviewsOf(101).find((r) => r.message.includes('STARTED'));
-    expect(started?.message).toContain('alice (role prod-deployer) approved with Code-Review +2');
+    expect(started?.message).toContain('alice (prod-deployer via sre) approved with Code-Review +2');
     expect(started?.message).toContain('Justification: fixes the checkout outage INC-7');
     expect(finished.message).toMatch(/\* build: succeeded \(exit 0, [\d.]+m?s\)/);
     expect(finished.message).toMatch(/\* deploy: succeeded \(exit 0, [\d.]+m?s\)/);
@@ -175,7 +175,7 @@ describe.each(BACKENDS)('%s: a merge streamed over SSH becomes a rollout and rev
     ssh.push(commentAddedEvent(change, alice, '/rollout approve hotfix for INC-9'));
     const finished = await waitFor('the finish message', () => reviewsOf(107).find((r) => r.message.includes('SUCCEEDED')));
     const started = reviewsOf(107).find((r) => r.message.includes('STARTED'))!.message;
-    expect(started).toContain('alice (role prod-deployer) approved with /rollout approve');
+    expect(started).toContain('alice (prod-deployer via sre) approved with /rollout approve');
     expect(started).toContain('Justification: hotfix for INC-9');
     expect(finished.message).toContain('* deploy: succeeded');
     const approvals = await service.database.db.selectFrom('approvals').select(['username', 'justification']).orderBy('id').execute();
@@ -242,7 +242,7 @@ describe.each(BACKENDS)('%s: a merge streamed over SSH becomes a rollout and rev
     ssh.push(changeMergedEvent(change));
     const hold = await waitFor('the hold message', () => reviewsOf(104).find((r) => r.message.includes('ON HOLD')));
     expect(hold.message).toContain('requires a justification: a "Rollout-Justification: <why>" footer');
-    expect(hold.message).toContain('alice (prod-deployer) approved with Code-Review +2');
+    expect(hold.message).toContain('alice (prod-deployer via sre) approved with Code-Review +2');
   });
 
   it('stores a malformed line as rejected with the reason, and the stream goes on', async () => {

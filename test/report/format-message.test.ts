@@ -10,7 +10,7 @@ const summary: RolloutSummary = {
     { code: 'self-approval', message: "bob's Code-Review +2 does not count: bob owns the change (no self-approval)" },
     { code: 'not-enough-approvers', message: 'rule api-prod needs 1 approver …; 0 found, 1 missing.' },
   ],
-  approvers: [{ accountId: 1, display: 'alice', value: 2, via: 'Code-Review +2', roles: ['prod-deployer'] }],
+  approvers: [{ accountId: 1, display: 'alice', value: 2, via: 'Code-Review +2', roles: ['prod-deployer'], groups: ['sre'] }],
   justification: 'INC-9',
   link: 'https://rollgate.example/api/rollouts/7',
 };
@@ -40,7 +40,7 @@ describe('review messages', () => {
 
   it('a start names approvers, roles, justification and the plan', () => {
     const m = startedMessage(summary, ['build', 'deploy']);
-    expect(m).toContain('* alice (role prod-deployer) approved with Code-Review +2');
+    expect(m).toContain('* alice (prod-deployer via sre) approved with Code-Review +2');
     expect(m).toContain('Justification: INC-9');
     expect(m).toContain('Steps: build -> deploy');
   });
