@@ -4,9 +4,9 @@ import type { CommentAddedEvent } from '../gerrit/gerrit-event.js';
 import { holdMessage, REVIEW_TAG } from '../report/format-message.js';
 import { rolloutSummary } from '../report/rollout-summary.js';
 import { parseCommentCommands } from './comment-command.js';
-import { decide, displayName } from './decide.js';
+import { displayName } from './decide.js';
+import { evaluateChange, votersOf } from './evaluate-change.js';
 import type { DecideDeps, Handled } from './event-processor.js';
-import { footer, JUSTIFICATION_FOOTER, parseFooters } from './footers.js';
 import { resolveRoles } from './voter-roles.js';
 
 /**
@@ -52,9 +52,10 @@ async function approveRollout(d: DecideDeps, rollout: RolloutRow, account: Gerri
     account: a.account_id === account.accountId ? account : { accountId: a.account_id, username: a.username ?? undefined },
     justification: a.justification,
   }));
-  const voters = rule.approval.flatMap((g) => (change.votes[g.label] ?? []).map((v) => v.account.accountId));
-  const rolesByAccount = await resolveRoles(d.gerrit, policy.roles, [...voters, ...commentApprovals.map((a) => a.account.accountId)]);
-  const result = decide({ rule, change, rolesByAccount, justification: footer(parseFooters(change.commitMessage), JUSTIFICATION_FOOTER), commentApprovals, at: new Date() });
+  const rolesByAccount = await resolveRoles(d.gerrit, policy.roles, [...votersOf(policy, change), ...commentApprovals.map((a) => a.account.accountId)]);
+  // decided again at this moment: membership and windows as they are now, not at the merge
+  const [decision] = evaluateChange({ policy, change, rolesByAccount, commentApprovals, at: new Date(), onlyRule: rule.name });
+  const result = decision!.result;
 
   const updated = await d.rollouts.redecide(rollout.id, { decision: result.outcome, reasons: result.reasons, approvers: result.approvers, justification: result.justification });
   if (!updated) return `${rollout.rule}: no longer held`;

@@ -2,10 +2,8 @@ import { GerritError } from '../errors.js';
 import type { ChangeMergedEvent } from '../gerrit/gerrit-event.js';
 import { denyMessage, holdMessage, REVIEW_TAG } from '../report/format-message.js';
 import { rolloutSummary } from '../report/rollout-summary.js';
-import { decide } from './decide.js';
+import { evaluateChange, votersOf } from './evaluate-change.js';
 import type { DecideDeps, Handled } from './event-processor.js';
-import { footer, JUSTIFICATION_FOOTER, parseFooters, RULE_FOOTER } from './footers.js';
-import { matchingRules } from './match.js';
 import { resolveRoles } from './voter-roles.js';
 
 /**
@@ -20,18 +18,15 @@ export async function handleMerged(d: DecideDeps, event: ChangeMergedEvent): Pro
     throw new GerritError(`change ${change.number} is ${change.status} in REST, not MERGED yet`, 200, true);
   }
   const policy = d.policy();
-  const footers = parseFooters(change.commitMessage);
-  const rules = matchingRules(policy.rollouts, { project: change.project, branch: change.branch, files: change.files, ruleFooter: footer(footers, RULE_FOOTER) });
-  if (rules.length === 0) return { status: 'ignored', reason: `no rollout rule matches ${change.project} ${change.branch}` };
+  const rolesByAccount = await resolveRoles(d.gerrit, policy.roles, votersOf(policy, change));
+  // judged now: the rollout would start now, so the window that matters is the current one
+  const decisions = evaluateChange({ policy, change, rolesByAccount, at: new Date() });
+  if (decisions.length === 0) return { status: 'ignored', reason: `no rollout rule matches ${change.project} ${change.branch}` };
 
-  const voters = rules.flatMap((r) => r.approval.flatMap((g) => (change.votes[g.label] ?? []).map((v) => v.account.accountId)));
-  const rolesByAccount = await resolveRoles(d.gerrit, policy.roles, voters);
   const outcomes: string[] = [];
   let queued = false;
   let reported = false;
-  for (const rule of rules) {
-    // judged now: the rollout would start now, so the window that matters is the current one
-    const result = decide({ rule, change, rolesByAccount, justification: footer(footers, JUSTIFICATION_FOOTER), at: new Date() });
+  for (const { rule, result } of decisions) {
     const created = await d.db.transaction().execute(async (trx) => {
       const rollout = await d.rollouts.create(
         {
