@@ -5,6 +5,7 @@ import type { Config } from './config.js';
 import { createDatabase, migrateToLatest, type DatabaseHandle } from './db/database.js';
 import { loadPolicy } from './decide/load-policy.js';
 import { ApprovalStore } from './decide/approval-store.js';
+import { DecisionLog } from './decide/decision-log.js';
 import { EventProcessor } from './decide/event-processor.js';
 import type { Policy } from './decide/policy-config.js';
 import { RolloutStore } from './execute/rollout-store.js';
@@ -99,6 +100,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
           events,
           rollouts,
           approvals,
+          decisions: new DecisionLog(database.db),
           outbox,
           gerrit,
           policy: () => policy,

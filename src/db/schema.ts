@@ -8,6 +8,7 @@ export interface Database {
   outbox: OutboxTable;
   approvals: ApprovalsTable;
   checkpoints: CheckpointsTable;
+  decisions: DecisionsTable;
 }
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
@@ -118,6 +119,28 @@ export interface CheckpointsTable {
   updated_at: DefaultedTimestamp;
 }
 
+/** The audit trail: one row per decision, with what it was made from. */
+export interface DecisionsTable {
+  id: Generated<number>;
+  rollout_id: number | null;
+  rule: string;
+  project: string;
+  change_number: number;
+  revision: string;
+  /** What caused the decision: `merge`, `comment`, `command`, `expiry`. */
+  trigger: string;
+  /** Who caused it, when a person did (username). */
+  actor: string | null;
+  outcome: string;
+  reasons: Json<unknown>;
+  /** Votes, accounts, roles and groups, approvals, justification, time, rule: what was decided from. */
+  inputs: Json<unknown>;
+  /** sha256 of the policy files in force. */
+  policy_version: string;
+  created_at: DefaultedTimestamp;
+}
+
+export type DecisionRow = Selectable<DecisionsTable>;
 export type EventRow = Selectable<EventsTable>;
 export type ApprovalRow = Selectable<ApprovalsTable>;
 export type NewEvent = Insertable<EventsTable>;

@@ -8,6 +8,7 @@ import type { EventStore } from '../intake/event-store.js';
 import type { Logger } from '../log.js';
 import type { OutboxStore } from '../report/outbox-store.js';
 import type { ApprovalStore } from './approval-store.js';
+import type { DecisionLog } from './decision-log.js';
 import { handleComment } from './handle-comment.js';
 import { handleMerged } from './handle-merged.js';
 import type { Policy } from './policy-config.js';
@@ -17,6 +18,7 @@ export interface DecideDeps {
   readonly events: EventStore;
   readonly rollouts: RolloutStore;
   readonly approvals: ApprovalStore;
+  readonly decisions: DecisionLog;
   readonly outbox: OutboxStore;
   readonly gerrit: GerritClient;
   readonly policy: () => Policy;

@@ -54,8 +54,10 @@ async function approveRollout(d: DecideDeps, rollout: RolloutRow, account: Gerri
   }));
   const rolesByAccount = await resolveRoles(d.gerrit, policy.roles, [...votersOf(policy, change), ...commentApprovals.map((a) => a.account.accountId)]);
   // decided again at this moment: membership and windows as they are now, not at the merge
-  const [decision] = evaluateChange({ policy, change, rolesByAccount, commentApprovals, at: new Date(), onlyRule: rule.name });
+  const at = new Date();
+  const [decision] = evaluateChange({ policy, change, rolesByAccount, commentApprovals, at, onlyRule: rule.name });
   const result = decision!.result;
+  await d.decisions.record({ rolloutId: rollout.id, rule, change, result, rolesByAccount, commentApprovals, at, trigger: 'comment', actor: account.username, policyVersion: policy.version });
 
   const updated = await d.rollouts.redecide(rollout.id, { decision: result.outcome, reasons: result.reasons, approvers: result.approvers, justification: result.justification });
   if (!updated) return `${rollout.rule}: no longer held`;

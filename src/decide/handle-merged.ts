@@ -20,7 +20,8 @@ export async function handleMerged(d: DecideDeps, event: ChangeMergedEvent): Pro
   const policy = d.policy();
   const rolesByAccount = await resolveRoles(d.gerrit, policy.roles, votersOf(policy, change));
   // judged now: the rollout would start now, so the window that matters is the current one
-  const decisions = evaluateChange({ policy, change, rolesByAccount, at: new Date() });
+  const at = new Date();
+  const decisions = evaluateChange({ policy, change, rolesByAccount, at });
   if (decisions.length === 0) return { status: 'ignored', reason: `no rollout rule matches ${change.project} ${change.branch}` };
 
   const outcomes: string[] = [];
@@ -49,6 +50,9 @@ export async function handleMerged(d: DecideDeps, event: ChangeMergedEvent): Pro
         },
         trx,
       );
+      if (rollout) {
+        await d.decisions.record({ rolloutId: rollout.id, rule, change, result, rolesByAccount, commentApprovals: [], at, trigger: 'merge', actor: undefined, policyVersion: policy.version }, trx);
+      }
       if (rollout && result.outcome !== 'allow') {
         const summary = rolloutSummary(rollout, d.publicUrl);
         await d.outbox.enqueue(

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isSeq, parseDocument, type Document } from 'yaml';
@@ -60,10 +61,18 @@ export function loadPolicy(dir: string): Policy {
   }
   if (problems.length > 0 || !roles || !rollouts) throw new PolicyConfigError(problems);
   return {
+    version: policyVersion(dir),
     roles: Object.fromEntries(Object.entries(roles.roles).map(([role, r]) => [role, r.gerrit_groups])),
     rollouts: rollouts.rollouts,
     workflows,
   };
+}
+
+function policyVersion(dir: string): string {
+  const hash = createHash('sha256');
+  const files = ['roles.yaml', 'rollouts.yaml', ...listYaml(path.join(dir, 'workflows'), []).map((f) => path.join('workflows', f))];
+  for (const file of files) hash.update(`${file}\0${readFileSync(path.join(dir, file))}\0`);
+  return hash.digest('hex');
 }
 
 function listYaml(dir: string, problems: string[]): string[] {

@@ -57,4 +57,6 @@ export interface Policy {
   readonly roles: Readonly<Record<string, readonly string[]>>;
   readonly rollouts: readonly RolloutRule[];
   readonly workflows: Readonly<Record<string, WorkflowDefinition>>;
+  /** sha256 over the policy files' names and contents: which policy a decision was made under. */
+  readonly version: string;
 }

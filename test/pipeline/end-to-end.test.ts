@@ -179,6 +179,19 @@ describe.each(BACKENDS)('%s: a merge streamed over SSH becomes a rollout and rev
     expect(started).toContain('Justification: hotfix for INC-9');
     expect(finished.message).toContain('* deploy: succeeded');
     const approvals = await service.database.db.selectFrom('approvals').select(['username', 'justification']).orderBy('id').execute();
+    // the audit trail has every decision with what it was made from, under which policy
+    const audit = await service.database.db.selectFrom('decisions').selectAll().where('change_number', '=', 107).orderBy('id').execute();
+    expect(audit.map((a) => [a.trigger, a.actor, a.outcome])).toEqual([
+      ['merge', null, 'hold'],
+      ['comment', 'bob', 'hold'],
+      ['comment', 'carol', 'hold'],
+      ['comment', 'alice', 'allow'],
+    ]);
+    expect(audit[0]!.policy_version).toMatch(/^[0-9a-f]{64}$/);
+    const inputs = audit[3]!.inputs as { votes: Array<{ account: { username: string }; value: number }>; roles: Record<string, Array<{ role: string; via: string }>>; justification: string };
+    expect(inputs.votes.map((v) => [v.account.username, v.value])).toEqual([['bob', 2]]);
+    expect(inputs.roles[String(alice._account_id)]).toEqual([{ role: 'prod-deployer', via: 'sre' }]);
+    expect(inputs.justification).toBe('hotfix for INC-9');
     expect(approvals.filter((a) => a.username !== null)).toEqual([
       { username: 'bob', justification: 'I am sure' },
       { username: 'carol', justification: 'ship it' },
