@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { parseDuration } from './execute/duration.js';
 import { parseFingerprintList } from './gerrit/host-key.js';
 
 /**
@@ -21,6 +22,7 @@ const RawConfigSchema = z.object({
   ROLLGATE_POLICY_DIR: z.string().min(1).default('policies'),
   ROLLGATE_WORK_DIR: z.string().min(1).default('.'),
   ROLLGATE_SETTLE_MS: intFrom(0, 600_000).default(5000),
+  ROLLGATE_HOLD_EXPIRY: z.string().refine((v) => parseDuration(v) !== undefined, 'not a duration (e.g. 30m, 24h, 2d)').default('24h'),
   ROLLGATE_PUBLIC_URL: z.string().url().optional(),
   ROLLGATE_STEP_ENV: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*$/, 'a comma-separated list of variable names').optional(),
   GERRIT_URL: z.string().url().optional(),
@@ -60,6 +62,8 @@ export interface Config {
   readonly workDir: string;
   /** How long to wait after a merge before reading the change, because Gerrit's index can lag its events. */
   readonly settleMs: number;
+  /** How long a held rollout waits for an approval before it expires. */
+  readonly holdExpiryMs: number;
   /** Where people reach rollgate's web page and API; used for links in review comments. */
   readonly publicUrl: string | undefined;
   /**
@@ -98,6 +102,7 @@ export function loadConfig(env: Env = process.env): Config {
     policyDir: path.resolve(raw.ROLLGATE_POLICY_DIR),
     workDir: path.resolve(raw.ROLLGATE_WORK_DIR),
     settleMs: raw.ROLLGATE_SETTLE_MS,
+    holdExpiryMs: parseDuration(raw.ROLLGATE_HOLD_EXPIRY)!,
     publicUrl: raw.ROLLGATE_PUBLIC_URL,
     stepEnv: stepEnvFrom(env, raw.ROLLGATE_STEP_ENV),
     gerritRest: gerritRestFrom(raw),

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import cron from 'node-cron';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
@@ -6,6 +7,7 @@ import { createDatabase, migrateToLatest, type DatabaseHandle } from './db/datab
 import { loadPolicy } from './decide/load-policy.js';
 import { ApprovalStore } from './decide/approval-store.js';
 import { DecisionLog } from './decide/decision-log.js';
+import { expireHolds } from './decide/expire-holds.js';
 import { EventProcessor } from './decide/event-processor.js';
 import type { Policy } from './decide/policy-config.js';
 import { RolloutStore } from './execute/rollout-store.js';
@@ -142,6 +144,16 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     logger.warn('Gerrit SSH is not configured (GERRIT_SSH_HOST, GERRIT_SSH_USER, GERRIT_SSH_KEY_FILE, GERRIT_SSH_HOST_KEY): no stream-events intake');
   }
 
+  // scheduled: held rollouts nobody approved in time expire, with a message on the change
+  const expiry = cron.schedule(
+    '* * * * *',
+    () =>
+      expireHolds({ db: database.db, outbox, logger, publicUrl: config.publicUrl, policyVersion: () => policy.version, onReport: () => reporter?.wake() }, config.holdExpiryMs).catch((err: unknown) =>
+        logger.error({ err }, 'expiring held rollouts failed'),
+      ),
+    { name: 'expire-holds', noOverlap: true },
+  );
+
   const app = createApp({ rollouts, logger });
   const server = await listen(app.callback(), config.port, config.host);
   const address = server.address() as AddressInfo;
@@ -159,6 +171,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     streamConnected: () => listener?.connected ?? false,
     async stop() {
       await listener?.stop();
+      await expiry.destroy();
       await backfill?.stop();
       await intake.flush();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -36,7 +36,7 @@ export interface EventsTable {
 }
 
 export type Decision = 'allow' | 'hold' | 'deny';
-export type RolloutStatus = 'held' | 'denied' | 'queued' | 'running' | 'succeeded' | 'failed';
+export type RolloutStatus = 'held' | 'expired' | 'denied' | 'queued' | 'running' | 'succeeded' | 'failed';
 
 export interface RolloutsTable {
   id: Generated<number>;

@@ -21,7 +21,9 @@ export type ReasonCode =
   | 'justification-given'
   | 'vetoed'
   | 'window-closed'
-  | 'break-glass';
+  | 'break-glass'
+  | 'denied-by-command'
+  | 'expired';
 
 export interface Reason {
   readonly code: ReasonCode;

@@ -32,6 +32,31 @@ export interface DecideDeps {
   readonly onReport: () => void;
   /** Called when Gerrit says it dropped events (`dropped-output`): the back-fill closes the gap. */
   readonly onGap: (reason: string) => void;
+  /** Absent until the workflow engine provides them; commands then answer that nothing can be done. */
+  readonly operations?: RolloutOperations;
+}
+
+/** A person acting on a rollout, with the roles they hold now. */
+export interface Actor {
+  readonly accountId: number;
+  readonly username?: string | undefined;
+  readonly roles: readonly string[];
+}
+
+/** What an operation did, in words for the person who asked (posted as a reply). */
+export interface OperationResult {
+  readonly ok: boolean;
+  readonly message: string;
+}
+
+/** The workflow engine's operator actions, as the decide stage calls them after checking roles. */
+export interface RolloutOperations {
+  /** Rollouts of the change waiting at an `approval` step. */
+  waitingGates(project: string, changeNumber: number): Promise<number[]>;
+  approveGate(rolloutId: number, actor: Actor, justification: string): Promise<OperationResult>;
+  retry(rolloutId: number, actor: Actor, reason: string): Promise<OperationResult>;
+  rollback(rolloutId: number, actor: Actor, reason: string): Promise<OperationResult>;
+  cancel(rolloutId: number, actor: Actor, reason: string): Promise<OperationResult>;
 }
 
 /** What handling an event came to, stored on the event row. */

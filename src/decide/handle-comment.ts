@@ -1,19 +1,21 @@
 import type { RolloutRow } from '../db/schema.js';
 import type { GerritAccount } from '../gerrit/gerrit-client.js';
 import type { CommentAddedEvent } from '../gerrit/gerrit-event.js';
-import { holdMessage, REVIEW_TAG } from '../report/format-message.js';
+import { denyMessage, holdMessage, REVIEW_TAG } from '../report/format-message.js';
 import { rolloutSummary } from '../report/rollout-summary.js';
 import { parseCommentCommands } from './comment-command.js';
-import { displayName } from './decide.js';
+import { displayName, type Approver } from './decide.js';
 import { evaluateChange, votersOf } from './evaluate-change.js';
-import type { DecideDeps, Handled } from './event-processor.js';
+import type { Actor, DecideDeps, Handled } from './event-processor.js';
 import { resolveRoles } from './voter-roles.js';
 
 /**
- * A review comment: `/rollout approve <justification>` on a merged change records an approval
- * for each of the change's held rollouts and decides them again under the same rules as votes
- * (roles, no self-approval, quorum). The author is resolved over REST, because stream events
- * name people but carry no account id.
+ * A review comment with `/rollout` commands on a merged change. `approve` records an approval for
+ * each held rollout and decides it again under the same rules as votes (roles, no
+ * self-approval, quorum, windows), or passes a workflow's approval gate. `deny`, `retry`,
+ * `rollback` and `cancel` need one of the rule's approval or break-glass roles; anyone else gets a
+ * reply naming the role and nothing changes. The author is resolved over REST, because stream
+ * events name people but carry no account id.
  */
 export async function handleComment(d: DecideDeps, event: CommentAddedEvent, eventId: number): Promise<Handled> {
   const author = event.author?.username ?? event.author?.email;
@@ -26,20 +28,115 @@ export async function handleComment(d: DecideDeps, event: CommentAddedEvent, eve
     await d.outbox.enqueue({ messageKey: `event:${eventId}:${key}`, rolloutId: null, project: event.change.project, changeNumber: event.change.number, revision: event.patchSet.revision, tag: REVIEW_TAG, message });
     d.onReport();
   };
+  const outcomes: string[] = [];
   const invalid = commands.filter((c) => c.kind === 'invalid');
-  if (invalid.length > 0) await reply('invalid', `rollgate: ${invalid.map((c) => c.problem).join('\n')}`);
-  const approve = commands.find((c) => c.kind === 'approve');
-  if (!approve) return { status: 'processed', reason: 'invalid rollout command answered' };
+  if (invalid.length > 0) {
+    await reply('invalid', `rollgate: ${invalid.map((c) => c.problem).join('\n')}`);
+    outcomes.push('invalid command answered');
+  }
+  let account: GerritAccount | undefined;
+  for (const [i, command] of commands.entries()) {
+    if (command.kind === 'invalid') continue;
+    account ??= await d.gerrit.getAccount(author);
+    const say = (message: string) => reply(`${i}:${command.kind}`, `rollgate: ${message}`);
+    if (command.kind === 'approve') outcomes.push(await approve(d, event, account, command.text, eventId, say));
+    else if (command.kind === 'deny') outcomes.push(await deny(d, event, account, command.text, eventId, say));
+    else outcomes.push(await operate(d, event, account, command.kind, command.text, say));
+  }
+  return { status: 'processed', reason: outcomes.join('; ') };
+}
 
+type Say = (message: string) => Promise<void>;
+
+async function approve(d: DecideDeps, event: CommentAddedEvent, account: GerritAccount, justification: string, eventId: number, say: Say): Promise<string> {
+  const who = displayName(account);
+  const held = await d.rollouts.heldForChange(event.change.project, event.change.number);
+  if (held.length > 0) {
+    const results: string[] = [];
+    for (const rollout of held) results.push(await approveRollout(d, rollout, account, justification, eventId));
+    return results.join('; ');
+  }
+  const waiting = d.operations ? await d.operations.waitingGates(event.change.project, event.change.number) : [];
+  if (waiting.length > 0 && d.operations) {
+    const results: string[] = [];
+    for (const rolloutId of waiting) {
+      const result = await d.operations.approveGate(rolloutId, await actorOf(d, account), justification);
+      await say(result.message);
+      results.push(result.message);
+    }
+    return results.join('; ');
+  }
+  await say(`${who}'s /rollout approve has nothing to approve: no rollout of this change is waiting for approval.`);
+  return 'approve with nothing held';
+}
+
+/** `/rollout deny <reason>`: a held rollout will not run. */
+async function deny(d: DecideDeps, event: CommentAddedEvent, account: GerritAccount, reason: string, eventId: number, say: Say): Promise<string> {
   const held = await d.rollouts.heldForChange(event.change.project, event.change.number);
   if (held.length === 0) {
-    await reply('nothing-held', `rollgate: ${author}'s /rollout approve has nothing to approve: no rollout of this change is waiting for approval.`);
-    return { status: 'processed', reason: 'approve with no held rollout' };
+    await say(`${displayName(account)}'s /rollout deny has nothing to deny: no rollout of this change is waiting for approval.`);
+    return 'deny with nothing held';
   }
-  const account = await d.gerrit.getAccount(author);
-  const outcomes: string[] = [];
-  for (const rollout of held) outcomes.push(await approveRollout(d, rollout, account, approve.justification, eventId));
-  return { status: 'processed', reason: outcomes.join('; ') };
+  const results: string[] = [];
+  for (const rollout of held) {
+    const refusal = await refuseWithoutRole(d, rollout, account, 'deny');
+    if (refusal) {
+      await say(refusal);
+      results.push(refusal);
+      continue;
+    }
+    const reasons = [{ code: 'denied-by-command' as const, message: `denied by ${displayName(account)}: ${reason}` }];
+    const updated = await d.rollouts.redecide(rollout.id, { decision: 'deny', reasons, approvers: rollout.approvers as Approver[], justification: rollout.justification ?? undefined });
+    if (!updated) continue;
+    await d.outbox.enqueue({
+      messageKey: `rollout:${rollout.id}:deny:event:${eventId}`,
+      rolloutId: rollout.id,
+      project: rollout.project,
+      changeNumber: rollout.change_number,
+      revision: rollout.revision,
+      tag: REVIEW_TAG,
+      message: denyMessage(rolloutSummary(updated, d.publicUrl)),
+    });
+    d.onReport();
+    results.push(`${rollout.rule}: denied by ${displayName(account)}`);
+  }
+  return results.join('; ');
+}
+
+/** `/rollout retry|rollback|cancel`: handed to the workflow engine once the role is checked. */
+async function operate(d: DecideDeps, event: CommentAddedEvent, account: GerritAccount, verb: 'retry' | 'rollback' | 'cancel', reason: string, say: Say): Promise<string> {
+  const rollouts = await d.rollouts.list({ project: event.change.project, changeNumber: event.change.number, limit: 20 });
+  if (rollouts.length === 0 || !d.operations) {
+    await say(`${displayName(account)}'s /rollout ${verb}: there is no rollout of this change to ${verb}.`);
+    return `${verb} with no rollout`;
+  }
+  const results: string[] = [];
+  for (const rollout of rollouts) {
+    const refusal = await refuseWithoutRole(d, rollout, account, verb);
+    if (refusal) {
+      await say(refusal);
+      results.push(refusal);
+      continue;
+    }
+    const result = await d.operations[verb](rollout.id, await actorOf(d, account), reason);
+    await say(result.message);
+    results.push(result.message);
+  }
+  return results.join('; ');
+}
+
+/** The reply for someone who may not give this command on this rollout, or undefined when they may. */
+async function refuseWithoutRole(d: DecideDeps, rollout: RolloutRow, account: GerritAccount, verb: string): Promise<string | undefined> {
+  const rule = d.policy().rollouts.find((r) => r.name === rollout.rule);
+  const allowed = [...new Set([...(rule?.approval.flatMap((g) => g.roles) ?? []), ...(rule?.break_glass?.roles ?? [])])];
+  const held = (await actorOf(d, account)).roles;
+  if (allowed.some((r) => held.includes(r))) return undefined;
+  return `${displayName(account)} may not /rollout ${verb} rollout #${rollout.id} (${rollout.rule}): that needs role ${allowed.join(' or ')}; nothing was changed.`;
+}
+
+async function actorOf(d: DecideDeps, account: GerritAccount): Promise<Actor> {
+  const grants = (await resolveRoles(d.gerrit, d.policy().roles, [account.accountId])).get(account.accountId) ?? [];
+  return { accountId: account.accountId, username: account.username, roles: grants.map((g) => g.role) };
 }
 
 async function approveRollout(d: DecideDeps, rollout: RolloutRow, account: GerritAccount, justification: string, eventId: number): Promise<string> {

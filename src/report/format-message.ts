@@ -117,3 +117,12 @@ function tailBytes(text: string, max: number): string {
   const firstNewline = tail.indexOf('\n');
   return firstNewline >= 0 ? tail.slice(firstNewline + 1) : tail;
 }
+
+export function expiredMessage(r: RolloutSummary): string {
+  return fit([
+    `rollgate: rollout "${r.rule}" to ${r.environment} EXPIRED (rollout #${r.id}).`,
+    `Why:\n${bullet(r.reasons.map((x) => x.message))}`,
+    'To roll this change out now, merge a new change or ask an operator to re-run it.',
+    link(r),
+  ]);
+}

@@ -249,6 +249,30 @@ describe.each(BACKENDS)('%s: a merge streamed over SSH becomes a rollout and rev
     expect(reviewsOf(111).filter((r) => r.message.includes('STARTED'))).toHaveLength(1);
   });
 
+  it('lets only role holders deny a held rollout, and answers unknown commands', async () => {
+    const change = mergedChange(109, bob, { votes: { 'Code-Review': [{ account: bob, value: 2 }] } });
+    rest.setChange(change);
+    ssh.push(changeMergedEvent(change));
+    await waitFor('the hold message', () => reviewsOf(109).find((r) => r.message.includes('ON HOLD')));
+    const id = (await service.database.db.selectFrom('rollouts').select('id').where('change_number', '=', 109).executeTakeFirstOrThrow()).id;
+
+    ssh.push(commentAddedEvent(change, carol, '/rollout deny I do not like it\n/rollout frobnicate now'));
+    const refusal = await waitFor('the refusal', () => reviewsOf(109).find((r) => r.message.includes('may not')));
+    expect(refusal.message).toBe(`rollgate: carol may not /rollout deny rollout #${id} (payments-api-prod): that needs role prod-deployer; nothing was changed.`);
+    const unknown = await waitFor('the unknown-command answer', () => reviewsOf(109).find((r) => r.message.includes('unknown command')));
+    expect(unknown.message).toBe('rollgate: unknown command "/rollout frobnicate"; use /rollout approve|deny|retry|rollback|cancel <text>');
+    expect((await service.database.db.selectFrom('rollouts').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status).toBe('held');
+
+    ssh.push(commentAddedEvent(change, alice, '/rollout deny not while INC-12 is open'));
+    const denied = await waitFor('the deny message', () => reviewsOf(109).find((r) => r.message.includes('DENIED')));
+    expect(denied.message).toContain('* denied by alice: not while INC-12 is open');
+    expect((await service.database.db.selectFrom('rollouts').select(['status', 'decision']).where('id', '=', id).executeTakeFirstOrThrow())).toEqual({ status: 'denied', decision: 'deny' });
+    // a denied rollout is no longer held: a later approval has nothing to approve
+    ssh.push(commentAddedEvent(change, alice, '/rollout approve changed my mind'));
+    await waitFor('the answer', () => reviewsOf(109).find((r) => r.message.includes('nothing to approve')));
+    expect(calls().some((c) => c.args[2] === '109')).toBe(false);
+  });
+
   it('holds a merge without the required justification', async () => {
     const change = mergedChange(104, bob, { votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
     rest.setChange(change);

@@ -1,0 +1,34 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { DatabaseHandle } from '../../src/db/database.js';
+import { expireHolds } from '../../src/decide/expire-holds.js';
+import { RolloutStore } from '../../src/execute/rollout-store.js';
+import { silentLogger } from '../../src/log.js';
+import { OutboxStore } from '../../src/report/outbox-store.js';
+import { BACKENDS, openTestDatabase } from '../helpers/backends.js';
+
+describe.each(BACKENDS)('%s: expireHolds', (backend) => {
+  let db: { handle: DatabaseHandle; cleanup: () => Promise<void> } | undefined;
+  afterEach(async () => db?.cleanup());
+
+  it('expires rollouts held longer than the limit, reports each and records it in the audit trail', async () => {
+    db = await openTestDatabase(backend);
+    const rollouts = new RolloutStore(db.handle.db);
+    const base = { rule: 'api-prod', workflow: 'deploy', environment: 'production', project: 'payments/api', branch: 'main', patchset: 1, newRev: undefined, subject: 's', reasons: [], approvers: [], justification: undefined, stepIds: ['build'] };
+    const held = await rollouts.create({ ...base, rolloutKey: 'a', changeNumber: 1, revision: 'a'.repeat(40), decision: 'hold' });
+    const allowed = await rollouts.create({ ...base, rolloutKey: 'b', changeNumber: 2, revision: 'b'.repeat(40), decision: 'allow' });
+    let woken = 0;
+    const deps = { db: db.handle.db, outbox: new OutboxStore(db.handle.db), logger: silentLogger(), publicUrl: undefined, policyVersion: () => 'v1', onReport: () => woken++ };
+
+    expect(await expireHolds(deps, 60 * 60_000)).toBe(0); // nothing is an hour old yet
+    expect(await expireHolds(deps, 0)).toBe(1);
+    expect((await rollouts.get(held!.id))!.status).toBe('expired');
+    expect((await rollouts.get(allowed!.id))!.status).toBe('queued');
+    const [message] = await deps.outbox.forRollout(held!.id);
+    expect(message!.message).toContain('rollgate: rollout "api-prod" to production EXPIRED');
+    expect(message!.message).toContain('no approval arrived within 0m; the rollout will not run');
+    const audit = await db.handle.db.selectFrom('decisions').selectAll().execute();
+    expect(audit.map((a) => [a.rollout_id, a.trigger, a.outcome, a.policy_version])).toEqual([[held!.id, 'expiry', 'deny', 'v1']]);
+    expect(woken).toBe(1);
+    expect(await expireHolds(deps, 0)).toBe(0); // already expired: nothing twice
+  });
+});
