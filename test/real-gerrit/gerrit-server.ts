@@ -75,7 +75,7 @@ export interface RealGerrit {
   /** bob (or any user) uploads a change: clone, commit with the commit-msg hook, push to refs/for/<branch>. */
   createChange(
     user: GerritUser,
-    opts: { message: string; files: Record<string, string> },
+    opts: { message: string; files: Record<string, string>; /** default: the harness's branch */ branch?: string },
   ): Promise<{ number: number; changeId: string; revision: string }>;
   review(
     user: GerritUser,
@@ -802,7 +802,7 @@ export async function startRealGerrit(options: StartRealGerritOptions = {}): Pro
     const createChange: RealGerrit['createChange'] = async (user, opts) => {
       const dir = await fsp.mkdtemp(path.join(workDir, 'clone-'));
       try {
-        await git(user, ['clone', '-q', '--branch', branch, gitUrl(project), dir]);
+        await git(user, ['clone', '-q', '--branch', opts.branch ?? branch, gitUrl(project), dir]);
         await fsp.copyFile(commitMsgHook, path.join(dir, '.git', 'hooks', 'commit-msg'));
         await fsp.chmod(path.join(dir, '.git', 'hooks', 'commit-msg'), 0o755);
         for (const [file, content] of Object.entries(opts.files)) {
@@ -816,7 +816,7 @@ export async function startRealGerrit(options: StartRealGerritOptions = {}): Pro
           cwd: dir,
           as: { name: names[user.username] ?? user.username, email: user.email },
         });
-        await git(user, ['push', '-q', 'origin', `HEAD:refs/for/${branch}`], { cwd: dir });
+        await git(user, ['push', '-q', 'origin', `HEAD:refs/for/${opts.branch ?? branch}`], { cwd: dir });
         const revision = (await git(null, ['rev-parse', 'HEAD'], { cwd: dir })).stdout.trim();
         const body = (await git(null, ['log', '-1', '--format=%B'], { cwd: dir })).stdout;
         const id = /^Change-Id: (I[0-9a-f]{40})\s*$/m.exec(body)?.[1];
