@@ -8,6 +8,10 @@ import { loadPolicy } from '../decide/load-policy.js';
 import { RollgateError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { startService } from '../service.js';
+import { UsageError } from './cli-args.js';
+import { explainCommand } from './explain.js';
+import { policyTestCommand } from './policy-test.js';
+import { replayCommand } from './replay.js';
 
 const USAGE = `usage: rollgate <command>
 
@@ -15,6 +19,11 @@ commands:
   serve                 run the service: intake, decisions, rollouts, reports, HTTP API
   migrate               apply database migrations and exit
   policy check [dir]    validate policies and workflows (default: ROLLGATE_POLICY_DIR or ./policies)
+  policy test [dir]     run the policy's tests, <dir>/tests/*.yaml; exit 1 on any failure
+  explain <change> [--project P] [--json] [--policies DIR]
+                        the decision for a change now, with every reason, and its rollouts
+  replay <events.jsonl> [--dry-run] [--policies DIR] [--groups FILE]
+                        decide recorded stream-events lines (and, without --dry-run, run the rollouts)
 
 configuration is read from the environment (see README.md, "Configuration").`;
 
@@ -25,11 +34,19 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (err) {
     if (!(err instanceof RollgateError)) throw err;
     process.stderr.write(`${err.message}\n`);
+    if (err instanceof UsageError) {
+      process.stderr.write(`\n${USAGE}\n`);
+      return 2;
+    }
     return 1;
   }
 }
 
 async function run(argv: readonly string[]): Promise<number> {
+  // these parse their own options
+  if (argv[0] === 'explain') return explainCommand(argv.slice(1));
+  if (argv[0] === 'replay') return replayCommand(argv.slice(1));
+  if (argv[0] === 'policy' && argv[1] === 'test') return policyTestCommand(argv.slice(2));
   const { positionals } = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: {} });
   const [command, ...rest] = positionals;
   switch (command) {

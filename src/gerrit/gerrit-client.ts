@@ -61,6 +61,8 @@ export interface GerritClient {
   /** Every change merged at or after `since`, following Gerrit's paging to the end. */
   queryMergedSince(since: Date): Promise<readonly MergedChangeRef[]>;
   getChange(project: string, changeNumber: number): Promise<GerritChange>;
+  /** The projects holding a change with this number (one on a normal server; none when unknown). */
+  findChangeProjects(changeNumber: number): Promise<readonly string[]>;
   /** Looks an account up by username, email or id (comment events name people, not account ids). */
   getAccount(user: string): Promise<GerritAccount>;
   getAccountGroups(accountId: number): Promise<readonly GerritGroup[]>;

@@ -56,6 +56,8 @@ const MergedQuerySchema = z.array(
   }),
 );
 
+const ChangeListSchema = z.array(z.looseObject({ project: z.string(), _number: z.number().int() }));
+
 const GroupInfoListSchema = z.array(z.looseObject({ id: z.string(), name: z.string() }));
 
 type AccountInfo = z.infer<typeof AccountInfoSchema>;
@@ -94,6 +96,12 @@ export class GerritRestClient implements GerritClient {
       files: Object.keys(revision.files ?? {}).filter((f) => !f.startsWith('/')),
       votes,
     };
+  }
+
+  async findChangeProjects(changeNumber: number): Promise<readonly string[]> {
+    const path = `/changes/?q=${encodeURIComponent(`change:${changeNumber}`)}&n=10`;
+    const found = parseReply(ChangeListSchema, await this.#request('GET', path), `GET ${path}`);
+    return [...new Set(found.filter((c) => c._number === changeNumber).map((c) => c.project))];
   }
 
   async queryMergedSince(since: Date): Promise<readonly MergedChangeRef[]> {

@@ -81,7 +81,11 @@ export async function startRestGerritDouble(options: { user?: string; password?:
     const auth = req.headers.authorization ?? '';
     if (auth !== `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`) return send(res, 401, 'Unauthorized');
 
-    if (url.pathname === '/a/changes/' && req.method === 'GET') return json(res, queryMerged(url));
+    if (url.pathname === '/a/changes/' && req.method === 'GET') {
+      const byNumber = /^change:(\d+)$/.exec(url.searchParams.get('q') ?? '');
+      if (byNumber) return json(res, [...changes.values()].filter((c) => c.number === Number(byNumber[1])).map((c) => ({ project: c.project, branch: c.branch, _number: c.number, change_id: `I${c.revision}`, subject: c.subject, status: c.status })));
+      return json(res, queryMerged(url));
+    }
     let m = /^\/a\/changes\/([^/]+)~(\d+)$/.exec(url.pathname);
     if (m && req.method === 'GET') {
       const change = changes.get(`${decodeURIComponent(m[1]!)}~${m[2]}`);
