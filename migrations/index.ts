@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import * as m0001 from './0001_initial.js';
 import * as m0002 from './0002_approvals.js';
 import * as m0003 from './0003_decisions.js';
+import * as m0004 from './0004_workflow_engine.js';
 
 /**
  * Every migration, in order. Listed statically (not read from the folder at run time) so the
@@ -11,4 +12,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0001_initial': m0001,
   '0002_approvals': m0002,
   '0003_decisions': m0003,
+  '0004_workflow_engine': m0004,
 };

@@ -24,6 +24,8 @@ const RawConfigSchema = z.object({
   ROLLGATE_SETTLE_MS: intFrom(0, 600_000).default(5000),
   ROLLGATE_HOLD_EXPIRY: z.string().refine((v) => parseDuration(v) !== undefined, 'not a duration (e.g. 30m, 24h, 2d)').default('24h'),
   ROLLGATE_PUBLIC_URL: z.string().url().optional(),
+  ROLLGATE_WORKERS: intFrom(1, 64).default(4),
+  ROLLGATE_LEASE_MS: intFrom(1000, 3_600_000).default(30_000),
   ROLLGATE_STEP_ENV: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*$/, 'a comma-separated list of variable names').optional(),
   GERRIT_URL: z.string().url().optional(),
   GERRIT_HTTP_USER: z.string().min(1).optional(),
@@ -71,6 +73,10 @@ export interface Config {
    * names in ROLLGATE_STEP_ENV. Nothing else of rollgate's environment, so its secrets stay out.
    */
   readonly stepEnv: Readonly<Record<string, string>>;
+  /** How many rollouts (of different environments) one process drives at the same time. */
+  readonly workers: number;
+  /** How long a rollout's lease lasts without a heartbeat: after a crash, another worker resumes it after this. */
+  readonly leaseMs: number;
   /** Absent until all of GERRIT_URL, GERRIT_HTTP_USER and a password are set. */
   readonly gerritRest: GerritRestConfig | undefined;
   /** Absent until all of GERRIT_SSH_HOST, GERRIT_SSH_USER, GERRIT_SSH_KEY_FILE and GERRIT_SSH_HOST_KEY are set. */
@@ -105,6 +111,8 @@ export function loadConfig(env: Env = process.env): Config {
     holdExpiryMs: parseDuration(raw.ROLLGATE_HOLD_EXPIRY)!,
     publicUrl: raw.ROLLGATE_PUBLIC_URL,
     stepEnv: stepEnvFrom(env, raw.ROLLGATE_STEP_ENV),
+    workers: raw.ROLLGATE_WORKERS,
+    leaseMs: raw.ROLLGATE_LEASE_MS,
     gerritRest: gerritRestFrom(raw),
     gerritSsh: gerritSshFrom(raw),
   };

@@ -11,6 +11,7 @@ import { expireHolds } from './decide/expire-holds.js';
 import { EventProcessor } from './decide/event-processor.js';
 import type { Policy } from './decide/policy-config.js';
 import { RolloutStore } from './execute/rollout-store.js';
+import type { OperationDeps } from './execute/operations.js';
 import { Runner } from './execute/runner.js';
 import type { GerritClient } from './gerrit/gerrit-client.js';
 import { SUBSCRIBED_EVENT_TYPES } from './gerrit/gerrit-event.js';
@@ -33,6 +34,8 @@ export interface RunningService {
   readonly intake: Intake;
   readonly policy: Policy;
   readonly backfill: Backfill | undefined;
+  /** What operator commands act through (approveGate, retryRollout, cancelRollout, rollbackRollout in src/execute/operations.ts). */
+  readonly operations: OperationDeps;
   /** Whether the Gerrit stream-events session is up right now. */
   streamConnected(): boolean;
   stop(): Promise<void>;
@@ -70,8 +73,6 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const outbox = new OutboxStore(database.db);
   const approvals = new ApprovalStore(database.db);
   const idleMs = overrides.idleMs ?? 1000;
-  const requeued = await rollouts.requeueInterrupted();
-  if (requeued > 0) logger.warn({ requeued }, 'resuming rollouts interrupted by the last stop');
 
   const gerrit = overrides.gerrit ?? (config.gerritRest ? new GerritRestClient(config.gerritRest) : undefined);
   const loops: PollLoop[] = [];
@@ -82,19 +83,28 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   };
 
   const reporter = gerrit ? loop('report', () => new Reporter({ outbox, gerrit, logger }).sendNext()) : undefined;
-  const runner = loop('execute', () =>
-    new Runner({
-      rollouts,
-      outbox,
-      policy: () => policy,
-      logger,
-      workDir: config.workDir,
-      publicUrl: config.publicUrl,
-      workerId: `${process.pid}-${randomUUID().slice(0, 8)}`,
-      baseEnv: config.stepEnv,
-      onReport: () => reporter?.wake(),
-    }).runNext(),
-  );
+  // rollouts interrupted by a crash or stop resume when their lease runs out (see Runner)
+  const engine = new Runner({
+    rollouts,
+    outbox,
+    policy: () => policy,
+    logger,
+    workDir: config.workDir,
+    publicUrl: config.publicUrl,
+    workerId: `${process.pid}-${randomUUID().slice(0, 8)}`,
+    baseEnv: config.stepEnv,
+    secrets: config.gerritRest ? [config.gerritRest.password] : [],
+    leaseMs: config.leaseMs,
+    onReport: () => reporter?.wake(),
+  });
+  // one loop per rollout driven at the same time; environments keep them apart
+  const executeLoops = Array.from({ length: config.workers }, (_, i) => loop(`execute-${i + 1}`, () => engine.runNext()));
+  const runner = {
+    wake: () => {
+      for (const l of executeLoops) l.wake();
+      engine.wake();
+    },
+  };
   const decider = gerrit
     ? loop('decide', () =>
         new EventProcessor({
@@ -168,12 +178,14 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     intake,
     policy,
     backfill,
+    operations: { rollouts, policy: () => policy, wake: () => runner.wake() },
     streamConnected: () => listener?.connected ?? false,
     async stop() {
       await listener?.stop();
       await expiry.destroy();
       await backfill?.stop();
       await intake.flush();
+      await engine.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;

@@ -27,6 +27,9 @@ const INT8_OID = 20;
 export async function createDatabase(target: DatabaseTarget): Promise<DatabaseHandle> {
   if (target.kind === 'postgres') {
     const pool = new pg.Pool({ connectionString: target.url, max: 10 });
+    // an idle connection the server closes (restart, terminated backend) must not crash the
+    // process; the pool drops it and the next query opens a new one
+    pool.on('error', () => {});
     pool.on('connect', (client) => {
       client.setTypeParser(INT8_OID, (value: string) => Number(value));
     });

@@ -36,7 +36,12 @@ export interface EventsTable {
 }
 
 export type Decision = 'allow' | 'hold' | 'deny';
-export type RolloutStatus = 'held' | 'expired' | 'denied' | 'queued' | 'running' | 'succeeded' | 'failed';
+/**
+ * `queued` waits for a worker and for its environment; `running` (a worker holds its lease) and
+ * `waiting` (parked at an approval gate) hold the environment; the rest are final.
+ */
+export type RolloutStatus = 'held' | 'expired' | 'denied' | 'queued' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'rolled_back' | 'superseded' | 'cancelled';
+export type RolloutPhase = 'forward' | 'rollback';
 
 export interface RolloutsTable {
   id: Generated<number>;
@@ -60,10 +65,24 @@ export interface RolloutsTable {
   created_at: DefaultedTimestamp;
   started_at: Timestamp | null;
   finished_at: Timestamp | null;
+  /** The worker holding the lease while `running`; with `lease_expires_at`, renewed by its heartbeat. */
   claimed_by: string | null;
+  lease_expires_at: Timestamp | null;
+  phase: ColumnType<RolloutPhase, RolloutPhase | undefined, RolloutPhase>;
+  /** 1, then one more per operator retry or rollback: each run reports on its own. */
+  run: ColumnType<number, number | undefined, number>;
+  /** An operator's request to the worker running it (`cancel`). */
+  request: string | null;
+  /** When a parked rollout must be looked at again (an approval gate's or the workflow's deadline). */
+  wake_at: Timestamp | null;
+  /** The workflow-level timeout, fixed when the rollout first starts. */
+  deadline_at: Timestamp | null;
+  /** Why it ended the way it did, in words (cancelled by whom, superseded by which, timed out). */
+  outcome: string | null;
+  superseded_by: number | null;
 }
 
-export type StepStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
+export type StepStatus = 'pending' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';
 
 export interface RolloutStepsTable {
   rollout_id: number;
@@ -77,6 +96,18 @@ export interface RolloutStepsTable {
   duration_ms: number | null;
   output_tail: string | null;
   error: string | null;
+  /** run, http, approval, wait; undo and rollback steps are run or http. */
+  kind: string | null;
+  /** The worker running this step and until when; an expired lease is reclaimed and the step runs again. */
+  lease_owner: string | null;
+  lease_expires_at: Timestamp | null;
+  /** The same on every run of this step of this rollout, so a re-run after a crash can be recognised. */
+  idempotency_key: string | null;
+  http_status: number | null;
+  /** When an approval gate stops waiting. */
+  deadline_at: Timestamp | null;
+  /** What happened in words: who passed a gate and why, why a step was skipped. */
+  note: string | null;
 }
 
 export type OutboxStatus = 'pending' | 'sent' | 'failed';

@@ -21,6 +21,17 @@ export function interpolate(template: string, vars: Variables): string {
   });
 }
 
+/**
+ * Substitutes inside the string values of a JSON value only: keys, numbers and the structure stay
+ * as written, so change data can never add a field or break out of a string.
+ */
+export function interpolateJson(value: unknown, vars: Variables): unknown {
+  if (typeof value === 'string') return interpolate(value, vars);
+  if (Array.isArray(value)) return value.map((v) => interpolateJson(v, vars));
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolateJson(v, vars)]));
+  return value;
+}
+
 /** Names every workflow may use; `params.*` and `env.*` are checked separately. */
 export const BUILTIN_VARIABLES: readonly string[] = [
   'change.project',
@@ -33,6 +44,7 @@ export const BUILTIN_VARIABLES: readonly string[] = [
   'rollout.id',
   'rollout.rule',
   'rollout.environment',
+  'rollout.previous_rev',
 ];
 
 export function isKnownVariable(name: string, params: readonly string[]): boolean {

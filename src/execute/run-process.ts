@@ -18,6 +18,8 @@ export interface RunProcessOptions {
   readonly env: Readonly<Record<string, string>>;
   readonly timeoutMs: number;
   readonly tailBytes?: number;
+  /** Aborting kills the process group, as a timeout does (a cancelled rollout, a shutdown). */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -42,17 +44,24 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
     });
     child.stdout.on('data', (chunk: Buffer) => tail.push(chunk));
     child.stderr.on('data', (chunk: Buffer) => tail.push(chunk));
-    const timer = setTimeout(() => {
-      timedOut = true;
+    const stop = () => {
       killGroup(child.pid, 'SIGTERM');
       // a process that ignores SIGTERM gets SIGKILL after a grace period
       setTimeout(() => killGroup(child.pid, 'SIGKILL'), 5000).unref();
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      stop();
     }, options.timeoutMs);
+    const onAbort = () => stop();
+    if (options.signal?.aborted) stop();
+    else options.signal?.addEventListener('abort', onAbort, { once: true });
     child.on('error', (err) => {
       spawnError = `cannot start ${program}: ${(err as NodeJS.ErrnoException).code ?? err.message}`;
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
       resolve({
         exitCode: code,
         signal,

@@ -1,14 +1,15 @@
-import type { RolloutRow } from '../db/schema.js';
+import type { RolloutRow, StepRow, StepStatus } from '../db/schema.js';
 import type { Policy } from '../decide/policy-config.js';
-import type { RunStepDefinition, WorkflowDefinition } from './workflow-config.js';
 import type { Logger } from '../log.js';
-import { finishedMessage, REVIEW_TAG, startedMessage } from '../report/format-message.js';
+import { finishedMessage, gateMessage, REVIEW_TAG, startedMessage, supersededMessage } from '../report/format-message.js';
 import type { OutboxStore } from '../report/outbox-store.js';
 import { rolloutSummary, stepSummary } from '../report/rollout-summary.js';
-import { parseDuration } from './duration.js';
+import { formatDuration, parseDuration } from './duration.js';
 import { interpolate, type Variables } from './interpolate.js';
-import { runProcess, type ProcessResult } from './run-process.js';
+import { redact, secretValues } from './redact.js';
 import type { RolloutStore } from './rollout-store.js';
+import { runAction, type ActionResult } from './step-actions.js';
+import { stepKind, type ActionDefinition, type StepDefinition, type WorkflowDefinition } from './workflow-config.js';
 
 export interface RunnerDeps {
   readonly rollouts: RolloutStore;
@@ -17,132 +18,115 @@ export interface RunnerDeps {
   readonly logger: Logger;
   readonly workDir: string;
   readonly publicUrl: string | undefined;
+  /** Unique per process (and per runner): the name its leases are held under. */
   readonly workerId: string;
-  /** The environment a step's process sees: rollgate's own variables are added to it. */
+  /** The allowlisted environment a step's process sees; rollgate's own variables are added to it. */
   readonly baseEnv: Readonly<Record<string, string>>;
+  /** Values never stored or posted (e.g. the Gerrit password); secret-looking step variables are added. */
+  readonly secrets?: readonly string[];
   readonly onReport: () => void;
-  /** Sleep used between retries; injectable so tests need not wait. */
-  readonly sleep?: (ms: number) => Promise<void>;
+  /** How long a lease lasts without a heartbeat; a crashed worker's rollouts resume after this. */
+  readonly leaseMs?: number;
+  /** How often a running rollout renews its lease and looks for operator requests and passed gates. */
+  readonly pollMs?: number;
+  /** Jitter source for retry backoff; injectable for tests. */
+  readonly random?: () => number;
 }
 
-/** The outcome of one step, as the runner saw it. */
-type StepOutcome = { readonly ok: true } | { readonly ok: false };
+/** Why a rollout's steps were stopped from outside. */
+type StopReason = 'cancel' | 'timeout' | 'shutdown' | 'lost';
+
+/** How the forward phase of one claim ended. */
+type ForwardEnd =
+  | { readonly kind: 'succeeded' }
+  | { readonly kind: 'failed'; readonly outcome: string }
+  | { readonly kind: 'stopped' }
+  | { readonly kind: 'parked' };
+
+const DEFAULT_LEASE_MS = 30_000;
 
 /**
- * The execute stage: claims queued rollouts and runs their workflow's steps in order. A step
- * whose `needs` did not succeed is skipped; a failed workflow runs its `rollback` steps. Every
- * step's status, exit code, duration and output tail is stored as it happens.
+ * The execute stage. `runNext()` claims one rollout (queued, or abandoned by a crashed worker, or
+ * due at an approval gate) and drives its workflow as a DAG: ready steps start in parallel up to
+ * the workflow's `max_parallel`, each with its timeout and retries; a step whose needs did not
+ * succeed is skipped; a step that fails for good stops new starts, and once running steps end the
+ * rollout rolls back (undo of completed steps newest first, then the `rollback` steps). Every
+ * transition is written as it happens under this worker's lease, which a heartbeat renews, so
+ * another worker can take over a crashed one without repeating a finished step.
  */
 export class Runner {
   readonly #d: RunnerDeps;
-  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #leaseMs: number;
+  readonly #pollMs: number;
+  readonly #active = new Map<number, Execution>();
+  #timer: NodeJS.Timeout | undefined;
+  #beating: Promise<void> | undefined;
+  #stopping = false;
 
   constructor(deps: RunnerDeps) {
     this.#d = deps;
-    this.#sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.#leaseMs = deps.leaseMs ?? DEFAULT_LEASE_MS;
+    this.#pollMs = Math.max(10, Math.min(deps.pollMs ?? 1000, Math.floor(this.#leaseMs / 3)));
   }
 
-  /** Runs one queued rollout to its end; returns false when none was queued. */
+  get deps(): RunnerDeps {
+    return this.#d;
+  }
+  get leaseMs(): number {
+    return this.#leaseMs;
+  }
+  get pollMs(): number {
+    return this.#pollMs;
+  }
+
+  /** Drives one claimed rollout until it finishes, parks at a gate, or is released; false when there was none. */
   async runNext(): Promise<boolean> {
-    const rollout = await this.#d.rollouts.claimNext(this.#d.workerId);
+    if (this.#stopping) return false;
+    await this.#supersede();
+    const rollout = await this.#d.rollouts.claim(this.#d.workerId, this.#leaseMs);
     if (!rollout) return false;
-    const log = this.#d.logger.child({ rolloutId: rollout.id, rule: rollout.rule });
-    const workflow = this.#d.policy().workflows[rollout.workflow];
-    const started = Date.now();
-    if (!workflow) {
-      log.error({ workflow: rollout.workflow }, 'workflow no longer exists in the policy');
-      await this.#d.rollouts.updateStep(rollout.id, 'workflow', 0, { status: 'failed', error: `workflow "${rollout.workflow}" is not in the current policy` });
-      await this.#finish(rollout, false, started);
-      return true;
+    const execution = new Execution(this, rollout);
+    this.#active.set(rollout.id, execution);
+    this.#startHeartbeat();
+    try {
+      await execution.run();
+    } finally {
+      this.#active.delete(rollout.id);
+      if (this.#active.size === 0) this.#stopHeartbeat();
     }
-    const summary = rolloutSummary(rollout, this.#d.publicUrl);
-    await this.#report(rollout, 'started', startedMessage(summary, workflow.steps.map((s) => s.id)));
-    log.info({ workflow: workflow.name }, 'rollout started');
-    const ok = await this.#runWorkflow(rollout, workflow, log);
-    await this.#finish(rollout, ok, started);
-    log.info({ ok, ms: Date.now() - started }, 'rollout finished');
     return true;
   }
 
-  async #runWorkflow(rollout: RolloutRow, workflow: WorkflowDefinition, log: Logger): Promise<boolean> {
-    const vars = variables(rollout, workflow, this.#d.baseEnv);
-    const done = new Map((await this.#d.rollouts.steps(rollout.id)).map((s) => [s.step_id, s.status]));
-    const succeeded = new Set([...done].filter(([, s]) => s === 'succeeded').map(([id]) => id));
-    let failed = [...done.values()].includes('failed');
-    for (const [position, step] of workflow.steps.entries()) {
-      if (done.get(step.id) === 'succeeded' || done.get(step.id) === 'failed' || done.get(step.id) === 'skipped') continue; // resumed run
-      if (failed || !step.needs.every((n) => succeeded.has(n))) {
-        await this.#d.rollouts.updateStep(rollout.id, step.id, position, { status: 'skipped', error: failed ? 'an earlier step failed' : 'a needed step did not succeed' });
-        continue;
-      }
-      const outcome = await this.#runStep(rollout, step, position, vars, log);
-      if (outcome.ok) succeeded.add(step.id);
-      else failed = true;
-    }
-    if (failed) {
-      for (const [i, step] of workflow.rollback.entries()) {
-        await this.#runStep(rollout, { ...step, id: `rollback:${step.id}` }, workflow.steps.length + i, vars, log);
-      }
-    }
-    return !failed;
+  /** Looks at once for operator requests and passed gates of the rollouts this runner drives. */
+  wake(): void {
+    if (this.#active.size > 0) void this.#beat();
   }
 
-  async #runStep(rollout: RolloutRow, step: RunStepDefinition, position: number, vars: Variables, log: Logger): Promise<StepOutcome> {
-    const attempts = step.retry?.attempts ?? 1;
-    const backoffMs = parseDuration(step.retry?.backoff ?? '5s')!;
-    const timeoutMs = parseDuration(step.timeout)!;
-    let argv: string[];
-    try {
-      argv = step.run.map((arg) => interpolate(arg, vars));
-    } catch (err) {
-      await this.#d.rollouts.updateStep(rollout.id, step.id, position, { status: 'failed', error: (err as Error).message });
-      return { ok: false };
-    }
-    const startedAt = new Date();
-    let result: ProcessResult | undefined;
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      await this.#d.rollouts.updateStep(rollout.id, step.id, position, { status: 'running', attempts: attempt, startedAt });
-      result = await runProcess({
-        argv,
-        cwd: this.#d.workDir,
-        env: { ...this.#d.baseEnv, ROLLGATE_ROLLOUT_ID: String(rollout.id), ROLLGATE_STEP_ID: step.id },
-        timeoutMs,
-      });
-      const ok = result.exitCode === 0 && !result.timedOut && result.spawnError === undefined;
-      log.info({ step: step.id, attempt, exitCode: result.exitCode, ms: result.durationMs, timedOut: result.timedOut }, 'step attempt finished');
-      if (ok) {
-        await this.#saveResult(rollout.id, step.id, position, 'succeeded', attempt, startedAt, result);
-        return { ok: true };
-      }
-      if (attempt < attempts) await this.#sleep(backoffMs * 2 ** (attempt - 1));
-    }
-    await this.#saveResult(rollout.id, step.id, position, 'failed', attempts, startedAt, result!);
-    return { ok: false };
+  /**
+   * Stops taking work; running steps get `graceMs` to finish, then their processes are stopped
+   * and their rollouts released for another worker (or the next start) to resume at once.
+   */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.#stopping = true;
+    for (const e of this.#active.values()) e.poke();
+    const all = () => Promise.all([...this.#active.values()].map((e) => e.done));
+    const timer = setTimeout(() => {
+      for (const e of this.#active.values()) e.abort('shutdown');
+    }, graceMs);
+    await all();
+    clearTimeout(timer);
+    this.#stopHeartbeat();
+    await this.#beating;
   }
 
-  async #saveResult(rolloutId: number, stepId: string, position: number, status: 'succeeded' | 'failed', attempts: number, startedAt: Date, r: ProcessResult): Promise<void> {
-    const error = r.spawnError ?? (r.timedOut ? `timed out` : r.exitCode === null ? `killed by ${r.signal}` : status === 'failed' ? `exit code ${r.exitCode}` : null);
-    await this.#d.rollouts.updateStep(rolloutId, stepId, position, {
-      status,
-      attempts,
-      exitCode: r.exitCode,
-      finishedAt: new Date(),
-      durationMs: Date.now() - startedAt.getTime(),
-      outputTail: r.outputTail,
-      error,
-    });
+  get stopping(): boolean {
+    return this.#stopping;
   }
 
-  async #finish(rollout: RolloutRow, ok: boolean, started: number): Promise<void> {
-    const finished = await this.#d.rollouts.finish(rollout.id, ok ? 'succeeded' : 'failed');
-    const steps = (await this.#d.rollouts.steps(rollout.id)).map(stepSummary);
-    const total = (finished.finished_at?.getTime() ?? Date.now()) - (finished.started_at?.getTime() ?? started);
-    await this.#report(rollout, 'finished', finishedMessage(rolloutSummary(finished, this.#d.publicUrl), ok, total, steps));
-  }
-
-  async #report(rollout: RolloutRow, phase: string, message: string): Promise<void> {
+  /** Queues a review message for a rollout; `phase` is unique per rollout and run. */
+  async report(rollout: RolloutRow, phase: string, message: string): Promise<void> {
     await this.#d.outbox.enqueue({
-      messageKey: `rollout:${rollout.id}:${phase}`,
+      messageKey: `rollout:${rollout.id}${rollout.run > 1 ? `:run${rollout.run}` : ''}:${phase}`,
       rolloutId: rollout.id,
       project: rollout.project,
       changeNumber: rollout.change_number,
@@ -152,10 +136,448 @@ export class Runner {
     });
     this.#d.onReport();
   }
+
+  async #supersede(): Promise<void> {
+    const rules = this.#d.policy().rollouts.filter((r) => r.queue === 'supersede').map((r) => r.name);
+    for (const row of await this.#d.rollouts.supersedeQueued(rules)) {
+      this.#d.logger.info({ rolloutId: row.id, supersededBy: row.superseded_by }, 'rollout superseded by a newer merge');
+      await this.report(row, 'superseded', supersededMessage(rolloutSummary(row, this.#d.publicUrl), row.superseded_by!));
+    }
+  }
+
+  #startHeartbeat(): void {
+    this.#timer ??= setInterval(() => void this.#beat(), this.#pollMs);
+  }
+
+  #stopHeartbeat(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async #beat(): Promise<void> {
+    if (this.#beating) return this.#beating;
+    this.#beating = (async () => {
+      try {
+        const held = new Map((await this.#d.rollouts.heartbeat(this.#d.workerId, this.#leaseMs)).map((h) => [h.id, h.request]));
+        for (const [id, e] of this.#active) {
+          if (!held.has(id)) {
+            if (!e.finishing) e.abort('lost');
+          } else if (held.get(id) === 'cancel') e.abort('cancel');
+          e.poke();
+        }
+      } catch (err) {
+        // the database may be restarting; the lease is long enough to try again
+        this.#d.logger.warn({ err }, 'lease heartbeat failed');
+      } finally {
+        this.#beating = undefined;
+      }
+    })();
+    return this.#beating;
+  }
 }
 
-/** The values a workflow may refer to; all are plain strings placed into argv elements. */
-function variables(rollout: RolloutRow, workflow: WorkflowDefinition, env: Readonly<Record<string, string>>): Variables {
+/** One claim of one rollout by one runner. */
+class Execution {
+  readonly #r: Runner;
+  readonly #d: RunnerDeps;
+  #rollout: RolloutRow;
+  readonly #log: Logger;
+  /** Stops forward steps (cancel, workflow timeout) and everything (shutdown, lost lease). */
+  readonly #forward = new AbortController();
+  readonly #all = new AbortController();
+  #stopReason: StopReason | undefined;
+  #wakeUp: (() => void) | undefined;
+  #poked = false;
+  #vars: Variables = {};
+  #secrets: readonly string[] = [];
+  #deadline = Infinity;
+  #deadlineTimer: NodeJS.Timeout | undefined;
+  finishing = false;
+  done: Promise<void> = Promise.resolve();
+
+  constructor(runner: Runner, rollout: RolloutRow) {
+    this.#r = runner;
+    this.#d = runner.deps;
+    this.#rollout = rollout;
+    this.#log = this.#d.logger.child({ rolloutId: rollout.id, rule: rollout.rule, run: rollout.run });
+  }
+
+  run(): Promise<void> {
+    this.done = this.#run().finally(() => clearTimeout(this.#deadlineTimer));
+    return this.done;
+  }
+
+  abort(reason: StopReason): void {
+    if (reason === 'cancel' && this.#rollout.phase !== 'forward') return; // a rollback is not cancelled
+    this.#stopReason ??= reason;
+    this.#forward.abort(reason);
+    if (reason === 'shutdown' || reason === 'lost') this.#all.abort(reason);
+    this.poke();
+  }
+
+  poke(): void {
+    this.#poked = true;
+    this.#wakeUp?.();
+  }
+
+  async #run(): Promise<void> {
+    const r = this.#rollout;
+    const workflow = this.#d.policy().workflows[r.workflow];
+    if (!workflow) {
+      this.#log.error({ workflow: r.workflow }, 'workflow no longer exists in the policy');
+      await this.#finish('failed', `workflow "${r.workflow}" is not in the current policy`);
+      return;
+    }
+    const previousRev = await this.#d.rollouts.previousRev(r);
+    this.#vars = variables(r, workflow, this.#d.baseEnv, previousRev);
+    this.#secrets = secretValues(this.#d.baseEnv, this.#d.secrets);
+
+    if (r.phase === 'forward') {
+      if (r.request === 'cancel') this.abort('cancel');
+      const deadline = await this.#d.rollouts.fixDeadline(r.id, parseDuration(workflow.timeout)!);
+      this.#deadline = deadline.getTime();
+      this.#deadlineTimer = setTimeout(() => this.abort('timeout'), Math.max(0, this.#deadline - Date.now()));
+      // once per run: the outbox keeps one message per key, so a resumed rollout does not repeat it
+      await this.#r.report(r, 'started', startedMessage(rolloutSummary(r, this.#d.publicUrl), workflow.steps.map((s) => s.id)));
+      this.#log.info({ workflow: workflow.name }, 'rollout running');
+      const end = await this.#runForward(workflow);
+      clearTimeout(this.#deadlineTimer);
+      if (end.kind === 'parked') return;
+      if (end.kind === 'succeeded') {
+        await this.#finish('succeeded', null);
+        return;
+      }
+      if (this.#stopReason === 'shutdown' || this.#stopReason === 'lost') {
+        await this.#release();
+        return;
+      }
+      const outcome =
+        end.kind === 'failed'
+          ? end.outcome
+          : this.#stopReason === 'timeout'
+            ? `the workflow timed out after ${workflow.timeout}`
+            : ((await this.#d.rollouts.get(r.id))?.outcome ?? 'cancelled by an operator');
+      if (!(await this.#d.rollouts.startRollback(r.id, this.#d.workerId, await this.#rollbackPlan(workflow), outcome))) return;
+      this.#rollout = { ...this.#rollout, phase: 'rollback', outcome };
+    } else {
+      const steps = await this.#d.rollouts.steps(r.id);
+      if (!steps.some((s) => isRollbackStep(s.step_id))) {
+        if (!(await this.#d.rollouts.startRollback(r.id, this.#d.workerId, await this.#rollbackPlan(workflow, steps), null))) return;
+      }
+    }
+    const result = await this.#runRollback(workflow);
+    if (result === 'released') {
+      await this.#release();
+      return;
+    }
+    const cancelled = this.#rollout.request === 'cancel' || this.#stopReason === 'cancel';
+    const status = result === 'ok' ? 'rolled_back' : result === 'none' && cancelled ? 'cancelled' : 'failed';
+    await this.#finish(status, this.#rollout.outcome ?? null);
+  }
+
+  // ---- forward: the DAG --------------------------------------------------------------------
+
+  async #runForward(workflow: WorkflowDefinition): Promise<ForwardEnd> {
+    const id = this.#rollout.id;
+    const worker = this.#d.workerId;
+    let rows = new Map((await this.#d.rollouts.steps(id)).map((s) => [s.step_id, s]));
+    const missing = workflow.steps.filter((s) => !rows.has(s.id));
+    if (missing.length > 0) {
+      // the workflow gained steps since the rollout was planned: plan them now
+      await this.#d.rollouts.addSteps(id, missing.map((s) => s.id), rows.size);
+      rows = new Map((await this.#d.rollouts.steps(id)).map((s) => [s.step_id, s]));
+    }
+    // a step left running by a crashed worker runs again (same idempotency key)
+    const status = new Map<string, StepStatus>(workflow.steps.map((s) => [s.id, rows.get(s.id)!.status === 'running' ? 'pending' : rows.get(s.id)!.status]));
+    const gateDeadline = new Map<string, number>();
+    for (const s of workflow.steps) if (status.get(s.id) === 'waiting') gateDeadline.set(s.id, rows.get(s.id)!.deadline_at?.getTime() ?? Infinity);
+    const failedRow = workflow.steps.find((s) => status.get(s.id) === 'failed');
+    let failure: string | undefined = failedRow ? `step ${failedRow.id} failed${rows.get(failedRow.id)!.error ? `: ${rows.get(failedRow.id)!.error}` : ''}` : undefined;
+    const running = new Map<string, Promise<void>>();
+    const byId = new Map(workflow.steps.map((s) => [s.id, s]));
+
+    for (;;) {
+      if (this.#forward.signal.aborted) {
+        await Promise.all(running.values());
+        if (this.#stopReason === 'cancel' || this.#stopReason === 'timeout') {
+          const note = this.#stopReason === 'cancel' ? 'the rollout was cancelled' : 'the workflow timed out';
+          const left = (want: StepStatus) => workflow.steps.filter((s) => status.get(s.id) === want).map((s) => s.id);
+          await this.#d.rollouts.markSteps(id, left('waiting'), worker, ['waiting'], 'cancelled', { note });
+          await this.#d.rollouts.markSteps(id, left('pending'), worker, ['pending', 'running'], 'skipped', { note });
+        }
+        return { kind: 'stopped' };
+      }
+      if (this.#r.stopping && running.size === 0) {
+        this.#stopReason ??= 'shutdown';
+        return { kind: 'stopped' };
+      }
+      // approval gates past their deadline fail the rollout
+      const now = Date.now();
+      for (const [stepId, deadline] of gateDeadline) {
+        if (status.get(stepId) === 'waiting' && deadline <= now) {
+          const gate = byId.get(stepId)!;
+          const error = `no approval by ${gate.approval!.roles.join(' or ')} within ${gate.approval!.timeout}`;
+          await this.#d.rollouts.markSteps(id, [stepId], worker, ['waiting'], 'failed', { error });
+          status.set(stepId, 'failed');
+          failure ??= `step ${stepId} failed: ${error}`;
+        }
+      }
+      // a step whose needs cannot succeed any more is skipped
+      for (let changed = true; changed; ) {
+        changed = false;
+        for (const step of workflow.steps) {
+          if (status.get(step.id) !== 'pending') continue;
+          const blocker = step.needs.find((n) => ['failed', 'skipped', 'cancelled'].includes(status.get(n)!));
+          if (blocker === undefined) continue;
+          await this.#d.rollouts.markSteps(id, [step.id], worker, ['pending', 'running'], 'skipped', { note: `needs ${blocker}, which ${status.get(blocker) === 'failed' ? 'failed' : `was ${status.get(blocker)}`}` });
+          status.set(step.id, 'skipped');
+          changed = true;
+        }
+      }
+      if (failure === undefined && !this.#r.stopping) {
+        for (const step of workflow.steps) {
+          if (status.get(step.id) !== 'pending' || !step.needs.every((n) => status.get(n) === 'succeeded')) continue;
+          if (stepKind(step) === 'approval') {
+            const gate = step.approval!;
+            const row = await this.#d.rollouts.waitAtGate(id, step.id, worker, parseDuration(gate.timeout)!, `waiting for approval by ${gate.roles.join(' or ')}`);
+            if (!row) return this.#lost();
+            status.set(step.id, 'waiting');
+            gateDeadline.set(step.id, row.deadline_at?.getTime() ?? Infinity);
+            await this.#r.report(this.#rollout, `gate:${step.id}`, gateMessage(rolloutSummary(this.#rollout, this.#d.publicUrl), step.id, gate.roles, row.deadline_at ?? new Date()));
+            continue;
+          }
+          if (running.size >= workflow.max_parallel) continue;
+          status.set(step.id, 'running');
+          const row = rows.get(step.id)!;
+          running.set(
+            step.id,
+            this.#runStep(step.id, stepKind(step), step, row, this.#forward.signal).then((end) => {
+              status.set(step.id, end.status);
+              if (end.status === 'failed') failure ??= `step ${step.id} failed${end.error ? `: ${end.error}` : ''}`;
+              running.delete(step.id);
+              this.poke();
+            }),
+          );
+        }
+      }
+      if (running.size === 0) {
+        const pending = workflow.steps.filter((s) => status.get(s.id) === 'pending').map((s) => s.id);
+        const waiting = workflow.steps.filter((s) => status.get(s.id) === 'waiting').map((s) => s.id);
+        if (failure !== undefined) {
+          await this.#d.rollouts.markSteps(id, waiting, worker, ['waiting'], 'cancelled', { note: 'the rollout failed before this gate was passed' });
+          await this.#d.rollouts.markSteps(id, pending, worker, ['pending', 'running'], 'skipped', { note: 'an earlier step failed' });
+          return { kind: 'failed', outcome: failure };
+        }
+        if (pending.length === 0 && waiting.length === 0) return { kind: 'succeeded' };
+        if (waiting.length > 0 && !this.#r.stopping) {
+          // only approvals can move this rollout on: give the worker back until one comes
+          const wakeAt = new Date(Math.min(this.#deadline, ...waiting.map((s) => gateDeadline.get(s) ?? Infinity)));
+          if (await this.#d.rollouts.park(id, worker, waiting, wakeAt)) {
+            this.#log.info({ gates: waiting, wakeAt }, 'rollout parked at approval gates');
+            return { kind: 'parked' };
+          }
+        }
+      }
+      await this.#nextEvent();
+      if (workflow.steps.some((s) => status.get(s.id) === 'waiting')) {
+        for (const row of await this.#d.rollouts.steps(id)) {
+          if (status.get(row.step_id) === 'waiting' && row.status !== 'waiting') status.set(row.step_id, row.status);
+        }
+      }
+    }
+  }
+
+  #lost(): ForwardEnd {
+    this.abort('lost');
+    return { kind: 'stopped' };
+  }
+
+  /** Waits for a running step to end, a poke (heartbeat, gate passed, request), or the poll interval. */
+  async #nextEvent(): Promise<void> {
+    if (this.#poked) {
+      this.#poked = false;
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, this.#r.pollMs);
+      this.#wakeUp = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.#wakeUp = undefined;
+    this.#poked = false;
+  }
+
+  // ---- one step ----------------------------------------------------------------------------
+
+  /** Runs a `run`, `http` or `wait` step (or an undo / rollback step) with its retries; the status it ended in. */
+  async #runStep(stepId: string, kind: string, def: ActionDefinition | StepDefinition, row: StepRow, signal: AbortSignal): Promise<{ status: StepStatus; error?: string | null }> {
+    const id = this.#rollout.id;
+    const worker = this.#d.workerId;
+    const key = `rollgate-${id}-${stepId}`;
+    const log = this.#log.child({ step: stepId });
+    if (kind === 'wait') {
+      const started = await this.#d.rollouts.startStep(id, stepId, worker, this.#r.leaseMs, { kind, attempt: 1, idempotencyKey: key });
+      if (!started) return this.#stepLost();
+      const until = (started.started_at?.getTime() ?? Date.now()) + parseDuration((def as StepDefinition).wait!)!;
+      await sleep(until - Date.now(), signal);
+      if (signal.aborted) return this.#interrupted(stepId, null);
+      await this.#d.rollouts.endStep(id, stepId, worker, { status: 'succeeded', attempts: 1 });
+      return { status: 'succeeded' };
+    }
+    const maxAttempts = def.retry?.attempts ?? 1;
+    const firstAttempt = row.status === 'running' ? Math.max(1, row.attempts) : row.attempts + 1;
+    const stepTimeout = parseDuration(def.timeout)!;
+    let result: ActionResult | undefined;
+    let attempt = Math.min(firstAttempt, maxAttempts);
+    for (; attempt <= maxAttempts; attempt++) {
+      const started = await this.#d.rollouts.startStep(id, stepId, worker, this.#r.leaseMs, { kind, attempt, idempotencyKey: key });
+      if (!started) return this.#stepLost();
+      const forward = signal === this.#forward.signal;
+      const timeoutMs = forward ? Math.max(1, Math.min(stepTimeout, this.#deadline - Date.now())) : stepTimeout;
+      result = await runAction(def, {
+        vars: this.#vars,
+        workDir: this.#d.workDir,
+        env: { ...this.#d.baseEnv, ...this.#stepEnv(stepId, key, attempt) },
+        idempotencyKey: key,
+        timeoutMs,
+        secrets: this.#secrets,
+        signal,
+      });
+      log.info({ attempt, ok: result.ok, exitCode: result.exitCode, httpStatus: result.httpStatus, error: result.error }, 'step attempt finished');
+      if (signal.aborted) return this.#interrupted(stepId, result);
+      if (result.ok) {
+        await this.#d.rollouts.endStep(id, stepId, worker, { status: 'succeeded', attempts: attempt, exitCode: result.exitCode, httpStatus: result.httpStatus, outputTail: result.output, error: null });
+        return { status: 'succeeded' };
+      }
+      if (attempt < maxAttempts) {
+        const delay = backoff(def.retry!, attempt, this.#d.random ?? Math.random);
+        log.info({ attempt, retryInMs: delay }, 'step failed; retrying');
+        await sleep(delay, signal);
+        if (signal.aborted) return this.#interrupted(stepId, result);
+      }
+    }
+    const error = result?.error ?? 'failed';
+    await this.#d.rollouts.endStep(id, stepId, worker, { status: 'failed', attempts: maxAttempts, exitCode: result?.exitCode ?? null, httpStatus: result?.httpStatus ?? null, outputTail: result?.output ?? null, error });
+    return { status: 'failed', error };
+  }
+
+  #stepLost(): { status: StepStatus } {
+    this.abort('lost');
+    return { status: 'running' };
+  }
+
+  /** A step stopped from outside: cancelled or timed out are recorded; a shutdown or lost lease leaves it to be resumed. */
+  async #interrupted(stepId: string, result: ActionResult | null): Promise<{ status: StepStatus; error?: string }> {
+    const reason = this.#stopReason;
+    if (reason !== 'cancel' && reason !== 'timeout') return { status: 'running' };
+    const error = reason === 'cancel' ? 'stopped: the rollout was cancelled' : 'stopped: the workflow timed out';
+    const status = reason === 'cancel' ? 'cancelled' : 'failed';
+    await this.#d.rollouts.endStep(this.#rollout.id, stepId, this.#d.workerId, { status, exitCode: result?.exitCode ?? null, httpStatus: result?.httpStatus ?? null, outputTail: result?.output ?? null, error });
+    return { status, error };
+  }
+
+  /** rollgate's own variables in a step's environment. */
+  #stepEnv(stepId: string, key: string, attempt: number): Record<string, string> {
+    const r = this.#rollout;
+    return {
+      ROLLGATE_ROLLOUT_ID: String(r.id),
+      ROLLGATE_STEP_ID: stepId,
+      ROLLGATE_IDEMPOTENCY_KEY: key,
+      ROLLGATE_ATTEMPT: String(attempt),
+      ROLLGATE_RULE: r.rule,
+      ROLLGATE_ENVIRONMENT: r.environment,
+      ROLLGATE_CHANGE_PROJECT: r.project,
+      ROLLGATE_CHANGE_BRANCH: r.branch,
+      ROLLGATE_CHANGE_NUMBER: String(r.change_number),
+      ROLLGATE_PATCHSET: String(r.patchset),
+      ROLLGATE_REVISION: r.revision,
+      ROLLGATE_NEW_REV: r.new_rev ?? r.revision,
+    };
+  }
+
+  // ---- rollback ----------------------------------------------------------------------------
+
+  /** Undo of each completed step, newest first, then the workflow's `rollback` steps in file order. */
+  async #rollbackPlan(workflow: WorkflowDefinition, rows?: readonly StepRow[]): Promise<Array<{ stepId: string; kind: string; note: string | null }>> {
+    const steps = rows ?? (await this.#d.rollouts.steps(this.#rollout.id));
+    const undone = steps
+      .filter((s) => s.status === 'succeeded' && !isRollbackStep(s.step_id))
+      .map((s) => ({ row: s, def: workflow.steps.find((d) => d.id === s.step_id) }))
+      .filter((s) => s.def?.undo !== undefined)
+      .sort((a, b) => (b.row.finished_at?.getTime() ?? 0) - (a.row.finished_at?.getTime() ?? 0) || b.row.position - a.row.position);
+    return [
+      ...undone.map((s) => ({ stepId: `undo:${s.row.step_id}`, kind: stepKind(s.def!.undo!), note: `undoes ${s.row.step_id}` })),
+      ...workflow.rollback.map((s) => ({ stepId: `rollback:${s.id}`, kind: stepKind(s), note: null })),
+    ];
+  }
+
+  /** Runs the planned rollback steps one by one; a failed one does not stop the others. */
+  async #runRollback(workflow: WorkflowDefinition): Promise<'ok' | 'failed' | 'none' | 'released'> {
+    const plan = (await this.#d.rollouts.steps(this.#rollout.id)).filter((s) => isRollbackStep(s.step_id));
+    if (plan.length === 0) return 'none';
+    let failed = plan.some((s) => s.status === 'failed');
+    for (const row of plan) {
+      if (row.status !== 'pending' && row.status !== 'running') continue;
+      if (this.#all.signal.aborted || this.#r.stopping) return 'released';
+      const def = row.step_id.startsWith('undo:') ? workflow.steps.find((s) => `undo:${s.id}` === row.step_id)?.undo : workflow.rollback.find((s) => `rollback:${s.id}` === row.step_id);
+      if (!def) {
+        await this.#d.rollouts.markSteps(this.#rollout.id, [row.step_id], this.#d.workerId, ['pending', 'running'], 'failed', { error: 'no longer in the workflow' });
+        failed = true;
+        continue;
+      }
+      const end = await this.#runStep(row.step_id, stepKind(def), def, row, this.#all.signal);
+      if (end.status === 'running') return 'released';
+      if (end.status !== 'succeeded') failed = true;
+    }
+    return failed ? 'failed' : 'ok';
+  }
+
+  // ---- the end -----------------------------------------------------------------------------
+
+  async #finish(status: 'succeeded' | 'failed' | 'rolled_back' | 'cancelled', outcome: string | null): Promise<void> {
+    this.finishing = true;
+    const finished = await this.#d.rollouts.finish(this.#rollout.id, status, this.#d.workerId, outcome);
+    if (!finished) return; // another worker took it over; it will report
+    const steps = (await this.#d.rollouts.steps(finished.id)).map(stepSummary);
+    const total = (finished.finished_at?.getTime() ?? Date.now()) - (finished.started_at?.getTime() ?? Date.now());
+    const summary = rolloutSummary(finished, this.#d.publicUrl);
+    await this.#r.report(finished, 'finished', finishedMessage(summary, status === 'succeeded', total, steps, { status, outcome: outcome === null ? null : redact(outcome, this.#secrets) }));
+    this.#log.info({ status, outcome, ms: total, took: formatDuration(total) }, 'rollout finished');
+  }
+
+  async #release(): Promise<void> {
+    await this.#d.rollouts.release(this.#rollout.id, this.#d.workerId);
+    this.#log.info({ reason: this.#stopReason }, 'rollout released for another worker to resume');
+  }
+}
+
+function isRollbackStep(stepId: string): boolean {
+  return stepId.startsWith('undo:') || stepId.startsWith('rollback:');
+}
+
+/** Exponential backoff with "equal jitter": half the delay fixed, half random, capped. */
+export function backoff(retry: { backoff: string; max_backoff: string }, attempt: number, random: () => number): number {
+  const base = Math.min(parseDuration(retry.backoff)! * 2 ** (attempt - 1), parseDuration(retry.max_backoff)!);
+  return Math.round(base / 2 + random() * (base / 2));
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** The values a workflow may refer to; all are plain strings placed into argv elements or JSON strings. */
+function variables(rollout: RolloutRow, workflow: WorkflowDefinition, env: Readonly<Record<string, string>>, previousRev: string | undefined): Variables {
   const builtins: Record<string, string> = {
     'change.project': rollout.project,
     'change.branch': rollout.branch,
@@ -167,6 +589,7 @@ function variables(rollout: RolloutRow, workflow: WorkflowDefinition, env: Reado
     'rollout.id': String(rollout.id),
     'rollout.rule': rollout.rule,
     'rollout.environment': rollout.environment,
+    'rollout.previous_rev': previousRev ?? '',
   };
   for (const [k, v] of Object.entries(env)) builtins[`env.${k}`] = v;
   for (const [name, template] of Object.entries(workflow.params)) builtins[`params.${name}`] = interpolate(template, builtins);

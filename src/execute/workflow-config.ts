@@ -1,55 +1,152 @@
 import { z } from 'zod';
-import { duration, name, notYet } from '../zod-atoms.js';
+import { duration, name } from '../zod-atoms.js';
 import { isKnownVariable, referencedNames } from './interpolate.js';
 
 /**
- * The shape of `policies/workflows/<name>.yaml`: the steps a rollout runs. Checked structurally
- * by zod, then for order and variables by `checkWorkflow`.
+ * The shape of `policies/workflows/<name>.yaml`: a DAG of steps. Checked structurally by zod,
+ * then for the graph (unknown needs, cycles) and variables by `checkWorkflow`.
+ *
+ * A step does exactly one thing: `run` a program (argv, no shell), make an `http` call, wait at
+ * an `approval` gate, or `wait` a while.
  */
-const RunStepSchema = z.strictObject({
-  id: name,
-  needs: z.array(name).default([]),
-  run: z.array(z.string()).min(1, 'give the program and its arguments as a list'),
-  timeout: duration.default('10m'),
-  retry: z.strictObject({ attempts: z.number().int().min(1).max(20), backoff: duration.default('5s') }).optional(),
-  http: notYet('http steps'),
-  approval: notYet('approval steps'),
-  wait: notYet('wait steps'),
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
+
+const RetrySchema = z.strictObject({
+  attempts: z.number().int().min(1).max(20),
+  /** First delay; doubled after each failed attempt, with jitter, up to `max_backoff`. */
+  backoff: duration.default('5s'),
+  max_backoff: duration.default('5m'),
 });
+
+const HttpSchema = z.strictObject({
+  method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD']).default('POST'),
+  url: z.string().min(1),
+  headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'a header name'), z.string()).default({}),
+  /** Sent as the JSON body; `${…}` is substituted only inside string values. */
+  json: z.unknown().optional(),
+  /** Statuses that count as success (default: any 2xx). */
+  expect: z.array(z.number().int().min(100).max(599)).min(1).optional(),
+});
+
+const ApprovalSchema = z.strictObject({
+  roles: z.array(name).min(1),
+  timeout: duration.default('24h'),
+});
+
+/** What a step (or an undo) does, besides its place in the graph. */
+const ActionFields = {
+  run: z.array(z.string()).min(1, 'give the program and its arguments as a list').optional(),
+  http: HttpSchema.optional(),
+  /** Working directory of a `run` step, relative to ROLLGATE_WORK_DIR (no `${}`: change data never picks a path). */
+  cwd: z.string().min(1).optional(),
+  /** Extra environment variables for a `run` step; values may use `${…}`. */
+  env: z.record(envName, z.string()).default({}),
+  timeout: duration.default('10m'),
+  retry: RetrySchema.optional(),
+};
+
+const exactlyOne = (keys: readonly string[]) => (value: Record<string, unknown>, ctx: z.RefinementCtx) => {
+  const given = keys.filter((k) => value[k] !== undefined);
+  if (given.length !== 1) ctx.addIssue({ code: 'custom', message: `give exactly one of ${keys.join(', ')}${given.length > 1 ? ` (found ${given.join(', ')})` : ''}` });
+};
+
+const UndoSchema = z.strictObject(ActionFields).superRefine(exactlyOne(['run', 'http']));
+
+const StepSchema = z
+  .strictObject({
+    id: name,
+    needs: z.array(name).default([]),
+    ...ActionFields,
+    approval: ApprovalSchema.optional(),
+    wait: duration.optional(),
+    /** Undoes this step when the rollout rolls back after it succeeded. */
+    undo: UndoSchema.optional(),
+  })
+  .superRefine(exactlyOne(['run', 'http', 'approval', 'wait']));
+
+const RollbackStepSchema = z.strictObject({ id: name, ...ActionFields }).superRefine(exactlyOne(['run', 'http']));
 
 export const WorkflowFileSchema = z.strictObject({
   name,
   params: z.record(name, z.string()).default({}),
-  steps: z.array(RunStepSchema).min(1),
-  rollback: z.array(RunStepSchema).default([]),
+  /** The whole rollout's time limit, approval waits included; then running steps stop and it rolls back. */
+  timeout: duration.default('24h'),
+  /** How many steps of one rollout run at the same time. */
+  max_parallel: z.number().int().min(1).max(64).default(4),
+  steps: z.array(StepSchema).min(1),
+  rollback: z.array(RollbackStepSchema).default([]),
 });
 
 export type WorkflowDefinition = z.infer<typeof WorkflowFileSchema>;
-export type RunStepDefinition = z.infer<typeof RunStepSchema>;
+export type StepDefinition = z.infer<typeof StepSchema>;
+export type RollbackStepDefinition = z.infer<typeof RollbackStepSchema>;
+export type UndoDefinition = z.infer<typeof UndoSchema>;
+export type HttpDefinition = z.infer<typeof HttpSchema>;
+/** Anything that runs a program or calls a URL: a step, an undo, a rollback step. */
+export type ActionDefinition = UndoDefinition;
+/** @deprecated the runner's old name for a step */
+export type RunStepDefinition = StepDefinition;
 
-/** Checks a well-formed workflow for step order and unknown variables; returns `file: path: problem` lines. */
+export type StepKind = 'run' | 'http' | 'approval' | 'wait';
+
+export function stepKind(step: { run?: unknown; http?: unknown; approval?: unknown; wait?: unknown }): StepKind {
+  if (step.run !== undefined) return 'run';
+  if (step.http !== undefined) return 'http';
+  if (step.approval !== undefined) return 'approval';
+  return 'wait';
+}
+
+/** Checks a well-formed workflow's graph and variables; returns `file: path: problem` lines. */
 export function checkWorkflow(file: string, workflow: WorkflowDefinition): string[] {
   const problems: string[] = [];
   const params = Object.keys(workflow.params);
-  const checkSteps = (steps: readonly RunStepDefinition[], key: 'steps' | 'rollback') => {
-    const ids = new Set<string>();
-    steps.forEach((step, i) => {
-      const at = `${file}: ${key}[${i}]`;
-      if (ids.has(step.id)) problems.push(`${at}.id: "${step.id}" is used twice`);
-      ids.add(step.id);
-      step.needs.forEach((need, j) => {
-        // needs may only point backwards, so the order in the file is always a valid run order
-        if (!ids.has(need) || need === step.id) problems.push(`${at}.needs[${j}]: "${need}" is not a step defined before "${step.id}"`);
-      });
-      step.run.forEach((arg, j) => {
-        for (const ref of referencedNames(arg)) {
-          if (!isKnownVariable(ref, params)) problems.push(`${at}.run[${j}]: unknown variable \${${ref}}`);
-        }
-      });
-    });
+  const checkTemplates = (at: string, value: unknown) => {
+    for (const [where, text] of templates(value)) {
+      for (const ref of referencedNames(text)) {
+        if (!isKnownVariable(ref, params)) problems.push(`${at}${where}: unknown variable \${${ref}}`);
+      }
+    }
   };
-  checkSteps(workflow.steps, 'steps');
-  checkSteps(workflow.rollback, 'rollback');
+  const checkAction = (at: string, action: ActionDefinition) => {
+    if (action.run) checkTemplates(`${at}.run`, action.run);
+    if (action.http) {
+      checkTemplates(`${at}.http.url`, action.http.url);
+      checkTemplates(`${at}.http.headers`, action.http.headers);
+      if (action.http.json !== undefined) checkTemplates(`${at}.http.json`, action.http.json);
+    }
+    checkTemplates(`${at}.env`, action.env);
+    if (action.cwd?.includes('${')) problems.push(`${at}.cwd: no \${…} here; a working directory is fixed in the workflow`);
+    if (action.http && (action.cwd !== undefined || Object.keys(action.env).length > 0)) problems.push(`${at}: cwd and env apply to run steps only`);
+  };
+
+  const ids = new Map<string, number>();
+  workflow.steps.forEach((step, i) => {
+    if (ids.has(step.id)) problems.push(`${file}: steps[${i}].id: "${step.id}" is used twice`);
+    else ids.set(step.id, i);
+  });
+  workflow.steps.forEach((step, i) => {
+    const at = `${file}: steps[${i}]`;
+    step.needs.forEach((need, j) => {
+      if (need === step.id) problems.push(`${at}.needs[${j}]: a step cannot need itself`);
+      else if (!ids.has(need)) problems.push(`${at}.needs[${j}]: no step "${need}" in this workflow`);
+    });
+    if (stepKind(step) === 'run' || stepKind(step) === 'http') checkAction(at, step);
+    else if (step.retry || step.cwd || Object.keys(step.env).length > 0) problems.push(`${at}: retry, cwd and env apply to run and http steps only`);
+    if (step.undo) {
+      if (stepKind(step) !== 'run' && stepKind(step) !== 'http') problems.push(`${at}.undo: only run and http steps can be undone`);
+      checkAction(`${at}.undo`, step.undo);
+    }
+  });
+  const cycle = findCycle(workflow.steps);
+  if (cycle) problems.push(`${file}: steps: needs form a cycle: ${cycle.join(' needs ')}`);
+
+  const rollbackIds = new Set<string>();
+  workflow.rollback.forEach((step, i) => {
+    const at = `${file}: rollback[${i}]`;
+    if (rollbackIds.has(step.id)) problems.push(`${at}.id: "${step.id}" is used twice`);
+    rollbackIds.add(step.id);
+    checkAction(at, step);
+  });
   for (const [param, value] of Object.entries(workflow.params)) {
     for (const ref of referencedNames(value)) {
       if (ref.startsWith('params.') || !isKnownVariable(ref, [])) problems.push(`${file}: params.${param}: unknown variable \${${ref}}`);
@@ -58,3 +155,35 @@ export function checkWorkflow(file: string, workflow: WorkflowDefinition): strin
   return problems;
 }
 
+/** The first cycle of `needs` found, as step ids from a step back to itself; undefined when the graph is a DAG. */
+export function findCycle(steps: readonly { id: string; needs: readonly string[] }[]): string[] | undefined {
+  const needs = new Map(steps.map((s) => [s.id, s.needs]));
+  const state = new Map<string, 'visiting' | 'done'>();
+  const path: string[] = [];
+  const visit = (id: string): string[] | undefined => {
+    if (state.get(id) === 'done' || !needs.has(id)) return undefined;
+    if (state.get(id) === 'visiting') return [...path.slice(path.indexOf(id)), id];
+    state.set(id, 'visiting');
+    path.push(id);
+    for (const need of needs.get(id)!) {
+      const found = visit(need);
+      if (found) return found;
+    }
+    path.pop();
+    state.set(id, 'done');
+    return undefined;
+  };
+  for (const s of steps) {
+    const found = visit(s.id);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** Every string inside a value, with its path (`[0]`, `.rev`): where `${…}` may appear. */
+export function templates(value: unknown, at = ''): Array<[string, string]> {
+  if (typeof value === 'string') return [[at, value]];
+  if (Array.isArray(value)) return value.flatMap((v, i) => templates(v, `${at}[${i}]`));
+  if (value !== null && typeof value === 'object') return Object.entries(value).flatMap(([k, v]) => templates(v, `${at}.${k}`));
+  return [];
+}

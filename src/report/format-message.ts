@@ -56,6 +56,8 @@ export function startedMessage(r: RolloutSummary, stepIds: readonly string[]): s
     `rollgate: rollout "${r.rule}" to ${r.environment} STARTED (rollout #${r.id}, workflow ${r.workflow}).`,
     `Approved by:\n${bullet(r.approvers.map(approverLine))}`,
     `Justification: ${r.justification ?? '(none given)'}`,
+    // a freeze overridden by break-glass is said where everyone reading the start will see it
+    ...r.reasons.filter((x) => x.code === 'break-glass').map((x) => x.message.replace(/^closed/, 'Closed')),
     `Steps: ${stepIds.join(' -> ')}`,
     link(r),
   ]);

@@ -25,5 +25,7 @@ export function stepSummary(step: StepRow): StepSummary {
     durationMs: step.duration_ms,
     outputTail: step.output_tail,
     error: step.error,
+    httpStatus: step.http_status,
+    note: step.note,
   };
 }

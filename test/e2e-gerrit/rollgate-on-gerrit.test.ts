@@ -29,6 +29,13 @@ describe(`rollgate on a real Gerrit (${backend})`, () => {
   beforeAll(async () => {
     gerrit = await startRealGerrit();
     console.log(`[e2e] Gerrit boot: ${JSON.stringify(gerrit.timings)}`);
+    // what an admin adds for the release rules: a branch, and groups, one of them nested
+    const { admin } = gerrit.users;
+    await gerrit.rest(admin, 'PUT', `/projects/${encodeURIComponent(gerrit.project)}/branches/release`, { revision: gerrit.branch });
+    for (const group of ['security', 'payments-oncall', 'release-managers']) await gerrit.rest(admin, 'PUT', `/groups/${group}`, { visible_to_all: true });
+    await gerrit.rest(admin, 'PUT', '/groups/security/members/carol');
+    await gerrit.rest(admin, 'PUT', '/groups/release-managers/members/admin');
+    await gerrit.rest(admin, 'PUT', '/groups/payments-oncall/groups/sre'); // alice is on call only through sre
     database = await createTestDatabase(backend);
     const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-gerrit-e2e-'));
     recordDir = path.join(tmp, 'record');
@@ -39,7 +46,7 @@ describe(`rollgate on a real Gerrit (${backend})`, () => {
       PORT: '0',
       ROLLGATE_DATA_DIR: 'memory://',
       ...(database.url ? { DATABASE_URL: database.url } : {}),
-      ROLLGATE_POLICY_DIR: path.join(FIXTURES, 'policies'),
+      ROLLGATE_POLICY_DIR: path.join(FIXTURES, 'gerrit-policies'),
       ROLLGATE_WORK_DIR: FIXTURES,
       ROLLGATE_SETTLE_MS: '500',
       ROLLGATE_STEP_ENV: 'RECORD_DIR',
@@ -119,7 +126,7 @@ describe(`rollgate on a real Gerrit (${backend})`, () => {
     expect(finished.message).toContain('* deploy: succeeded');
   });
 
-  it('does not count carol\'s +2 (no role) and says so', async () => {
+  it('does not count carol\'s +2 (not the role the rule needs) and says so', async () => {
     const { alice, bob, carol } = gerrit.users;
     const change = await gerrit.createChange(bob, {
       message: 'Rename a metric\n\nRollout-Justification: dashboard cleanup',
@@ -128,9 +135,60 @@ describe(`rollgate on a real Gerrit (${backend})`, () => {
     await gerrit.review(carol, change.number, { labels: { 'Code-Review': 2 } });
     await gerrit.submit(alice, change.number);
     const hold = await messageWith(change.number, 'ON HOLD');
-    expect(hold.message).toContain("carol's Code-Review +2 does not count: carol holds no role; needs one of prod-deployer");
+    // carol is a security reviewer here, which this rule does not ask for
+    expect(hold.message).toContain("carol's Code-Review +2 does not count: carol holds only security via security; needs one of prod-deployer");
     const row = await service.database.db.selectFrom('rollouts').select(['status', 'decision']).where('change_number', '=', change.number).executeTakeFirstOrThrow();
     expect(row).toEqual({ status: 'held', decision: 'hold' });
+  });
+
+  it('needs two different people for two approval groups, with a role that comes through a nested group', async () => {
+    const { alice, bob, carol } = gerrit.users;
+    const change = await gerrit.createChange(bob, {
+      branch: 'release',
+      message: 'Rotate the card-vault key\n\nRollout: release-dual',
+      files: { 'src/vault.ts': 'export const keyVersion = 8;\n' },
+    });
+    await gerrit.review(alice, change.number, { labels: { 'Code-Review': 2 } });
+    await gerrit.submit(alice, change.number);
+    const hold = await messageWith(change.number, 'ON HOLD');
+    expect(hold.message).toContain('alice (incident-commander via payments-oncall) approved with Code-Review +2');
+    expect(hold.message).toContain('approval group 2 of rule release-dual needs 1 approver with Code-Review +2 and role security');
+
+    await gerrit.review(carol, change.number, { message: '/rollout approve security review done, SEC-31' });
+    const startedMsg = await messageWith(change.number, 'STARTED');
+    expect(startedMsg.message).toContain('alice (incident-commander via payments-oncall) approved with Code-Review +2');
+    expect(startedMsg.message).toContain('carol (security via security) approved with /rollout approve');
+    expect((await messageWith(change.number, 'SUCCEEDED')).message).toContain('* deploy: succeeded');
+  });
+
+  it('holds a merge in a freeze until a release manager breaks glass, and says who and why', async () => {
+    const { admin, alice, bob } = gerrit.users;
+    const change = await gerrit.createChange(bob, {
+      branch: 'release',
+      message: 'Stop double charging on retries\n\nRollout: release-frozen\nRollout-Justification: INC-77 customers charged twice',
+      files: { 'src/charge.ts': 'export const idempotent = true;\n' },
+    });
+    await gerrit.review(alice, change.number, { labels: { 'Code-Review': 2 } });
+    await gerrit.submit(alice, change.number);
+    const hold = await messageWith(change.number, 'ON HOLD');
+    expect(hold.message).toContain('rule release-frozen is in a closed window now: release freeze. A person with role release-manager can override it with "/rollout approve <justification>"');
+    expect(calls().some((c) => c.args[2] === String(change.number))).toBe(false);
+
+    // alice approving again is no break-glass: she is not a release manager
+    await gerrit.review(alice, change.number, { message: '/rollout approve please' });
+    await waitFor('a second hold', async () => (await rollgateMessages(change.number)).filter((m) => m.message.includes('ON HOLD')).length >= 2, 60_000);
+    expect(calls().some((c) => c.args[2] === String(change.number))).toBe(false);
+
+    await gerrit.review(admin, change.number, { message: '/rollout approve release management agrees' });
+    const startedMsg = await messageWith(change.number, 'STARTED');
+    expect(startedMsg.message).toContain('Closed window overridden (break glass): release freeze; by admin (release-manager via release-managers), because: INC-77 customers charged twice');
+    expect((await messageWith(change.number, 'SUCCEEDED')).message).toContain('* deploy: succeeded');
+    const audit = await service.database.db.selectFrom('decisions').select(['trigger', 'actor', 'outcome']).where('change_number', '=', change.number).orderBy('id').execute();
+    expect(audit).toEqual([
+      { trigger: 'merge', actor: null, outcome: 'hold' },
+      { trigger: 'comment', actor: 'alice', outcome: 'hold' },
+      { trigger: 'comment', actor: 'admin', outcome: 'allow' },
+    ]);
   });
 
   it('rolls out a merge made while its SSH session was down after Gerrit restarted, by back-filling over REST', async () => {

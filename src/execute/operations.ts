@@ -1,0 +1,112 @@
+import type { RolloutRow } from '../db/schema.js';
+import type { Policy } from '../decide/policy-config.js';
+import type { RolloutStore } from './rollout-store.js';
+import { stepKind } from './workflow-config.js';
+
+/**
+ * What operators do to a rollout after it was decided: pass an approval gate, retry a failed
+ * rollout, cancel one, roll back a finished one. Comment commands (`/rollout approve|retry|cancel|
+ * rollback`) and the HTTP API call these after checking the operator's own role; the role an
+ * approval gate asks for is checked here. Each is one conditional update, so two people acting at
+ * once get one effect and one explanation, and each wakes the runner.
+ */
+export interface Actor {
+  readonly accountId: number;
+  readonly username?: string;
+  readonly roles: readonly string[];
+}
+
+/** `message` is shown to the person, e.g. as a Gerrit reply. */
+export type OperationResult = { readonly ok: boolean; readonly message: string };
+
+export interface OperationDeps {
+  readonly rollouts: RolloutStore;
+  readonly policy: () => Policy;
+  /** Wakes the runner: a passed gate or a requeued rollout is picked up at once, a cancel seen at once. */
+  readonly wake: () => void;
+}
+
+const who = (a: Actor) => a.username ?? `account ${a.accountId}`;
+
+/** Passes the approval step a rollout is waiting at, if the actor holds one of its roles. */
+export async function approveGate(deps: OperationDeps, rolloutId: number, actor: Actor, justification: string): Promise<OperationResult> {
+  const rollout = await deps.rollouts.get(rolloutId);
+  if (!rollout) return { ok: false, message: `rollgate: there is no rollout #${rolloutId}.` };
+  if (justification.trim() === '') return { ok: false, message: `rollgate: an approval needs a justification: /rollout approve <why>.` };
+  const workflow = deps.policy().workflows[rollout.workflow];
+  const waiting = (await deps.rollouts.steps(rolloutId)).filter((s) => s.status === 'waiting');
+  if (waiting.length === 0 || !workflow) {
+    return { ok: false, message: `rollgate: rollout #${rolloutId} (${rollout.rule}) is ${describe(rollout)}; it is not waiting at an approval gate.` };
+  }
+  const passed: string[] = [];
+  const refused: string[] = [];
+  for (const step of waiting) {
+    const gate = workflow.steps.find((s) => s.id === step.step_id);
+    if (!gate || stepKind(gate) !== 'approval') continue;
+    const roles = gate.approval!.roles;
+    const held = actor.roles.filter((r) => roles.includes(r));
+    if (held.length === 0) {
+      refused.push(`step ${gate.id} needs one of the roles ${roles.join(', ')}; ${who(actor)} holds ${actor.roles.length > 0 ? actor.roles.join(', ') : 'none'}`);
+      continue;
+    }
+    const note = `approved by ${who(actor)} (${held.join(', ')}): ${justification.trim()}`;
+    if (await deps.rollouts.passGate(rolloutId, gate.id, note)) passed.push(gate.id);
+  }
+  if (passed.length > 0) {
+    deps.wake();
+    return { ok: true, message: `rollgate: ${who(actor)} passed the approval gate ${passed.join(', ')} of rollout #${rolloutId} (${rollout.rule}); it goes on.` };
+  }
+  if (refused.length > 0) return { ok: false, message: `rollgate: ${who(actor)}'s approval does not count for rollout #${rolloutId}: ${refused.join('; ')}.` };
+  return { ok: false, message: `rollgate: rollout #${rolloutId} is no longer waiting at that gate (already approved, timed out or cancelled).` };
+}
+
+/** Runs a failed rollout again from the step that failed; steps that succeeded (and were not undone) are kept. */
+export async function retryRollout(deps: OperationDeps, rolloutId: number, actor: Actor, reason: string): Promise<OperationResult> {
+  const row = await deps.rollouts.requeue(rolloutId, 'forward', ['failed', 'rolled_back'], `retry requested by ${who(actor)}${reason.trim() ? `: ${reason.trim()}` : ''}`);
+  if (!row) return refusal(deps, rolloutId, 'retried', 'only a failed or rolled back rollout can be retried');
+  deps.wake();
+  return { ok: true, message: `rollgate: rollout #${rolloutId} (${row.rule}) will run again from its failed step (run ${row.run}), after any rollout ahead of it in ${row.environment}.` };
+}
+
+/** Stops a rollout and runs its rollback; a rollout that has not started just ends cancelled. */
+export async function cancelRollout(deps: OperationDeps, rolloutId: number, actor: Actor, reason: string): Promise<OperationResult> {
+  const outcome = `cancelled by ${who(actor)}${reason.trim() ? `: ${reason.trim()}` : ''}`;
+  const result = await deps.rollouts.requestCancel(rolloutId, outcome);
+  switch (result) {
+    case 'missing':
+      return { ok: false, message: `rollgate: there is no rollout #${rolloutId}.` };
+    case 'cancelled':
+      return { ok: true, message: `rollgate: rollout #${rolloutId} is cancelled; it had not started, so nothing ran.` };
+    case 'requested':
+      deps.wake();
+      return { ok: true, message: `rollgate: rollout #${rolloutId} is being stopped; its rollback runs next.` };
+    case 'already':
+      return { ok: false, message: `rollgate: rollout #${rolloutId} is already stopping or rolling back.` };
+    case 'finished':
+      return refusal(deps, rolloutId, 'cancelled', 'it has already finished');
+  }
+}
+
+/** Runs the rollback (undo of completed steps, then the rollback steps) of a finished rollout. */
+export async function rollbackRollout(deps: OperationDeps, rolloutId: number, actor: Actor, reason: string): Promise<OperationResult> {
+  const rollout = await deps.rollouts.get(rolloutId);
+  if (!rollout) return { ok: false, message: `rollgate: there is no rollout #${rolloutId}.` };
+  const workflow = deps.policy().workflows[rollout.workflow];
+  if (workflow && workflow.rollback.length === 0 && !workflow.steps.some((s) => s.undo)) {
+    return { ok: false, message: `rollgate: workflow ${workflow.name} has no rollback or undo steps, so rollout #${rolloutId} cannot be rolled back by rollgate.` };
+  }
+  const row = await deps.rollouts.requeue(rolloutId, 'rollback', ['succeeded', 'failed'], `rollback requested by ${who(actor)}${reason.trim() ? `: ${reason.trim()}` : ''}`);
+  if (!row) return refusal(deps, rolloutId, 'rolled back', 'only a finished (succeeded or failed) rollout can be rolled back; cancel a running one');
+  deps.wake();
+  return { ok: true, message: `rollgate: rollout #${rolloutId} (${row.rule}) will be rolled back in ${row.environment}, after any rollout running there.` };
+}
+
+async function refusal(deps: OperationDeps, rolloutId: number, verb: string, rule: string): Promise<OperationResult> {
+  const now = await deps.rollouts.get(rolloutId);
+  if (!now) return { ok: false, message: `rollgate: there is no rollout #${rolloutId}.` };
+  return { ok: false, message: `rollgate: rollout #${rolloutId} (${now.rule}) is ${describe(now)}, so it cannot be ${verb}: ${rule}.` };
+}
+
+function describe(r: RolloutRow): string {
+  return r.status.replace('_', ' ');
+}

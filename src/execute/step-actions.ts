@@ -1,0 +1,113 @@
+import path from 'node:path';
+import type { ActionDefinition } from './workflow-config.js';
+import { interpolate, interpolateJson, type Variables } from './interpolate.js';
+import { redact, redactedTail } from './redact.js';
+import { runProcess } from './run-process.js';
+
+/** What one attempt of a `run` or `http` action did, ready to store (secrets already redacted). */
+export interface ActionResult {
+  readonly ok: boolean;
+  readonly exitCode: number | null;
+  readonly httpStatus: number | null;
+  /** Output tail of a program, or the start of an HTTP response body. */
+  readonly output: string | null;
+  readonly error: string | null;
+}
+
+export interface ActionContext {
+  readonly vars: Variables;
+  readonly workDir: string;
+  /** The allowlisted environment plus rollgate's own variables for this step. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly idempotencyKey: string;
+  readonly timeoutMs: number;
+  readonly secrets: readonly string[];
+  readonly signal: AbortSignal;
+}
+
+/** Bytes of output kept per step (after redaction), and of an HTTP response body. */
+export const OUTPUT_TAIL_BYTES = 64 * 1024;
+export const HTTP_BODY_BYTES = 4 * 1024;
+/** Read past what is kept, so a secret straddling the cut is redacted whole before cutting. */
+const TAIL_SLACK_BYTES = 4 * 1024;
+
+/** Runs one attempt of a `run` or `http` action. Expected failures are results, never throws. */
+export async function runAction(action: ActionDefinition, ctx: ActionContext): Promise<ActionResult> {
+  try {
+    return action.run ? await runProgram(action, action.run, ctx) : await callHttp(action, ctx);
+  } catch (err) {
+    return { ok: false, exitCode: null, httpStatus: null, output: null, error: redact((err as Error).message, ctx.secrets) };
+  }
+}
+
+async function runProgram(action: ActionDefinition, run: readonly string[], ctx: ActionContext): Promise<ActionResult> {
+  // change data goes into single argv elements; there is no shell to interpret it
+  const argv = run.map((arg) => interpolate(arg, ctx.vars));
+  const extra = Object.fromEntries(Object.entries(action.env).map(([k, v]) => [k, interpolate(v, ctx.vars)]));
+  const r = await runProcess({
+    argv,
+    cwd: action.cwd ? path.resolve(ctx.workDir, action.cwd) : ctx.workDir,
+    env: { ...extra, ...ctx.env },
+    timeoutMs: ctx.timeoutMs,
+    tailBytes: OUTPUT_TAIL_BYTES + TAIL_SLACK_BYTES,
+    signal: ctx.signal,
+  });
+  const ok = r.exitCode === 0 && !r.timedOut && r.spawnError === undefined && !ctx.signal.aborted;
+  const error = ok
+    ? null
+    : (r.spawnError ?? (r.timedOut ? `timed out after ${ctx.timeoutMs} ms; its process group was killed` : r.exitCode === null ? `killed by ${r.signal}` : `exit code ${r.exitCode}`));
+  return { ok, exitCode: r.exitCode, httpStatus: null, output: redactedTail(r.outputTail, ctx.secrets, OUTPUT_TAIL_BYTES), error };
+}
+
+async function callHttp(action: ActionDefinition, ctx: ActionContext): Promise<ActionResult> {
+  const http = action.http!;
+  const url = interpolate(http.url, ctx.vars);
+  const headers: Record<string, string> = { 'idempotency-key': ctx.idempotencyKey };
+  for (const [k, v] of Object.entries(http.headers)) headers[k.toLowerCase()] = interpolate(v, ctx.vars);
+  let body: string | undefined;
+  if (http.json !== undefined) {
+    body = JSON.stringify(interpolateJson(http.json, ctx.vars));
+    headers['content-type'] ??= 'application/json';
+  }
+  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.timeoutMs)]);
+  let response: Response;
+  try {
+    response = await fetch(url, { method: http.method, headers, ...(body !== undefined ? { body } : {}), signal, redirect: 'manual' });
+  } catch (err) {
+    const e = err as Error & { cause?: { code?: string; message?: string } };
+    const why = e.name === 'TimeoutError' ? `timed out after ${ctx.timeoutMs} ms` : e.name === 'AbortError' ? 'stopped' : (e.cause?.code ?? e.cause?.message ?? e.message);
+    return { ok: false, exitCode: null, httpStatus: null, output: null, error: redact(`${http.method} ${url}: ${why}`, ctx.secrets) };
+  }
+  const excerpt = await readExcerpt(response, HTTP_BODY_BYTES + TAIL_SLACK_BYTES);
+  const ok = http.expect ? http.expect.includes(response.status) : response.status >= 200 && response.status < 300;
+  const text = redact(excerpt, ctx.secrets);
+  const kept = Buffer.byteLength(text) > HTTP_BODY_BYTES ? Buffer.from(text).subarray(0, HTTP_BODY_BYTES).toString('utf8').replace(/\uFFFD+$/, '') + '…' : text;
+  return {
+    ok,
+    exitCode: null,
+    httpStatus: response.status,
+    output: kept,
+    error: ok ? null : redact(`${http.method} ${url} answered ${response.status}, expected ${http.expect ? http.expect.join(' or ') : '2xx'}`, ctx.secrets),
+  };
+}
+
+/** The first `max` bytes of a response body; the rest is not read (a huge body costs nothing). */
+async function readExcerpt(response: Response, max: number): Promise<string> {
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < max) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.length;
+    }
+  } catch {
+    // a body cut off midway still gives its start
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  return Buffer.concat(chunks).subarray(0, max).toString('utf8').replace(/\uFFFD+$/, '');
+}

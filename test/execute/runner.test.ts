@@ -1,0 +1,405 @@
+import { existsSync, mkdtempSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { DatabaseHandle } from '../../src/db/database.js';
+import { BACKENDS, openTestDatabase } from '../helpers/backends.js';
+import { waitFor } from '../helpers/wait-for.js';
+import { RolloutStore } from '../../src/execute/rollout-store.js';
+import { Engine, policy, queueRollout, rule, run, workflow } from './engine-harness.js';
+
+/** A loopback HTTP server standing in for a deploy API: records requests, answers as told. */
+interface Target {
+  readonly url: string;
+  readonly requests: Array<{ method: string; url: string; headers: IncomingMessage['headers']; body: string }>;
+  answer: (url: string) => { status: number; body: string };
+}
+
+async function startTarget(): Promise<Target & { server: Server }> {
+  const target = {
+    url: '',
+    requests: [] as Target['requests'],
+    answer: (_url: string) => ({ status: 200, body: '{"ok":true}' }),
+    server: undefined as unknown as Server,
+  };
+  target.server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      target.requests.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+      const a = target.answer(req.url!);
+      res.writeHead(a.status, { 'content-type': 'application/json' }).end(a.body);
+    });
+  });
+  await new Promise<void>((r) => target.server.listen(0, '127.0.0.1', () => r()));
+  target.url = `http://127.0.0.1:${(target.server.address() as AddressInfo).port}`;
+  return target;
+}
+
+describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
+  let handle: DatabaseHandle;
+  let cleanup: () => Promise<void>;
+  let engine: Engine | undefined;
+  let target: Awaited<ReturnType<typeof startTarget>>;
+
+  // one database for the suite: every test uses its own environments and ends its rollouts
+  beforeAll(async () => {
+    target = await startTarget();
+    ({ handle, cleanup } = await openTestDatabase(backend));
+  });
+  afterAll(async () => {
+    await new Promise((r) => target.server.close(r));
+    await cleanup();
+  });
+  beforeEach(() => {
+    target.requests.length = 0;
+    target.answer = () => ({ status: 200, body: '{"ok":true}' });
+  });
+  afterEach(async () => {
+    await engine?.stop();
+    engine = undefined;
+  });
+
+  it('runs a DAG in dependency order, independent steps in parallel, up to max_parallel', async () => {
+    const wf = workflow({
+      name: 'dag',
+      max_parallel: 2,
+      steps: [
+        { id: 'build', run: run('build') },
+        { id: 'a', needs: ['build'], run: run('a', { sleep: 400 }) },
+        { id: 'b', needs: ['build'], run: run('b', { sleep: 400 }) },
+        { id: 'c', needs: ['build'], run: run('c', { sleep: 400 }) },
+        { id: 'done', needs: ['a', 'b', 'c'], run: run('done') },
+      ],
+    });
+    const r = rule('dag-prod', 'dag', 'dag-prod');
+    engine = new Engine(handle, policy([wf], [r]));
+    const rollout = await queueRollout(engine.store, wf, r);
+    engine.start();
+    await waitFor('the rollout to succeed', async () => (await engine!.status(rollout.id)) === 'succeeded');
+
+    const calls = engine.calls();
+    const at = (name: string, event: string) => calls.find((c) => c.name === name && c.event === event)!.t;
+    // build before everything; done after all three
+    for (const n of ['a', 'b', 'c']) expect(at(n, 'start')).toBeGreaterThanOrEqual(at('build', 'end'));
+    for (const n of ['a', 'b', 'c']) expect(at('done', 'start')).toBeGreaterThanOrEqual(at(n, 'end'));
+    // never more than two of a, b, c at once, and at least two overlapped
+    const spans = ['a', 'b', 'c'].map((n) => [at(n, 'start'), at(n, 'end')] as const);
+    const overlapAt = (t: number) => spans.filter(([s, e]) => s <= t && t < e).length;
+    expect(Math.max(...spans.map(([s]) => overlapAt(s)))).toBe(2);
+    const messages = await engine.messages(rollout.id);
+    expect(messages[0]).toContain('STARTED');
+    expect(messages.at(-1)).toContain('SUCCEEDED');
+    expect(messages.at(-1)).toContain('* done: succeeded (exit 0');
+  });
+
+  it('retries a failing step with backoff and then succeeds', async () => {
+    const wf = workflow({
+      name: 'flaky',
+      steps: [{ id: 'deploy', run: run('deploy', { 'fail-first': 2 }), retry: { attempts: 3, backoff: '50ms' } }],
+    });
+    const r = rule('flaky-prod', 'flaky', 'flaky-prod');
+    engine = new Engine(handle, policy([wf], [r]));
+    const rollout = await queueRollout(engine.store, wf, r);
+    engine.start();
+    await waitFor('the rollout to succeed', async () => (await engine!.status(rollout.id)) === 'succeeded');
+    expect((await engine.steps(rollout.id)).deploy).toMatchObject({ status: 'succeeded', attempts: 3 });
+    const starts = engine.calls().filter((c) => c.event === 'start');
+    expect(starts.map((c) => c.attempt)).toEqual(['1', '2', '3']);
+    // one idempotency key for every attempt of the step
+    expect(new Set(starts.map((c) => c.key))).toEqual(new Set([`rollgate-${rollout.id}-deploy`]));
+    expect((await engine.messages(rollout.id)).at(-1)).toContain('* deploy: succeeded (exit 0');
+  });
+
+  it('kills the whole process group when a step times out, then fails the rollout', async () => {
+    const marker = path.join(mkdtempSync(path.join(tmpdir(), 'rollgate-gc-')), 'grandchild-survived');
+    const wf = workflow({ name: 'slow', steps: [{ id: 'hang', run: run('hang', { grandchild: marker, sleep: 60_000 }), timeout: '300ms' }] });
+    const r = rule('slow-prod', 'slow', 'slow-prod');
+    engine = new Engine(handle, policy([wf], [r]));
+    const rollout = await queueRollout(engine.store, wf, r);
+    engine.start();
+    await waitFor('the rollout to fail', async () => (await engine!.status(rollout.id)) === 'failed');
+    const step = (await engine.steps(rollout.id)).hang!;
+    expect(step.status).toBe('failed');
+    expect(step.error).toContain('timed out after 300 ms');
+    const finished = (await engine.messages(rollout.id)).at(-1)!;
+    expect(finished).toContain('FAILED');
+    expect(finished).toContain('Rollback: nothing ran');
+    // the grandchild (which would write its file after 1.5 s) is gone with its group
+    const grandchild = Number(engine.calls().find((c) => c.event === 'grandchild')!.args[0]);
+    await waitFor('the grandchild to be killed', () => !alive(grandchild));
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('on a failure, undoes completed steps newest first, then runs the rollback steps, and reports what ran', async () => {
+    const wf = workflow({
+      name: 'undo',
+      steps: [
+        { id: 'one', run: run('one'), undo: { run: run('undo-one') } },
+        { id: 'two', needs: ['one'], run: run('two'), undo: { run: run('undo-two') } },
+        { id: 'side', needs: ['one'], run: run('side', { sleep: 300 }) },
+        { id: 'three', needs: ['two'], run: run('three', { exit: 7 }), undo: { run: run('undo-three') } },
+        { id: 'four', needs: ['three'], run: run('four') },
+      ],
+      rollback: [{ id: 'notify', run: run('notify') }],
+    });
+    const r = rule('undo-prod', 'undo', 'undo-prod');
+    engine = new Engine(handle, policy([wf], [r]));
+    const rollout = await queueRollout(engine.store, wf, r);
+    engine.start();
+    await waitFor('the rollout to be rolled back', async () => (await engine!.status(rollout.id)) === 'rolled_back');
+    const ran = engine.calls().filter((c) => c.event === 'start').map((c) => c.name);
+    expect(ran.slice(-3)).toEqual(['undo-two', 'undo-one', 'notify']);
+    expect(ran).not.toContain('four');
+    expect(ran).not.toContain('undo-three');
+    const steps = await engine.steps(rollout.id);
+    expect(steps.three).toMatchObject({ status: 'failed', error: 'exit code 7' });
+    expect(steps.four).toMatchObject({ status: 'skipped', note: 'needs three, which failed' });
+    expect(steps['undo:two']!.status).toBe('succeeded');
+    const row = (await engine.store.get(rollout.id))!;
+    expect(row.outcome).toBe('step three failed: exit code 7');
+    const finished = (await engine.messages(rollout.id)).at(-1)!;
+    expect(finished).toContain('ROLLED BACK');
+    expect(finished).toContain('Why: step three failed: exit code 7');
+    expect(finished).toMatch(/Rollback \(newest first\):\n\* undo:two: succeeded[^\n]*\n\* undo:one: succeeded[^\n]*\n\* rollback:notify: succeeded/);
+    expect(finished).toContain('three: failing with exit 7');
+  });
+
+  it('passes change data as literal argv elements and JSON string values, never through a shell', async () => {
+    const hostile = '$(touch /tmp/rollgate-engine-pwned); rm -rf ~ `id` "q" \\ ${HOME}';
+    const wf = workflow({
+      name: 'literal',
+      steps: [
+        { id: 'argv', run: run('argv', {}, ['${change.subject}', 'x${change.subject}y']) },
+        {
+          id: 'notify',
+          needs: ['argv'],
+          http: { method: 'POST', url: `${target.url}/deploy/\${change.number}`, headers: { 'X-Rev': '${newRev}' }, json: { subject: '${change.subject}', nested: ['${change.number}', 5, true], '${change.subject}': 'key stays' } },
+        },
+      ],
+    });
+    const r = rule('literal-prod', 'literal', 'literal-prod');
+    engine = new Engine(handle, policy([wf], [r]));
+    const rollout = await queueRollout(engine.store, wf, r, { subject: hostile });
+    engine.start();
+    await waitFor('the rollout to succeed', async () => (await engine!.status(rollout.id)) === 'succeeded');
+    expect(engine.calls().find((c) => c.name === 'argv')!.args).toEqual([hostile, `x${hostile}y`]);
+    expect(existsSync('/tmp/rollgate-engine-pwned')).toBe(false);
+    const req = target.requests[0]!;
+    expect(req.url).toBe(`/deploy/${rollout.change_number}`);
+    expect(req.headers['x-rev']).toBe(rollout.revision);
+    expect(req.headers['idempotency-key']).toBe(`rollgate-${rollout.id}-notify`);
+    expect(JSON.parse(req.body)).toEqual({ subject: hostile, nested: [String(rollout.change_number), 5, true], '${change.subject}': 'key stays' });
+  });
+
+  it('stores an http step status and a bounded body excerpt, and fails on an unexpected status', async () => {
+    target.answer = (url) => (url === '/health' ? { status: 200, body: 'x'.repeat(100_000) } : { status: 503, body: '{"error":"deployer busy"}' });
+    const wf = workflow({
+      name: 'http',
+      steps: [
+        { id: 'health', http: { method: 'GET', url: `${target.url}/health` } },
+        { id: 'canary', needs: ['health'], http: { url: `${target.url}/canary`, expect: [200, 201] }, retry: { attempts: 2, backoff: '10ms' } },
+      ],
+    });
+    const r = rule('http-prod', 'http', 'http-prod');
+    engine = new Engine(handle, policy([wf], [r]));
+    const rollout = await queueRollout(engine.store, wf, r);
+    engine.start();
+    await waitFor('the rollout to fail', async () => (await engine!.status(rollout.id)) === 'failed');
+    const rows = await engine.store.steps(rollout.id);
+    const health = rows.find((s) => s.step_id === 'health')!;
+    expect(health.http_status).toBe(200);
+    expect(Buffer.byteLength(health.output_tail!)).toBeLessThanOrEqual(4 * 1024 + 3);
+    const canary = rows.find((s) => s.step_id === 'canary')!;
+    expect(canary).toMatchObject({ status: 'failed', http_status: 503, attempts: 2, output_tail: '{"error":"deployer busy"}' });
+    expect(canary.error).toBe(`POST ${target.url}/canary answered 503, expected 200 or 201`);
+    expect((await engine.messages(rollout.id)).at(-1)).toMatch(/\* canary: failed \(HTTP 503, \d+ms, 2 attempts\)/);
+  });
+
+  it('redacts secrets from stored output and messages', async () => {
+    const wf = workflow({
+      name: 'secret',
+      steps: [{ id: 'leak', run: ['/usr/bin/env', 'node', '-e', 'console.log("token=" + process.env.DEPLOY_TOKEN + " pw=" + process.argv[1]); process.exit(2)', '${env.DEPLOY_TOKEN}'] }],
+    });
+    const r = rule('secret-prod', 'secret', 'secret-prod');
+    engine = new Engine(handle, policy([wf], [r]));
+    const rollout = await queueRollout(engine.store, wf, r);
+    engine.start(1, { baseEnv: { PATH: process.env.PATH ?? '', DEPLOY_TOKEN: 's3cr3t-token-value' }, secrets: ['gerrit-http-password'] });
+    await waitFor('the rollout to fail', async () => (await engine!.status(rollout.id)) === 'failed');
+    const leak = (await engine.store.steps(rollout.id))[0]!;
+    expect(leak.output_tail).toContain('token=[redacted] pw=[redacted]');
+    const all = JSON.stringify(await engine.store.steps(rollout.id)) + (await engine.messages(rollout.id)).join('\n');
+    expect(all).not.toContain('s3cr3t-token-value');
+  });
+
+  it('waits at an approval gate: the wrong role is refused, the right one lets it go on', async () => {
+    const wf = workflow({
+      name: 'gated',
+      steps: [
+        { id: 'canary', run: run('canary') },
+        { id: 'promote', needs: ['canary'], approval: { roles: ['prod-deployer'], timeout: '1h' } },
+        { id: 'soak', needs: ['promote'], wait: '200ms' },
+        { id: 'full', needs: ['soak'], run: run('full') },
+      ],
+    });
+    const r = rule('gated-prod', 'gated', 'gated-prod');
+    engine = new Engine(handle, policy([wf], [r]));
+    const rollout = await queueRollout(engine.store, wf, r);
+    engine.start();
+    await waitFor('the rollout to park at the gate', async () => (await engine!.status(rollout.id)) === 'waiting');
+    expect((await engine.store.waitingForChange('payments/api', rollout.change_number)).map((w) => w.id)).toEqual([rollout.id]);
+    expect((await engine.messages(rollout.id)).at(-1)).toContain('WAITING FOR APPROVAL at step promote');
+
+    const { approveGate } = await import('../../src/execute/operations.js');
+    const carol = await approveGate(engine.operations(), rollout.id, { accountId: 3, username: 'carol', roles: ['staging-deployer'] }, 'ship it');
+    expect(carol).toEqual({ ok: false, message: expect.stringContaining('step promote needs one of the roles prod-deployer; carol holds staging-deployer') });
+    // two approvals at once: one passes the gate, the other is told it no longer waits
+    const [a, b] = await Promise.all([
+      approveGate(engine.operations(), rollout.id, { accountId: 1, username: 'alice', roles: ['prod-deployer'] }, 'canary is green'),
+      approveGate(engine.operations(), rollout.id, { accountId: 4, username: 'dave', roles: ['prod-deployer'] }, 'me too'),
+    ]);
+    expect([a.ok, b.ok].sort()).toEqual([false, true]);
+    await waitFor('the rollout to succeed', async () => (await engine!.status(rollout.id)) === 'succeeded');
+    const steps = await engine.steps(rollout.id);
+    expect(steps.promote!.note).toMatch(/^approved by (alice|dave) \(prod-deployer\): /);
+    expect(steps.soak!.status).toBe('succeeded');
+    expect(engine.calls().filter((c) => c.event === 'start').map((c) => c.name)).toEqual(['canary', 'full']);
+  });
+
+  it('fails and rolls back when nobody approves a gate in time', async () => {
+    const wf = workflow({
+      name: 'unapproved',
+      steps: [
+        { id: 'canary', run: run('canary'), undo: { run: run('undo-canary') } },
+        { id: 'promote', needs: ['canary'], approval: { roles: ['prod-deployer'], timeout: '300ms' } },
+      ],
+    });
+    const r = rule('unapproved-prod', 'unapproved', 'unapproved-prod');
+    engine = new Engine(handle, policy([wf], [r]));
+    const rollout = await queueRollout(engine.store, wf, r);
+    engine.start();
+    await waitFor('the rollout to be rolled back', async () => (await engine!.status(rollout.id)) === 'rolled_back');
+    expect((await engine.steps(rollout.id)).promote).toMatchObject({ status: 'failed', error: 'no approval by prod-deployer within 300ms' });
+    expect(engine.calls().filter((c) => c.event === 'start').map((c) => c.name)).toEqual(['canary', 'undo-canary']);
+  });
+
+  it('stops at the workflow timeout, marks the running step, and rolls back', async () => {
+    const wf = workflow({
+      name: 'long',
+      timeout: '500ms',
+      steps: [{ id: 'forever', run: run('forever', { sleep: 60_000 }) }],
+      rollback: [{ id: 'revert', run: run('revert') }],
+    });
+    const r = rule('long-prod', 'long', 'long-prod');
+    engine = new Engine(handle, policy([wf], [r]));
+    const rollout = await queueRollout(engine.store, wf, r);
+    engine.start();
+    await waitFor('the rollout to be rolled back', async () => (await engine!.status(rollout.id)) === 'rolled_back');
+    expect((await engine.store.get(rollout.id))!.outcome).toBe('the workflow timed out after 500ms');
+    expect((await engine.steps(rollout.id)).forever).toMatchObject({ status: 'failed' });
+  });
+
+  it('runs one rollout per environment at a time, in merge order (serial)', async () => {
+    const wf = workflow({ name: 'serial', steps: [{ id: 'deploy', run: run('deploy', { sleep: 150 }, ['${change.number}']) }] });
+    const prod = rule('serial-prod', 'serial', 'serial-prod');
+    const staging = rule('serial-staging', 'serial', 'staging');
+    engine = new Engine(handle, policy([wf], [prod, staging]));
+    const p = [await queueRollout(engine.store, wf, prod), await queueRollout(engine.store, wf, prod), await queueRollout(engine.store, wf, prod)];
+    const s = await queueRollout(engine.store, wf, staging);
+    engine.start(4);
+    engine.start(4);
+    await waitFor('all to succeed', async () => (await Promise.all([...p, s].map((r) => engine!.status(r.id)))).every((x) => x === 'succeeded'));
+    const calls = engine.calls();
+    const prodCalls = calls.filter((c) => p.some((r) => String(r.change_number) === c.args[0]));
+    // prod: strictly one after another, in merge order
+    expect(prodCalls.map((c) => `${c.event}:${c.args[0]}`)).toEqual(p.flatMap((r) => [`start:${r.change_number}`, `end:${r.change_number}`]));
+    // staging did not wait for prod
+    const stagingStart = calls.find((c) => c.args[0] === String(s.change_number) && c.event === 'start')!.t;
+    expect(stagingStart).toBeLessThan(prodCalls.at(-1)!.t);
+  });
+
+  it('supersedes queued older merges of a supersede rule and reports them', async () => {
+    const wf = workflow({ name: 'super', steps: [{ id: 'deploy', run: run('deploy', { sleep: 300 }, ['${change.number}']) }] });
+    const r = rule('super-prod', 'super', 'super-prod', 'supersede');
+    engine = new Engine(handle, policy([wf], [r]));
+    const first = await queueRollout(engine.store, wf, r);
+    engine.start();
+    await waitFor('the first to start', () => engine!.calls().some((c) => c.event === 'start'));
+    const second = await queueRollout(engine.store, wf, r);
+    const third = await queueRollout(engine.store, wf, r);
+    await waitFor('the third to succeed', async () => (await engine!.status(third.id)) === 'succeeded');
+    expect(await engine.status(first.id)).toBe('succeeded');
+    const skipped = (await engine.store.get(second.id))!;
+    expect(skipped).toMatchObject({ status: 'superseded', superseded_by: third.id });
+    expect(engine.calls().filter((c) => c.event === 'start').map((c) => c.args[0])).toEqual([String(first.change_number), String(third.change_number)]);
+    expect(await engine.messages(second.id)).toEqual([expect.stringContaining(`was SUPERSEDED before it started (rollout #${second.id})`)]);
+  });
+
+  it('two workers on one database run every rollout exactly once', async () => {
+    const wf = workflow({ name: 'many', steps: [{ id: 'a', run: run('a', {}, ['${change.number}']) }, { id: 'b', needs: ['a'], run: run('b', {}, ['${change.number}']) }] });
+    const rules = ['e1', 'e2', 'e3'].map((env) => rule(`many-${env}`, 'many', env));
+    engine = new Engine(handle, policy([wf], rules));
+    const rollouts = [];
+    for (let i = 0; i < 9; i++) rollouts.push(await queueRollout(engine.store, wf, rules[i % 3]!));
+    engine.start(3);
+    engine.start(3);
+    await waitFor('all to succeed', async () => (await Promise.all(rollouts.map((r) => engine!.status(r.id)))).every((x) => x === 'succeeded'), 30_000);
+    const starts = engine.calls().filter((c) => c.event === 'start');
+    expect(starts).toHaveLength(18);
+    expect(new Set(starts.map((c) => `${c.name}:${c.args[0]}`)).size).toBe(18);
+  });
+
+  it('resumes a rollout whose worker died: the interrupted step runs again with the same key, finished ones do not', async () => {
+    const wf = workflow({
+      name: 'resume',
+      steps: [
+        { id: 'first', run: run('first') },
+        { id: 'second', needs: ['first'], run: run('second', { sleep: 1500 }) },
+        { id: 'third', needs: ['second'], run: run('third') },
+      ],
+    });
+    const r = rule('resume-prod', 'resume', 'resume-prod');
+    engine = new Engine(handle, policy([wf], [r]));
+    const rollout = await queueRollout(engine.store, wf, r);
+    // worker 1 claims the rollout and "dies" mid-step: its heartbeat stops and it writes nothing more
+    const doomed = engine.runner({ leaseMs: 1000, workerId: 'doomed', rollouts: new RolloutStore(engine.db) });
+    void doomed.runNext();
+    await waitFor('the second step to start', () => engine!.calls().some((c) => c.name === 'second'));
+    (doomed as unknown as { stop: () => Promise<void> }).stop = async () => {};
+    await freeze(doomed);
+    const survivor = engine.start(1, { leaseMs: 1000, workerId: 'survivor' });
+    await waitFor('the rollout to succeed', async () => (await engine!.status(rollout.id)) === 'succeeded', 20_000);
+    void survivor;
+    const starts = engine.calls().filter((c) => c.event === 'start');
+    expect(starts.filter((c) => c.name === 'first')).toHaveLength(1);
+    expect(starts.filter((c) => c.name === 'third')).toHaveLength(1);
+    const second = starts.filter((c) => c.name === 'second');
+    expect(second.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(second.map((c) => c.key))).toEqual(new Set([`rollgate-${rollout.id}-second`]));
+    expect((await engine.messages(rollout.id)).filter((m) => m.includes('STARTED'))).toHaveLength(1);
+  });
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Simulates a worker that stopped (a frozen or killed process): its heartbeat timer and every
+ * later database write of the runner are cut off, so only lease expiry can free its rollout.
+ */
+async function freeze(runner: object): Promise<void> {
+  const r = runner as unknown as { deps: { rollouts: object } };
+  const store = r.deps.rollouts as Record<string, unknown>;
+  for (const name of Object.getOwnPropertyNames(Object.getPrototypeOf(store))) {
+    if (name === 'constructor' || typeof store[name] !== 'function') continue;
+    store[name] = () => new Promise(() => {});
+  }
+}
