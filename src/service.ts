@@ -11,7 +11,7 @@ import { expireHolds } from './decide/expire-holds.js';
 import { EventProcessor } from './decide/event-processor.js';
 import type { Policy } from './decide/policy-config.js';
 import { RolloutStore } from './execute/rollout-store.js';
-import type { OperationDeps } from './execute/operations.js';
+import { bindOperations, type OperationDeps } from './execute/operations.js';
 import { Runner } from './execute/runner.js';
 import type { GerritClient } from './gerrit/gerrit-client.js';
 import { SUBSCRIBED_EVENT_TYPES } from './gerrit/gerrit-event.js';
@@ -105,6 +105,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       engine.wake();
     },
   };
+  const operations: OperationDeps = { rollouts, policy: () => policy, wake: () => runner.wake() };
   const decider = gerrit
     ? loop('decide', () =>
         new EventProcessor({
@@ -122,6 +123,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
           onQueued: () => runner.wake(),
           onReport: () => reporter?.wake(),
           onGap: (reason) => backfill?.trigger(reason),
+          operations: bindOperations(operations),
         }).processNext(),
       )
     : undefined;
@@ -178,7 +180,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     intake,
     policy,
     backfill,
-    operations: { rollouts, policy: () => policy, wake: () => runner.wake() },
+    operations,
     streamConnected: () => listener?.connected ?? false,
     async stop() {
       await listener?.stop();

@@ -110,3 +110,14 @@ async function refusal(deps: OperationDeps, rolloutId: number, verb: string, rul
 function describe(r: RolloutRow): string {
   return r.status.replace('_', ' ');
 }
+
+/** The operations bound to their dependencies, in the shape the decide stage's comment commands call. */
+export function bindOperations(deps: OperationDeps) {
+  return {
+    waitingGates: async (project: string, changeNumber: number) => (await deps.rollouts.waitingForChange(project, changeNumber)).map((r) => r.id),
+    approveGate: (rolloutId: number, actor: Actor, justification: string) => approveGate(deps, rolloutId, actor, justification),
+    retry: (rolloutId: number, actor: Actor, reason: string) => retryRollout(deps, rolloutId, actor, reason),
+    rollback: (rolloutId: number, actor: Actor, reason: string) => rollbackRollout(deps, rolloutId, actor, reason),
+    cancel: (rolloutId: number, actor: Actor, reason: string) => cancelRollout(deps, rolloutId, actor, reason),
+  };
+}

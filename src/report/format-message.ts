@@ -28,6 +28,9 @@ export interface StepSummary {
   readonly durationMs: number | null;
   readonly outputTail: string | null;
   readonly error: string | null;
+  readonly httpStatus?: number | null;
+  /** Who passed a gate, why a step was skipped. */
+  readonly note?: string | null;
 }
 
 const bullet = (lines: readonly string[]) => lines.map((l) => `* ${l}`).join('\n');
@@ -63,12 +66,30 @@ export function startedMessage(r: RolloutSummary, stepIds: readonly string[]): s
   ]);
 }
 
-export function finishedMessage(r: RolloutSummary, succeeded: boolean, totalMs: number, steps: readonly StepSummary[]): string {
-  const head = `rollgate: rollout "${r.rule}" to ${r.environment} ${succeeded ? 'SUCCEEDED' : 'FAILED'} in ${formatDuration(totalMs)} (rollout #${r.id}).`;
-  const lines = steps.map(stepLine);
+/** How a rollout ended, when it is more than succeeded or failed: rolled back, cancelled, and why. */
+export interface RolloutEnd {
+  readonly status: 'succeeded' | 'failed' | 'rolled_back' | 'cancelled';
+  /** Why, in words: the failed step, who cancelled, a timeout. */
+  readonly outcome: string | null;
+}
+
+const END_WORDS: Record<RolloutEnd['status'], string> = { succeeded: 'SUCCEEDED', failed: 'FAILED', rolled_back: 'ROLLED BACK', cancelled: 'CANCELLED' };
+
+/** Rollback steps are stored as `undo:<step>` and `rollback:<step>`; they are listed on their own. */
+const isRollbackStep = (s: StepSummary) => s.stepId.startsWith('undo:') || s.stepId.startsWith('rollback:');
+
+export function finishedMessage(r: RolloutSummary, succeeded: boolean, totalMs: number, steps: readonly StepSummary[], end?: RolloutEnd): string {
+  const word = end ? END_WORDS[end.status] : succeeded ? 'SUCCEEDED' : 'FAILED';
+  const head =
+    `rollgate: rollout "${r.rule}" to ${r.environment} ${word} in ${formatDuration(totalMs)} (rollout #${r.id}).` +
+    (end?.outcome ? `\n\nWhy: ${end.outcome}` : '');
+  const forward = steps.filter((s) => !isRollbackStep(s));
+  const rollback = steps.filter(isRollbackStep);
+  const lines = forward.map(stepLine);
+  const rollbackPart = rollback.length > 0 ? `Rollback (newest first):\n${bullet(rollback.map(stepLine))}` : end && end.status !== 'succeeded' ? 'Rollback: nothing ran (no undo or rollback steps apply).' : '';
   const failed = steps.filter((s) => s.status === 'failed' && (s.outputTail || s.error));
   // output of failed steps is the part worth keeping when space runs short; cut it first anyway
-  let budget = MAX_MESSAGE_BYTES - byteLength([head, bullet(lines), link(r)].join('\n\n')) - 200;
+  let budget = MAX_MESSAGE_BYTES - byteLength([head, bullet(lines), rollbackPart, link(r)].join('\n\n')) - 200;
   const outputs: string[] = [];
   for (const s of failed) {
     const text = (s.error ? `${s.error}\n` : '') + (s.outputTail ?? '');
@@ -79,7 +100,26 @@ export function finishedMessage(r: RolloutSummary, succeeded: boolean, totalMs: 
     budget -= byteLength(block);
     outputs.push(block);
   }
-  return fit([head, `Steps:\n${bullet(lines)}`, ...outputs, link(r)]);
+  return fit([head, `Steps:\n${bullet(lines)}`, rollbackPart, ...outputs, link(r)]);
+}
+
+/** A rollout waits at an approval gate inside its workflow. */
+export function gateMessage(r: RolloutSummary, stepId: string, roles: readonly string[], deadline: Date): string {
+  return fit([
+    `rollgate: rollout "${r.rule}" to ${r.environment} is WAITING FOR APPROVAL at step ${stepId} (rollout #${r.id}).`,
+    `Someone with the role ${roles.join(' or ')} may let it go on by commenting on its own line:\n  /rollout approve <justification>`,
+    `Without an approval by ${deadline.toISOString()} the step fails and the rollout rolls back.`,
+    link(r),
+  ]);
+}
+
+/** A queued rollout was replaced by a newer merge of the same rule (`queue: supersede`). */
+export function supersededMessage(r: RolloutSummary, byRolloutId: number): string {
+  return fit([
+    `rollgate: rollout "${r.rule}" to ${r.environment} was SUPERSEDED before it started (rollout #${r.id}).`,
+    `A newer merge of the same rule, rollout #${byRolloutId}, replaces it; this revision will not be rolled out on its own.`,
+    link(r),
+  ]);
 }
 
 function approverLine(a: Approver): string {
@@ -89,11 +129,13 @@ function approverLine(a: Approver): string {
 
 function stepLine(s: StepSummary): string {
   const details = [
+    s.httpStatus != null ? `HTTP ${s.httpStatus}` : undefined,
     s.exitCode !== null ? `exit ${s.exitCode}` : undefined,
     s.durationMs !== null ? formatDuration(s.durationMs) : undefined,
     s.attempts > 1 ? `${s.attempts} attempts` : undefined,
   ].filter((d) => d !== undefined);
-  return `${s.stepId}: ${s.status}${details.length > 0 ? ` (${details.join(', ')})` : ''}`;
+  const why = s.note ?? (s.status !== 'succeeded' && s.status !== 'failed' ? s.error : null);
+  return `${s.stepId}: ${s.status}${details.length > 0 ? ` (${details.join(', ')})` : ''}${why ? ` - ${why}` : ''}`;
 }
 
 function link(r: RolloutSummary): string {

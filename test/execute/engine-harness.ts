@@ -40,14 +40,14 @@ export function rule(name: string, wf: string, environment: string, queue: 'seri
     match: { project: 'payments/api', branch: 'main' },
     workflow: wf,
     environment,
-    approval: { label: 'Code-Review', min_value: 2, roles: ['prod-deployer'], min_approvers: 1, forbid_self_approval: true },
+    approval: [{ label: 'Code-Review', min_value: 2, roles: ['prod-deployer'], min_approvers: 1, forbid_self_approval: true }],
     justification: 'optional',
     queue,
-  } as RolloutRule;
+  } as unknown as RolloutRule;
 }
 
 export function policy(workflows: readonly WorkflowDefinition[], rules: readonly RolloutRule[]): Policy {
-  return { roles: { 'prod-deployer': ['sre'] }, rollouts: rules, workflows: Object.fromEntries(workflows.map((w) => [w.name, w])) };
+  return { roles: { 'prod-deployer': ['sre'] }, rollouts: rules, workflows: Object.fromEntries(workflows.map((w) => [w.name, w])) } as unknown as Policy;
 }
 
 let nextChange = 1000;

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../src/db/database.js';
+import type { RolloutRow } from '../../src/db/schema.js';
 import { BACKENDS, openTestDatabase } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { RolloutStore } from '../../src/execute/rollout-store.js';
@@ -341,7 +342,7 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
     const wf = workflow({ name: 'many', steps: [{ id: 'a', run: run('a', {}, ['${change.number}']) }, { id: 'b', needs: ['a'], run: run('b', {}, ['${change.number}']) }] });
     const rules = ['e1', 'e2', 'e3'].map((env) => rule(`many-${env}`, 'many', env));
     engine = new Engine(handle, policy([wf], rules));
-    const rollouts = [];
+    const rollouts: RolloutRow[] = [];
     for (let i = 0; i < 9; i++) rollouts.push(await queueRollout(engine.store, wf, rules[i % 3]!));
     engine.start(3);
     engine.start(3);
