@@ -1,0 +1,196 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
+import { alice, bob, changeMergedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
+import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
+import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+/**
+ * rollgate as separate processes (`rollgate serve`, started the way an operator starts it) on a
+ * shared database: killed with SIGKILL in the middle of a step and started again, and two of them
+ * side by side on one PostgreSQL fed the same events.
+ */
+const FIXTURES = path.resolve('test/fixtures');
+
+interface StepCall {
+  readonly event: string;
+  readonly name: string;
+  readonly args: string[];
+  readonly key: string;
+  readonly pid: number;
+  readonly t: number;
+}
+
+const WORKFLOW = `name: deploy-service
+steps:
+  - id: build
+    run: ["./ops/step.mjs", "build", "--", "\${change.number}"]
+  - id: deploy
+    needs: [build]
+    run: ["./ops/step.mjs", "deploy", "--sleep", "\${env.DEPLOY_MS}", "--", "\${change.number}"]
+  - id: verify
+    needs: [deploy]
+    run: ["./ops/step.mjs", "verify", "--", "\${change.number}"]
+`;
+
+class Rollgate {
+  readonly child: ChildProcess;
+  stdout = '';
+  readonly exited: Promise<number | null>;
+
+  constructor(env: Record<string, string>) {
+    this.child = spawn(process.execPath, ['--import', 'tsx', path.resolve('src/cli/main.ts'), 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout!.on('data', (c: Buffer) => (this.stdout += c.toString()));
+    this.child.stderr!.on('data', () => {});
+    this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
+  }
+
+  async ready(): Promise<void> {
+    await waitFor('rollgate serving', () => this.stdout.includes('"msg":"rollgate is serving"'), 60_000);
+  }
+}
+
+describe.each(BACKENDS)('%s: rollgate processes on a shared database', (backend) => {
+  let ssh: SshGerritDouble;
+  let rest: RestGerritDouble;
+  let database: TestDatabase;
+  let tmp: string;
+  let recordDir: string;
+  let env: Record<string, string>;
+  const running: Rollgate[] = [];
+
+  beforeAll(async () => {
+    ssh = await startSshGerritDouble();
+    rest = await startRestGerritDouble();
+    rest.addAccount(alice, [GROUPS.sre]);
+    rest.addAccount(bob, [GROUPS.developers]);
+    database = await createTestDatabase(backend);
+    tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-crash-'));
+    recordDir = path.join(tmp, 'record');
+    mkdirSync(recordDir);
+    const policies = path.join(tmp, 'policies');
+    mkdirSync(path.join(policies, 'workflows'), { recursive: true });
+    copyFileSync(path.join(FIXTURES, 'policies/roles.yaml'), path.join(policies, 'roles.yaml'));
+    copyFileSync(path.join(FIXTURES, 'policies/rollouts.yaml'), path.join(policies, 'rollouts.yaml'));
+    writeFileSync(path.join(policies, 'workflows/deploy-service.yaml'), WORKFLOW);
+    writeFileSync(path.join(tmp, 'id_ed25519'), ssh.clientPrivateKey, { mode: 0o600 });
+    writeFileSync(path.join(tmp, 'http-password'), `${rest.password}\n`, { mode: 0o600 });
+    env = {
+      PATH: process.env.PATH ?? '',
+      PORT: '0',
+      LOG_LEVEL: 'info',
+      ...(database.url ? { DATABASE_URL: database.url } : { ROLLGATE_DATA_DIR: path.join(tmp, 'data') }),
+      ROLLGATE_POLICY_DIR: policies,
+      ROLLGATE_WORK_DIR: FIXTURES,
+      ROLLGATE_SETTLE_MS: '0',
+      ROLLGATE_LEASE_MS: '1500',
+      ROLLGATE_STEP_ENV: 'RECORD_DIR,DEPLOY_MS',
+      RECORD_DIR: recordDir,
+      DEPLOY_MS: '2500',
+      GERRIT_URL: rest.url,
+      GERRIT_HTTP_USER: rest.user,
+      GERRIT_HTTP_PASSWORD_FILE: path.join(tmp, 'http-password'),
+      GERRIT_SSH_HOST: ssh.host,
+      GERRIT_SSH_PORT: String(ssh.port),
+      GERRIT_SSH_USER: ssh.username,
+      GERRIT_SSH_KEY_FILE: path.join(tmp, 'id_ed25519'),
+      GERRIT_SSH_HOST_KEY: ssh.hostKeyFingerprint,
+    };
+  });
+
+  afterEach(async () => {
+    for (const r of running.splice(0)) {
+      r.child.kill('SIGKILL');
+      await r.exited;
+    }
+  });
+
+  afterAll(async () => {
+    await database?.drop();
+    await ssh?.close();
+    await rest?.close();
+  });
+
+  const calls = (): StepCall[] => {
+    const file = path.join(recordDir, 'calls.jsonl');
+    return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as StepCall) : [];
+  };
+  const reviewsOf = (change: number) => rest.reviews.filter((r) => r.changeNumber === change);
+  const start = async (extra: Record<string, string> = {}) => {
+    const r = new Rollgate({ ...env, ...extra });
+    running.push(r);
+    await r.ready();
+    return r;
+  };
+  const merge = (number: number) => {
+    const change = mergedChange(number, bob, {
+      commitMessage: `Change ${number}\n\nRollout-Justification: crash test\n`,
+      votes: { 'Code-Review': [{ account: alice, value: 2 }] },
+    });
+    rest.setChange(change);
+    ssh.push(changeMergedEvent(change));
+    return change;
+  };
+
+  it('finishes a rollout after rollgate is killed with SIGKILL mid-step and started again, without repeating a finished step', async () => {
+    const sessions = ssh.sessions;
+    const first = await start();
+    await ssh.waitForSession(sessions + 1);
+    merge(301);
+    const deploy = await waitFor('the deploy step to start', () => calls().find((c) => c.name === 'deploy' && c.args[0] === '301' && c.event === 'start'));
+
+    first.child.kill('SIGKILL');
+    await first.exited;
+    // the machine went down with it: the step's own process group is gone too
+    try {
+      process.kill(-deploy.pid, 'SIGKILL');
+    } catch {
+      // already ended
+    }
+    expect(reviewsOf(301).some((r) => r.message.includes('SUCCEEDED'))).toBe(false);
+
+    const second = await start();
+    const finished = await waitFor('the finish message', () => reviewsOf(301).find((r) => r.message.includes('SUCCEEDED')), 60_000);
+    expect(finished.message).toMatch(/\* build: succeeded \(exit 0/);
+    expect(finished.message).toMatch(/\* deploy: succeeded \(exit 0/);
+    expect(finished.message).toMatch(/\* verify: succeeded \(exit 0/);
+    expect(reviewsOf(301).filter((r) => r.message.includes('STARTED'))).toHaveLength(1);
+
+    const starts = calls().filter((c) => c.event === 'start' && c.args[0] === '301');
+    expect(starts.filter((c) => c.name === 'build')).toHaveLength(1);
+    expect(starts.filter((c) => c.name === 'verify')).toHaveLength(1);
+    const deploys = starts.filter((c) => c.name === 'deploy');
+    expect(deploys).toHaveLength(2);
+    expect(deploys[0]!.key).toBe(deploys[1]!.key);
+
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+  }, 120_000);
+
+  it.each(backend === 'postgres' ? ['postgres'] : [])('two processes on one %s with the same events run every rollout once', async () => {
+    const sessions = ssh.sessions;
+    await Promise.all([start({ DEPLOY_MS: '100' }), start({ DEPLOY_MS: '100' })]);
+    await ssh.waitForSession(sessions + 2);
+    const numbers = [311, 312, 313, 314, 315];
+    for (const n of numbers) merge(n); // every event reaches both processes' streams
+    for (const n of numbers) await waitFor(`change ${n} to finish`, () => reviewsOf(n).some((r) => r.message.includes('SUCCEEDED')), 60_000);
+    for (const n of numbers) {
+      expect(reviewsOf(n).filter((r) => r.message.includes('STARTED'))).toHaveLength(1);
+      expect(reviewsOf(n).filter((r) => r.message.includes('SUCCEEDED'))).toHaveLength(1);
+      const starts = calls().filter((c) => c.event === 'start' && c.args[0] === String(n));
+      expect(starts.map((c) => c.name).sort()).toEqual(['build', 'deploy', 'verify']);
+    }
+    // one environment: the rollouts ran one at a time, never overlapping
+    const spans = numbers
+      .map((n) => {
+        const mine = calls().filter((c) => c.args[0] === String(n));
+        return [mine.find((c) => c.event === 'start')!.t, mine.filter((c) => c.event === 'end').at(-1)!.t] as const;
+      })
+      .sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
+  }, 120_000);
+});
