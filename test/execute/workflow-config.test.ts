@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { checkWorkflow, findCycle, WorkflowFileSchema } from '../../src/execute/workflow-config.js';
+import { interpolateJson } from '../../src/execute/interpolate.js';
+import { redact, redactedTail, secretValues } from '../../src/execute/redact.js';
+import { backoff } from '../../src/execute/runner.js';
+
+const check = (spec: Record<string, unknown>) => {
+  const parsed = WorkflowFileSchema.safeParse(spec);
+  if (!parsed.success) return parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  return checkWorkflow('w.yaml', parsed.data);
+};
+
+describe('checkWorkflow', () => {
+  it('accepts needs in any order that forms a DAG', () => {
+    expect(check({ name: 'w', steps: [{ id: 'b', needs: ['a'], run: ['x'] }, { id: 'a', run: ['x'] }] })).toEqual([]);
+  });
+
+  it('names unknown needs, self needs and cycles', () => {
+    expect(
+      check({
+        name: 'w',
+        steps: [
+          { id: 'a', needs: ['c'], run: ['x'] },
+          { id: 'b', needs: ['a', 'nope'], run: ['x'] },
+          { id: 'c', needs: ['b'], run: ['x'] },
+          { id: 'd', needs: ['d'], run: ['x'] },
+        ],
+      }),
+    ).toEqual([
+      'w.yaml: steps[1].needs[1]: no step "nope" in this workflow',
+      'w.yaml: steps[3].needs[0]: a step cannot need itself',
+      'w.yaml: steps: needs form a cycle: a needs c needs b needs a',
+    ]);
+  });
+
+  it('wants exactly one of run, http, approval, wait per step', () => {
+    expect(check({ name: 'w', steps: [{ id: 'a', run: ['x'], wait: '1s' }, { id: 'b' }] })).toEqual([
+      'steps.0: give exactly one of run, http, approval, wait (found run, wait)',
+      'steps.1: give exactly one of run, http, approval, wait',
+    ]);
+  });
+
+  it('checks variables in argv, http url, headers, JSON values and env, and keeps cwd fixed', () => {
+    expect(
+      check({
+        name: 'w',
+        steps: [
+          { id: 'a', run: ['x', '${change.nope}'], cwd: '${change.project}', env: { A: '${params.missing}' } },
+          { id: 'b', http: { url: '${env.URL}/x/${bad}', headers: { 'X-A': '${alsobad}' }, json: { a: ['${change.number}', { b: '${worse}' }] } } },
+          { id: 'c', approval: { roles: ['prod-deployer'] }, retry: { attempts: 2 } },
+        ],
+      }),
+    ).toEqual([
+      'w.yaml: steps[0].run[1]: unknown variable ${change.nope}',
+      'w.yaml: steps[0].env.A: unknown variable ${params.missing}',
+      'w.yaml: steps[0].cwd: no ${…} here; a working directory is fixed in the workflow',
+      'w.yaml: steps[1].http.url: unknown variable ${bad}',
+      'w.yaml: steps[1].http.headers.X-A: unknown variable ${alsobad}',
+      'w.yaml: steps[1].http.json.a[1].b: unknown variable ${worse}',
+      'w.yaml: steps[2]: retry, cwd and env apply to run and http steps only',
+    ]);
+  });
+
+  it('finds no cycle in a diamond', () => {
+    expect(findCycle([{ id: 'a', needs: [] }, { id: 'b', needs: ['a'] }, { id: 'c', needs: ['a'] }, { id: 'd', needs: ['b', 'c'] }])).toBeUndefined();
+  });
+});
+
+describe('interpolateJson', () => {
+  it('substitutes inside string values only; keys, numbers and structure stay', () => {
+    const hostile = '", "admin": true, "x": "';
+    expect(interpolateJson({ '${s}': ['${s}', 1, null, { v: 'a${s}b' }] }, { s: hostile })).toEqual({ '${s}': [hostile, 1, null, { v: `a${hostile}b` }] });
+  });
+});
+
+describe('redaction', () => {
+  it('hides values of secret-looking variables and configured secrets, longest first', () => {
+    const secrets = secretValues({ DEPLOY_TOKEN: 'tok-123456', PATH: '/usr/bin', DB_PASSWORD: 'tok-123456-long', SHORT_KEY: 'ab' }, ['gerrit-pw']);
+    expect(secrets).toEqual(['tok-123456-long', 'tok-123456', 'gerrit-pw']);
+    expect(redact('a tok-123456-long b tok-123456 c gerrit-pw /usr/bin', secrets)).toBe('a [redacted] b [redacted] c [redacted] /usr/bin');
+  });
+
+  it('redacts before cutting the tail, so half a secret at the cut is not kept', () => {
+    const text = 'x'.repeat(10) + 'supersecret' + 'y'.repeat(20);
+    expect(redactedTail(text, ['supersecret'], 25)).toBe('…' + '[redacted]'.slice(-5) + 'y'.repeat(20));
+  });
+});
+
+describe('backoff', () => {
+  it('doubles per attempt with half of it jittered, up to the cap', () => {
+    const retry = { backoff: '1s', max_backoff: '5s' };
+    expect([1, 2, 3, 4].map((a) => backoff(retry, a, () => 0))).toEqual([500, 1000, 2000, 2500]);
+    expect([1, 2, 3, 4].map((a) => backoff(retry, a, () => 1))).toEqual([1000, 2000, 4000, 5000]);
+  });
+});
