@@ -154,17 +154,18 @@ export function runCase(policy: Policy, c: PolicyTestCase): string[] {
       differences.push(`${rule}: expected ${expected.outcome}, but the rule does not match this change${got.size > 0 ? ` (matching: ${[...got.keys()].join(', ')})` : ' (no rule matches)'}`);
       continue;
     }
-    if (result.outcome !== expected.outcome) differences.push(`${rule}: expected ${expected.outcome}, got ${result.outcome}${reasonList(result)}`);
-    for (const text of expected.reasons) {
-      if (!result.reasons.some((r) => r.message.includes(text))) differences.push(`${rule}: no reason contains "${text}"${reasonList(result)}`);
-    }
+    const wrong: string[] = [];
+    if (result.outcome !== expected.outcome) wrong.push(`${rule}: expected ${expected.outcome}, got ${result.outcome}`);
+    for (const text of expected.reasons) if (!result.reasons.some((r) => r.message.includes(text))) wrong.push(`${rule}: no reason contains "${text}"`);
+    // the reasons once, after what differs, so the fix is visible
+    if (wrong.length > 0) differences.push(...wrong, reasonList(rule, result));
   }
   for (const [rule, result] of got) {
-    if (!(rule in c.expect)) differences.push(`${rule}: matches and decides ${result.outcome}, but the case does not expect this rule${reasonList(result)}`);
+    if (!(rule in c.expect)) differences.push(`${rule}: matches and decides ${result.outcome}, but the case does not expect this rule`, reasonList(rule, result));
   }
-  return [...new Set(differences)];
+  return differences;
 }
 
-function reasonList(result: DecisionResult): string {
-  return result.reasons.length > 0 ? `; reasons:${result.reasons.map((r) => `\n    - ${r.message}`).join('')}` : '; no reasons';
+function reasonList(rule: string, result: DecisionResult): string {
+  return result.reasons.length > 0 ? `${rule} reasons:${result.reasons.map((r) => `\n    - ${r.message}`).join('')}` : `${rule} gives no reasons`;
 }

@@ -58,8 +58,10 @@ describe('rollgate policy test', () => {
     const r = await runCli(['policy', 'test', dir]);
     expect(r.code).toBe(1);
     const file = path.join(dir, 'tests', 'wrong.yaml');
-    expect(r.stdout).toContain(`FAIL ${file}: self-approval wrongly expected to pass (cases[0])\n  payments-api-prod: expected allow, got hold; reasons:\n    - alice's Code-Review +2 does not count: alice owns the change (no self-approval)`);
-    expect(r.stdout).toContain(`FAIL ${file}: a reason that is not there (cases[1])\n  payments-api-prod: no reason contains "approved by the moon"; reasons:\n    - alice (prod-deployer via sre) approved with Code-Review +2`);
+    expect(r.stdout).toContain(
+      `FAIL ${file}: self-approval wrongly expected to pass (cases[0])\n  payments-api-prod: expected allow, got hold\n  payments-api-prod reasons:\n    - alice's Code-Review +2 does not count: alice owns the change (no self-approval)`,
+    );
+    expect(r.stdout).toContain(`FAIL ${file}: a reason that is not there (cases[1])\n  payments-api-prod: no reason contains "approved by the moon"\n  payments-api-prod reasons:\n    - alice (prod-deployer via sre) approved with Code-Review +2`);
     expect(r.stdout).toContain('payments-api-prod: expected hold, but the rule does not match this change (no rule matches)');
     expect(r.stdout).toContain(`PASS ${file}: ignored as expected`);
     expect(r.stdout.trim().split('\n').at(-1)).toBe('1 passed, 3 failed (1 file)');
