@@ -79,15 +79,32 @@ describe('rollgate policy check', () => {
     expect(r.stderr).toMatch(new RegExp(`${dir}/roles.yaml: line \\d+: `));
   });
 
-  it('refuses features this version does not enforce instead of ignoring them', async () => {
+  it('reports bad cron expressions, time zones, globs and break-glass roles', async () => {
     const dir = policyCopy();
     writeFileSync(
       path.join(dir, 'rollouts.yaml'),
-      'rollouts:\n  - name: api\n    match: { project: p, branch: main }\n    workflow: deploy-service\n    environment: prod\n    approval: { roles: [prod-deployer] }\n    windows: { deny: [] }\n',
+      [
+        'rollouts:',
+        '  - name: api',
+        '    match: { project: "payments/[api", branch: main }',
+        '    workflow: deploy-service',
+        '    environment: prod',
+        '    approval: { roles: [prod-deployer] }',
+        '    windows:',
+        '      deny: [{ cron: "* 25 * * *", tz: UTC, reason: bad hour }]',
+        '      allow: [{ cron: "* * * *", tz: Mars/Olympus, reason: bad zone }]',
+        '    break_glass: { roles: [ghost] }',
+        '',
+      ].join('\n'),
     );
     const r = await runCli(['policy', 'check', dir]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`${dir}/rollouts.yaml: rollouts[0].windows (line 7): windows is not supported by this version of rollgate`);
+    const at = `${dir}/rollouts.yaml: rollouts[0]`;
+    expect(r.stderr).toContain(`${at}.break_glass.roles[0]: no role "ghost" in roles.yaml`);
+    expect(r.stderr).toMatch(new RegExp(`${at.replace(/[[\]]/g, '\\$&')}\\.windows\\.deny\\[0\\]: cron "\\* 25 \\* \\* \\*": `));
+    expect(r.stderr).toContain(`${at}.windows.allow[0]: cron "* * * *" must have 5 fields (minute hour day-of-month month day-of-week)`);
+    expect(r.stderr).toContain(`${at}.windows.allow[0]: tz "Mars/Olympus" is not a known time zone (use an IANA name such as UTC or Europe/Berlin)`);
+    expect(r.stderr).toContain(`${at}.match: "payments/[api": unbalanced "[]" in the pattern`);
   });
 });
 
