@@ -38,7 +38,9 @@ export async function handleComment(d: DecideDeps, event: CommentAddedEvent, eve
   for (const [i, command] of commands.entries()) {
     if (command.kind === 'invalid') continue;
     account ??= await d.gerrit.getAccount(author);
-    const say = (message: string) => reply(`${i}:${command.kind}`, `rollgate: ${message}`);
+    let said = 0;
+    // one outbox key per reply, so several replies to one command are all posted (and each once)
+    const say = (message: string) => reply(`${i}:${command.kind}:${said++}`, message.startsWith('rollgate: ') ? message : `rollgate: ${message}`);
     if (command.kind === 'approve') outcomes.push(await approve(d, event, account, command.text, eventId, say));
     else if (command.kind === 'deny') outcomes.push(await deny(d, event, account, command.text, eventId, say));
     else outcomes.push(await operate(d, event, account, command.kind, command.text, say));
@@ -110,19 +112,21 @@ async function operate(d: DecideDeps, event: CommentAddedEvent, account: GerritA
     await say(`${displayName(account)}'s /rollout ${verb}: there is no rollout of this change to ${verb}.`);
     return `${verb} with no rollout`;
   }
-  const results: string[] = [];
+  // ask the engine about each rollout of the change; answer with what happened, or why nothing did
+  const done: string[] = [];
+  const refused: string[] = [];
   for (const rollout of rollouts) {
     const refusal = await refuseWithoutRole(d, rollout, account, verb);
     if (refusal) {
-      await say(refusal);
-      results.push(refusal);
+      refused.push(refusal);
       continue;
     }
     const result = await d.operations[verb](rollout.id, await actorOf(d, account), reason);
-    await say(result.message);
-    results.push(result.message);
+    (result.ok ? done : refused).push(result.message);
   }
-  return results.join('; ');
+  const answer = done.length > 0 ? done : refused.slice(0, 1);
+  for (const message of answer) await say(message);
+  return answer.join('; ');
 }
 
 /** The reply for someone who may not give this command on this rollout, or undefined when they may. */

@@ -273,6 +273,30 @@ describe.each(BACKENDS)('%s: a merge streamed over SSH becomes a rollout and rev
     expect(calls().some((c) => c.args[2] === '109')).toBe(false);
   });
 
+  it('retries a failed rollout when a role holder comments /rollout retry, and refuses others', async () => {
+    const fixed = path.join(recordDir, 'build-fixed');
+    const change = mergedChange(112, bob, {
+      subject: `Flaky build fail-until:${fixed}`,
+      commitMessage: `Flaky build fail-until:${fixed}\n\nRollout-Justification: retry drill\n`,
+      votes: { 'Code-Review': [{ account: alice, value: 2 }] },
+    });
+    rest.setChange(change);
+    ssh.push(changeMergedEvent(change));
+    const failed = await waitFor('the failure report', () => reviewsOf(112).find((r) => /FAILED|ROLLED BACK/.test(r.message)));
+    expect(failed.message).toContain('build blocked until');
+
+    ssh.push(commentAddedEvent(change, carol, '/rollout retry please'));
+    const refusal = await waitFor('the refusal', () => reviewsOf(112).find((r) => r.message.includes('may not /rollout retry')));
+    expect(refusal.message).toContain('that needs role prod-deployer; nothing was changed.');
+
+    writeFileSync(fixed, 'ok');
+    ssh.push(commentAddedEvent(change, alice, '/rollout retry the build cache is fixed'));
+    await waitFor('the success report', () => reviewsOf(112).find((r) => r.message.includes('SUCCEEDED')), 30_000);
+    const row = await service.database.db.selectFrom('rollouts').select('status').where('change_number', '=', 112).executeTakeFirstOrThrow();
+    expect(row.status).toBe('succeeded');
+    expect(calls().filter((c) => c.args[0] === 'deploy' && c.args[2] === '112')).toHaveLength(1);
+  });
+
   it('holds a merge without the required justification', async () => {
     const change = mergedChange(104, bob, { votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
     rest.setChange(change);
