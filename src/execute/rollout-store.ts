@@ -80,6 +80,14 @@ export class RolloutStore {
     return row;
   }
 
+  /**
+   * Runs `fn` in one transaction with a store bound to it: a state change and the review message
+   * that reports it commit together (and cost one commit, not two).
+   */
+  async inTransaction<T>(fn: (tx: { readonly rollouts: RolloutStore; readonly db: Kysely<Database> }) => Promise<T>): Promise<T> {
+    return this.#db.transaction().execute((trx) => fn({ rollouts: new RolloutStore(trx), db: trx }));
+  }
+
   /** Rollouts of a change that wait for an approval. */
   async heldForChange(project: string, changeNumber: number): Promise<RolloutRow[]> {
     return this.#db

@@ -1,4 +1,5 @@
-import type { RolloutRow, StepRow, StepStatus } from '../db/schema.js';
+import type { Kysely } from 'kysely';
+import type { Database, RolloutRow, StepRow, StepStatus } from '../db/schema.js';
 import type { Policy } from '../decide/policy-config.js';
 import type { Logger } from '../log.js';
 import { finishedMessage, gateMessage, REVIEW_TAG, startedMessage, supersededMessage } from '../report/format-message.js';
@@ -125,6 +126,12 @@ export class Runner {
 
   /** Queues a review message for a rollout; `phase` is unique per rollout and run. */
   async report(rollout: RolloutRow, phase: string, message: string): Promise<void> {
+    await this.enqueue(rollout, phase, message);
+    this.#d.onReport();
+  }
+
+  /** Queues a review message inside the caller's transaction; the caller wakes the reporter after commit. */
+  async enqueue(rollout: RolloutRow, phase: string, message: string, trx?: Kysely<Database>): Promise<void> {
     await this.#d.outbox.enqueue({
       messageKey: `rollout:${rollout.id}${rollout.run > 1 ? `:run${rollout.run}` : ''}:${phase}`,
       rolloutId: rollout.id,
@@ -133,8 +140,7 @@ export class Runner {
       revision: rollout.revision,
       tag: REVIEW_TAG,
       message,
-    });
-    this.#d.onReport();
+    }, trx);
   }
 
   async #supersede(): Promise<void> {
@@ -228,17 +234,22 @@ class Execution {
       await this.#finish('failed', `workflow "${r.workflow}" is not in the current policy`);
       return;
     }
-    const previousRev = await this.#d.rollouts.previousRev(r);
+    // one query fewer per rollout for the many workflows that never look back
+    const previousRev = JSON.stringify(workflow).includes('rollout.previous_rev') ? await this.#d.rollouts.previousRev(r) : undefined;
     this.#vars = variables(r, workflow, this.#d.baseEnv, previousRev);
     this.#secrets = secretValues(this.#d.baseEnv, this.#d.secrets);
 
     if (r.phase === 'forward') {
       if (r.request === 'cancel') this.abort('cancel');
-      const deadline = await this.#d.rollouts.fixDeadline(r.id, parseDuration(workflow.timeout)!);
+      // once per run: the outbox keeps one message per key, so a resumed rollout does not repeat it
+      const deadline = await this.#d.rollouts.inTransaction(async (tx) => {
+        const at = await tx.rollouts.fixDeadline(r.id, parseDuration(workflow.timeout)!);
+        await this.#r.enqueue(r, 'started', startedMessage(rolloutSummary(r, this.#d.publicUrl), workflow.steps.map((s) => s.id)), tx.db);
+        return at;
+      });
+      this.#d.onReport();
       this.#deadline = deadline.getTime();
       this.#deadlineTimer = setTimeout(() => this.abort('timeout'), Math.max(0, this.#deadline - Date.now()));
-      // once per run: the outbox keeps one message per key, so a resumed rollout does not repeat it
-      await this.#r.report(r, 'started', startedMessage(rolloutSummary(r, this.#d.publicUrl), workflow.steps.map((s) => s.id)));
       this.#log.info({ workflow: workflow.name }, 'rollout running');
       const end = await this.#runForward(workflow);
       clearTimeout(this.#deadlineTimer);
@@ -538,12 +549,18 @@ class Execution {
 
   async #finish(status: 'succeeded' | 'failed' | 'rolled_back' | 'cancelled', outcome: string | null): Promise<void> {
     this.finishing = true;
-    const finished = await this.#d.rollouts.finish(this.#rollout.id, status, this.#d.workerId, outcome);
-    if (!finished) return; // another worker took it over; it will report
-    const steps = (await this.#d.rollouts.steps(finished.id)).map(stepSummary);
-    const total = (finished.finished_at?.getTime() ?? Date.now()) - (finished.started_at?.getTime() ?? Date.now());
-    const summary = rolloutSummary(finished, this.#d.publicUrl);
-    await this.#r.report(finished, 'finished', finishedMessage(summary, status === 'succeeded', total, steps, { status, outcome: outcome === null ? null : redact(outcome, this.#secrets) }));
+    // the end and its report commit together: a crash cannot leave a finished rollout unreported
+    const total = await this.#d.rollouts.inTransaction(async (tx) => {
+      const finished = await tx.rollouts.finish(this.#rollout.id, status, this.#d.workerId, outcome);
+      if (!finished) return undefined; // another worker took it over; it will report
+      const steps = (await tx.rollouts.steps(finished.id)).map(stepSummary);
+      const ms = (finished.finished_at?.getTime() ?? Date.now()) - (finished.started_at?.getTime() ?? Date.now());
+      const summary = rolloutSummary(finished, this.#d.publicUrl);
+      await this.#r.enqueue(finished, 'finished', finishedMessage(summary, status === 'succeeded', ms, steps, { status, outcome: outcome === null ? null : redact(outcome, this.#secrets) }), tx.db);
+      return ms;
+    });
+    if (total === undefined) return;
+    this.#d.onReport();
     this.#log.info({ status, outcome, ms: total, took: formatDuration(total) }, 'rollout finished');
   }
 
