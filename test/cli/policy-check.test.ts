@@ -47,7 +47,7 @@ describe('rollgate policy check', () => {
     ]);
   });
 
-  it('checks step order and variables once a workflow is well-formed', async () => {
+  it('checks needs and variables once a workflow is well-formed', async () => {
     const dir = policyCopy();
     writeFileSync(
       path.join(dir, 'workflows', 'deploy-service.yaml'),
@@ -55,7 +55,7 @@ describe('rollgate policy check', () => {
     );
     const r = await runCli(['policy', 'check', dir]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`${dir}/workflows/deploy-service.yaml: steps[1].needs[0]: "later" is not a step defined before "ship"`);
+    expect(r.stderr).toContain(`${dir}/workflows/deploy-service.yaml: steps[1].needs[0]: no step "later" in this workflow`);
     expect(r.stderr).toContain(`${dir}/workflows/deploy-service.yaml: steps[0].run[1]: unknown variable \${change.nope}`);
   });
 
