@@ -45,6 +45,8 @@ type ForwardEnd =
   | { readonly kind: 'parked' };
 
 const DEFAULT_LEASE_MS = 30_000;
+/** setTimeout's longest delay; longer waits are taken in pieces. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The execute stage. `runNext()` claims one rollout (queued, or abandoned by a crashed worker, or
@@ -63,6 +65,7 @@ export class Runner {
   #timer: NodeJS.Timeout | undefined;
   #beating: Promise<void> | undefined;
   #stopping = false;
+  #renewedAt = 0;
 
   constructor(deps: RunnerDeps) {
     this.#d = deps;
@@ -152,7 +155,9 @@ export class Runner {
   }
 
   #startHeartbeat(): void {
-    this.#timer ??= setInterval(() => void this.#beat(), this.#pollMs);
+    if (this.#timer) return;
+    this.#renewedAt = Date.now(); // a claim just took (or renewed) the lease
+    this.#timer = setInterval(() => void this.#beat(), this.#pollMs);
   }
 
   #stopHeartbeat(): void {
@@ -165,6 +170,7 @@ export class Runner {
     this.#beating = (async () => {
       try {
         const held = new Map((await this.#d.rollouts.heartbeat(this.#d.workerId, this.#leaseMs)).map((h) => [h.id, h.request]));
+        this.#renewedAt = Date.now();
         for (const [id, e] of this.#active) {
           if (!held.has(id)) {
             if (!e.finishing) e.abort('lost');
@@ -172,8 +178,10 @@ export class Runner {
           e.poke();
         }
       } catch (err) {
-        // the database may be restarting; the lease is long enough to try again
+        // the database may be restarting; the lease is long enough to try again, but once it has
+        // run out another worker may have taken over, so this one stops its steps
         this.#d.logger.warn({ err }, 'lease heartbeat failed');
+        if (Date.now() - this.#renewedAt > this.#leaseMs) for (const e of this.#active.values()) e.abort('lost');
       } finally {
         this.#beating = undefined;
       }
@@ -198,6 +206,7 @@ class Execution {
   #secrets: readonly string[] = [];
   #deadline = Infinity;
   #deadlineTimer: NodeJS.Timeout | undefined;
+  readonly #inflight = new Set<Promise<unknown>>();
   finishing = false;
   done: Promise<void> = Promise.resolve();
 
@@ -209,8 +218,23 @@ class Execution {
   }
 
   run(): Promise<void> {
-    this.done = this.#run().finally(() => clearTimeout(this.#deadlineTimer));
+    this.done = this.#run()
+      .catch(async (err: unknown) => {
+        // e.g. the database went away mid-rollout: stop this claim's processes before giving up,
+        // so nothing of it is still running when the lease runs out and the rollout is taken again
+        this.abort('lost');
+        await Promise.allSettled(this.#inflight);
+        throw err;
+      })
+      .finally(() => clearTimeout(this.#deadlineTimer));
     return this.done;
+  }
+
+  /** Stops forward steps at the workflow deadline (timers cap at ~24.8 days, so re-arm until then). */
+  #armDeadline(): void {
+    const left = this.#deadline - Date.now();
+    if (left <= 0) return this.abort('timeout');
+    this.#deadlineTimer = setTimeout(() => this.#armDeadline(), Math.min(left, MAX_TIMER_MS));
   }
 
   abort(reason: StopReason): void {
@@ -249,7 +273,7 @@ class Execution {
       });
       this.#d.onReport();
       this.#deadline = deadline.getTime();
-      this.#deadlineTimer = setTimeout(() => this.abort('timeout'), Math.max(0, this.#deadline - Date.now()));
+      this.#armDeadline();
       this.#log.info({ workflow: workflow.name }, 'rollout running');
       const end = await this.#runForward(workflow);
       clearTimeout(this.#deadlineTimer);
@@ -307,7 +331,10 @@ class Execution {
     const running = new Map<string, Promise<void>>();
     const byId = new Map(workflow.steps.map((s) => [s.id, s]));
 
+    // a step's bookkeeping failed (the database went away): give up this claim, see run()
+    let crashed: { err: unknown } | undefined;
     for (;;) {
+      if (crashed) throw crashed.err;
       if (this.#forward.signal.aborted) {
         await Promise.all(running.values());
         if (this.#stopReason === 'cancel' || this.#stopReason === 'timeout') {
@@ -360,14 +387,25 @@ class Execution {
           if (running.size >= workflow.max_parallel) continue;
           status.set(step.id, 'running');
           const row = rows.get(step.id)!;
+          const task = this.#runStep(step.id, stepKind(step), step, row, this.#forward.signal);
+          this.#inflight.add(task);
           running.set(
             step.id,
-            this.#runStep(step.id, stepKind(step), step, row, this.#forward.signal).then((end) => {
-              status.set(step.id, end.status);
-              if (end.status === 'failed') failure ??= `step ${step.id} failed${end.error ? `: ${end.error}` : ''}`;
-              running.delete(step.id);
-              this.poke();
-            }),
+            task.then(
+              (end) => {
+                this.#inflight.delete(task);
+                status.set(step.id, end.status);
+                if (end.status === 'failed') failure ??= `step ${step.id} failed${end.error ? `: ${end.error}` : ''}`;
+                running.delete(step.id);
+                this.poke();
+              },
+              (err: unknown) => {
+                this.#inflight.delete(task);
+                crashed ??= { err };
+                running.delete(step.id);
+                this.poke();
+              },
+            ),
           );
         }
       }
@@ -580,7 +618,12 @@ export function backoff(retry: { backoff: string; max_backoff: string }, attempt
   return Math.round(base / 2 + random() * (base / 2));
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+async function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until && !signal.aborted) await sleepPiece(Math.min(until - Date.now(), MAX_TIMER_MS), signal);
+}
+
+function sleepPiece(ms: number, signal: AbortSignal): Promise<void> {
   if (ms <= 0 || signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
