@@ -1,0 +1,136 @@
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { silentLogger } from '../../src/log.js';
+import { startService, type RunningService } from '../../src/service.js';
+import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
+import { alice, bob, carol, changeMergedEvent, commentAddedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
+import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
+import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+/**
+ * A workflow with an HTTP canary and an approval gate, driven through the whole pipeline: the
+ * merge streams in, the canary call reaches a real HTTP server, the gate waits and says so on the
+ * change, a person without the role is refused, one with it lets the rollout finish.
+ */
+const FIXTURES = path.resolve('test/fixtures');
+
+const WORKFLOW = `name: deploy-service
+steps:
+  - id: canary
+    http:
+      url: "\${env.DEPLOYER_URL}/canary"
+      headers: { Authorization: "Bearer \${env.DEPLOYER_TOKEN}" }
+      json: { change: "\${change.number}", subject: "\${change.subject}" }
+  - id: promote
+    needs: [canary]
+    approval: { roles: [prod-deployer], timeout: 1h }
+  - id: full
+    needs: [promote]
+    run: ["./ops/step.mjs", "full", "--", "\${change.number}"]
+`;
+
+describe.each(BACKENDS)('%s: an approval gate inside a workflow, through Gerrit comments', (backend) => {
+  let ssh: SshGerritDouble;
+  let rest: RestGerritDouble;
+  let database: TestDatabase;
+  let service: RunningService;
+  let deployer: Server;
+  const canaryCalls: Array<{ auth: string | undefined; body: unknown }> = [];
+
+  beforeAll(async () => {
+    ssh = await startSshGerritDouble();
+    rest = await startRestGerritDouble();
+    rest.addAccount(alice, [GROUPS.sre]);
+    rest.addAccount(bob, [GROUPS.developers]);
+    rest.addAccount(carol, []);
+    deployer = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        canaryCalls.push({ auth: req.headers.authorization, body: JSON.parse(body) });
+        res.writeHead(202, { 'content-type': 'application/json' }).end('{"canary":"started","token":"deploy-token-1234"}');
+      });
+    });
+    await new Promise<void>((r) => deployer.listen(0, '127.0.0.1', () => r()));
+    database = await createTestDatabase(backend);
+    const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-gate-'));
+    const policies = path.join(tmp, 'policies');
+    mkdirSync(path.join(policies, 'workflows'), { recursive: true });
+    copyFileSync(path.join(FIXTURES, 'policies/roles.yaml'), path.join(policies, 'roles.yaml'));
+    copyFileSync(path.join(FIXTURES, 'policies/rollouts.yaml'), path.join(policies, 'rollouts.yaml'));
+    writeFileSync(path.join(policies, 'workflows/deploy-service.yaml'), WORKFLOW);
+    writeFileSync(path.join(tmp, 'id_ed25519'), ssh.clientPrivateKey, { mode: 0o600 });
+    writeFileSync(path.join(tmp, 'http-password'), `${rest.password}\n`, { mode: 0o600 });
+    const record = path.join(tmp, 'record');
+    mkdirSync(record);
+    const config = loadConfig({
+      PATH: process.env.PATH,
+      PORT: '0',
+      ROLLGATE_DATA_DIR: 'memory://',
+      ...(database.url ? { DATABASE_URL: database.url } : {}),
+      ROLLGATE_POLICY_DIR: policies,
+      ROLLGATE_WORK_DIR: FIXTURES,
+      ROLLGATE_SETTLE_MS: '0',
+      ROLLGATE_STEP_ENV: 'RECORD_DIR,DEPLOYER_URL,DEPLOYER_TOKEN',
+      RECORD_DIR: record,
+      DEPLOYER_URL: `http://127.0.0.1:${(deployer.address() as AddressInfo).port}`,
+      DEPLOYER_TOKEN: 'deploy-token-1234',
+      GERRIT_URL: rest.url,
+      GERRIT_HTTP_USER: rest.user,
+      GERRIT_HTTP_PASSWORD_FILE: path.join(tmp, 'http-password'),
+      GERRIT_SSH_HOST: ssh.host,
+      GERRIT_SSH_PORT: String(ssh.port),
+      GERRIT_SSH_USER: ssh.username,
+      GERRIT_SSH_KEY_FILE: path.join(tmp, 'id_ed25519'),
+      GERRIT_SSH_HOST_KEY: ssh.hostKeyFingerprint,
+    });
+    service = await startService(config, silentLogger(), { idleMs: 50 });
+    await ssh.waitForSession(1);
+  });
+
+  afterAll(async () => {
+    await service?.stop();
+    await database?.drop();
+    await ssh?.close();
+    await rest?.close();
+    await new Promise((r) => deployer?.close(r));
+  });
+
+  const reviewsOf = (change: number) => rest.reviews.filter((r) => r.changeNumber === change);
+
+  it('waits at the gate, refuses a person without the role, and goes on for one with it', async () => {
+    const change = mergedChange(401, bob, {
+      subject: 'Canary "quoted" $(id)',
+      commitMessage: 'Canary\n\nRollout-Justification: new pricing\n',
+      votes: { 'Code-Review': [{ account: alice, value: 2 }] },
+    });
+    rest.setChange(change);
+    ssh.push(changeMergedEvent(change));
+
+    const waiting = await waitFor('the gate message', () => reviewsOf(401).find((r) => r.message.includes('WAITING FOR APPROVAL')));
+    expect(waiting.message).toContain('at step promote');
+    expect(waiting.message).toContain('Someone with the role prod-deployer may let it go on');
+    expect(canaryCalls).toEqual([{ auth: 'Bearer deploy-token-1234', body: { change: '401', subject: 'Canary "quoted" $(id)' } }]);
+
+    ssh.push(commentAddedEvent(change, carol, '/rollout approve looks fine'));
+    const refused = await waitFor('the refusal', () => reviewsOf(401).find((r) => r.message.includes('carol')));
+    expect(refused.message).toMatch(/^rollgate: carol's approval does not count for rollout #\d+: step promote needs one of the roles prod-deployer; carol holds none\.$/);
+
+    ssh.push(commentAddedEvent(change, alice, '/rollout approve canary is green'));
+    const finished = await waitFor('the finish message', () => reviewsOf(401).find((r) => r.message.includes('SUCCEEDED')));
+    expect(finished.message).toMatch(/\* canary: succeeded \(HTTP 202/);
+    expect(finished.message).toContain('* promote: succeeded');
+    expect(finished.message).toContain('approved by alice (prod-deployer): canary is green');
+    expect(finished.message).toMatch(/\* full: succeeded \(exit 0/);
+
+    // the deployer's echo of the token is stored redacted
+    const rows = await service.database.db.selectFrom('rollout_steps').select(['step_id', 'output_tail', 'http_status']).where('step_id', '=', 'canary').execute();
+    expect(rows).toEqual([{ step_id: 'canary', http_status: 202, output_tail: '{"canary":"started","token":"[redacted]"}' }]);
+  });
+});
