@@ -352,6 +352,29 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
     expect(new Set(starts.map((c) => `${c.name}:${c.args[0]}`)).size).toBe(18);
   });
 
+  it('a graceful stop gives the rollout back at once: another worker resumes it without waiting for the lease', async () => {
+    const wf = workflow({
+      name: 'handover',
+      steps: [
+        { id: 'first', run: run('first') },
+        { id: 'second', needs: ['first'], run: run('second', { sleep: 2000 }) },
+      ],
+    });
+    const r = rule('handover-prod', 'handover', 'handover-prod');
+    engine = new Engine(handle, policy([wf], [r]));
+    const rollout = await queueRollout(engine.store, wf, r);
+    const leaving = engine.runner({ leaseMs: 60_000, workerId: 'leaving' });
+    const ran = leaving.runNext();
+    await waitFor('the second step to start', () => engine!.calls().some((c) => c.name === 'second'));
+    await leaving.stop(100);
+    expect(await ran).toBe(true);
+    expect((await engine.store.get(rollout.id))!).toMatchObject({ status: 'running', claimed_by: null });
+    engine.start(1, { leaseMs: 60_000, workerId: 'taking-over' });
+    await waitFor('the rollout to succeed long before the 60 s lease', async () => (await engine!.status(rollout.id)) === 'succeeded', 15_000);
+    const starts = engine.calls().filter((c) => c.event === 'start');
+    expect(starts.map((c) => c.name)).toEqual(['first', 'second', 'second']);
+  });
+
   it('resumes a rollout whose worker died: the interrupted step runs again with the same key, finished ones do not', async () => {
     const wf = workflow({
       name: 'resume',
