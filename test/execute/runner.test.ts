@@ -69,9 +69,9 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
       max_parallel: 2,
       steps: [
         { id: 'build', run: run('build') },
-        { id: 'a', needs: ['build'], run: run('a', { sleep: 400 }) },
-        { id: 'b', needs: ['build'], run: run('b', { sleep: 400 }) },
-        { id: 'c', needs: ['build'], run: run('c', { sleep: 400 }) },
+        { id: 'a', needs: ['build'], run: run('a', { sleep: 1000 }) },
+        { id: 'b', needs: ['build'], run: run('b', { sleep: 1000 }) },
+        { id: 'c', needs: ['build'], run: run('c', { sleep: 1000 }) },
         { id: 'done', needs: ['a', 'b', 'c'], run: run('done') },
       ],
     });
@@ -116,7 +116,7 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
 
   it('kills the whole process group when a step times out, then fails the rollout', async () => {
     const marker = path.join(mkdtempSync(path.join(tmpdir(), 'rollgate-gc-')), 'grandchild-survived');
-    const wf = workflow({ name: 'slow', steps: [{ id: 'hang', run: run('hang', { grandchild: marker, sleep: 60_000 }), timeout: '300ms' }] });
+    const wf = workflow({ name: 'slow', steps: [{ id: 'hang', run: run('hang', { grandchild: marker, sleep: 60_000 }), timeout: '2s' }] });
     const r = rule('slow-prod', 'slow', 'slow-prod');
     engine = new Engine(handle, policy([wf], [r]));
     const rollout = await queueRollout(engine.store, wf, r);
@@ -124,7 +124,7 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
     await waitFor('the rollout to fail', async () => (await engine!.status(rollout.id)) === 'failed');
     const step = (await engine.steps(rollout.id)).hang!;
     expect(step.status).toBe('failed');
-    expect(step.error).toContain('timed out after 300 ms');
+    expect(step.error).toContain('timed out after 2000 ms');
     const finished = (await engine.messages(rollout.id)).at(-1)!;
     expect(finished).toContain('FAILED');
     expect(finished).toContain('Rollback: nothing ran');
@@ -322,7 +322,7 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
   });
 
   it('supersedes queued older merges of a supersede rule and reports them', async () => {
-    const wf = workflow({ name: 'super', steps: [{ id: 'deploy', run: run('deploy', { sleep: 300 }, ['${change.number}']) }] });
+    const wf = workflow({ name: 'super', steps: [{ id: 'deploy', run: run('deploy', { sleep: 1000 }, ['${change.number}']) }] });
     const r = rule('super-prod', 'super', 'super-prod', 'supersede');
     engine = new Engine(handle, policy([wf], [r]));
     const first = await queueRollout(engine.store, wf, r);
