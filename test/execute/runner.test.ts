@@ -128,7 +128,7 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
     const finished = (await engine.messages(rollout.id)).at(-1)!;
     expect(finished).toContain('FAILED');
     expect(finished).toContain('Rollback: nothing ran');
-    // the grandchild (which would write its file after 1.5 s) is gone with its group
+    // the grandchild (which would write its file after 10 s) is gone with its group
     const grandchild = Number(engine.calls().find((c) => c.event === 'grandchild')!.args[0]);
     await waitFor('the grandchild to be killed', () => !alive(grandchild));
     expect(existsSync(marker)).toBe(false);
