@@ -9,7 +9,7 @@ import type { Policy } from '../decide/policy-config.js';
 import { rolesForGroups, type RoleGrant } from '../decide/roles.js';
 import type { GerritAccount, GerritChange, GerritVote } from '../gerrit/gerrit-client.js';
 import { parseCommandArgs, UsageError } from './cli-args.js';
-import { readYamlFile } from './read-yaml-file.js';
+import { readYamlFile } from '../read-yaml-file.js';
 
 /**
  * `rollgate policy test [dir]`: runs the policy's own tests, `<dir>/tests/*.yaml`, like

@@ -7,6 +7,7 @@ import { loadPolicy } from '../decide/load-policy.js';
 import { needsFiles } from '../decide/match.js';
 import type { Policy, RolloutRule } from '../decide/policy-config.js';
 import { DecisionLog } from '../decide/decision-log.js';
+import { recordMergeDecision, rolloutKey } from '../decide/record-decision.js';
 import { EventReplay, VoteDeletedEventSchema, type ReplayStep } from '../decide/replay-events.js';
 import { rolesForGroups, type RoleGrant } from '../decide/roles.js';
 import { RollgateError, GerritError } from '../errors.js';
@@ -20,7 +21,7 @@ import { OutboxStore } from '../report/outbox-store.js';
 import { rolloutSummary } from '../report/rollout-summary.js';
 import { startService, type RunningService } from '../service.js';
 import { parseCommandArgs, UsageError } from './cli-args.js';
-import { readYamlFile } from './read-yaml-file.js';
+import { readYamlFile } from '../read-yaml-file.js';
 
 /** One line of `rollgate replay` output per decision (the shape issue 4 fixes). */
 export interface DecisionLine {
@@ -308,43 +309,11 @@ class ExecutionSink {
   /** Returns the rollout's id (an existing one's when this merged revision was decided before). */
   async record(rule: RolloutRule, change: GerritChange, newRev: string | undefined, result: DecisionResult, facts: { rolesByAccount: ReadonlyMap<number, readonly RoleGrant[]>; at: Date }): Promise<number | undefined> {
     const policy = this.#service.policy;
-    const created = await this.#service.database.db.transaction().execute(async (trx) => {
-      const row = await this.#rollouts.create(
-        {
-          rolloutKey: `${rule.name}:${change.project}~${change.number}:${change.currentRevision}`,
-          rule: rule.name,
-          workflow: rule.workflow,
-          environment: rule.environment,
-          project: change.project,
-          branch: change.branch,
-          changeNumber: change.number,
-          patchset: change.currentPatchSet,
-          revision: change.currentRevision,
-          newRev,
-          subject: change.subject,
-          decision: result.outcome,
-          reasons: result.reasons,
-          approvers: result.approvers,
-          justification: result.justification,
-          stepIds: policy.workflows[rule.workflow]?.steps.map((s) => s.id) ?? [],
-        },
-        trx,
-      );
-      if (row) {
-        // audited like serve's decisions; account ids in a replay are the replay's own (see EventReplay)
-        await this.#decisions.record({ rolloutId: row.id, rule, change, result, rolesByAccount: facts.rolesByAccount, commentApprovals: [], at: facts.at, trigger: 'merge', actor: undefined, policyVersion: policy.version }, trx);
-      }
-      if (row && result.outcome !== 'allow') {
-        const summary = rolloutSummary(row, this.publicUrl);
-        await this.#outbox.enqueue(
-          { messageKey: `rollout:${row.id}:${result.outcome}`, rolloutId: row.id, project: change.project, changeNumber: change.number, revision: change.currentRevision, tag: REVIEW_TAG, message: result.outcome === 'hold' ? holdMessage(summary) : denyMessage(summary) },
-          trx,
-        );
-      }
-      return row;
-    });
+    const deps = { db: this.#service.database.db, rollouts: this.#rollouts, decisions: this.#decisions, outbox: this.#outbox, publicUrl: this.publicUrl };
+    // audited like serve's decisions; account ids in a replay are the replay's own (see EventReplay)
+    const created = await recordMergeDecision(deps, { policy, rule, change, newRev, result, rolesByAccount: facts.rolesByAccount, at: facts.at });
     if (!created) {
-      const existing = await this.#service.database.db.selectFrom('rollouts').select(['id', 'status']).where('rollout_key', '=', `${rule.name}:${change.project}~${change.number}:${change.currentRevision}`).executeTakeFirst();
+      const existing = await this.#service.database.db.selectFrom('rollouts').select(['id', 'status']).where('rollout_key', '=', rolloutKey(rule.name, change)).executeTakeFirst();
       process.stderr.write(`change ${change.number} rule ${rule.name}: this merged revision already has rollout #${existing?.id} (${existing?.status}); not recorded or run again\n`);
       return existing?.id;
     }

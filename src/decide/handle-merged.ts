@@ -1,9 +1,8 @@
 import { GerritError } from '../errors.js';
 import type { ChangeMergedEvent } from '../gerrit/gerrit-event.js';
-import { denyMessage, holdMessage, REVIEW_TAG } from '../report/format-message.js';
-import { rolloutSummary } from '../report/rollout-summary.js';
 import { evaluateChange, votersOf } from './evaluate-change.js';
 import type { DecideDeps, Handled } from './event-processor.js';
+import { recordMergeDecision } from './record-decision.js';
 import { resolveRoles } from './voter-roles.js';
 
 /**
@@ -28,48 +27,7 @@ export async function handleMerged(d: DecideDeps, event: ChangeMergedEvent): Pro
   let queued = false;
   let reported = false;
   for (const { rule, result } of decisions) {
-    const created = await d.db.transaction().execute(async (trx) => {
-      const rollout = await d.rollouts.create(
-        {
-          rolloutKey: `${rule.name}:${change.project}~${change.number}:${change.currentRevision}`,
-          rule: rule.name,
-          workflow: rule.workflow,
-          environment: rule.environment,
-          project: change.project,
-          branch: change.branch,
-          changeNumber: change.number,
-          patchset: change.currentPatchSet,
-          revision: change.currentRevision,
-          newRev: event.newRev,
-          subject: change.subject,
-          decision: result.outcome,
-          reasons: result.reasons,
-          approvers: result.approvers,
-          justification: result.justification,
-          stepIds: policy.workflows[rule.workflow]?.steps.map((s) => s.id) ?? [],
-        },
-        trx,
-      );
-      if (rollout) {
-        await d.decisions.record({ rolloutId: rollout.id, rule, change, result, rolesByAccount, commentApprovals: [], at, trigger: 'merge', actor: undefined, policyVersion: policy.version }, trx);
-      }
-      if (rollout && result.outcome !== 'allow') {
-        const summary = rolloutSummary(rollout, d.publicUrl);
-        await d.outbox.enqueue(
-          {
-            messageKey: `rollout:${rollout.id}:${result.outcome}`,
-            rolloutId: rollout.id,
-            project: change.project,
-            changeNumber: change.number,
-            revision: change.currentRevision,
-            tag: REVIEW_TAG,
-            message: result.outcome === 'hold' ? holdMessage(summary) : denyMessage(summary),
-          },
-          trx,
-        );
-      }
-      return rollout;
-    });
+    const created = await recordMergeDecision(d, { policy, rule, change, newRev: event.newRev, result, rolesByAccount, at });
     if (!created) {
       outcomes.push(`${rule.name}: already decided`);
       continue;

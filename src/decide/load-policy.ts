@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { isMap, isSeq, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { PolicyConfigError } from '../errors.js';
+import { readYamlFile } from '../read-yaml-file.js';
 import { checkWorkflow, WorkflowFileSchema, type WorkflowDefinition } from '../execute/workflow-config.js';
 import { RolesFileSchema, RolloutsFileSchema, type Policy } from './policy-config.js';
 import { globProblem } from './match.js';
@@ -85,52 +85,8 @@ function listYaml(dir: string, problems: string[]): string[] {
 }
 
 function readYaml<T>(file: string, schema: z.ZodType<T>, problems: string[]): T | undefined {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    problems.push(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    return undefined;
-  }
-  const doc = parseDocument(text, { prettyErrors: false });
-  if (doc.errors.length > 0) {
-    for (const e of doc.errors) problems.push(`${file}: line ${(e.linePos?.[0]?.line ?? 0)}: ${e.message.split('\n')[0]}`);
-    return undefined;
-  }
-  const parsed = schema.safeParse(doc.toJS() ?? {});
-  if (parsed.success) return parsed.data;
-  for (const issue of parsed.error.issues) {
-    const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
-    for (const key of keys) {
-      const p = key === undefined ? issue.path : [...issue.path, key];
-      const where = formatPath(p);
-      const line = lineOf(doc, p, text);
-      const message = issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message;
-      problems.push(`${file}: ${where}${line ? ` (line ${line})` : ''}: ${message}`);
-    }
-  }
+  const result = readYamlFile(file, schema);
+  if (result.ok) return result.value;
+  problems.push(...result.problems);
   return undefined;
-}
-
-function formatPath(p: readonly PropertyKey[]): string {
-  if (p.length === 0) return '(top level)';
-  return p.map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i === 0 ? '' : '.'}${String(k)}`)).join('');
-}
-
-function lineOf(doc: Document, p: readonly PropertyKey[], text: string): number | undefined {
-  let node: unknown = doc.contents;
-  for (const key of p) {
-    if (isMap(node)) node = node.get(String(key), true);
-    else if (isSeq(node)) node = node.get(Number(key), true);
-    else break;
-  }
-  const range = (node as { range?: [number, number, number] } | undefined)?.range;
-  if (!range) return undefined;
-  return lineFromOffset(text, range[0]);
-}
-
-function lineFromOffset(text: string, offset: number): number {
-  let line = 1;
-  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
-  return line;
 }

@@ -1,0 +1,88 @@
+import type { Kysely } from 'kysely';
+import type { Database, RolloutRow } from '../db/schema.js';
+import type { RolloutStore } from '../execute/rollout-store.js';
+import type { GerritChange } from '../gerrit/gerrit-client.js';
+import { denyMessage, holdMessage, REVIEW_TAG } from '../report/format-message.js';
+import type { OutboxStore } from '../report/outbox-store.js';
+import { rolloutSummary } from '../report/rollout-summary.js';
+import type { DecisionResult } from './decide.js';
+import type { DecisionLog } from './decision-log.js';
+import type { Policy, RolloutRule } from './policy-config.js';
+import type { RoleGrant } from './roles.js';
+
+export interface RecordDeps {
+  readonly db: Kysely<Database>;
+  readonly rollouts: RolloutStore;
+  readonly decisions: DecisionLog;
+  readonly outbox: OutboxStore;
+  readonly publicUrl: string | undefined;
+}
+
+/** The key of a rollout: once per rule and merged revision, whatever repeats. */
+export function rolloutKey(rule: string, change: Pick<GerritChange, 'project' | 'number' | 'currentRevision'>): string {
+  return `${rule}:${change.project}~${change.number}:${change.currentRevision}`;
+}
+
+/**
+ * Stores a merge's decision for one rule in one transaction: the rollout (queued, held or
+ * denied), its audit entry, and for a hold or deny the message saying why. Returns the new row,
+ * or undefined when this merged revision was decided before (nothing is written then).
+ */
+export async function recordMergeDecision(
+  d: RecordDeps,
+  input: {
+    readonly policy: Policy;
+    readonly rule: RolloutRule;
+    readonly change: GerritChange;
+    readonly newRev: string | undefined;
+    readonly result: DecisionResult;
+    readonly rolesByAccount: ReadonlyMap<number, readonly RoleGrant[]>;
+    readonly at: Date;
+  },
+): Promise<RolloutRow | undefined> {
+  const { policy, rule, change, result } = input;
+  return d.db.transaction().execute(async (trx) => {
+    const rollout = await d.rollouts.create(
+      {
+        rolloutKey: rolloutKey(rule.name, change),
+        rule: rule.name,
+        workflow: rule.workflow,
+        environment: rule.environment,
+        project: change.project,
+        branch: change.branch,
+        changeNumber: change.number,
+        patchset: change.currentPatchSet,
+        revision: change.currentRevision,
+        newRev: input.newRev,
+        subject: change.subject,
+        decision: result.outcome,
+        reasons: result.reasons,
+        approvers: result.approvers,
+        justification: result.justification,
+        stepIds: policy.workflows[rule.workflow]?.steps.map((s) => s.id) ?? [],
+      },
+      trx,
+    );
+    if (!rollout) return undefined;
+    await d.decisions.record(
+      { rolloutId: rollout.id, rule, change, result, rolesByAccount: input.rolesByAccount, commentApprovals: [], at: input.at, trigger: 'merge', actor: undefined, policyVersion: policy.version },
+      trx,
+    );
+    if (result.outcome !== 'allow') {
+      const summary = rolloutSummary(rollout, d.publicUrl);
+      await d.outbox.enqueue(
+        {
+          messageKey: `rollout:${rollout.id}:${result.outcome}`,
+          rolloutId: rollout.id,
+          project: change.project,
+          changeNumber: change.number,
+          revision: change.currentRevision,
+          tag: REVIEW_TAG,
+          message: result.outcome === 'hold' ? holdMessage(summary) : denyMessage(summary),
+        },
+        trx,
+      );
+    }
+    return rollout;
+  });
+}
