@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import { startService, type RunningService } from '../../src/service.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { startRealGerrit, type ChangeMessage, type RealGerrit } from '../real-gerrit/gerrit-server.js';
+import { gerritSettings } from '../real-gerrit/rollgate-settings.js';
 
 /**
  * rollgate against a real Gerrit 3.10: people upload, vote, submit and comment the way they do
@@ -40,7 +41,6 @@ describe(`rollgate on a real Gerrit (${backend})`, () => {
     const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-gerrit-e2e-'));
     recordDir = path.join(tmp, 'record');
     mkdirSync(recordDir);
-    writeFileSync(path.join(tmp, 'http-password'), gerrit.service.httpPassword, { mode: 0o600 });
     const config = loadConfig({
       PATH: process.env.PATH,
       PORT: '0',
@@ -51,14 +51,7 @@ describe(`rollgate on a real Gerrit (${backend})`, () => {
       ROLLGATE_SETTLE_MS: '500',
       ROLLGATE_STEP_ENV: 'RECORD_DIR',
       RECORD_DIR: recordDir,
-      GERRIT_URL: gerrit.httpUrl,
-      GERRIT_HTTP_USER: gerrit.service.username,
-      GERRIT_HTTP_PASSWORD_FILE: path.join(tmp, 'http-password'),
-      GERRIT_SSH_HOST: gerrit.sshHost,
-      GERRIT_SSH_PORT: String(gerrit.sshPort),
-      GERRIT_SSH_USER: gerrit.service.username,
-      GERRIT_SSH_KEY_FILE: gerrit.service.privateKeyPath,
-      GERRIT_SSH_HOST_KEY: gerrit.hostKeyFingerprints.join(','),
+      ...gerritSettings(gerrit, tmp),
     });
     reconnectMs = Math.max(45_000, 2 * gerrit.timings.bootMs + 25_000);
     service = await startService(config, silentLogger(), {
