@@ -49,6 +49,15 @@ class Rollgate {
     this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
   }
 
+  /** Log records at warn level or above, for a failure message. */
+  problems(): string {
+    return this.stdout
+      .split('\n')
+      .filter((l) => /"level":(40|50|60)/.test(l))
+      .slice(-30)
+      .join('\n');
+  }
+
   async ready(): Promise<void> {
     await waitFor('rollgate serving', () => this.stdout.includes('"msg":"rollgate is serving"'), 60_000);
   }
@@ -177,7 +186,12 @@ describe.each(BACKENDS)('%s: rollgate processes on a shared database', (backend)
     await ssh.waitForSession(sessions + 2);
     const numbers = [311, 312, 313, 314, 315];
     for (const n of numbers) merge(n); // every event reaches both processes' streams
-    for (const n of numbers) await waitFor(`change ${n} to finish`, () => reviewsOf(n).some((r) => r.message.includes('SUCCEEDED')), 60_000);
+    for (const n of numbers) {
+      await waitFor(`change ${n} to finish`, () => reviewsOf(n).some((r) => r.message.includes('SUCCEEDED')), 60_000).catch((err: Error) => {
+        // say what the two processes saw, not only that time ran out
+        throw new Error(`${err.message}\nwarnings and errors logged:\n${running.map((r) => r.problems()).join('\n')}`);
+      });
+    }
     for (const n of numbers) {
       expect(reviewsOf(n).filter((r) => r.message.includes('STARTED'))).toHaveLength(1);
       expect(reviewsOf(n).filter((r) => r.message.includes('SUCCEEDED'))).toHaveLength(1);
