@@ -146,9 +146,8 @@ describe.each(BACKENDS)('%s: rollgate processes on a shared database', (backend)
   };
 
   it('finishes a rollout after rollgate is killed with SIGKILL mid-step and started again, without repeating a finished step', async () => {
-    const sessions = ssh.sessions;
     const first = await start();
-    await ssh.waitForSession(sessions + 1);
+    await waitFor('its stream session', () => ssh.sessions === 1);
     merge(301);
     const deploy = await waitFor('the deploy step to start', () => calls().find((c) => c.name === 'deploy' && c.args[0] === '301' && c.event === 'start'));
 
@@ -181,9 +180,9 @@ describe.each(BACKENDS)('%s: rollgate processes on a shared database', (backend)
   }, 120_000);
 
   it.each(backend === 'postgres' ? ['postgres'] : [])('two processes on one %s with the same events run every rollout once', async () => {
-    const sessions = ssh.sessions;
     await Promise.all([start({ DEPLOY_MS: '100' }), start({ DEPLOY_MS: '100' })]);
-    await ssh.waitForSession(sessions + 2);
+    // both streams open now (sessions of earlier, killed processes do not count)
+    await waitFor('two open stream sessions', () => ssh.sessions === 2);
     const numbers = [311, 312, 313, 314, 315];
     for (const n of numbers) merge(n); // every event reaches both processes' streams
     for (const n of numbers) {
