@@ -22,6 +22,9 @@ const RawConfigSchema = z.object({
   ROLLGATE_POLICY_DIR: z.string().min(1).default('policies'),
   ROLLGATE_WORK_DIR: z.string().min(1).default('.'),
   ROLLGATE_SETTLE_MS: intFrom(0, 600_000).default(5000),
+  ROLLGATE_WEBHOOK_SECRET: z.string().min(16, 'use at least 16 characters').optional(),
+  ROLLGATE_WEBHOOK_SECRET_FILE: z.string().min(1).optional(),
+  ROLLGATE_WEBHOOK_MAX_BYTES: intFrom(1024, 64 * 1024 * 1024).default(4 * 1024 * 1024),
   ROLLGATE_HOLD_EXPIRY: z.string().refine((v) => parseDuration(v) !== undefined, 'not a duration (e.g. 30m, 24h, 2d)').default('24h'),
   ROLLGATE_PUBLIC_URL: z.string().url().optional(),
   ROLLGATE_WORKERS: intFrom(1, 64).default(4),
@@ -64,6 +67,9 @@ export interface Config {
   readonly workDir: string;
   /** How long to wait after a merge before reading the change, because Gerrit's index can lag its events. */
   readonly settleMs: number;
+  /** The secret webhook deliveries must present; absent turns the webhook intake off. */
+  readonly webhookSecret: string | undefined;
+  readonly webhookMaxBytes: number;
   /** How long a held rollout waits for an approval before it expires. */
   readonly holdExpiryMs: number;
   /** Where people reach rollgate's web page and API; used for links in review comments. */
@@ -109,6 +115,8 @@ export function loadConfig(env: Env = process.env): Config {
     workDir: path.resolve(raw.ROLLGATE_WORK_DIR),
     settleMs: raw.ROLLGATE_SETTLE_MS,
     holdExpiryMs: parseDuration(raw.ROLLGATE_HOLD_EXPIRY)!,
+    webhookSecret: raw.ROLLGATE_WEBHOOK_SECRET ?? (raw.ROLLGATE_WEBHOOK_SECRET_FILE ? readSecretFile('ROLLGATE_WEBHOOK_SECRET_FILE', raw.ROLLGATE_WEBHOOK_SECRET_FILE) : undefined),
+    webhookMaxBytes: raw.ROLLGATE_WEBHOOK_MAX_BYTES,
     publicUrl: raw.ROLLGATE_PUBLIC_URL,
     stepEnv: stepEnvFrom(env, raw.ROLLGATE_STEP_ENV),
     workers: raw.ROLLGATE_WORKERS,

@@ -166,7 +166,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     { name: 'expire-holds', noOverlap: true },
   );
 
-  const app = createApp({ rollouts, logger });
+  const app = createApp({ rollouts, logger, webhooks: { intake, secret: config.webhookSecret, maxBytes: config.webhookMaxBytes } });
   const server = await listen(app.callback(), config.port, config.host);
   const address = server.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;

@@ -111,7 +111,7 @@ export class EventProcessor {
       case 'change-merged':
         return handleMerged(this.#d, ChangeMergedEventSchema.parse(JSON.parse(row.raw)));
       case 'comment-added':
-        return handleComment(this.#d, CommentAddedEventSchema.parse(JSON.parse(row.raw)), row.id);
+        return handleComment(this.#d, CommentAddedEventSchema.parse(JSON.parse(row.raw)), row.id, row.source);
       case 'dropped-output':
         // Gerrit's queue for this session overflowed and it does not say what was lost
         this.#d.onGap('gerrit dropped stream events');

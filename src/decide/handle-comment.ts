@@ -17,12 +17,16 @@ import { resolveRoles } from './voter-roles.js';
  * reply naming the role and nothing changes. The author is resolved over REST, because stream
  * events name people but carry no account id.
  */
-export async function handleComment(d: DecideDeps, event: CommentAddedEvent, eventId: number): Promise<Handled> {
+export async function handleComment(d: DecideDeps, event: CommentAddedEvent, eventId: number, source: string): Promise<Handled> {
   const author = event.author?.username ?? event.author?.email;
   if (author === undefined) return { status: 'ignored', reason: 'comment has no author' };
   if (d.serviceUser !== undefined && author === d.serviceUser) return { status: 'ignored', reason: "rollgate's own comment" };
   const commands = parseCommentCommands(event.comment);
   if (commands.length === 0) return { status: 'ignored', reason: 'no rollout command in the comment' };
+  if (source !== 'stream' && !(await commentIsOnGerrit(d, event, author))) {
+    // only Gerrit's own stream is trusted to say who wrote what; a webhook could be forged
+    return { status: 'ignored', reason: `no such comment by ${author} on change ${event.change.number} in Gerrit; a ${source} event is not acted on by itself` };
+  }
 
   const reply = async (key: string, message: string) => {
     await d.outbox.enqueue({ messageKey: `event:${eventId}:${key}`, rolloutId: null, project: event.change.project, changeNumber: event.change.number, revision: event.patchSet.revision, tag: REVIEW_TAG, message });
@@ -49,6 +53,13 @@ export async function handleComment(d: DecideDeps, event: CommentAddedEvent, eve
 }
 
 type Say = (message: string) => Promise<void>;
+
+/** Whether Gerrit shows this author's comment with this text on the change. */
+async function commentIsOnGerrit(d: DecideDeps, event: CommentAddedEvent, author: string): Promise<boolean> {
+  const body = event.comment.replace(/^Patch Set \d+:[^\n]*\n*/, '').trim();
+  const messages = await d.gerrit.getChangeMessages(event.change.project, event.change.number);
+  return messages.some((m) => m.author === author && m.message.includes(body));
+}
 
 async function approve(d: DecideDeps, event: CommentAddedEvent, account: GerritAccount, justification: string, eventId: number, say: Say): Promise<string> {
   const who = displayName(account);

@@ -39,6 +39,11 @@ export interface GerritGroup {
   readonly name: string;
 }
 
+export interface ChangeMessage {
+  readonly author: string | undefined;
+  readonly message: string;
+}
+
 export interface ReviewInput {
   readonly message: string;
   readonly tag: string;
@@ -66,5 +71,7 @@ export interface GerritClient {
   /** Looks an account up by username, email or id (comment events name people, not account ids). */
   getAccount(user: string): Promise<GerritAccount>;
   getAccountGroups(accountId: number): Promise<readonly GerritGroup[]>;
+  /** The change's messages (review comments' cover messages), oldest first. */
+  getChangeMessages(project: string, changeNumber: number): Promise<readonly ChangeMessage[]>;
   postReview(project: string, changeNumber: number, revision: string, review: ReviewInput): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { GerritRestConfig } from '../config.js';
 import { GerritError } from '../errors.js';
-import type { GerritAccount, GerritChange, GerritClient, GerritGroup, GerritVote, MergedChangeRef, ReviewInput } from './gerrit-client.js';
+import type { ChangeMessage, GerritAccount, GerritChange, GerritClient, GerritGroup, GerritVote, MergedChangeRef, ReviewInput } from './gerrit-client.js';
 
 const PAGE_SIZE = 100;
 
@@ -57,6 +57,8 @@ const MergedQuerySchema = z.array(
 );
 
 const ChangeListSchema = z.array(z.looseObject({ project: z.string(), _number: z.number().int() }));
+
+const ChangeMessagesSchema = z.array(z.looseObject({ message: z.string().default(''), author: z.looseObject({ username: z.string().optional() }).optional() }));
 
 const GroupInfoListSchema = z.array(z.looseObject({ id: z.string(), name: z.string() }));
 
@@ -141,6 +143,11 @@ export class GerritRestClient implements GerritClient {
     const path = `/accounts/${accountId}/groups`;
     const groups = parseReply(GroupInfoListSchema, await this.#request('GET', path), `GET ${path}`);
     return groups.map((g) => ({ id: decodeURIComponent(g.id), name: g.name }));
+  }
+
+  async getChangeMessages(project: string, changeNumber: number): Promise<readonly ChangeMessage[]> {
+    const path = `/changes/${changeId(project, changeNumber)}/messages`;
+    return parseReply(ChangeMessagesSchema, await this.#request('GET', path), `GET ${path}`).map((m) => ({ author: m.author?.username, message: m.message }));
   }
 
   async postReview(project: string, changeNumber: number, revision: string, review: ReviewInput): Promise<void> {

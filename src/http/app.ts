@@ -3,11 +3,13 @@ import type { RolloutStore } from '../execute/rollout-store.js';
 import type { Logger } from '../log.js';
 import { errorMiddleware } from './error-middleware.js';
 import { healthRoutes } from './routes/health.js';
+import { hookRoutes, type WebhookOptions } from './routes/hooks.js';
 import { rolloutRoutes } from './routes/rollouts.js';
 
 export interface AppDeps {
   readonly rollouts: RolloutStore;
   readonly logger: Logger;
+  readonly webhooks: Omit<WebhookOptions, 'logger'>;
 }
 
 /** Builds the HTTP app. Middleware order, top to bottom: errors, request log, routes. */
@@ -19,7 +21,7 @@ export function createApp(deps: AppDeps): Koa {
     await next();
     deps.logger.debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) }, 'http request');
   });
-  for (const router of [healthRoutes(), rolloutRoutes(deps.rollouts)]) {
+  for (const router of [healthRoutes(), rolloutRoutes(deps.rollouts), hookRoutes({ ...deps.webhooks, logger: deps.logger })]) {
     app.use(router.routes()).use(router.allowedMethods());
   }
   app.on('error', (err: unknown) => deps.logger.error({ err }, 'http request failed'));

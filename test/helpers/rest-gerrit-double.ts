@@ -48,6 +48,8 @@ export interface RestGerritDouble {
   readonly requests: string[];
   addAccount(account: DoubleAccount, groups: Array<{ id: string; name: string }>): void;
   setChange(change: DoubleChange): void;
+  /** A review comment a person left on the change, as GET /changes/{id}/messages shows it. */
+  addMessage(change: DoubleChange, author: DoubleAccount, text: string): void;
   /** The next `count` requests whose path starts with `pathPrefix` get `status`. */
   failNext(pathPrefix: string, status: number, count?: number): void;
   close(): Promise<void>;
@@ -61,6 +63,7 @@ export async function startRestGerritDouble(options: { user?: string; password?:
   const changes = new Map<string, DoubleChange>();
   const groups = new Map<number, Array<{ id: string; name: string }>>();
   const accounts = new Map<number, DoubleAccount>();
+  const messages = new Map<string, Array<{ author: { username: string }; message: string }>>();
   const reviews: PostedReview[] = [];
   const requests: string[] = [];
   const faults: Array<{ prefix: string; status: number; left: number }> = [];
@@ -90,6 +93,14 @@ export async function startRestGerritDouble(options: { user?: string; password?:
     if (m && req.method === 'GET') {
       const change = changes.get(`${decodeURIComponent(m[1]!)}~${m[2]}`);
       return change ? json(res, changeInfo(change)) : send(res, 404, 'Not found');
+    }
+    m = /^\/a\/changes\/([^/]+)~(\d+)\/messages$/.exec(url.pathname);
+    if (m && req.method === 'GET') {
+      const key = `${decodeURIComponent(m[1]!)}~${m[2]}`;
+      const change = changes.get(key);
+      if (!change) return send(res, 404, 'Not found');
+      const posted = reviews.filter((r) => `${r.project}~${r.changeNumber}` === key).map((r) => ({ author: { username: r.user }, message: `Patch Set ${change.patchSet}:\n\n${r.message}`, tag: r.tag }));
+      return json(res, [...(messages.get(key) ?? []), ...posted]);
     }
     m = /^\/a\/changes\/([^/]+)~(\d+)\/revisions\/([0-9a-f]{40})\/review$/.exec(url.pathname);
     if (m && req.method === 'POST') {
@@ -145,6 +156,10 @@ export async function startRestGerritDouble(options: { user?: string; password?:
       groups.set(account._account_id, g);
     },
     setChange: (change) => changes.set(`${change.project}~${change.number}`, change),
+    addMessage: (change, author, text) => {
+      const key = `${change.project}~${change.number}`;
+      messages.set(key, [...(messages.get(key) ?? []), { author: { username: author.username }, message: `Patch Set ${change.patchSet}:\n\n${text}` }]);
+    },
     failNext: (prefix, status, count = 1) => faults.push({ prefix, status, left: count }),
     close: () =>
       new Promise<void>((resolve) => {

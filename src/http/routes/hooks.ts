@@ -1,0 +1,90 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Router } from '@koa/router';
+import type { Context } from 'koa';
+import { BadRequestError, RollgateError } from '../../errors.js';
+import type { Intake } from '../../intake/intake.js';
+import type { Logger } from '../../log.js';
+
+export interface WebhookOptions {
+  readonly intake: Intake;
+  readonly logger: Logger;
+  /** The shared secret; absent means the webhook intake is off. */
+  readonly secret: string | undefined;
+  readonly maxBytes: number;
+}
+
+class UnauthorizedError extends RollgateError {
+  override readonly code = 'unauthorized';
+  override readonly status = 401;
+  override readonly expose = true;
+}
+
+class TooLargeError extends RollgateError {
+  override readonly code = 'too_large';
+  override readonly status = 413;
+  override readonly expose = true;
+}
+
+/**
+ * `POST /hooks/gerrit`: the webhooks plugin's deliveries, the same JSON as stream-events. The
+ * plugin cannot sign requests, so the sender proves itself with the shared secret, as the last
+ * path segment (`/hooks/gerrit/<secret>`), a `token` query parameter, or the HTTP Basic password;
+ * it is compared in constant time. Accepted bodies go through the same intake as the stream
+ * (stored first, dedup by key); nothing a webhook says is trusted without Gerrit REST later.
+ */
+export function hookRoutes(o: WebhookOptions): Router {
+  const router = new Router({ prefix: '/hooks/gerrit' });
+  const handler = async (ctx: Context) => {
+    if (o.secret === undefined) {
+      ctx.status = 404;
+      ctx.body = { error: 'the webhook intake is off: set ROLLGATE_WEBHOOK_SECRET_FILE', code: 'not_found' };
+      return;
+    }
+    if (!sameSecret(presentedSecret(ctx), o.secret)) {
+      o.logger.warn({ ip: ctx.ip, path: '/hooks/gerrit' }, 'webhook refused: wrong or missing secret');
+      throw new UnauthorizedError('a valid webhook secret is required');
+    }
+    if (!ctx.is('application/json')) throw new BadRequestError('the body must be application/json (a Gerrit event)');
+    const text = await readBody(ctx, o.maxBytes);
+    const { stored, row } = await o.intake.add(text, 'webhook');
+    if (row.status === 'rejected') {
+      ctx.status = 400;
+      ctx.body = { error: `event rejected (kept for inspection): ${row.reason}`, code: 'bad_event' };
+      return;
+    }
+    ctx.status = 202;
+    ctx.body = { stored, duplicate: !stored, type: row.type };
+  };
+  router.post('/', handler);
+  router.post('/:secret', handler);
+  return router;
+}
+
+function presentedSecret(ctx: Context): string | undefined {
+  const fromPath = typeof ctx.params?.secret === 'string' ? ctx.params.secret : undefined;
+  const fromQuery = typeof ctx.query.token === 'string' ? ctx.query.token : undefined;
+  const auth = ctx.get('authorization');
+  const fromBasic = auth.startsWith('Basic ') ? Buffer.from(auth.slice(6), 'base64').toString('utf8').split(':').slice(1).join(':') : undefined;
+  return fromPath ?? fromQuery ?? fromBasic;
+}
+
+/** Constant-time comparison of digests, so neither the secret's content nor its length leaks through timing. */
+function sameSecret(given: string | undefined, expected: string): boolean {
+  if (given === undefined) return false;
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+async function readBody(ctx: Context, maxBytes: number): Promise<string> {
+  const declared = Number(ctx.get('content-length') || 0);
+  if (declared > maxBytes) throw new TooLargeError(`the body is ${declared} bytes; the limit is ${maxBytes}`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) throw new TooLargeError(`the body is over the limit of ${maxBytes} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
