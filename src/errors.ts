@@ -42,6 +42,8 @@ export class GerritError extends RollgateError {
     message: string,
     readonly httpStatus: number | undefined,
     readonly retryable: boolean,
+    /** How long Gerrit asked to wait before trying again (`Retry-After` on a 429 or 503). */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }

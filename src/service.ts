@@ -4,6 +4,7 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import { createDatabase, migrateToLatest, type DatabaseHandle } from './db/database.js';
+import { checkReadiness } from './db/readiness.js';
 import { loadPolicy } from './decide/load-policy.js';
 import { ApprovalStore } from './decide/approval-store.js';
 import { DecisionLog } from './decide/decision-log.js';
@@ -23,6 +24,7 @@ import { CheckpointStore } from './intake/checkpoint-store.js';
 import { EventStore } from './intake/event-store.js';
 import { Intake } from './intake/intake.js';
 import type { Logger } from './log.js';
+import { Metrics } from './metrics.js';
 import { PollLoop } from './poll-loop.js';
 import { OutboxStore } from './report/outbox-store.js';
 import { Reporter } from './report/reporter.js';
@@ -36,6 +38,8 @@ export interface RunningService {
   readonly backfill: Backfill | undefined;
   /** What operator commands act through (approveGate, retryRollout, cancelRollout, rollbackRollout in src/execute/operations.ts). */
   readonly operations: OperationDeps;
+  /** This instance's Prometheus registry, served at GET /metrics. */
+  readonly metrics: Metrics;
   /** Whether the Gerrit stream-events session is up right now. */
   streamConnected(): boolean;
   stop(): Promise<void>;
@@ -72,6 +76,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const rollouts = new RolloutStore(database.db);
   const outbox = new OutboxStore(database.db);
   const approvals = new ApprovalStore(database.db);
+  const metrics = new Metrics(database.db);
   const idleMs = overrides.idleMs ?? 1000;
 
   const gerrit = overrides.gerrit ?? (config.gerritRest ? new GerritRestClient(config.gerritRest) : undefined);
@@ -82,7 +87,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     return l;
   };
 
-  const reporter = gerrit ? loop('report', () => new Reporter({ outbox, gerrit, logger }).sendNext()) : undefined;
+  const reporter = gerrit ? loop('report', () => new Reporter({ outbox, gerrit, logger, metrics }).sendNext()) : undefined;
   // rollouts interrupted by a crash or stop resume when their lease runs out (see Runner)
   const engine = new Runner({
     rollouts,
@@ -95,6 +100,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     baseEnv: config.stepEnv,
     secrets: config.gerritRest ? [config.gerritRest.password] : [],
     leaseMs: config.leaseMs,
+    metrics,
     onReport: () => reporter?.wake(),
   });
   // one loop per rollout driven at the same time; environments keep them apart
@@ -124,6 +130,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
           onReport: () => reporter?.wake(),
           onGap: (reason) => backfill?.trigger(reason),
           operations: bindOperations(operations),
+          metrics,
         }).processNext(),
       )
     : undefined;
@@ -131,8 +138,8 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     logger.warn('Gerrit REST is not configured (GERRIT_URL, GERRIT_HTTP_USER, GERRIT_HTTP_PASSWORD or _FILE): events are stored but not decided and nothing is reported');
   }
 
-  const intake = new Intake({ store: events, logger, settleMs: config.settleMs, onStored: () => decider?.wake() });
-  const backfill = gerrit ? new Backfill({ gerrit, intake, checkpoints: new CheckpointStore(database.db), logger, ...overrides.backfill }) : undefined;
+  const intake = new Intake({ store: events, logger, metrics, settleMs: config.settleMs, onStored: () => decider?.wake() });
+  const backfill = gerrit ? new Backfill({ gerrit, intake, checkpoints: new CheckpointStore(database.db), logger, metrics, ...overrides.backfill }) : undefined;
   let listener: StreamListener | undefined;
   if (config.gerritSsh) {
     const ssh = config.gerritSsh;
@@ -146,6 +153,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       onLine: (line) => intake.accept(line, 'stream'),
       onStatus: (status) => {
         logger.info({ stream: status }, 'gerrit stream status');
+        metrics.streamConnected.set(status.state === 'connected' ? 1 : 0);
         // whatever merged while the stream was down is fetched over REST
         if (status.state === 'connected') backfill?.trigger('stream connected');
       },
@@ -166,7 +174,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     { name: 'expire-holds', noOverlap: true },
   );
 
-  const app = createApp({ rollouts, logger, webhooks: { intake, secret: config.webhookSecret, maxBytes: config.webhookMaxBytes } });
+  const app = createApp({ rollouts, logger, metrics, ready: () => checkReadiness(database.db), webhooks: { intake, secret: config.webhookSecret, maxBytes: config.webhookMaxBytes } });
   const server = await listen(app.callback(), config.port, config.host);
   const address = server.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
@@ -181,6 +189,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     policy,
     backfill,
     operations,
+    metrics,
     streamConnected: () => listener?.connected ?? false,
     async stop() {
       await listener?.stop();

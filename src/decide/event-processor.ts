@@ -6,6 +6,7 @@ import type { GerritClient } from '../gerrit/gerrit-client.js';
 import { ChangeMergedEventSchema, CommentAddedEventSchema } from '../gerrit/gerrit-event.js';
 import type { EventStore } from '../intake/event-store.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import type { OutboxStore } from '../report/outbox-store.js';
 import type { ApprovalStore } from './approval-store.js';
 import type { DecisionLog } from './decision-log.js';
@@ -24,6 +25,8 @@ export interface DecideDeps {
   readonly policy: () => Policy;
   readonly logger: Logger;
   readonly publicUrl: string | undefined;
+  /** Counts decisions by outcome. */
+  readonly metrics?: Metrics;
   /** rollgate's own Gerrit account: its comments are never read as commands. */
   readonly serviceUser: string | undefined;
   /** Called when a rollout is queued, to wake the runner. */

@@ -101,6 +101,7 @@ async function deny(d: DecideDeps, event: CommentAddedEvent, account: GerritAcco
     const reasons = [{ code: 'denied-by-command' as const, message: `denied by ${displayName(account)}: ${reason}` }];
     const updated = await d.rollouts.redecide(rollout.id, { decision: 'deny', reasons, approvers: rollout.approvers as Approver[], justification: rollout.justification ?? undefined });
     if (!updated) continue;
+    d.metrics?.decisions.inc({ outcome: 'deny', trigger: 'command' });
     await d.outbox.enqueue({
       messageKey: `rollout:${rollout.id}:deny:event:${eventId}`,
       rolloutId: rollout.id,
@@ -173,6 +174,7 @@ async function approveRollout(d: DecideDeps, rollout: RolloutRow, account: Gerri
 
   const updated = await d.rollouts.redecide(rollout.id, { decision: result.outcome, reasons: result.reasons, approvers: result.approvers, justification: result.justification });
   if (!updated) return `${rollout.rule}: no longer held`;
+  d.metrics?.decisions.inc({ outcome: result.outcome, trigger: 'comment' });
   if (result.outcome === 'allow') {
     d.onQueued();
     return `${rollout.rule}: approved by ${displayName(account)}, queued (rollout #${rollout.id})`;

@@ -21,7 +21,10 @@ export async function handleMerged(d: DecideDeps, event: ChangeMergedEvent): Pro
   // judged now: the rollout would start now, so the window that matters is the current one
   const at = new Date();
   const decisions = evaluateChange({ policy, change, rolesByAccount, at });
-  if (decisions.length === 0) return { status: 'ignored', reason: `no rollout rule matches ${change.project} ${change.branch}` };
+  if (decisions.length === 0) {
+    d.metrics?.decisions.inc({ outcome: 'ignore', trigger: 'merge' });
+    return { status: 'ignored', reason: `no rollout rule matches ${change.project} ${change.branch}` };
+  }
 
   const outcomes: string[] = [];
   let queued = false;

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database, RolloutRow } from '../db/schema.js';
 import type { RolloutStore } from '../execute/rollout-store.js';
 import type { GerritChange } from '../gerrit/gerrit-client.js';
+import type { Metrics } from '../metrics.js';
 import { denyMessage, holdMessage, REVIEW_TAG } from '../report/format-message.js';
 import type { OutboxStore } from '../report/outbox-store.js';
 import { rolloutSummary } from '../report/rollout-summary.js';
@@ -16,6 +17,8 @@ export interface RecordDeps {
   readonly decisions: DecisionLog;
   readonly outbox: OutboxStore;
   readonly publicUrl: string | undefined;
+  /** Counts decisions by outcome. */
+  readonly metrics?: Metrics;
 }
 
 /** The key of a rollout: once per rule and merged revision, whatever repeats. */
@@ -41,7 +44,7 @@ export async function recordMergeDecision(
   },
 ): Promise<RolloutRow | undefined> {
   const { policy, rule, change, result } = input;
-  return d.db.transaction().execute(async (trx) => {
+  const created = await d.db.transaction().execute(async (trx) => {
     const rollout = await d.rollouts.create(
       {
         rolloutKey: rolloutKey(rule.name, change),
@@ -85,4 +88,7 @@ export async function recordMergeDecision(
     }
     return rollout;
   });
+  // counted once committed, and only when new: a repeated merge decides nothing
+  if (created) d.metrics?.decisions.inc({ outcome: result.outcome, trigger: 'merge' });
+  return created;
 }

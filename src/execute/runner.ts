@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database, RolloutRow, StepRow, StepStatus } from '../db/schema.js';
 import type { Policy } from '../decide/policy-config.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import { finishedMessage, gateMessage, REVIEW_TAG, startedMessage, supersededMessage } from '../report/format-message.js';
 import type { OutboxStore } from '../report/outbox-store.js';
 import { rolloutSummary, stepSummary } from '../report/rollout-summary.js';
@@ -26,6 +27,8 @@ export interface RunnerDeps {
   /** Values never stored or posted (e.g. the Gerrit password); secret-looking step variables are added. */
   readonly secrets?: readonly string[];
   readonly onReport: () => void;
+  /** Observes step durations. */
+  readonly metrics?: Metrics;
   /** How long a lease lasts without a heartbeat; a crashed worker's rollouts resume after this. */
   readonly leaseMs?: number;
   /** How often a running rollout renews its lease and looks for operator requests and passed gates. */
@@ -460,8 +463,17 @@ class Execution {
 
   // ---- one step ----------------------------------------------------------------------------
 
-  /** Runs a `run`, `http` or `wait` step (or an undo / rollback step) with its retries; the status it ended in. */
+  /** Runs a step (see #runAttempts) and, when it ended here, records how long it took. */
   async #runStep(stepId: string, kind: string, def: ActionDefinition | StepDefinition, row: StepRow, signal: AbortSignal): Promise<{ status: StepStatus; error?: string | null }> {
+    const started = performance.now();
+    const end = await this.#runAttempts(stepId, kind, def, row, signal);
+    // 'running' means it did not end here (shutdown, lost lease): whoever resumes it records it
+    if (end.status !== 'running') this.#d.metrics?.stepDuration.observe({ kind, status: end.status }, (performance.now() - started) / 1000);
+    return end;
+  }
+
+  /** Runs a `run`, `http` or `wait` step (or an undo / rollback step) with its retries; the status it ended in. */
+  async #runAttempts(stepId: string, kind: string, def: ActionDefinition | StepDefinition, row: StepRow, signal: AbortSignal): Promise<{ status: StepStatus; error?: string | null }> {
     const id = this.#rollout.id;
     const worker = this.#d.workerId;
     const key = `rollgate-${id}-${stepId}`;

@@ -177,10 +177,19 @@ export class GerritRestClient implements GerritClient {
     if (!response.ok) {
       // 5xx and 429 may pass; 4xx other than 429 will not (Gerrit said no), so they are final.
       const retryable = response.status >= 500 || response.status === 429 || response.status === 408;
-      throw new GerritError(`${method} ${path}: Gerrit answered ${response.status}: ${text.slice(0, 300).trim()}`, response.status, retryable);
+      throw new GerritError(`${method} ${path}: Gerrit answered ${response.status}: ${text.slice(0, 300).trim()}`, response.status, retryable, parseRetryAfter(response.headers.get('retry-after')));
     }
     return text;
   }
+}
+
+/** `Retry-After`: delay in seconds, or an HTTP date; undefined when absent or malformed. */
+export function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
+  if (value === null) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const at = Date.parse(trimmed);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 function changeId(project: string, changeNumber: number): string {

@@ -2,13 +2,20 @@ import Koa from 'koa';
 import type { RolloutStore } from '../execute/rollout-store.js';
 import type { Logger } from '../log.js';
 import { errorMiddleware } from './error-middleware.js';
+import type { Readiness } from '../db/readiness.js';
+import type { Metrics } from '../metrics.js';
 import { healthRoutes } from './routes/health.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { hookRoutes, type WebhookOptions } from './routes/hooks.js';
 import { rolloutRoutes } from './routes/rollouts.js';
 
 export interface AppDeps {
   readonly rollouts: RolloutStore;
   readonly logger: Logger;
+  /** Serves `GET /metrics` from this registry. */
+  readonly metrics?: Metrics;
+  /** Serves `GET /readyz` from this check. */
+  readonly ready?: () => Promise<Readiness>;
   readonly webhooks: Omit<WebhookOptions, 'logger'>;
 }
 
@@ -21,7 +28,7 @@ export function createApp(deps: AppDeps): Koa {
     await next();
     deps.logger.debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) }, 'http request');
   });
-  for (const router of [healthRoutes(), rolloutRoutes(deps.rollouts), hookRoutes({ ...deps.webhooks, logger: deps.logger })]) {
+  for (const router of [healthRoutes(deps.ready), ...(deps.metrics ? [metricsRoutes(deps.metrics)] : []), rolloutRoutes(deps.rollouts), hookRoutes({ ...deps.webhooks, logger: deps.logger })]) {
     app.use(router.routes()).use(router.allowedMethods());
   }
   app.on('error', (err: unknown) => deps.logger.error({ err }, 'http request failed'));

@@ -1,5 +1,6 @@
 import type { GerritClient } from '../gerrit/gerrit-client.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 import type { Intake } from './intake.js';
 
@@ -13,6 +14,8 @@ export interface BackfillOptions {
   /** Wait before trying again after a failed sweep (Gerrit down during a reconnect). */
   readonly retryMs?: number;
   readonly now?: () => Date;
+  /** Counts sweeps and the merges they found. */
+  readonly metrics?: Metrics;
 }
 
 const CHECKPOINT = 'backfill.merged-since';
@@ -63,6 +66,7 @@ export class Backfill {
       try {
         await this.sweep(reason);
       } catch (err) {
+        this.#o.metrics?.backfills.inc({ result: 'failed' });
         const retryMs = this.#o.retryMs ?? 30_000;
         this.#o.logger.warn({ err, reason, retryInMs: retryMs }, 'back-fill failed; will retry');
         clearTimeout(this.#retry);
@@ -78,6 +82,7 @@ export class Backfill {
     const checkpoint = await this.#o.checkpoints.get<{ at: string }>(CHECKPOINT);
     if (!checkpoint) {
       await this.#o.checkpoints.set(CHECKPOINT, { at: now.toISOString() });
+      this.#o.metrics?.backfills.inc({ result: 'ok' });
       this.#o.logger.info({ reason, since: now.toISOString() }, 'back-fill checkpoint set; earlier merges are not rolled out');
       return 0;
     }
@@ -96,6 +101,8 @@ export class Backfill {
     }
     // the next sweep starts from this one's start: anything merged while it ran is looked at again
     await this.#o.checkpoints.set(CHECKPOINT, { at: now.toISOString() });
+    this.#o.metrics?.backfills.inc({ result: 'ok' });
+    this.#o.metrics?.backfillMerges.inc(added);
     this.#o.logger.info({ reason, since: since.toISOString(), seen: merged.length, added }, 'back-fill done');
     return added;
   }

@@ -12,14 +12,19 @@ export class EventStore {
 
   /** Stores events; one already stored under the same dedup key is left as it is. Returns how many were new. */
   async insertMany(events: readonly NewEvent[]): Promise<number> {
-    if (events.length === 0) return 0;
+    return (await this.insertNew(events)).size;
+  }
+
+  /** Stores the events not seen before; returns the dedup keys of those it stored. */
+  async insertNew(events: readonly NewEvent[]): Promise<Set<string>> {
+    if (events.length === 0) return new Set();
     const inserted = await this.#db
       .insertInto('events')
       .values([...events])
       .onConflict((oc) => oc.column('dedup_key').doNothing())
-      .returning('id')
+      .returning('dedup_key')
       .execute();
-    return inserted.length;
+    return new Set(inserted.map((r) => r.dedup_key));
   }
 
   /**

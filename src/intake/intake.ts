@@ -3,6 +3,7 @@ import { eventDedupKey, rejectedLineKey } from '../gerrit/change-key.js';
 import { parseEventLine } from '../gerrit/gerrit-event.js';
 import type { SplitLine } from '../gerrit/line-splitter.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import type { EventStore } from './event-store.js';
 
 /** Where an event came from; kept with it for the audit and for debugging. */
@@ -15,6 +16,8 @@ export interface IntakeOptions {
   readonly settleMs: number;
   /** Called after new events are stored, to wake the processor. */
   readonly onStored: () => void;
+  /** Counts received, stored, rejected and deduplicated events. */
+  readonly metrics?: Metrics;
 }
 
 /**
@@ -45,7 +48,7 @@ export class Intake {
   /** Stores one line now (webhooks, replay, back-fill): resolves once it is durable. */
   async add(text: string, source: EventSource): Promise<{ stored: boolean; row: NewEvent }> {
     const row = toRow({ kind: 'line', text }, source, new Date(), this.#o.settleMs);
-    const stored = (await this.#o.store.insertMany([row])) > 0;
+    const stored = (await this.#store([row])) > 0;
     if (stored) this.#o.onStored();
     return { stored, row };
   }
@@ -55,13 +58,33 @@ export class Intake {
     while (this.#writing) await this.#writing;
   }
 
+  /** Stores the rows and counts them; returns how many were new. */
+  async #store(rows: readonly NewEvent[]): Promise<number> {
+    const fresh = await this.#o.store.insertNew(rows);
+    const m = this.#o.metrics;
+    if (m) {
+      const counted = new Set<string>();
+      for (const row of rows) {
+        const labels = { type: row.type ?? 'unknown', source: row.source };
+        m.eventsReceived.inc(labels);
+        if (row.status === 'rejected') m.eventsRejected.inc(labels);
+        // the first of repeats within one batch is the stored one
+        if (fresh.has(row.dedup_key) && !counted.has(row.dedup_key)) {
+          counted.add(row.dedup_key);
+          m.eventsStored.inc(labels);
+        } else m.eventsDeduplicated.inc(labels);
+      }
+    }
+    return fresh.size;
+  }
+
   async #drain(): Promise<void> {
     let failures = 0;
     while (this.#queue.length > 0) {
       const batch = this.#queue.slice(0, 200);
       try {
         const rows = batch.map((e) => toRow(e.line, e.source, e.receivedAt, this.#o.settleMs));
-        const fresh = await this.#o.store.insertMany(rows);
+        const fresh = await this.#store(rows);
         this.#queue.splice(0, batch.length);
         failures = 0;
         if (fresh > 0) this.#o.onStored();

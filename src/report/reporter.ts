@@ -1,6 +1,7 @@
 import { GerritError } from '../errors.js';
 import type { GerritClient } from '../gerrit/gerrit-client.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import type { OutboxStore } from './outbox-store.js';
 
 export interface ReporterDeps {
@@ -9,6 +10,8 @@ export interface ReporterDeps {
   readonly logger: Logger;
   /** Longest wait between retries while Gerrit is down. */
   readonly maxBackoffMs?: number;
+  /** Counts messages sent, retries and refusals. */
+  readonly metrics?: Metrics;
 }
 
 const LEASE_MS = 2 * 60_000;
@@ -16,7 +19,9 @@ const LEASE_MS = 2 * 60_000;
 /**
  * The report stage: posts queued review messages on their merged revision. A Gerrit outage
  * only delays a message (retried with backoff, kept in the database across restarts); a
- * refusal Gerrit will repeat (400, 403, 404, 409) marks it failed with the reason.
+ * refusal Gerrit will repeat (400, 403, 404, 409) marks it failed with the reason. A 429 or 503
+ * with `Retry-After` waits at least that long. Messages for one change go out in the order they
+ * were queued: the outbox does not hand out a later one while an earlier one is pending.
  */
 export class Reporter {
   readonly #d: ReporterDeps;
@@ -32,14 +37,20 @@ export class Reporter {
     try {
       await this.#d.gerrit.postReview(row.project, row.change_number, row.revision, { message: row.message, tag: row.tag, notify: 'OWNER' });
       await this.#d.outbox.markSent(row.id);
+      this.#d.metrics?.outboxSent.inc();
       log.info('review message posted');
     } catch (err) {
       const message = (err as Error).message;
       if (err instanceof GerritError && !err.retryable) {
         log.error({ err }, 'Gerrit refused the review message');
         await this.#d.outbox.markFailed(row.id, message);
+        this.#d.metrics?.outboxFailures.inc({ status: String(err.httpStatus ?? 'none') });
       } else {
-        const delay = Math.min(1000 * 2 ** (row.attempts - 1), this.#d.maxBackoffMs ?? 5 * 60_000);
+        const backoff = Math.min(1000 * 2 ** (row.attempts - 1), this.#d.maxBackoffMs ?? 5 * 60_000);
+        // Gerrit (or a proxy in front of it) said how long to stay away: at least that long
+        const retryAfter = err instanceof GerritError ? (err.retryAfterMs ?? 0) : 0;
+        const delay = Math.max(backoff, retryAfter);
+        this.#d.metrics?.outboxRetries.inc({ status: err instanceof GerritError && err.httpStatus !== undefined ? String(err.httpStatus) : 'network' });
         log.warn({ err, attempt: row.attempts, retryInMs: delay }, 'posting the review message failed; will retry');
         await this.#d.outbox.retryLater(row.id, delay, message);
       }

@@ -50,8 +50,8 @@ export interface RestGerritDouble {
   setChange(change: DoubleChange): void;
   /** A review comment a person left on the change, as GET /changes/{id}/messages shows it. */
   addMessage(change: DoubleChange, author: DoubleAccount, text: string): void;
-  /** The next `count` requests whose path starts with `pathPrefix` get `status`. */
-  failNext(pathPrefix: string, status: number, count?: number): void;
+  /** The next `count` requests whose path starts with `pathPrefix` get `status` (with `headers`, e.g. Retry-After). */
+  failNext(pathPrefix: string, status: number, count?: number, headers?: Readonly<Record<string, string>>): void;
   close(): Promise<void>;
 }
 
@@ -66,7 +66,7 @@ export async function startRestGerritDouble(options: { user?: string; password?:
   const messages = new Map<string, Array<{ author: { username: string }; message: string }>>();
   const reviews: PostedReview[] = [];
   const requests: string[] = [];
-  const faults: Array<{ prefix: string; status: number; left: number }> = [];
+  const faults: Array<{ prefix: string; status: number; left: number; headers: Readonly<Record<string, string>> }> = [];
 
   const server: Server = createServer((req, res) => {
     void handle(req, res).catch((err: unknown) => send(res, 500, `internal: ${String(err)}`));
@@ -78,7 +78,7 @@ export async function startRestGerritDouble(options: { user?: string; password?:
     const fault = faults.find((f) => url.pathname.startsWith(f.prefix) && f.left > 0);
     if (fault) {
       fault.left--;
-      return send(res, fault.status, 'injected failure');
+      return send(res, fault.status, 'injected failure', fault.headers);
     }
     if (!url.pathname.startsWith('/a/')) return send(res, 404, 'Not found');
     const auth = req.headers.authorization ?? '';
@@ -160,7 +160,7 @@ export async function startRestGerritDouble(options: { user?: string; password?:
       const key = `${change.project}~${change.number}`;
       messages.set(key, [...(messages.get(key) ?? []), { author: { username: author.username }, message: `Patch Set ${change.patchSet}:\n\n${text}` }]);
     },
-    failNext: (prefix, status, count = 1) => faults.push({ prefix, status, left: count }),
+    failNext: (prefix, status, count = 1, headers = {}) => faults.push({ prefix, status, left: count, headers }),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -204,8 +204,8 @@ function json(res: ServerResponse, body: unknown): void {
   res.end(XSSI + JSON.stringify(body));
 }
 
-function send(res: ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
+function send(res: ServerResponse, status: number, text: string, headers: Readonly<Record<string, string>> = {}): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers });
   res.end(text);
 }
 

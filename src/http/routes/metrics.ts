@@ -1,0 +1,13 @@
+import { Router } from '@koa/router';
+import type { Metrics } from '../../metrics.js';
+
+/** `GET /metrics`: Prometheus text exposition of this instance's registry. */
+export function metricsRoutes(metrics: Metrics): Router {
+  const router = new Router();
+  router.get('/metrics', async (ctx) => {
+    const { contentType, body } = await metrics.scrape();
+    ctx.type = contentType;
+    ctx.body = body;
+  });
+  return router;
+}
