@@ -40,7 +40,9 @@ export type Decision = 'allow' | 'hold' | 'deny';
  * `queued` waits for a worker and for its environment; `running` (a worker holds its lease) and
  * `waiting` (parked at an approval gate) hold the environment; the rest are final.
  */
-export type RolloutStatus = 'held' | 'expired' | 'denied' | 'queued' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'rolled_back' | 'superseded' | 'cancelled';
+/** Every status a rollout can have, for validating filters. */
+export const ROLLOUT_STATUSES = ['held', 'expired', 'denied', 'queued', 'running', 'waiting', 'succeeded', 'failed', 'rolled_back', 'superseded', 'cancelled'] as const;
+export type RolloutStatus = (typeof ROLLOUT_STATUSES)[number];
 export type RolloutPhase = 'forward' | 'rollback';
 
 export interface RolloutsTable {

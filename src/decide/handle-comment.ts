@@ -71,6 +71,13 @@ async function approve(d: DecideDeps, event: CommentAddedEvent, account: GerritA
   }
   const waiting = d.operations ? await d.operations.waitingGates(event.change.project, event.change.number) : [];
   if (waiting.length > 0 && d.operations) {
+    // separation of duties holds at a gate too: the author of the change cannot let it go on
+    const change = await d.gerrit.getChange(event.change.project, event.change.number);
+    const self = change.owner.accountId === account.accountId ? 'owns' : change.uploader?.accountId === account.accountId ? 'uploaded' : undefined;
+    if (self) {
+      await say(`${who}'s /rollout approve does not count: ${who} ${self} the change, and an approval gate needs someone else (no self-approval).`);
+      return 'gate approval by the author refused';
+    }
     const results: string[] = [];
     for (const rolloutId of waiting) {
       const result = await d.operations.approveGate(rolloutId, await actorOf(d, account), justification);

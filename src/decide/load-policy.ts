@@ -29,6 +29,17 @@ export function loadPolicy(dir: string): Policy {
     else workflows[workflow.name] = workflow;
     problems.push(...checkWorkflow(full, workflow));
   }
+  if (roles) {
+    // an approval step inside a workflow names roles too; they must exist like a rule's
+    const roleNames = new Set(Object.keys(roles.roles));
+    for (const [name, workflow] of Object.entries(workflows)) {
+      workflow.steps.forEach((step, i) => {
+        step.approval?.roles.forEach((role, j) => {
+          if (!roleNames.has(role)) problems.push(`${path.join(workflowDir, `${name}.yaml`)}: steps[${i}].approval.roles[${j}]: no role "${role}" in roles.yaml`);
+        });
+      });
+    }
+  }
   if (roles && rollouts) {
     const roleNames = new Set(Object.keys(roles.roles));
     const seen = new Set<string>();

@@ -71,6 +71,17 @@ describe('rollgate policy check', () => {
     expect(r.stderr).toContain(`${dir}/rollouts.yaml: rollouts[0].approval.roles[0]: no role "ghost" in roles.yaml`);
   });
 
+  it('checks the roles of approval steps inside workflows', async () => {
+    const dir = policyCopy();
+    writeFileSync(
+      path.join(dir, 'workflows', 'deploy-service.yaml'),
+      ['name: deploy-service', 'steps:', '  - id: build', '    run: ["./b.sh"]', '  - id: promote', '    needs: [build]', '    approval: { roles: [nobody], timeout: 1h }', ''].join('\n'),
+    );
+    const r = await runCli(['policy', 'check', dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${dir}/workflows/deploy-service.yaml: steps[1].approval.roles[0]: no role "nobody" in roles.yaml`);
+  });
+
   it('reports YAML syntax errors with the line', async () => {
     const dir = policyCopy();
     writeFileSync(path.join(dir, 'roles.yaml'), 'roles:\n  a: { gerrit_groups: [x]\n');

@@ -26,6 +26,11 @@ describe('rollgate serve on embedded defaults', () => {
     expect(notFound.status).toBe(404);
     expect(await notFound.json()).toEqual({ error: 'no rollout 999', code: 'not_found' });
     expect((await fetch(`${url}/api/rollouts/abc`)).status).toBe(400);
+    // every rollout status is a valid filter, and a wrong one is named
+    for (const status of ['rolled_back', 'superseded', 'cancelled', 'waiting', 'expired']) expect((await fetch(`${url}/api/rollouts?status=${status}`)).status).toBe(200);
+    const badFilter = await fetch(`${url}/api/rollouts?status=exploded`);
+    expect(badFilter.status).toBe(400);
+    expect(((await badFilter.json()) as { error: string }).error).toMatch(/^status: /);
 
     // logs are structured JSON, one record per line
     const records = stdout.trim().split('\n').map((l) => JSON.parse(l) as { msg: string; backend?: string });

@@ -9,6 +9,8 @@ import { silentLogger } from '../../src/log.js';
 import { startService, type RunningService } from '../../src/service.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { alice, bob, carol, changeMergedEvent, commentAddedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
+
+const dave = { _account_id: 1000004, username: 'dave', name: 'Dave SRE', email: 'dave@example.com' };
 import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
 import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -49,6 +51,7 @@ describe.each(BACKENDS)('%s: an approval gate inside a workflow, through Gerrit 
     rest.addAccount(alice, [GROUPS.sre]);
     rest.addAccount(bob, [GROUPS.developers]);
     rest.addAccount(carol, []);
+    rest.addAccount(dave, [GROUPS.sre]);
     deployer = createServer((req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString()));
@@ -132,5 +135,18 @@ describe.each(BACKENDS)('%s: an approval gate inside a workflow, through Gerrit 
     // the deployer's echo of the token is stored redacted
     const rows = await service.database.db.selectFrom('rollout_steps').select(['step_id', 'output_tail', 'http_status']).where('step_id', '=', 'canary').execute();
     expect(rows).toEqual([{ step_id: 'canary', http_status: 202, output_tail: '{"canary":"started","token":"[redacted]"}' }]);
+  });
+
+  it('does not let the author of a change pass its approval gate, even with the role', async () => {
+    const change = mergedChange(402, dave, { commitMessage: 'Gate\n\nRollout-Justification: x\n', votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
+    rest.setChange(change);
+    ssh.push(changeMergedEvent(change));
+    await waitFor('the gate message', () => reviewsOf(402).find((r) => r.message.includes('WAITING FOR APPROVAL')));
+    ssh.push(commentAddedEvent(change, dave, '/rollout approve my own change is fine'));
+    const refused = await waitFor('the refusal', () => reviewsOf(402).find((r) => r.message.includes('no self-approval')));
+    expect(refused.message).toBe("rollgate: dave's /rollout approve does not count: dave owns the change, and an approval gate needs someone else (no self-approval).");
+    expect((await service.database.db.selectFrom('rollouts').select('status').where('change_number', '=', 402).executeTakeFirstOrThrow()).status).toBe('waiting');
+    ssh.push(commentAddedEvent(change, alice, '/rollout approve reviewed'));
+    await waitFor('the finish message', () => reviewsOf(402).find((r) => r.message.includes('SUCCEEDED')));
   });
 });

@@ -1,11 +1,11 @@
 import { Router } from '@koa/router';
 import { z } from 'zod';
-import type { RolloutRow, StepRow } from '../../db/schema.js';
+import { ROLLOUT_STATUSES, type RolloutRow, type StepRow } from '../../db/schema.js';
 import { BadRequestError, NotFoundError } from '../../errors.js';
 import type { RolloutStore } from '../../execute/rollout-store.js';
 
 const ListQuerySchema = z.object({
-  status: z.enum(['held', 'denied', 'queued', 'running', 'succeeded', 'failed']).optional(),
+  status: z.enum(ROLLOUT_STATUSES).optional(),
   project: z.string().min(1).optional(),
   change: z.coerce.number().int().positive().optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
@@ -45,6 +45,9 @@ function rolloutView(r: RolloutRow, steps?: readonly StepRow[]) {
     change: { project: r.project, branch: r.branch, number: r.change_number, patchset: r.patchset, revision: r.revision, newRev: r.new_rev, subject: r.subject },
     decision: r.decision,
     status: r.status,
+    outcome: r.outcome,
+    run: r.run,
+    supersededBy: r.superseded_by,
     reasons: r.reasons,
     approvers: r.approvers,
     justification: r.justification,
@@ -55,6 +58,7 @@ function rolloutView(r: RolloutRow, steps?: readonly StepRow[]) {
       ? {
           steps: steps.map((s) => ({
             id: s.step_id,
+            kind: s.kind,
             status: s.status,
             attempts: s.attempts,
             exitCode: s.exit_code,
@@ -63,6 +67,8 @@ function rolloutView(r: RolloutRow, steps?: readonly StepRow[]) {
             durationMs: s.duration_ms,
             outputTail: s.output_tail,
             error: s.error,
+            httpStatus: s.http_status,
+            note: s.note,
           })),
         }
       : {}),
