@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import cron from 'node-cron';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { parseDuration } from './execute/duration.js';
@@ -29,6 +30,9 @@ const RawConfigSchema = z.object({
   ROLLGATE_PUBLIC_URL: z.string().url().optional(),
   ROLLGATE_WORKERS: intFrom(1, 64).default(4),
   ROLLGATE_LEASE_MS: intFrom(1000, 3_600_000).default(30_000),
+  ROLLGATE_LEADER_POLL_MS: intFrom(100, 600_000).default(2000),
+  ROLLGATE_STALL_MS: intFrom(100, 86_400_000).default(300_000),
+  ROLLGATE_BACKFILL_CRON: z.string().refine((v) => cron.validate(v), 'not a cron expression (e.g. */10 * * * *)').default('*/10 * * * *'),
   ROLLGATE_STEP_ENV: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*$/, 'a comma-separated list of variable names').optional(),
   GERRIT_URL: z.string().url().optional(),
   GERRIT_HTTP_USER: z.string().min(1).optional(),
@@ -83,6 +87,12 @@ export interface Config {
   readonly workers: number;
   /** How long a rollout's lease lasts without a heartbeat: after a crash, another worker resumes it after this. */
   readonly leaseMs: number;
+  /** With several replicas on one PostgreSQL: how often a follower tries to take over the Gerrit stream, and the leader checks its lock. */
+  readonly leaderPollMs: number;
+  /** Silence on a connected stream after which Gerrit REST is asked whether the stream missed merges. */
+  readonly stallMs: number;
+  /** node-cron schedule of the periodic back-fill sweep. */
+  readonly backfillCron: string;
   /** Absent until all of GERRIT_URL, GERRIT_HTTP_USER and a password are set. */
   readonly gerritRest: GerritRestConfig | undefined;
   /** Absent until all of GERRIT_SSH_HOST, GERRIT_SSH_USER, GERRIT_SSH_KEY_FILE and GERRIT_SSH_HOST_KEY are set. */
@@ -121,6 +131,9 @@ export function loadConfig(env: Env = process.env): Config {
     stepEnv: stepEnvFrom(env, raw.ROLLGATE_STEP_ENV),
     workers: raw.ROLLGATE_WORKERS,
     leaseMs: raw.ROLLGATE_LEASE_MS,
+    leaderPollMs: raw.ROLLGATE_LEADER_POLL_MS,
+    stallMs: raw.ROLLGATE_STALL_MS,
+    backfillCron: raw.ROLLGATE_BACKFILL_CRON,
     gerritRest: gerritRestFrom(raw),
     gerritSsh: gerritSshFrom(raw),
   };

@@ -23,6 +23,7 @@ import { Backfill } from './intake/backfill.js';
 import { CheckpointStore } from './intake/checkpoint-store.js';
 import { EventStore } from './intake/event-store.js';
 import { Intake } from './intake/intake.js';
+import { StallWatchdog } from './intake/stall-watchdog.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { PollLoop } from './poll-loop.js';
@@ -141,6 +142,20 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const intake = new Intake({ store: events, logger, metrics, settleMs: config.settleMs, onStored: () => decider?.wake() });
   const backfill = gerrit ? new Backfill({ gerrit, intake, checkpoints: new CheckpointStore(database.db), logger, metrics, ...overrides.backfill }) : undefined;
   let listener: StreamListener | undefined;
+  // a stream that stays connected but stops delivering while Gerrit shows newer merges is stalled
+  const watchdog =
+    gerrit && config.gerritSsh
+      ? new StallWatchdog({
+          stallMs: config.stallMs,
+          gerrit,
+          connected: () => listener?.connected ?? false,
+          onStall: (reason) => {
+            backfill?.trigger(reason);
+            listener?.reconnect(reason);
+          },
+          logger,
+        })
+      : undefined;
   if (config.gerritSsh) {
     const ssh = config.gerritSsh;
     listener = new StreamListener({
@@ -150,12 +165,18 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       privateKey: ssh.privateKey,
       hostKeyFingerprints: ssh.hostKeyFingerprints,
       eventTypes: SUBSCRIBED_EVENT_TYPES,
-      onLine: (line) => intake.accept(line, 'stream'),
+      onLine: (line) => {
+        watchdog?.lineArrived(line);
+        intake.accept(line, 'stream');
+      },
       onStatus: (status) => {
         logger.info({ stream: status }, 'gerrit stream status');
         metrics.streamConnected.set(status.state === 'connected' ? 1 : 0);
         // whatever merged while the stream was down is fetched over REST
-        if (status.state === 'connected') backfill?.trigger('stream connected');
+        if (status.state === 'connected') {
+          watchdog?.connected();
+          backfill?.trigger('stream connected');
+        }
       },
       logger,
       ...overrides.stream,
@@ -173,6 +194,8 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       ),
     { name: 'expire-holds', noOverlap: true },
   );
+  // scheduled: a sweep over REST catches whatever every other path missed
+  const sweep = backfill ? cron.schedule(config.backfillCron, () => backfill.trigger('scheduled sweep'), { name: 'backfill-sweep', noOverlap: true }) : undefined;
 
   const app = createApp({ rollouts, logger, metrics, ready: () => checkReadiness(database.db), webhooks: { intake, secret: config.webhookSecret, maxBytes: config.webhookMaxBytes } });
   const server = await listen(app.callback(), config.port, config.host);
@@ -180,6 +203,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   for (const l of loops) l.start();
   listener?.start();
+  watchdog?.start();
   logger.info({ url }, 'rollgate is serving');
 
   return {
@@ -192,8 +216,10 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     metrics,
     streamConnected: () => listener?.connected ?? false,
     async stop() {
+      await watchdog?.stop();
       await listener?.stop();
       await expiry.destroy();
+      await sweep?.destroy();
       await backfill?.stop();
       await intake.flush();
       await engine.stop();

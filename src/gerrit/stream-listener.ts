@@ -149,6 +149,19 @@ export class StreamListener {
     return this.#stopping;
   }
 
+  /**
+   * Drops the current session so the normal backoff/reconnect path opens a new one, for a stream
+   * that looks alive but delivers nothing. The socket is destroyed at once: a stalled peer would
+   * not answer a graceful close. No-op when there is no session or the listener is stopping.
+   */
+  reconnect(reason: string): void {
+    const session = this.#session;
+    if (session === undefined || this.#stopping !== undefined) return;
+    this.#log.warn({ reason }, 'forcing a reconnect of the gerrit stream');
+    this.#endSession(session, `reconnect: ${reason}`);
+    session.socket.destroy();
+  }
+
   async #stop(): Promise<void> {
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
