@@ -21,6 +21,7 @@ export class Metrics {
   readonly backfills = this.#counter('rollgate_backfills_total', 'Back-fill sweeps over Gerrit REST, by result (ok, failed).', ['result']);
   readonly backfillMerges = this.#counter('rollgate_backfill_merges_found_total', 'Merges a back-fill found that rollgate had not stored yet (missed by the stream).', []);
   readonly streamConnected = new Gauge({ name: 'rollgate_stream_connected', help: '1 while the Gerrit stream-events SSH session is connected, else 0.', registers: [this.registry] });
+  readonly streamLeader = new Gauge({ name: 'rollgate_stream_leader', help: '1 while this replica is the one that holds the Gerrit stream (leader election over PostgreSQL), else 0.', registers: [this.registry] });
   readonly decisions = this.#counter('rollgate_decisions_total', 'Decisions stored, by outcome (allow, hold, deny, ignore) and trigger (merge, comment, command).', ['outcome', 'trigger']);
   readonly stepDuration = new Histogram({
     name: 'rollgate_step_duration_seconds',
@@ -35,6 +36,7 @@ export class Metrics {
 
   constructor(db?: Kysely<Database>) {
     this.streamConnected.set(0);
+    this.streamLeader.set(0);
     if (!db) return;
     const grouped = async (table: 'rollouts' | 'outbox', gauge: Gauge<'status'>, statuses: readonly string[]) => {
       gauge.reset();

@@ -23,6 +23,7 @@ import { Backfill } from './intake/backfill.js';
 import { CheckpointStore } from './intake/checkpoint-store.js';
 import { EventStore } from './intake/event-store.js';
 import { Intake } from './intake/intake.js';
+import { StreamLeader } from './intake/stream-leader.js';
 import { StallWatchdog } from './intake/stall-watchdog.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -43,6 +44,8 @@ export interface RunningService {
   readonly metrics: Metrics;
   /** Whether the Gerrit stream-events session is up right now. */
   streamConnected(): boolean;
+  /** Whether this replica is the one that holds the Gerrit stream (always, on PGlite, once SSH is configured). */
+  isLeader(): boolean;
   stop(): Promise<void>;
 }
 
@@ -142,6 +145,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const intake = new Intake({ store: events, logger, metrics, settleMs: config.settleMs, onStored: () => decider?.wake() });
   const backfill = gerrit ? new Backfill({ gerrit, intake, checkpoints: new CheckpointStore(database.db), logger, metrics, ...overrides.backfill }) : undefined;
   let listener: StreamListener | undefined;
+  let makeListener: (() => StreamListener) | undefined;
   // a stream that stays connected but stops delivering while Gerrit shows newer merges is stalled
   const watchdog =
     gerrit && config.gerritSsh
@@ -158,7 +162,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       : undefined;
   if (config.gerritSsh) {
     const ssh = config.gerritSsh;
-    listener = new StreamListener({
+    makeListener = () => new StreamListener({
       host: ssh.host,
       port: ssh.port,
       username: ssh.user,
@@ -184,6 +188,27 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   } else {
     logger.warn('Gerrit SSH is not configured (GERRIT_SSH_HOST, GERRIT_SSH_USER, GERRIT_SSH_KEY_FILE, GERRIT_SSH_HOST_KEY): no stream-events intake');
   }
+  // several replicas on one PostgreSQL: only the leader holds the stream; a new leader's
+  // stream connects, and every connect back-fills what merged while nobody listened
+  const newListener = makeListener;
+  const leader = newListener
+    ? new StreamLeader({
+        database,
+        logger,
+        pollMs: config.leaderPollMs,
+        onGain: () => {
+          metrics.streamLeader.set(1);
+          listener = newListener();
+          listener.start();
+        },
+        onLose: async () => {
+          metrics.streamLeader.set(0);
+          const stopping = listener;
+          await stopping?.stop();
+          if (listener === stopping) listener = undefined;
+        },
+      })
+    : undefined;
 
   // scheduled: held rollouts nobody approved in time expire, with a message on the change
   const expiry = cron.schedule(
@@ -202,7 +227,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const address = server.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   for (const l of loops) l.start();
-  listener?.start();
+  leader?.start();
   watchdog?.start();
   logger.info({ url }, 'rollgate is serving');
 
@@ -215,9 +240,10 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     operations,
     metrics,
     streamConnected: () => listener?.connected ?? false,
+    isLeader: () => leader?.isLeader ?? false,
     async stop() {
       await watchdog?.stop();
-      await listener?.stop();
+      await leader?.stop();
       await expiry.destroy();
       await sweep?.destroy();
       await backfill?.stop();

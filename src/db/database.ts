@@ -15,6 +15,12 @@ export interface DatabaseHandle {
   readonly backend: DatabaseTarget['kind'];
   /** PGlite is one session: work that could run in parallel runs one piece at a time. */
   readonly singleConnection: boolean;
+  /**
+   * Opens a connection of its own, outside the pool, for session state such as the stream
+   * leader's advisory lock (the caller connects and ends it). Absent where `singleConnection`:
+   * PGlite is one session in one process.
+   */
+  readonly dedicatedConnection?: () => pg.Client;
   close(): Promise<void>;
 }
 
@@ -34,7 +40,12 @@ export async function createDatabase(target: DatabaseTarget): Promise<DatabaseHa
       client.setTypeParser(INT8_OID, (value: string) => Number(value));
     });
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { db, backend: 'postgres', singleConnection: false, close: () => db.destroy() };
+    const dedicatedConnection = () => {
+      const client = new pg.Client({ connectionString: target.url, keepAlive: true });
+      client.setTypeParser(INT8_OID, (value: string) => Number(value));
+      return client;
+    };
+    return { db, backend: 'postgres', singleConnection: false, dedicatedConnection, close: () => db.destroy() };
   }
   if (!target.dataDir.startsWith('memory://')) mkdirSync(target.dataDir, { recursive: true });
   const pglite = await PGlite.create({ dataDir: target.dataDir, parsers: { [INT8_OID]: (value: string) => Number(value) } });
