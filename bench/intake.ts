@@ -73,7 +73,7 @@ line('floor: JSON.parse of the same bytes', floor);
 const parse = timeSync(() => {
   for (const l of lines) {
     const p = parseEventLine(l);
-    if (p.kind !== 'invalid') eventDedupKey(p.value);
+    if (p.kind !== 'invalid') eventDedupKey(p.value, l);
   }
 });
 line('parse: zod event schema + dedup key', parse);

@@ -1,19 +1,23 @@
 import { createHash } from 'node:crypto';
 
 /**
- * Gerrit events carry no id, so rollgate derives one. A change-merged event is identified by the
- * change and the merged revision (a re-delivery or a back-fill of the same merge gets the same
- * key); any other event by a digest of its canonical JSON, so two different events never collide.
+ * Gerrit events carry no id, so rollgate derives one. Events it acts on are keyed by what they are
+ * about, so the same event from the stream, a back-fill or a webhook gets the same key whatever
+ * its JSON formatting: a merge by change and merged revision, a comment by change, patch set,
+ * author, time and text. Any other event (stored only for the record) by a digest of its line.
  */
-export function eventDedupKey(value: Record<string, unknown>): string {
-  if (value.type === 'change-merged') {
-    const change = value.change as { project?: unknown; number?: unknown } | undefined;
-    const patchSet = value.patchSet as { revision?: unknown } | undefined;
-    if (change && patchSet && typeof patchSet.revision === 'string') {
-      return `change-merged:${String(change.project)}~${String(change.number)}:${patchSet.revision}`;
-    }
+export function eventDedupKey(value: Record<string, unknown>, line?: string): string {
+  const change = value.change as { project?: unknown; number?: unknown } | undefined;
+  const patchSet = value.patchSet as { number?: unknown; revision?: unknown } | undefined;
+  if (value.type === 'change-merged' && change && patchSet && typeof patchSet.revision === 'string') {
+    return `change-merged:${String(change.project)}~${String(change.number)}:${patchSet.revision}`;
   }
-  return `${String(value.type)}:${sha256(canonicalJson(value))}`;
+  if (value.type === 'comment-added' && change && patchSet) {
+    const author = value.author as { username?: unknown; email?: unknown } | undefined;
+    const who = String(author?.username ?? author?.email ?? '');
+    return `comment-added:${String(change.project)}~${String(change.number)}/${String(patchSet.number)}:${who}:${String(value.eventCreatedOn)}:${sha256(String(value.comment ?? ''))}`;
+  }
+  return `${String(value.type)}:${sha256(line ?? canonicalJson(value))}`;
 }
 
 /** Key for a line that could not be parsed: its bytes, so the same bad line is stored once. */

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { NewEvent } from '../db/schema.js';
 import { eventDedupKey, rejectedLineKey } from '../gerrit/change-key.js';
 import { parseEventLine } from '../gerrit/gerrit-event.js';
@@ -108,7 +109,9 @@ function toRow(line: SplitLine, source: EventSource, receivedAt: Date, settleMs:
     return { dedup_key: rejectedLineKey(line.text), source, type: parsed.type, raw: line.text, status: 'rejected', reason: parsed.reason, received_at: receivedAt, event_created_on: null, processed_at: receivedAt };
   }
   const createdOn = typeof parsed.value.eventCreatedOn === 'number' ? parsed.value.eventCreatedOn : null;
-  const base = { dedup_key: eventDedupKey(parsed.value), source, raw: line.text, received_at: receivedAt, event_created_on: createdOn };
+  // every dropped-output is news (Gerrit lost events again), so it is never a duplicate of an earlier one
+  const key = parsed.value.type === 'dropped-output' ? `dropped-output:${receivedAt.toISOString()}:${randomUUID()}` : eventDedupKey(parsed.value, line.text);
+  const base = { dedup_key: key, source, raw: line.text, received_at: receivedAt, event_created_on: createdOn };
   if (parsed.kind === 'other') {
     return { ...base, type: parsed.type, status: 'ignored', reason: `event type ${parsed.type} is not used by rollgate`, processed_at: receivedAt };
   }
