@@ -98,7 +98,9 @@ export class EventProcessor {
       const retryable = !(err instanceof GerritError) || err.retryable;
       const message = (err as Error).message;
       if (retryable && row.attempts < MAX_ATTEMPTS) {
-        const delay = Math.min(1000 * 2 ** (row.attempts - 1), 5 * 60_000);
+        // a 429/503 with Retry-After is not asked again sooner than Gerrit said
+        const retryAfter = err instanceof GerritError ? (err.retryAfterMs ?? 0) : 0;
+        const delay = Math.max(Math.min(1000 * 2 ** (row.attempts - 1), 5 * 60_000), retryAfter);
         log.warn({ err, attempt: row.attempts, retryInMs: delay }, 'event processing failed; will retry');
         await this.#d.events.retryLater(row.id, delay, message);
       } else {
