@@ -54,6 +54,11 @@ export class Intake {
     return { stored, row };
   }
 
+  /** Lines accepted but not yet stored (kept in memory while the database cannot be written). */
+  get pending(): number {
+    return this.#queue.length;
+  }
+
   /** Resolves when everything accepted so far is stored. */
   async flush(): Promise<void> {
     while (this.#writing) await this.#writing;
