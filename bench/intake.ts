@@ -4,7 +4,7 @@
  * the SSH double; and the latency from a merge event to its first step. Figures, not assertions:
  * speed is never a test. Ends with one `name=value` line per figure.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -20,6 +20,7 @@ import { startService } from '../src/service.js';
 import { alice, bob, changeMergedEvent, commentAddedEvent, GROUPS, mergedChange } from '../test/helpers/change-events.js';
 import { startRestGerritDouble } from '../test/helpers/rest-gerrit-double.js';
 import { startSshGerritDouble } from '../test/helpers/ssh-gerrit-double.js';
+import { doubleSettings } from '../test/helpers/double-settings.js';
 
 const N = Number(process.env.BENCH_EVENTS ?? 20_000);
 const figures: Array<[string, number]> = [];
@@ -121,8 +122,6 @@ if (serverUrl) {
   const ssh = await startSshGerritDouble();
   const rest = await startRestGerritDouble();
   const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-bench-'));
-  writeFileSync(path.join(tmp, 'key'), ssh.clientPrivateKey, { mode: 0o600 });
-  writeFileSync(path.join(tmp, 'pw'), rest.password);
   mkdirSync(path.join(tmp, 'record'));
   const config = loadConfig({
     PATH: process.env.PATH,
@@ -131,14 +130,7 @@ if (serverUrl) {
     ROLLGATE_POLICY_DIR: path.resolve('test/fixtures/policies'),
     ROLLGATE_WORK_DIR: path.resolve('test/fixtures'),
     ROLLGATE_SETTLE_MS: '0',
-    GERRIT_URL: rest.url,
-    GERRIT_HTTP_USER: rest.user,
-    GERRIT_HTTP_PASSWORD_FILE: path.join(tmp, 'pw'),
-    GERRIT_SSH_HOST: ssh.host,
-    GERRIT_SSH_PORT: String(ssh.port),
-    GERRIT_SSH_USER: ssh.username,
-    GERRIT_SSH_KEY_FILE: path.join(tmp, 'key'),
-    GERRIT_SSH_HOST_KEY: ssh.hostKeyFingerprint,
+    ...doubleSettings(tmp, { rest, ssh }),
   });
   rest.addAccount(alice, [GROUPS.sre]);
   const service = await startService(config, silentLogger(), { idleMs: 20 });

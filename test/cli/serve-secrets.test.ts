@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { alice, bob, changeMergedEvent, GROUPS, mergedChange } from '../helpers/
 import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
 import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { doubleSettings } from '../helpers/double-settings.js';
 
 describe('rollgate serve against Gerrit', () => {
   let ssh: SshGerritDouble;
@@ -23,8 +24,6 @@ describe('rollgate serve against Gerrit', () => {
 
   it('rolls out a streamed merge and never writes a secret to its logs, even at trace level', async () => {
     const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-secrets-'));
-    writeFileSync(path.join(tmp, 'key'), ssh.clientPrivateKey, { mode: 0o600 });
-    writeFileSync(path.join(tmp, 'pw'), rest.password, { mode: 0o600 });
     const child = spawn(process.execPath, ['--import', 'tsx', path.resolve('src/cli/main.ts'), 'serve'], {
       env: {
         PATH: process.env.PATH ?? '',
@@ -34,14 +33,7 @@ describe('rollgate serve against Gerrit', () => {
         ROLLGATE_POLICY_DIR: path.resolve('test/fixtures/policies'),
         ROLLGATE_WORK_DIR: path.resolve('test/fixtures'),
         ROLLGATE_SETTLE_MS: '0',
-        GERRIT_URL: rest.url,
-        GERRIT_HTTP_USER: rest.user,
-        GERRIT_HTTP_PASSWORD_FILE: path.join(tmp, 'pw'),
-        GERRIT_SSH_HOST: ssh.host,
-        GERRIT_SSH_PORT: String(ssh.port),
-        GERRIT_SSH_USER: ssh.username,
-        GERRIT_SSH_KEY_FILE: path.join(tmp, 'key'),
-        GERRIT_SSH_HOST_KEY: ssh.hostKeyFingerprint,
+        ...doubleSettings(tmp, { rest, ssh }),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

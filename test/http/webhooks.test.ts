@@ -9,6 +9,7 @@ import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/back
 import { alice, bob, changeMergedEvent, commentAddedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
 import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { doubleSettings } from '../helpers/double-settings.js';
 
 const SECRET = 'webhook-secret-0123456789abcdef';
 
@@ -25,7 +26,6 @@ describe.each(BACKENDS)('%s: POST /hooks/gerrit (webhooks plugin intake)', (back
     const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-hooks-'));
     mkdirSync(path.join(tmp, 'record'));
     writeFileSync(path.join(tmp, 'secret'), `${SECRET}\n`);
-    writeFileSync(path.join(tmp, 'pw'), rest.password);
     service = await startService(
       loadConfig({
         PATH: process.env.PATH,
@@ -37,9 +37,7 @@ describe.each(BACKENDS)('%s: POST /hooks/gerrit (webhooks plugin intake)', (back
         ROLLGATE_SETTLE_MS: '0',
         ROLLGATE_WEBHOOK_SECRET_FILE: path.join(tmp, 'secret'),
         ROLLGATE_WEBHOOK_MAX_BYTES: '65536',
-        GERRIT_URL: rest.url,
-        GERRIT_HTTP_USER: rest.user,
-        GERRIT_HTTP_PASSWORD_FILE: path.join(tmp, 'pw'),
+        ...doubleSettings(tmp, { rest }),
       }),
       silentLogger(),
       { idleMs: 50 },

@@ -10,6 +10,7 @@ import { alice, bob, carol, changeMergedEvent, commentAddedEvent, GROUPS, merged
 import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
 import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { doubleSettings } from '../helpers/double-settings.js';
 
 const FIXTURES = path.resolve('test/fixtures');
 
@@ -30,8 +31,6 @@ describe.each(BACKENDS)('%s: a merge streamed over SSH becomes a rollout and rev
     const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-e2e-'));
     recordDir = path.join(tmp, 'record');
     await import('node:fs/promises').then((fs) => fs.mkdir(recordDir));
-    writeFileSync(path.join(tmp, 'id_ed25519'), ssh.clientPrivateKey, { mode: 0o600 });
-    writeFileSync(path.join(tmp, 'http-password'), `${rest.password}\n`, { mode: 0o600 });
     const config = loadConfig({
       PATH: process.env.PATH,
       PORT: '0',
@@ -43,14 +42,7 @@ describe.each(BACKENDS)('%s: a merge streamed over SSH becomes a rollout and rev
       ROLLGATE_PUBLIC_URL: 'http://rollgate.example',
       ROLLGATE_STEP_ENV: 'RECORD_DIR',
       RECORD_DIR: recordDir,
-      GERRIT_URL: rest.url,
-      GERRIT_HTTP_USER: rest.user,
-      GERRIT_HTTP_PASSWORD_FILE: path.join(tmp, 'http-password'),
-      GERRIT_SSH_HOST: ssh.host,
-      GERRIT_SSH_PORT: String(ssh.port),
-      GERRIT_SSH_USER: ssh.username,
-      GERRIT_SSH_KEY_FILE: path.join(tmp, 'id_ed25519'),
-      GERRIT_SSH_HOST_KEY: ssh.hostKeyFingerprint,
+      ...doubleSettings(tmp, { rest, ssh }),
     });
     service = await startService(config, silentLogger(), { idleMs: 50 });
     await ssh.waitForSession(1);

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
@@ -11,6 +11,7 @@ import { alice, bob, changeMergedEvent, GROUPS, mergedChange } from '../helpers/
 import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
 import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { doubleSettings } from '../helpers/double-settings.js';
 
 const FIXTURES = path.resolve('test/fixtures');
 
@@ -33,8 +34,6 @@ describe.each(BACKENDS)('%s: GET /metrics and GET /readyz of a running service',
     rest.addAccount(bob, [GROUPS.developers]);
     database = await createTestDatabase(backend);
     const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-ops-'));
-    writeFileSync(path.join(tmp, 'id_ed25519'), ssh.clientPrivateKey, { mode: 0o600 });
-    writeFileSync(path.join(tmp, 'http-password'), `${rest.password}\n`, { mode: 0o600 });
     const config = loadConfig({
       PATH: process.env.PATH,
       PORT: '0',
@@ -45,14 +44,7 @@ describe.each(BACKENDS)('%s: GET /metrics and GET /readyz of a running service',
       ROLLGATE_SETTLE_MS: '0',
       ROLLGATE_STEP_ENV: 'RECORD_DIR',
       RECORD_DIR: tmp,
-      GERRIT_URL: rest.url,
-      GERRIT_HTTP_USER: rest.user,
-      GERRIT_HTTP_PASSWORD_FILE: path.join(tmp, 'http-password'),
-      GERRIT_SSH_HOST: ssh.host,
-      GERRIT_SSH_PORT: String(ssh.port),
-      GERRIT_SSH_USER: ssh.username,
-      GERRIT_SSH_KEY_FILE: path.join(tmp, 'id_ed25519'),
-      GERRIT_SSH_HOST_KEY: ssh.hostKeyFingerprint,
+      ...doubleSettings(tmp, { rest, ssh }),
     });
     service = await startService(config, silentLogger(), { idleMs: 50 });
     await ssh.waitForSession(1);

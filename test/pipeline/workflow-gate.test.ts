@@ -14,6 +14,7 @@ const dave = { _account_id: 1000004, username: 'dave', name: 'Dave SRE', email: 
 import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
 import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { doubleSettings } from '../helpers/double-settings.js';
 
 /**
  * A workflow with an HTTP canary and an approval gate, driven through the whole pipeline: the
@@ -68,8 +69,6 @@ describe.each(BACKENDS)('%s: an approval gate inside a workflow, through Gerrit 
     copyFileSync(path.join(FIXTURES, 'policies/roles.yaml'), path.join(policies, 'roles.yaml'));
     copyFileSync(path.join(FIXTURES, 'policies/rollouts.yaml'), path.join(policies, 'rollouts.yaml'));
     writeFileSync(path.join(policies, 'workflows/deploy-service.yaml'), WORKFLOW);
-    writeFileSync(path.join(tmp, 'id_ed25519'), ssh.clientPrivateKey, { mode: 0o600 });
-    writeFileSync(path.join(tmp, 'http-password'), `${rest.password}\n`, { mode: 0o600 });
     const record = path.join(tmp, 'record');
     mkdirSync(record);
     const config = loadConfig({
@@ -84,14 +83,7 @@ describe.each(BACKENDS)('%s: an approval gate inside a workflow, through Gerrit 
       RECORD_DIR: record,
       DEPLOYER_URL: `http://127.0.0.1:${(deployer.address() as AddressInfo).port}`,
       DEPLOYER_TOKEN: 'deploy-token-1234',
-      GERRIT_URL: rest.url,
-      GERRIT_HTTP_USER: rest.user,
-      GERRIT_HTTP_PASSWORD_FILE: path.join(tmp, 'http-password'),
-      GERRIT_SSH_HOST: ssh.host,
-      GERRIT_SSH_PORT: String(ssh.port),
-      GERRIT_SSH_USER: ssh.username,
-      GERRIT_SSH_KEY_FILE: path.join(tmp, 'id_ed25519'),
-      GERRIT_SSH_HOST_KEY: ssh.hostKeyFingerprint,
+      ...doubleSettings(tmp, { rest, ssh }),
     });
     service = await startService(config, silentLogger(), { idleMs: 50 });
     await ssh.waitForSession(1);
