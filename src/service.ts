@@ -219,8 +219,17 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       ),
     { name: 'expire-holds', noOverlap: true },
   );
-  // scheduled: a sweep over REST catches whatever every other path missed
-  const sweep = backfill ? cron.schedule(config.backfillCron, () => backfill.trigger('scheduled sweep'), { name: 'backfill-sweep', noOverlap: true }) : undefined;
+  // scheduled: a sweep over REST catches whatever every other path missed (on the stream's leader
+  // only, when there is a stream: the other replicas' sweeps would only find duplicates)
+  const sweep = backfill
+    ? cron.schedule(
+        config.backfillCron,
+        () => {
+          if (!leader || leader.isLeader) backfill.trigger('scheduled sweep');
+        },
+        { name: 'backfill-sweep', noOverlap: true },
+      )
+    : undefined;
 
   const app = createApp({ rollouts, logger, metrics, ready: () => checkReadiness(database.db), webhooks: { intake, secret: config.webhookSecret, maxBytes: config.webhookMaxBytes } });
   const server = await listen(app.callback(), config.port, config.host);
