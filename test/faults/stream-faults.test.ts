@@ -57,6 +57,14 @@ describe.each(BACKENDS)('%s: stream faults end with each merge rolled out once a
     expect(service.streamConnected()).toBe(true);
   });
 
+  it('the scheduled back-fill sweep finds a merge the stream never sent, without a reconnect', async () => {
+    const { ssh, approvedMerge, expectRolledOutOnce } = await start({ ROLLGATE_BACKFILL_CRON: '* * * * * *' });
+    const commandsBefore = ssh.commands.length;
+    const change = approvedMerge(226);
+    await expectRolledOutOnce(change);
+    expect(ssh.commands.length).toBe(commandsBefore);
+  });
+
   it('a stall where the server stops reading and writing (stallAll): detected before keepalives give up', async () => {
     const { ssh, approvedMerge, expectRolledOutOnce } = await start({ ROLLGATE_STALL_MS: '300' });
     ssh.stallAll();
