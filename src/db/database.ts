@@ -38,6 +38,10 @@ export async function createDatabase(target: DatabaseTarget): Promise<DatabaseHa
     pool.on('error', () => {});
     pool.on('connect', (client) => {
       client.setTypeParser(INT8_OID, (value: string) => Number(value));
+      // the pool listens for errors only on idle clients; one the server drops while it is
+      // checked out (between statements of a transaction) would otherwise throw. Its next query
+      // fails instead, and the pool discards it on release because it is no longer queryable.
+      client.on('error', () => {});
     });
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     const dedicatedConnection = () => {
