@@ -40,6 +40,12 @@ export function loadPolicy(dir: string): Policy {
       });
     }
   }
+  if (roles) {
+    const roleNames = new Set(Object.keys(roles.roles));
+    roles.audit_readers?.forEach((role, j) => {
+      if (!roleNames.has(role)) problems.push(`${path.join(dir, 'roles.yaml')}: audit_readers[${j}]: no role "${role}" in roles.yaml`);
+    });
+  }
   if (roles && rollouts) {
     const roleNames = new Set(Object.keys(roles.roles));
     const seen = new Set<string>();
@@ -73,7 +79,9 @@ export function loadPolicy(dir: string): Policy {
   if (problems.length > 0 || !roles || !rollouts) throw new PolicyConfigError(problems);
   return {
     version: policyVersion(dir),
-    roles: Object.fromEntries(Object.entries(roles.roles).map(([role, r]) => [role, r.gerrit_groups])),
+    roles: Object.fromEntries(Object.entries(roles.roles).map(([role, r]) => [role, r.gerrit_groups ?? []])),
+    idpRoles: Object.fromEntries(Object.entries(roles.roles).map(([role, r]) => [role, r.idp_groups ?? []])),
+    auditReaders: roles.audit_readers,
     rollouts: rollouts.rollouts,
     workflows,
   };

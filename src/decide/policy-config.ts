@@ -7,7 +7,18 @@ import type { WorkflowDefinition } from '../execute/workflow-config.js';
  * reported (a typo such as `min_approver` must not silently weaken a rule).
  */
 export const RolesFileSchema = z.strictObject({
-  roles: z.record(name, z.strictObject({ gerrit_groups: z.array(z.string().min(1)).min(1) })),
+  roles: z.record(
+    name,
+    z
+      .strictObject({
+        gerrit_groups: z.array(z.string().min(1)).min(1).optional(),
+        /** Group claims from the OIDC provider; they count for operators logged in to rollgate, never for Gerrit votes. */
+        idp_groups: z.array(z.string().min(1)).min(1).optional(),
+      })
+      .refine((r) => r.gerrit_groups !== undefined || r.idp_groups !== undefined, { message: 'a role needs gerrit_groups or idp_groups' }),
+  ),
+  /** Roles that may read the audit trail over the API; absent means anyone holding any role. */
+  audit_readers: z.array(name).min(1).optional(),
 });
 
 export const ApprovalGroupSchema = z.strictObject({
@@ -55,6 +66,10 @@ export type ApprovalGroup = z.infer<typeof ApprovalGroupSchema>;
 export interface Policy {
   /** role name → Gerrit group names or UUIDs whose members hold it */
   readonly roles: Readonly<Record<string, readonly string[]>>;
+  /** role name → IdP group claims that give it to an operator logged in through OIDC */
+  readonly idpRoles: Readonly<Record<string, readonly string[]>>;
+  /** Roles that may read the audit trail; undefined: anyone holding a role. */
+  readonly auditReaders: readonly string[] | undefined;
   readonly rollouts: readonly RolloutRule[];
   readonly workflows: Readonly<Record<string, WorkflowDefinition>>;
   /** sha256 over the policy files' names and contents: which policy a decision was made under. */

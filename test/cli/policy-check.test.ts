@@ -47,6 +47,22 @@ describe('rollgate policy check', () => {
     ]);
   });
 
+  it('checks roles.yaml: a role needs some group, audit_readers must name roles', async () => {
+    const dir = policyCopy();
+    writeFileSync(
+      path.join(dir, 'roles.yaml'),
+      ['roles:', '  prod-deployer: { gerrit_groups: [sre], idp_groups: [ops] }', '  staging-deployer: {}', '  release-manager: { idp_groups: [release] }', 'audit_readers: [auditor]', ''].join('\n'),
+    );
+    const r = await runCli(['policy', 'check', dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${dir}/roles.yaml: roles.staging-deployer (line 3): a role needs gerrit_groups or idp_groups`);
+
+    writeFileSync(path.join(dir, 'roles.yaml'), ['roles:', '  prod-deployer: { gerrit_groups: [sre] }', '  staging-deployer: { gerrit_groups: [dev] }', '  release-manager: { idp_groups: [release] }', 'audit_readers: [auditor]', ''].join('\n'));
+    const again = await runCli(['policy', 'check', dir]);
+    expect(again.code).toBe(1);
+    expect(again.stderr.trim().split('\n')).toEqual(['invalid policy:', `${dir}/roles.yaml: audit_readers[0]: no role "auditor" in roles.yaml`]);
+  });
+
   it('checks needs and variables once a workflow is well-formed', async () => {
     const dir = policyCopy();
     writeFileSync(

@@ -47,7 +47,7 @@ export function rule(name: string, wf: string, environment: string, queue: 'seri
 }
 
 export function policy(workflows: readonly WorkflowDefinition[], rules: readonly RolloutRule[]): Policy {
-  return { roles: { 'prod-deployer': ['sre'] }, rollouts: rules, workflows: Object.fromEntries(workflows.map((w) => [w.name, w])) } as unknown as Policy;
+  return { roles: { 'prod-deployer': ['sre'] }, idpRoles: {}, auditReaders: undefined, rollouts: rules, workflows: Object.fromEntries(workflows.map((w) => [w.name, w])) } as unknown as Policy;
 }
 
 let nextChange = 1000;
