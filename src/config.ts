@@ -43,6 +43,17 @@ const RawConfigSchema = z.object({
   GERRIT_SSH_USER: z.string().min(1).optional(),
   GERRIT_SSH_KEY_FILE: z.string().min(1).optional(),
   GERRIT_SSH_HOST_KEY: z.string().min(1).optional(),
+  ROLLGATE_OIDC_ISSUER: z.string().url().optional(),
+  ROLLGATE_OIDC_CLIENT_ID: z.string().min(1).optional(),
+  ROLLGATE_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  ROLLGATE_OIDC_CLIENT_SECRET_FILE: z.string().min(1).optional(),
+  ROLLGATE_OIDC_REDIRECT_URL: z.string().url().optional(),
+  ROLLGATE_OIDC_SCOPES: z.string().min(1).default('openid profile email'),
+  ROLLGATE_OIDC_GROUPS_CLAIM: z.string().min(1).default('groups'),
+  ROLLGATE_OIDC_ACCOUNT_CLAIM: z.string().min(1).default('preferred_username'),
+  ROLLGATE_SESSION_SECRET: z.string().min(32, 'use at least 32 characters').optional(),
+  ROLLGATE_SESSION_SECRET_FILE: z.string().min(1).optional(),
+  ROLLGATE_SESSION_TTL: z.string().refine((v) => parseDuration(v) !== undefined, 'not a duration (e.g. 30m, 12h)').default('12h'),
 });
 
 export interface GerritRestConfig {
@@ -57,6 +68,23 @@ export interface GerritSshConfig {
   readonly user: string;
   readonly privateKey: Buffer;
   readonly hostKeyFingerprints: readonly string[];
+}
+
+/** OpenID Connect: operators log in to the web page and API; steps may ask for client-credentials tokens. */
+export interface OidcConfig {
+  readonly issuer: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  /** Where the IdP sends the browser back after login: `<public URL>/auth/callback` unless set. */
+  readonly redirectUrl: string;
+  readonly scopes: string;
+  /** The claim with the operator's IdP groups (mapped to roles by `idp_groups` in roles.yaml). */
+  readonly groupsClaim: string;
+  /** The claim that names the operator's Gerrit account: `preferred_username` (a username) or `email`. */
+  readonly accountClaim: string;
+  /** Signs the session cookie; every replica must have the same one. */
+  readonly sessionSecret: string;
+  readonly sessionTtlMs: number;
 }
 
 export interface Config {
@@ -97,6 +125,8 @@ export interface Config {
   readonly gerritRest: GerritRestConfig | undefined;
   /** Absent until all of GERRIT_SSH_HOST, GERRIT_SSH_USER, GERRIT_SSH_KEY_FILE and GERRIT_SSH_HOST_KEY are set. */
   readonly gerritSsh: GerritSshConfig | undefined;
+  /** Absent until ROLLGATE_OIDC_ISSUER, ROLLGATE_OIDC_CLIENT_ID, a client secret and a session secret are set. */
+  readonly oidc: OidcConfig | undefined;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -136,6 +166,7 @@ export function loadConfig(env: Env = process.env): Config {
     backfillCron: raw.ROLLGATE_BACKFILL_CRON,
     gerritRest: gerritRestFrom(raw),
     gerritSsh: gerritSshFrom(raw),
+    oidc: oidcFrom(raw),
   };
 }
 
@@ -172,6 +203,30 @@ function gerritSshFrom(raw: RawConfig): GerritSshConfig | undefined {
     user: raw.GERRIT_SSH_USER!,
     privateKey: Buffer.from(readSecretFile('GERRIT_SSH_KEY_FILE', raw.GERRIT_SSH_KEY_FILE!)),
     hostKeyFingerprints,
+  };
+}
+
+function oidcFrom(raw: RawConfig): OidcConfig | undefined {
+  const clientSecret = raw.ROLLGATE_OIDC_CLIENT_SECRET ?? raw.ROLLGATE_OIDC_CLIENT_SECRET_FILE;
+  const sessionSecret = raw.ROLLGATE_SESSION_SECRET ?? raw.ROLLGATE_SESSION_SECRET_FILE;
+  const given = { ROLLGATE_OIDC_ISSUER: raw.ROLLGATE_OIDC_ISSUER, ROLLGATE_OIDC_CLIENT_ID: raw.ROLLGATE_OIDC_CLIENT_ID, 'ROLLGATE_OIDC_CLIENT_SECRET or ROLLGATE_OIDC_CLIENT_SECRET_FILE': clientSecret };
+  if (Object.values(given).every((v) => v === undefined)) return undefined;
+  requireAll('OIDC', { ...given, 'ROLLGATE_SESSION_SECRET or ROLLGATE_SESSION_SECRET_FILE': sessionSecret });
+  const redirectUrl = raw.ROLLGATE_OIDC_REDIRECT_URL ?? (raw.ROLLGATE_PUBLIC_URL ? `${raw.ROLLGATE_PUBLIC_URL.replace(/\/+$/, '')}/auth/callback` : undefined);
+  if (redirectUrl === undefined) throw new ConfigError('OIDC: set ROLLGATE_PUBLIC_URL (or ROLLGATE_OIDC_REDIRECT_URL) so the IdP knows where to send people back');
+  const fromFile = (value: string | undefined, setting: string, file: string | undefined) => value ?? readSecretFile(setting, file!);
+  const session = fromFile(raw.ROLLGATE_SESSION_SECRET, 'ROLLGATE_SESSION_SECRET_FILE', raw.ROLLGATE_SESSION_SECRET_FILE);
+  if (session.length < 32) throw new ConfigError('ROLLGATE_SESSION_SECRET_FILE: use at least 32 characters');
+  return {
+    issuer: raw.ROLLGATE_OIDC_ISSUER!,
+    clientId: raw.ROLLGATE_OIDC_CLIENT_ID!,
+    clientSecret: fromFile(raw.ROLLGATE_OIDC_CLIENT_SECRET, 'ROLLGATE_OIDC_CLIENT_SECRET_FILE', raw.ROLLGATE_OIDC_CLIENT_SECRET_FILE),
+    redirectUrl,
+    scopes: raw.ROLLGATE_OIDC_SCOPES,
+    groupsClaim: raw.ROLLGATE_OIDC_GROUPS_CLAIM,
+    accountClaim: raw.ROLLGATE_OIDC_ACCOUNT_CLAIM,
+    sessionSecret: session,
+    sessionTtlMs: parseDuration(raw.ROLLGATE_SESSION_TTL)!,
   };
 }
 

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { AuditTrail } from '../audit/audit-trail.js';
 import type { Database, EventRow } from '../db/schema.js';
 import { GerritError } from '../errors.js';
 import type { RolloutStore } from '../execute/rollout-store.js';
@@ -37,6 +38,8 @@ export interface DecideDeps {
   readonly onGap: (reason: string) => void;
   /** Absent until the workflow engine provides them; commands then answer that nothing can be done. */
   readonly operations?: RolloutOperations;
+  /** Appends decisions, approvals and commands to the audit trail; absent in tests that do not look at it. */
+  readonly audit?: AuditTrail;
 }
 
 /** A person acting on a rollout, with the roles they hold now. */
