@@ -48,3 +48,13 @@ export class GerritError extends RollgateError {
     super(message);
   }
 }
+
+/**
+ * Gerrit answered, but its REST view does not show the change as merged (yet): its index can lag
+ * its events. Unlike Gerrit being unreachable, this is given up on after a bounded number of tries.
+ */
+export class NotMergedYetError extends GerritError {
+  constructor(message: string) {
+    super(message, 200, true);
+  }
+}

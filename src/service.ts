@@ -9,7 +9,7 @@ import { loadPolicy } from './decide/load-policy.js';
 import { ApprovalStore } from './decide/approval-store.js';
 import { DecisionLog } from './decide/decision-log.js';
 import { expireHolds } from './decide/expire-holds.js';
-import { EventProcessor } from './decide/event-processor.js';
+import { EventProcessor, type EventRetry } from './decide/event-processor.js';
 import type { Policy } from './decide/policy-config.js';
 import { RolloutStore } from './execute/rollout-store.js';
 import { bindOperations, type OperationDeps } from './execute/operations.js';
@@ -55,6 +55,8 @@ export interface ServiceOverrides {
   /** How often idle loops look at the database for work they were not woken for. */
   readonly idleMs?: number;
   readonly backfill?: { readonly marginMs?: number; readonly retryMs?: number };
+  /** How failed events are retried, for tests that outlast the retry budget quickly. */
+  readonly eventRetry?: EventRetry;
   /** Reconnect timing of the stream, for tests that need a known gap. */
   readonly stream?: Pick<StreamListenerOptions, 'backoff' | 'random'>;
 }
@@ -135,7 +137,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
           onGap: (reason) => backfill?.trigger(reason),
           operations: bindOperations(operations),
           metrics,
-        }).processNext(),
+        }, overrides.eventRetry).processNext(),
       )
     : undefined;
   if (!gerrit) {

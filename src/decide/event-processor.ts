@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import type { Database, EventRow } from '../db/schema.js';
-import { GerritError } from '../errors.js';
+import { GerritError, NotMergedYetError } from '../errors.js';
 import type { RolloutStore } from '../execute/rollout-store.js';
 import type { GerritClient } from '../gerrit/gerrit-client.js';
 import { ChangeMergedEventSchema, CommentAddedEventSchema } from '../gerrit/gerrit-event.js';
@@ -73,19 +73,32 @@ export interface Handled {
 
 /** How long an event is leased while it is processed; after a crash it becomes due again. */
 const LEASE_MS = 5 * 60_000;
-/** Retries of an event whose change Gerrit does not yet show as merged, or while Gerrit is down. */
-const MAX_ATTEMPTS = 20;
+
+/** How failed events are tried again. */
+export interface EventRetry {
+  /** The first retry's delay; each next one doubles, up to `maxMs`. */
+  readonly baseMs: number;
+  readonly maxMs: number;
+  /** Tries of a change Gerrit does not show as merged before the event fails for good (about an hour by default). */
+  readonly notMergedAttempts: number;
+}
+
+export const DEFAULT_EVENT_RETRY: EventRetry = { baseMs: 1000, maxMs: 5 * 60_000, notMergedAttempts: 20 };
 
 /**
  * The decide stage's pump: takes stored events in order and hands each to its handler. A handler
- * that fails in a way that may pass (Gerrit down, its index lagging) leaves the event pending
- * with backoff; a final failure is stored on the event with the reason.
+ * that fails in a way that may pass leaves the event pending with backoff. Gerrit unreachable,
+ * 5xx, 429 or the database failing are retried for as long as they last, because giving up
+ * would miss a merge (the back-fill would find it already stored); only a change Gerrit keeps
+ * showing as not merged, or an error retrying cannot fix, fails the event for good, with the reason.
  */
 export class EventProcessor {
   readonly #d: DecideDeps;
+  readonly #retry: EventRetry;
 
-  constructor(deps: DecideDeps) {
+  constructor(deps: DecideDeps, retry: EventRetry = DEFAULT_EVENT_RETRY) {
     this.#d = deps;
+    this.#retry = retry;
   }
 
   /** Processes one due event; returns false when there was none. */
@@ -98,13 +111,15 @@ export class EventProcessor {
       await this.#d.events.finish(row.id, outcome.status, outcome.reason);
       log.info({ status: outcome.status, reason: outcome.reason }, 'event processed');
     } catch (err) {
-      const retryable = !(err instanceof GerritError) || err.retryable;
+      const retryable = err instanceof NotMergedYetError ? row.attempts < this.#retry.notMergedAttempts : !(err instanceof GerritError) || err.retryable;
       const message = (err as Error).message;
-      if (retryable && row.attempts < MAX_ATTEMPTS) {
+      if (retryable) {
         // a 429/503 with Retry-After is not asked again sooner than Gerrit said
         const retryAfter = err instanceof GerritError ? (err.retryAfterMs ?? 0) : 0;
-        const delay = Math.max(Math.min(1000 * 2 ** (row.attempts - 1), 5 * 60_000), retryAfter);
-        log.warn({ err, attempt: row.attempts, retryInMs: delay }, 'event processing failed; will retry');
+        const delay = Math.max(Math.min(this.#retry.baseMs * 2 ** Math.min(row.attempts - 1, 30), this.#retry.maxMs), retryAfter);
+        // past the point where a lagging index explains it, say so loudly on every try
+        const level = row.attempts >= this.#retry.notMergedAttempts ? 'error' : 'warn';
+        log[level]({ err, attempt: row.attempts, retryInMs: delay }, 'event processing failed; will retry');
         await this.#d.events.retryLater(row.id, delay, message);
       } else {
         log.error({ err, attempt: row.attempts }, 'event processing failed for good');

@@ -1,4 +1,4 @@
-import { GerritError } from '../errors.js';
+import { NotMergedYetError } from '../errors.js';
 import type { ChangeMergedEvent } from '../gerrit/gerrit-event.js';
 import { evaluateChange, votersOf } from './evaluate-change.js';
 import type { DecideDeps, Handled } from './event-processor.js';
@@ -14,7 +14,7 @@ export async function handleMerged(d: DecideDeps, event: ChangeMergedEvent): Pro
   const change = await d.gerrit.getChange(event.change.project, event.change.number);
   if (change.status !== 'MERGED') {
     // Gerrit's REST view can lag the event; the processor retries with backoff
-    throw new GerritError(`change ${change.number} is ${change.status} in REST, not MERGED yet`, 200, true);
+    throw new NotMergedYetError(`change ${change.number} is ${change.status} in REST, not MERGED yet`);
   }
   const policy = d.policy();
   const rolesByAccount = await resolveRoles(d.gerrit, policy.roles, votersOf(policy, change));
