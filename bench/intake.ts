@@ -83,7 +83,8 @@ figure('parse_vs_json_parse_ratio', floor / parse);
 async function ingest(name: string, target: DatabaseTarget): Promise<void> {
   const db = await createDatabase(target);
   await migrateToLatest(db.db);
-  const intake = new Intake({ store: new EventStore(db.db), logger: silentLogger(), settleMs: 0, onStored: () => {} });
+  // as the service builds it: parallel writes where the database has a pool
+  const intake = new Intake({ store: new EventStore(db.db), logger: silentLogger(), settleMs: 0, onStored: () => {}, parallelWrites: db.singleConnection ? 1 : 4 });
   const t = performance.now();
   for (const text of lines) intake.accept({ kind: 'line', text }, 'stream');
   const acceptMs = performance.now() - t;

@@ -144,7 +144,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     logger.warn('Gerrit REST is not configured (GERRIT_URL, GERRIT_HTTP_USER, GERRIT_HTTP_PASSWORD or _FILE): events are stored but not decided and nothing is reported');
   }
 
-  const intake = new Intake({ store: events, logger, metrics, settleMs: config.settleMs, onStored: () => decider?.wake() });
+  const intake = new Intake({ store: events, logger, metrics, settleMs: config.settleMs, onStored: () => decider?.wake(), parallelWrites: database.singleConnection ? 1 : 4 });
   const backfill = gerrit ? new Backfill({ gerrit, intake, checkpoints: new CheckpointStore(database.db), logger, metrics, ...overrides.backfill }) : undefined;
   let listener: StreamListener | undefined;
   let makeListener: (() => StreamListener) | undefined;

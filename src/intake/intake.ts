@@ -19,7 +19,17 @@ export interface IntakeOptions {
   readonly onStored: () => void;
   /** Counts received, stored, rejected and deduplicated events. */
   readonly metrics?: Metrics;
+  /**
+   * Batches written at the same time (default 1). More than one overlaps parsing with the
+   * database and spreads a backlog over several connections; only for a pooled PostgreSQL.
+   */
+  readonly parallelWrites?: number;
 }
+
+/** Lines per insert: big enough to amortise a round trip, small enough to keep a statement cheap. */
+const BATCH_SIZE = 500;
+
+type Queued = { line: SplitLine; source: EventSource; receivedAt: Date };
 
 /**
  * The single entry point for events, whatever the transport. It turns each line into an `events`
@@ -31,7 +41,9 @@ export interface IntakeOptions {
  */
 export class Intake {
   readonly #o: IntakeOptions;
-  #queue: Array<{ line: SplitLine; source: EventSource; receivedAt: Date }> = [];
+  #queue: Queued[] = [];
+  /** Lines taken off the queue by a write still in flight. */
+  #inFlight = 0;
   #writing: Promise<void> | undefined;
 
   constructor(options: IntakeOptions) {
@@ -56,7 +68,7 @@ export class Intake {
 
   /** Lines accepted but not yet stored (kept in memory while the database cannot be written). */
   get pending(): number {
-    return this.#queue.length;
+    return this.#queue.length + this.#inFlight;
   }
 
   /** Resolves when everything accepted so far is stored. */
@@ -84,23 +96,44 @@ export class Intake {
     return fresh.size;
   }
 
+  /**
+   * Writes the queue out in batches, up to `parallelWrites` at once. A batch that fails goes back
+   * to the front of the queue and the writer backs off: a database restart must not lose events.
+   */
   async #drain(): Promise<void> {
+    const parallel = Math.max(1, this.#o.parallelWrites ?? 1);
     let failures = 0;
-    while (this.#queue.length > 0) {
-      const batch = this.#queue.slice(0, 200);
-      try {
-        const rows = batch.map((e) => toRow(e.line, e.source, e.receivedAt, this.#o.settleMs));
-        const fresh = await this.#store(rows);
-        this.#queue.splice(0, batch.length);
-        failures = 0;
-        if (fresh > 0) this.#o.onStored();
-      } catch (err) {
-        // keep the lines and try again: a database restart must not lose events
-        failures++;
-        this.#o.logger.error({ err, queued: this.#queue.length }, 'storing events failed; will retry');
-        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** failures, 10_000)));
-      }
+    const writes = new Set<Promise<void>>();
+    const start = () => {
+      const batch = this.#queue.splice(0, BATCH_SIZE);
+      this.#inFlight += batch.length;
+      const write: Promise<void> = this.#write(batch)
+        .then(() => {
+          failures = 0;
+        })
+        .catch((err: unknown) => {
+          this.#queue.unshift(...batch);
+          failures++;
+          this.#o.logger.error({ err, queued: this.#queue.length + this.#inFlight }, 'storing events failed; will retry');
+        })
+        .finally(() => {
+          this.#inFlight -= batch.length;
+          writes.delete(write);
+        });
+      writes.add(write);
+    };
+    while (this.#queue.length > 0 || writes.size > 0) {
+      if (failures > 0 && writes.size === 0) await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** failures, 10_000)));
+      // after a failure, one batch at a time until the database answers again
+      const limit = failures > 0 ? 1 : parallel;
+      while (this.#queue.length > 0 && writes.size < limit) start();
+      if (writes.size > 0) await Promise.race(writes);
     }
+  }
+
+  async #write(batch: readonly Queued[]): Promise<void> {
+    const rows = batch.map((e) => toRow(e.line, e.source, e.receivedAt, this.#o.settleMs));
+    if ((await this.#store(rows)) > 0) this.#o.onStored();
   }
 }
 
