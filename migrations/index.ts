@@ -3,6 +3,7 @@ import * as m0001 from './0001_initial.js';
 import * as m0002 from './0002_approvals.js';
 import * as m0003 from './0003_decisions.js';
 import * as m0004 from './0004_workflow_engine.js';
+import * as m0005 from './0005_audit_trail.js';
 
 /**
  * Every migration, in order. Listed statically (not read from the folder at run time) so the
@@ -13,4 +14,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0002_approvals': m0002,
   '0003_decisions': m0003,
   '0004_workflow_engine': m0004,
+  '0005_audit_trail': m0005,
 };

@@ -28,6 +28,20 @@ export class BadRequestError extends RollgateError {
   override readonly expose = true;
 }
 
+/** The request does not say who sends it, or says it wrongly. */
+export class UnauthorizedError extends RollgateError {
+  override readonly code = 'unauthorized';
+  override readonly status = 401;
+  override readonly expose = true;
+}
+
+/** The sender is known but may not do this; the message names what it would need. */
+export class ForbiddenError extends RollgateError {
+  override readonly code = 'forbidden';
+  override readonly status = 403;
+  override readonly expose = true;
+}
+
 export class NotFoundError extends RollgateError {
   override readonly code = 'not_found';
   override readonly status = 404;

@@ -9,6 +9,7 @@ export interface Database {
   approvals: ApprovalsTable;
   checkpoints: CheckpointsTable;
   decisions: DecisionsTable;
+  audit_log: AuditLogTable;
 }
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
@@ -152,7 +153,7 @@ export interface CheckpointsTable {
   updated_at: DefaultedTimestamp;
 }
 
-/** The audit trail: one row per decision, with what it was made from. */
+/** Every decision, with what it was made from (each also has a row in the audit trail). */
 export interface DecisionsTable {
   id: Generated<number>;
   rollout_id: number | null;
@@ -173,6 +174,29 @@ export interface DecisionsTable {
   created_at: DefaultedTimestamp;
 }
 
+/**
+ * The hash-chained audit trail: every decision, approval, command, API action, step start and
+ * end, and report, one row each. Written only by src/audit/audit-store.ts.
+ */
+export interface AuditLogTable {
+  /** 1, 2, 3, … with no gaps, given by rollgate under the append lock. */
+  id: number;
+  /** Given by rollgate (not a default): it is part of the hash. */
+  at: Timestamp;
+  kind: string;
+  actor: string;
+  rollout_id: number | null;
+  project: string | null;
+  change_number: number | null;
+  summary: string;
+  data: Json<unknown>;
+  /** The previous row's `hash`; 64 zeros for the first row. */
+  prev_hash: string;
+  /** sha256 (hex) over `prev_hash` and the row's canonical content. */
+  hash: string;
+}
+
+export type AuditLogRow = Selectable<AuditLogTable>;
 export type DecisionRow = Selectable<DecisionsTable>;
 export type EventRow = Selectable<EventsTable>;
 export type ApprovalRow = Selectable<ApprovalsTable>;

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
-import { BadRequestError, RollgateError } from '../../errors.js';
+import { BadRequestError, RollgateError, UnauthorizedError } from '../../errors.js';
 import type { Intake } from '../../intake/intake.js';
 import type { Logger } from '../../log.js';
 
@@ -11,12 +11,6 @@ export interface WebhookOptions {
   /** The shared secret; absent means the webhook intake is off. */
   readonly secret: string | undefined;
   readonly maxBytes: number;
-}
-
-class UnauthorizedError extends RollgateError {
-  override readonly code = 'unauthorized';
-  override readonly status = 401;
-  override readonly expose = true;
 }
 
 class TooLargeError extends RollgateError {

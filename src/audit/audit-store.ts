@@ -1,0 +1,135 @@
+import { sql, type Kysely } from 'kysely';
+import type { AuditLogRow, Database } from '../db/schema.js';
+import { ChainChecker, entryHash, GENESIS_HASH, type AuditEntry, type ChainBreak } from './audit-chain.js';
+import type { AuditEvent, AuditTrail } from './audit-trail.js';
+import { storableText, toStorable, type JsonValue } from './canonical-json.js';
+
+/** What walking the whole chain found. */
+export type AuditVerification =
+  | { readonly ok: true; readonly rows: number; readonly head: { readonly id: number; readonly hash: string } | undefined }
+  | { readonly ok: false; readonly rows: number; readonly broken: ChainBreak };
+
+export interface AuditPageQuery {
+  /** Entries with a greater id; the previous page's `next`. */
+  readonly after?: number;
+  readonly limit: number;
+  readonly kind?: string;
+  readonly rolloutId?: number;
+}
+
+export interface AuditPage {
+  readonly entries: readonly AuditEntry[];
+  /** Pass as `after` for the next page; null at the end. */
+  readonly next: number | null;
+}
+
+/**
+ * The transaction-scoped advisory lock every append takes ("audit" in ASCII): appends from every
+ * replica and worker on one database are serialised, so each row follows the one before it and
+ * the chain never forks. It is held until the appending transaction ends, the caller's one when
+ * it passes `trx`, so a rolled-back state change takes its audit row with it.
+ */
+export const AUDIT_LOCK_KEY = '418581342580';
+
+const PAGE_ROWS = 500;
+
+/**
+ * The `audit_log` table: an append-only, hash-chained trail. Each row's hash covers the previous
+ * row's hash and its own content (id and time included), so changing, inserting or deleting a
+ * row in the middle breaks every later link, which `verify()` finds.
+ */
+export class AuditStore implements AuditTrail {
+  readonly #db: Kysely<Database>;
+  readonly #clock: () => Date;
+
+  constructor(db: Kysely<Database>, clock: () => Date = () => new Date()) {
+    this.#db = db;
+    this.#clock = clock;
+  }
+
+  async append(event: AuditEvent, trx?: Kysely<Database>): Promise<void> {
+    // the lock must be held until commit: outside a transaction, open one
+    if (trx?.isTransaction) return this.#append(event, trx);
+    await (trx ?? this.#db).transaction().execute((t) => this.#append(event, t));
+  }
+
+  async #append(event: AuditEvent, trx: Kysely<Database>): Promise<void> {
+    await sql`select pg_advisory_xact_lock(${AUDIT_LOCK_KEY}::bigint)`.execute(trx);
+    const head = await trx.selectFrom('audit_log').select(['id', 'hash']).orderBy('id', 'desc').limit(1).executeTakeFirst();
+    const prevHash = head?.hash ?? GENESIS_HASH;
+    const content = {
+      id: (head?.id ?? 0) + 1,
+      at: this.#clock().toISOString(),
+      kind: event.kind,
+      actor: storableText(event.actor),
+      rolloutId: event.rolloutId ?? null,
+      project: event.project == null ? null : storableText(event.project),
+      changeNumber: event.changeNumber ?? null,
+      summary: storableText(event.summary),
+      // hashed as it will read back from jsonb
+      data: toStorable(event.data),
+    };
+    await trx
+      .insertInto('audit_log')
+      .values({
+        id: content.id,
+        at: content.at,
+        kind: content.kind,
+        actor: content.actor,
+        rollout_id: content.rolloutId,
+        project: content.project,
+        change_number: content.changeNumber,
+        summary: content.summary,
+        data: JSON.stringify(content.data),
+        prev_hash: prevHash,
+        hash: entryHash(prevHash, content),
+      })
+      .execute();
+  }
+
+  /** Walks the chain from row 1 in id order, a page at a time; stops at the first break. */
+  async verify(): Promise<AuditVerification> {
+    const checker = new ChainChecker();
+    for await (const entry of this.entries()) {
+      const broken = checker.check(entry);
+      if (broken) return { ok: false, rows: checker.count, broken };
+    }
+    return { ok: true, rows: checker.count, head: checker.head };
+  }
+
+  /** Every entry after `after` in id order, read a page at a time (for export and verify). */
+  async *entries(after = 0): AsyncIterable<AuditEntry> {
+    for (let last = after; ; ) {
+      const rows = await this.#db.selectFrom('audit_log').selectAll().where('id', '>', last).orderBy('id').limit(PAGE_ROWS).execute();
+      for (const row of rows) yield toEntry(row);
+      if (rows.length < PAGE_ROWS) return;
+      last = rows.at(-1)!.id;
+    }
+  }
+
+  /** One page of entries, oldest first, optionally of one kind or one rollout. */
+  async page(q: AuditPageQuery): Promise<AuditPage> {
+    let query = this.#db.selectFrom('audit_log').selectAll().where('id', '>', q.after ?? 0).orderBy('id').limit(q.limit + 1);
+    if (q.kind !== undefined) query = query.where('kind', '=', q.kind);
+    if (q.rolloutId !== undefined) query = query.where('rollout_id', '=', q.rolloutId);
+    const rows = await query.execute();
+    const shown = rows.slice(0, q.limit);
+    return { entries: shown.map(toEntry), next: rows.length > q.limit ? shown.at(-1)!.id : null };
+  }
+}
+
+function toEntry(row: AuditLogRow): AuditEntry {
+  return {
+    id: row.id,
+    at: new Date(row.at).toISOString(),
+    kind: row.kind,
+    actor: row.actor,
+    rolloutId: row.rollout_id,
+    project: row.project,
+    changeNumber: row.change_number,
+    summary: row.summary,
+    data: row.data as JsonValue,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
