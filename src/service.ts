@@ -3,7 +3,7 @@ import cron from 'node-cron';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
-import { createDatabase, migrateToLatest, type DatabaseHandle } from './db/database.js';
+import { configuredTarget, createDatabase, migrateToLatest, type DatabaseHandle } from './db/database.js';
 import { checkReadiness } from './db/readiness.js';
 import { loadPolicy } from './decide/load-policy.js';
 import { ApprovalStore } from './decide/approval-store.js';
@@ -70,7 +70,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const policy = loadPolicy(config.policyDir);
   logger.info({ dir: config.policyDir, rules: policy.rollouts.length, workflows: Object.keys(policy.workflows).length }, 'policy loaded');
 
-  const database = await createDatabase(config.databaseUrl ? { kind: 'postgres', url: config.databaseUrl } : { kind: 'pglite', dataDir: config.dataDir });
+  const database = await createDatabase(configuredTarget(config));
   const migrated = await migrateToLatest(database.db);
   if (migrated.error !== undefined) {
     await database.close();

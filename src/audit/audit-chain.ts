@@ -73,7 +73,7 @@ export class ChainChecker {
     const expected = this.#lastId + 1;
     if (e.id !== expected) {
       const gap = e.id - expected === 1 ? `row #${expected}` : `rows #${expected} to #${e.id - 1}`;
-      return { id: expected, reason: 'row-missing', message: `row is missing: the rows go from #${this.#lastId} to #${e.id} (${gap} deleted)` };
+      return { id: expected, reason: 'row-missing', message: `missing: the rows go from #${this.#lastId} to #${e.id} (${gap} deleted)` };
     }
     const where = { id: e.id, kind: e.kind, at: e.at };
     if (entryHash(e.prevHash, e) !== e.hash) return { ...where, reason: 'content-changed', message: 'content does not match its hash (changed after it was written)' };

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { loadConfig, type Config } from '../config.js';
-import { createDatabase } from '../db/database.js';
+import { configuredTarget, createDatabase } from '../db/database.js';
 import type { ApprovalRow, RolloutRow } from '../db/schema.js';
 import type { CommentApproval, DecisionResult } from '../decide/decide.js';
 import { evaluateChange, votersOf, type RuleDecision } from '../decide/evaluate-change.js';
@@ -192,7 +192,7 @@ async function storedRollouts(config: Config, change: GerritChange): Promise<{ r
   if (!config.databaseUrl && !config.dataDir.startsWith('memory://') && !existsSync(config.dataDir)) return { rows: [], approvals: [] };
   let database;
   try {
-    database = await createDatabase(config.databaseUrl ? { kind: 'postgres', url: config.databaseUrl } : { kind: 'pglite', dataDir: config.dataDir });
+    database = await createDatabase(configuredTarget(config));
   } catch (err) {
     return { rows: [], approvals: [], note: `rollouts not shown: cannot open the database: ${(err as Error).message}` };
   }

@@ -3,11 +3,12 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
-import { createDatabase, migrateToLatest } from '../db/database.js';
+import { configuredTarget, createDatabase, migrateToLatest } from '../db/database.js';
 import { loadPolicy } from '../decide/load-policy.js';
 import { RollgateError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { startService } from '../service.js';
+import { auditCommand } from './audit.js';
 import { UsageError } from './cli-args.js';
 import { explainCommand } from './explain.js';
 import { policyTestCommand } from './policy-test.js';
@@ -24,6 +25,9 @@ commands:
                         the decision for a change now, with every reason, and its rollouts
   replay <events.jsonl> [--dry-run] [--policies DIR] [--groups FILE]
                         decide recorded stream-events lines (and, without --dry-run, run the rollouts)
+  audit verify          check the hash-chained audit trail end to end; exit 1 naming the first broken row
+  audit export [--out FILE] [--after ID]
+                        write the audit trail as JSON lines, with hashes, to check elsewhere
 
 configuration is read from the environment (see README.md, "Configuration").`;
 
@@ -46,6 +50,7 @@ async function run(argv: readonly string[]): Promise<number> {
   // these parse their own options
   if (argv[0] === 'explain') return explainCommand(argv.slice(1));
   if (argv[0] === 'replay') return replayCommand(argv.slice(1));
+  if (argv[0] === 'audit') return auditCommand(argv.slice(1));
   if (argv[0] === 'policy' && argv[1] === 'test') return policyTestCommand(argv.slice(2));
   const { positionals } = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: {} });
   const [command, ...rest] = positionals;
@@ -83,7 +88,7 @@ async function serve(): Promise<number> {
 
 async function migrate(): Promise<number> {
   const config = loadConfig();
-  const database = await createDatabase(config.databaseUrl ? { kind: 'postgres', url: config.databaseUrl } : { kind: 'pglite', dataDir: config.dataDir });
+  const database = await createDatabase(configuredTarget(config));
   try {
     const result = await migrateToLatest(database.db);
     for (const name of result.applied) process.stdout.write(`applied ${name}\n`);

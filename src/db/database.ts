@@ -9,6 +9,11 @@ import { PGliteDialect } from './pglite-dialect.js';
 /** Where the data lives: a PostgreSQL server, or an embedded PGlite folder (`memory://` for tests). */
 export type DatabaseTarget = { kind: 'postgres'; url: string } | { kind: 'pglite'; dataDir: string };
 
+/** The database the settings name: `DATABASE_URL` when set, else the embedded one in `ROLLGATE_DATA_DIR`. */
+export function configuredTarget(settings: { readonly databaseUrl: string | undefined; readonly dataDir: string }): DatabaseTarget {
+  return settings.databaseUrl ? { kind: 'postgres', url: settings.databaseUrl } : { kind: 'pglite', dataDir: settings.dataDir };
+}
+
 /** The database plus the capabilities that differ between backends. */
 export interface DatabaseHandle {
   readonly db: Kysely<Database>;

@@ -118,7 +118,7 @@ describe.each(BACKENDS)('%s: audit store', (backend) => {
   it('finds a deleted row as a gap in the ids', async () => {
     for (let n = 1; n <= 5; n++) await audit.append(event(n));
     await sql`delete from audit_log where id = 4`.execute(handle.db);
-    expect(await audit.verify()).toMatchObject({ ok: false, rows: 3, broken: { id: 4, reason: 'row-missing', message: 'row is missing: the rows go from #3 to #5 (row #4 deleted)' } });
+    expect(await audit.verify()).toMatchObject({ ok: false, rows: 3, broken: { id: 4, reason: 'row-missing', message: 'missing: the rows go from #3 to #5 (row #4 deleted)' } });
   });
 
   it('pages in id order, filtered by kind and rollout', async () => {

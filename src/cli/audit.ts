@@ -1,0 +1,93 @@
+import { createWriteStream, existsSync, openSync } from 'node:fs';
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import { AuditStore, type AuditVerification } from '../audit/audit-store.js';
+import { loadConfig } from '../config.js';
+import { configuredTarget, createDatabase } from '../db/database.js';
+import { RollgateError } from '../errors.js';
+import { parseCommandArgs, UsageError } from './cli-args.js';
+
+/** No audit trail to read, or no file to write to; said in words, exit 1. */
+class AuditCommandError extends RollgateError {
+  override readonly code = 'audit';
+}
+
+/** `rollgate audit verify|export`. */
+export async function auditCommand(args: readonly string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === 'verify') return verify(rest);
+  if (sub === 'export') return exportEntries(rest);
+  throw new UsageError(`rollgate audit: ${sub === undefined ? 'give a subcommand' : `unknown subcommand "${sub}"`}: rollgate audit verify | rollgate audit export [--out FILE] [--after ID]`);
+}
+
+/**
+ * Walks the whole chain; exit 0 when intact (printing the head hash, worth keeping somewhere
+ * else), exit 1 naming the first broken row.
+ */
+async function verify(args: readonly string[]): Promise<number> {
+  parseCommandArgs('audit verify', args, {});
+  const result = await withAudit((audit) => audit.verify());
+  process.stdout.write(`${verificationText(result)}\n`);
+  return result.ok ? 0 : 1;
+}
+
+export function verificationText(r: AuditVerification): string {
+  if (r.ok) return r.head ? `audit trail intact: ${r.rows} rows, head #${r.head.id} ${r.head.hash}` : 'audit trail intact: 0 rows (nothing recorded yet)';
+  const b = r.broken;
+  const which = b.kind !== undefined ? `row #${b.id} (${b.kind}, ${b.at})` : `row #${b.id}`;
+  return `audit trail broken at ${which}: ${b.message}\n${r.rows} rows before it are intact; nothing from row #${b.id} on can be trusted`;
+}
+
+/** Writes entries as JSON lines, with their hashes, so the chain can be checked elsewhere. */
+async function exportEntries(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parseCommandArgs('audit export', args, { out: { type: 'string' }, after: { type: 'string' } });
+  if (positionals.length > 0) throw new UsageError(`rollgate audit export: unexpected argument "${positionals[0]}"`);
+  if (values.after !== undefined && !/^\d+$/.test(values.after)) throw new UsageError(`rollgate audit export: --after must be a row id (0 or more), got "${values.after}"`);
+  const after = Number(values.after ?? 0);
+  const out = values.out === undefined ? process.stdout : createWriteStream('', { fd: openOut(values.out) });
+  const { rows, last } = await withAudit(async (audit) => {
+    let rows = 0;
+    let last: number | undefined;
+    for await (const entry of audit.entries(after)) {
+      // respect backpressure: the trail may be far larger than memory
+      if (!out.write(`${JSON.stringify(entry)}\n`)) await once(out, 'drain');
+      rows++;
+      last = entry.id;
+    }
+    return { rows, last };
+  });
+  if (values.out !== undefined) {
+    await endStream(out);
+    process.stdout.write(`exported ${rows} rows${last !== undefined ? ` (#${after + 1} to #${last})` : ''} to ${values.out}\n`);
+  }
+  return 0;
+}
+
+function openOut(file: string): number {
+  try {
+    return openSync(file, 'w');
+  } catch (err) {
+    throw new AuditCommandError(`cannot write ${file}: ${(err as Error).message}`);
+  }
+}
+
+async function withAudit<T>(fn: (audit: AuditStore) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  // reading never creates a database
+  if (!config.databaseUrl && !config.dataDir.startsWith('memory://') && !existsSync(config.dataDir)) {
+    throw new AuditCommandError(`no database at ${config.dataDir} (ROLLGATE_DATA_DIR); set it, or DATABASE_URL, to the database rollgate serve uses`);
+  }
+  const database = await createDatabase(configuredTarget(config));
+  try {
+    return await fn(new AuditStore(database.db));
+  } catch (err) {
+    if ((err as { code?: string }).code === '42P01') throw new AuditCommandError('this database has no audit trail yet: run rollgate migrate (or rollgate serve) first');
+    throw err;
+  } finally {
+    await database.close();
+  }
+}
+
+function endStream(stream: Writable): Promise<void> {
+  return new Promise((resolve, reject) => stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
+}
