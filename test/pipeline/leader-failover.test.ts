@@ -1,12 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { alice, bob, changeMergedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
 import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
 import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
+import { serveSetup, ServeProcess, type ServeSetup } from '../helpers/serve-process.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 /**
@@ -15,9 +12,7 @@ import { waitFor } from '../helpers/wait-for.js';
  * stream over within seconds, and a merge made while nobody listened is back-filled, rolled out
  * once and reported once.
  */
-const FIXTURES = path.resolve('test/fixtures');
 const POLL_MS = 300;
-const LEADER_MSG = '"msg":"this replica is now the Gerrit stream leader"';
 
 const WORKFLOW = `name: deploy-service
 steps:
@@ -28,41 +23,15 @@ steps:
     run: ["./ops/step.mjs", "deploy", "--", "\${change.number}"]
 `;
 
-interface StepCall {
-  readonly event: string;
-  readonly name: string;
-  readonly args: string[];
-}
 
-class Rollgate {
-  readonly child: ChildProcess;
-  stdout = '';
-  readonly exited: Promise<number | null>;
-
-  constructor(env: Record<string, string>) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', path.resolve('src/cli/main.ts'), 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child.stdout!.on('data', (c: Buffer) => (this.stdout += c.toString()));
-    this.child.stderr!.on('data', () => {});
-    this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
-  }
-
-  get leads(): boolean {
-    return this.stdout.includes(LEADER_MSG);
-  }
-
-  async ready(): Promise<void> {
-    await waitFor('rollgate serving', () => this.stdout.includes('"msg":"rollgate is serving"'), 60_000);
-  }
-}
 
 describe.each(BACKENDS)('%s: the stream leader', (backend) => {
   let ssh: SshGerritDouble;
   let rest: RestGerritDouble;
   let database: TestDatabase;
-  let tmp: string;
-  let recordDir: string;
+  let setup: ServeSetup;
   let env: Record<string, string>;
-  const running: Rollgate[] = [];
+  const running: ServeProcess[] = [];
 
   beforeAll(async () => {
     ssh = await startSshGerritDouble();
@@ -70,37 +39,8 @@ describe.each(BACKENDS)('%s: the stream leader', (backend) => {
     rest.addAccount(alice, [GROUPS.sre]);
     rest.addAccount(bob, [GROUPS.developers]);
     database = await createTestDatabase(backend);
-    tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-leader-'));
-    recordDir = path.join(tmp, 'record');
-    mkdirSync(recordDir);
-    const policies = path.join(tmp, 'policies');
-    mkdirSync(path.join(policies, 'workflows'), { recursive: true });
-    copyFileSync(path.join(FIXTURES, 'policies/roles.yaml'), path.join(policies, 'roles.yaml'));
-    copyFileSync(path.join(FIXTURES, 'policies/rollouts.yaml'), path.join(policies, 'rollouts.yaml'));
-    writeFileSync(path.join(policies, 'workflows/deploy-service.yaml'), WORKFLOW);
-    writeFileSync(path.join(tmp, 'id_ed25519'), ssh.clientPrivateKey, { mode: 0o600 });
-    writeFileSync(path.join(tmp, 'http-password'), `${rest.password}\n`, { mode: 0o600 });
-    env = {
-      PATH: process.env.PATH ?? '',
-      PORT: '0',
-      LOG_LEVEL: 'info',
-      ...(database.url ? { DATABASE_URL: database.url } : { ROLLGATE_DATA_DIR: path.join(tmp, 'data') }),
-      ROLLGATE_POLICY_DIR: policies,
-      ROLLGATE_WORK_DIR: FIXTURES,
-      ROLLGATE_SETTLE_MS: '0',
-      ROLLGATE_LEASE_MS: '1500',
-      ROLLGATE_LEADER_POLL_MS: String(POLL_MS),
-      ROLLGATE_STEP_ENV: 'RECORD_DIR',
-      RECORD_DIR: recordDir,
-      GERRIT_URL: rest.url,
-      GERRIT_HTTP_USER: rest.user,
-      GERRIT_HTTP_PASSWORD_FILE: path.join(tmp, 'http-password'),
-      GERRIT_SSH_HOST: ssh.host,
-      GERRIT_SSH_PORT: String(ssh.port),
-      GERRIT_SSH_USER: ssh.username,
-      GERRIT_SSH_KEY_FILE: path.join(tmp, 'id_ed25519'),
-      GERRIT_SSH_HOST_KEY: ssh.hostKeyFingerprint,
-    };
+    setup = serveSetup({ name: 'leader', workflow: WORKFLOW, database, ssh, rest, env: { ROLLGATE_LEADER_POLL_MS: String(POLL_MS) } });
+    env = setup.env;
   });
 
   afterEach(async () => {
@@ -116,13 +56,10 @@ describe.each(BACKENDS)('%s: the stream leader', (backend) => {
     await rest?.close();
   });
 
-  const calls = (): StepCall[] => {
-    const file = path.join(recordDir, 'calls.jsonl');
-    return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as StepCall) : [];
-  };
+  const calls = () => setup.calls();
   const reviewsOf = (change: number) => rest.reviews.filter((r) => r.changeNumber === change);
   const start = async () => {
-    const r = new Rollgate(env);
+    const r = new ServeProcess(env);
     running.push(r);
     await r.ready();
     return r;

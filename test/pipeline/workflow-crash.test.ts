@@ -1,12 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { alice, bob, changeMergedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
 import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
 import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
+import { serveSetup, ServeProcess, type ServeSetup } from '../helpers/serve-process.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 /**
@@ -14,16 +11,7 @@ import { waitFor } from '../helpers/wait-for.js';
  * shared database: killed with SIGKILL in the middle of a step and started again, and two of them
  * side by side on one PostgreSQL fed the same events.
  */
-const FIXTURES = path.resolve('test/fixtures');
 
-interface StepCall {
-  readonly event: string;
-  readonly name: string;
-  readonly args: string[];
-  readonly key: string;
-  readonly pid: number;
-  readonly t: number;
-}
 
 const WORKFLOW = `name: deploy-service
 steps:
@@ -37,40 +25,14 @@ steps:
     run: ["./ops/step.mjs", "verify", "--", "\${change.number}"]
 `;
 
-class Rollgate {
-  readonly child: ChildProcess;
-  stdout = '';
-  readonly exited: Promise<number | null>;
-
-  constructor(env: Record<string, string>) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', path.resolve('src/cli/main.ts'), 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child.stdout!.on('data', (c: Buffer) => (this.stdout += c.toString()));
-    this.child.stderr!.on('data', () => {});
-    this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
-  }
-
-  /** Log records at warn level or above, for a failure message. */
-  problems(): string {
-    return this.stdout
-      .split('\n')
-      .filter((l) => /"level":(40|50|60)/.test(l))
-      .slice(-30)
-      .join('\n');
-  }
-
-  async ready(): Promise<void> {
-    await waitFor('rollgate serving', () => this.stdout.includes('"msg":"rollgate is serving"'), 60_000);
-  }
-}
 
 describe.each(BACKENDS)('%s: rollgate processes on a shared database', (backend) => {
   let ssh: SshGerritDouble;
   let rest: RestGerritDouble;
   let database: TestDatabase;
-  let tmp: string;
-  let recordDir: string;
+  let setup: ServeSetup;
   let env: Record<string, string>;
-  const running: Rollgate[] = [];
+  const running: ServeProcess[] = [];
 
   beforeAll(async () => {
     ssh = await startSshGerritDouble();
@@ -78,37 +40,8 @@ describe.each(BACKENDS)('%s: rollgate processes on a shared database', (backend)
     rest.addAccount(alice, [GROUPS.sre]);
     rest.addAccount(bob, [GROUPS.developers]);
     database = await createTestDatabase(backend);
-    tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-crash-'));
-    recordDir = path.join(tmp, 'record');
-    mkdirSync(recordDir);
-    const policies = path.join(tmp, 'policies');
-    mkdirSync(path.join(policies, 'workflows'), { recursive: true });
-    copyFileSync(path.join(FIXTURES, 'policies/roles.yaml'), path.join(policies, 'roles.yaml'));
-    copyFileSync(path.join(FIXTURES, 'policies/rollouts.yaml'), path.join(policies, 'rollouts.yaml'));
-    writeFileSync(path.join(policies, 'workflows/deploy-service.yaml'), WORKFLOW);
-    writeFileSync(path.join(tmp, 'id_ed25519'), ssh.clientPrivateKey, { mode: 0o600 });
-    writeFileSync(path.join(tmp, 'http-password'), `${rest.password}\n`, { mode: 0o600 });
-    env = {
-      PATH: process.env.PATH ?? '',
-      PORT: '0',
-      LOG_LEVEL: 'info',
-      ...(database.url ? { DATABASE_URL: database.url } : { ROLLGATE_DATA_DIR: path.join(tmp, 'data') }),
-      ROLLGATE_POLICY_DIR: policies,
-      ROLLGATE_WORK_DIR: FIXTURES,
-      ROLLGATE_SETTLE_MS: '0',
-      ROLLGATE_LEASE_MS: '1500',
-      ROLLGATE_STEP_ENV: 'RECORD_DIR,DEPLOY_MS',
-      RECORD_DIR: recordDir,
-      DEPLOY_MS: '2500',
-      GERRIT_URL: rest.url,
-      GERRIT_HTTP_USER: rest.user,
-      GERRIT_HTTP_PASSWORD_FILE: path.join(tmp, 'http-password'),
-      GERRIT_SSH_HOST: ssh.host,
-      GERRIT_SSH_PORT: String(ssh.port),
-      GERRIT_SSH_USER: ssh.username,
-      GERRIT_SSH_KEY_FILE: path.join(tmp, 'id_ed25519'),
-      GERRIT_SSH_HOST_KEY: ssh.hostKeyFingerprint,
-    };
+    setup = serveSetup({ name: 'crash', workflow: WORKFLOW, database, ssh, rest, env: { ROLLGATE_STEP_ENV: 'RECORD_DIR,DEPLOY_MS', DEPLOY_MS: '2500' } });
+    env = setup.env;
   });
 
   afterEach(async () => {
@@ -124,13 +57,10 @@ describe.each(BACKENDS)('%s: rollgate processes on a shared database', (backend)
     await rest?.close();
   });
 
-  const calls = (): StepCall[] => {
-    const file = path.join(recordDir, 'calls.jsonl');
-    return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as StepCall) : [];
-  };
+  const calls = () => setup.calls();
   const reviewsOf = (change: number) => rest.reviews.filter((r) => r.changeNumber === change);
   const start = async (extra: Record<string, string> = {}) => {
-    const r = new Rollgate({ ...env, ...extra });
+    const r = new ServeProcess({ ...env, ...extra });
     running.push(r);
     await r.ready();
     return r;
