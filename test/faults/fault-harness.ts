@@ -1,10 +1,11 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
 import { startService, type RunningService, type ServiceOverrides } from '../../src/service.js';
 import { alice, bob, carol, GROUPS, mergedChange } from '../helpers/change-events.js';
+import { doubleSettings } from '../helpers/double-settings.js';
 import { startRestGerritDouble, type DoubleChange, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
 import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -39,8 +40,6 @@ export async function startFaultRig(options: { databaseUrl?: string | undefined;
   const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-fault-'));
   const recordDir = path.join(tmp, 'record');
   mkdirSync(recordDir);
-  writeFileSync(path.join(tmp, 'id_ed25519'), ssh.clientPrivateKey, { mode: 0o600 });
-  writeFileSync(path.join(tmp, 'http-password'), `${rest.password}\n`, { mode: 0o600 });
   const config = loadConfig({
     PATH: process.env.PATH,
     PORT: '0',
@@ -52,14 +51,7 @@ export async function startFaultRig(options: { databaseUrl?: string | undefined;
     ROLLGATE_PUBLIC_URL: 'http://rollgate.example',
     ROLLGATE_STEP_ENV: 'RECORD_DIR',
     RECORD_DIR: recordDir,
-    GERRIT_URL: rest.url,
-    GERRIT_HTTP_USER: rest.user,
-    GERRIT_HTTP_PASSWORD_FILE: path.join(tmp, 'http-password'),
-    GERRIT_SSH_HOST: ssh.host,
-    GERRIT_SSH_PORT: String(ssh.port),
-    GERRIT_SSH_USER: ssh.username,
-    GERRIT_SSH_KEY_FILE: path.join(tmp, 'id_ed25519'),
-    GERRIT_SSH_HOST_KEY: ssh.hostKeyFingerprint,
+    ...doubleSettings(tmp, { ssh, rest }),
     ...options.env,
   });
   const service = await startService(config, silentLogger(), {
