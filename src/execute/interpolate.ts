@@ -22,6 +22,19 @@ export function interpolate(template: string, vars: Variables): string {
 }
 
 /**
+ * For an `http` step's URL: `${env.*}` (the operator's own settings, such as a base URL) goes in
+ * as written; every other value is percent-encoded, so change data such as a subject with `/`,
+ * `?` or `#` stays one path segment or query value and cannot redirect the call elsewhere.
+ */
+export function interpolateUrl(template: string, vars: Variables): string {
+  return template.replace(REFERENCE, (_, name: string) => {
+    const value = vars[name];
+    if (value === undefined) throw new Error(`unknown variable \${${name}}`);
+    return name.startsWith('env.') ? value : encodeURIComponent(value);
+  });
+}
+
+/**
  * Substitutes inside the string values of a JSON value only: keys, numbers and the structure stay
  * as written, so change data can never add a field or break out of a string.
  */

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { ActionDefinition } from './workflow-config.js';
-import { interpolate, interpolateJson, type Variables } from './interpolate.js';
+import { interpolate, interpolateJson, interpolateUrl, type Variables } from './interpolate.js';
 import { redact, redactedTail } from './redact.js';
 import { runProcess } from './run-process.js';
 
@@ -61,7 +61,7 @@ async function runProgram(action: ActionDefinition, run: readonly string[], ctx:
 
 async function callHttp(action: ActionDefinition, ctx: ActionContext): Promise<ActionResult> {
   const http = action.http!;
-  const url = interpolate(http.url, ctx.vars);
+  const url = interpolateUrl(http.url, ctx.vars);
   const headers: Record<string, string> = { 'idempotency-key': ctx.idempotencyKey };
   for (const [k, v] of Object.entries(http.headers)) headers[k.toLowerCase()] = interpolate(v, ctx.vars);
   let body: string | undefined;

@@ -177,7 +177,7 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
         {
           id: 'notify',
           needs: ['argv'],
-          http: { method: 'POST', url: `${target.url}/deploy/\${change.number}`, headers: { 'X-Rev': '${newRev}' }, json: { subject: '${change.subject}', nested: ['${change.number}', 5, true], '${change.subject}': 'key stays' } },
+          http: { method: 'POST', url: `${target.url}/deploy/\${change.number}?subject=\${change.subject}`, headers: { 'X-Rev': '${newRev}' }, json: { subject: '${change.subject}', nested: ['${change.number}', 5, true], '${change.subject}': 'key stays' } },
         },
       ],
     });
@@ -189,7 +189,9 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
     expect(engine.calls().find((c) => c.name === 'argv')!.args).toEqual([hostile, `x${hostile}y`]);
     expect(existsSync('/tmp/rollgate-engine-pwned')).toBe(false);
     const req = target.requests[0]!;
-    expect(req.url).toBe(`/deploy/${rollout.change_number}`);
+    // the subject stays one query value: its `/`, `;`, quotes and spaces are percent-encoded
+    expect(req.url).toBe(`/deploy/${rollout.change_number}?subject=${encodeURIComponent(hostile)}`);
+    expect(new URL(req.url, 'http://x').searchParams.get('subject')).toBe(hostile);
     expect(req.headers['x-rev']).toBe(rollout.revision);
     expect(req.headers['idempotency-key']).toBe(`rollgate-${rollout.id}-notify`);
     expect(JSON.parse(req.body)).toEqual({ subject: hostile, nested: [String(rollout.change_number), 5, true], '${change.subject}': 'key stays' });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkWorkflow, findCycle, WorkflowFileSchema } from '../../src/execute/workflow-config.js';
-import { interpolateJson } from '../../src/execute/interpolate.js';
+import { interpolateJson, interpolateUrl } from '../../src/execute/interpolate.js';
 import { redact, redactedTail, secretValues } from '../../src/execute/redact.js';
 import { backoff } from '../../src/execute/runner.js';
 
@@ -70,6 +70,13 @@ describe('interpolateJson', () => {
   it('substitutes inside string values only; keys, numbers and structure stay', () => {
     const hostile = '", "admin": true, "x": "';
     expect(interpolateJson({ '${s}': ['${s}', 1, null, { v: 'a${s}b' }] }, { s: hostile })).toEqual({ '${s}': [hostile, 1, null, { v: `a${hostile}b` }] });
+  });
+});
+
+describe('interpolateUrl', () => {
+  it('keeps the operator\'s env values as written and percent-encodes change data', () => {
+    const vars = { 'env.DEPLOYER_URL': 'https://deploy.example/api', 'change.subject': '../../admin?x=1#frag', newRev: 'abc123' };
+    expect(interpolateUrl('${env.DEPLOYER_URL}/deploy/${newRev}?why=${change.subject}', vars)).toBe('https://deploy.example/api/deploy/abc123?why=..%2F..%2Fadmin%3Fx%3D1%23frag');
   });
 });
 
