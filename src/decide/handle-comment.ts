@@ -7,6 +7,7 @@ import { parseCommentCommands } from './comment-command.js';
 import { displayName, type Approver } from './decide.js';
 import { evaluateChange, votersOf } from './evaluate-change.js';
 import type { Actor, DecideDeps, Handled } from './event-processor.js';
+import { ruleActionRoles } from './rule-roles.js';
 import { resolveRoles } from './voter-roles.js';
 
 /**
@@ -151,7 +152,7 @@ async function operate(d: DecideDeps, event: CommentAddedEvent, account: GerritA
 /** The reply for someone who may not give this command on this rollout, or undefined when they may. */
 async function refuseWithoutRole(d: DecideDeps, rollout: RolloutRow, account: GerritAccount, verb: string): Promise<string | undefined> {
   const rule = d.policy().rollouts.find((r) => r.name === rollout.rule);
-  const allowed = [...new Set([...(rule?.approval.flatMap((g) => g.roles) ?? []), ...(rule?.break_glass?.roles ?? [])])];
+  const allowed = ruleActionRoles(rule);
   const held = (await actorOf(d, account)).roles;
   if (allowed.some((r) => held.includes(r))) return undefined;
   return `${displayName(account)} may not /rollout ${verb} rollout #${rollout.id} (${rollout.rule}): that needs role ${allowed.join(' or ')}; nothing was changed.`;

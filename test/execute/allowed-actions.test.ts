@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import type { RolloutRow, RolloutStatus, StepRow, StepStatus } from '../../src/db/schema.js';
+import type { Policy, RolloutRule } from '../../src/decide/policy-config.js';
+import { RolloutRuleSchema } from '../../src/decide/policy-config.js';
+import { allowedActions } from '../../src/execute/allowed-actions.js';
+import { WorkflowFileSchema } from '../../src/execute/workflow-config.js';
+
+const rule: RolloutRule = RolloutRuleSchema.parse({
+  name: 'prod',
+  match: { project: 'p', branch: 'main' },
+  workflow: 'deploy',
+  environment: 'production',
+  approval: { roles: ['prod-deployer'] },
+  break_glass: { roles: ['release-manager'] },
+});
+const workflow = (rollback: boolean) =>
+  WorkflowFileSchema.parse({
+    name: 'deploy',
+    steps: [
+      { id: 'build', run: ['./build'] },
+      { id: 'promote', needs: ['build'], approval: { roles: ['promoter'] } },
+    ],
+    ...(rollback ? { rollback: [{ id: 'revert', run: ['./revert'] }] } : {}),
+  });
+const policy = (rollback = true): Policy => ({ roles: {}, idpRoles: {}, auditReaders: undefined, rollouts: [rule], workflows: { deploy: workflow(rollback) }, version: 'v' });
+const rollout = (status: RolloutStatus) => ({ id: 1, rule: 'prod', workflow: 'deploy', status }) as RolloutRow;
+const steps = (promote: StepStatus): StepRow[] => [{ step_id: 'build', status: 'succeeded' } as StepRow, { step_id: 'promote', status: promote } as StepRow];
+
+describe('allowedActions', () => {
+  it.each([
+    ['held', 'pending', ['prod-deployer'], ['approve', 'deny']],
+    ['held', 'pending', ['release-manager'], ['approve', 'deny']],
+    ['held', 'pending', ['promoter'], []],
+    ['held', 'pending', [], []],
+    ['queued', 'pending', ['prod-deployer'], ['cancel']],
+    ['running', 'pending', ['prod-deployer'], ['cancel']],
+    // at an approval gate the gate's roles decide approve/deny; cancel stays the rule's
+    ['waiting', 'waiting', ['promoter'], ['approve', 'deny']],
+    ['waiting', 'waiting', ['prod-deployer'], ['cancel']],
+    ['running', 'waiting', ['promoter', 'prod-deployer'], ['approve', 'deny', 'cancel']],
+    ['failed', 'failed', ['prod-deployer'], ['retry', 'rollback']],
+    ['rolled_back', 'failed', ['prod-deployer'], ['retry']],
+    ['succeeded', 'succeeded', ['prod-deployer'], ['rollback']],
+    ['succeeded', 'succeeded', ['promoter'], []],
+    ['denied', 'pending', ['prod-deployer'], []],
+    ['cancelled', 'pending', ['prod-deployer'], []],
+  ] as const)('%s (promote %s) with roles %j: %j', (status, promote, roles, expected) => {
+    expect(allowedActions(policy(), rollout(status), steps(promote), roles)).toEqual(expected);
+  });
+
+  it('offers no rollback when the workflow has nothing to roll back with', () => {
+    expect(allowedActions(policy(false), rollout('succeeded'), steps('succeeded'), ['prod-deployer'])).toEqual([]);
+  });
+
+  it('offers nothing for a rule that left the policy', () => {
+    expect(allowedActions(policy(), { ...rollout('held'), rule: 'gone' }, steps('pending'), ['prod-deployer'])).toEqual([]);
+  });
+});
