@@ -8,6 +8,8 @@ import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { hookRoutes, type WebhookOptions } from './routes/hooks.js';
 import { rolloutRoutes } from './routes/rollouts.js';
+import { securityHeaders } from './security-headers.js';
+import { webRoutes, type WebDeps } from './web/web-routes.js';
 
 export interface AppDeps {
   readonly rollouts: RolloutStore;
@@ -17,18 +19,23 @@ export interface AppDeps {
   /** Serves `GET /readyz` from this check. */
   readonly ready?: () => Promise<Readiness>;
   readonly webhooks: Omit<WebhookOptions, 'logger'>;
+  /** The web page's view of the service (the rollouts come from `rollouts`). */
+  readonly web: Omit<WebDeps, 'rollouts'>;
+  /** Origins besides rollgate's own that its forms may end up at (the IdP's, after logout). */
+  readonly formActionOrigins?: readonly string[];
 }
 
-/** Builds the HTTP app. Middleware order, top to bottom: errors, request log, routes. */
+/** Builds the HTTP app. Middleware order, top to bottom: errors, security headers, request log, routes. */
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   app.use(errorMiddleware);
+  app.use(securityHeaders(deps.formActionOrigins));
   app.use(async (ctx, next) => {
     const started = performance.now();
     await next();
     deps.logger.debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) }, 'http request');
   });
-  for (const router of [healthRoutes(deps.ready), ...(deps.metrics ? [metricsRoutes(deps.metrics)] : []), rolloutRoutes(deps.rollouts), hookRoutes({ ...deps.webhooks, logger: deps.logger })]) {
+  for (const router of [healthRoutes(deps.ready), ...(deps.metrics ? [metricsRoutes(deps.metrics)] : []), rolloutRoutes(deps.rollouts), hookRoutes({ ...deps.webhooks, logger: deps.logger }), webRoutes({ ...deps.web, rollouts: deps.rollouts })]) {
     app.use(router.routes()).use(router.allowedMethods());
   }
   app.on('error', (err: unknown) => deps.logger.error({ err }, 'http request failed'));

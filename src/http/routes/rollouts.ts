@@ -1,6 +1,6 @@
 import { Router } from '@koa/router';
 import { z } from 'zod';
-import { ROLLOUT_STATUSES, type RolloutRow, type StepRow } from '../../db/schema.js';
+import { ROLLOUT_STATUSES, type RolloutRow, type RolloutStatus, type StepRow } from '../../db/schema.js';
 import { BadRequestError, NotFoundError } from '../../errors.js';
 import type { RolloutStore } from '../../execute/rollout-store.js';
 
@@ -13,23 +13,45 @@ const ListQuerySchema = z.object({
 
 const IdSchema = z.coerce.number().int().positive();
 
+export interface ListFilter {
+  readonly status?: RolloutStatus;
+  readonly project?: string;
+  readonly changeNumber?: number;
+  readonly limit: number;
+}
+
+/**
+ * The rollouts filter of `GET /api/rollouts` and of the web page's list, or what is wrong with it.
+ * Empty values count as absent, because a GET form sends its blank fields.
+ */
+export function parseListQuery(query: Readonly<Record<string, unknown>>): { readonly filter: ListFilter } | { readonly problem: string } {
+  const parsed = ListQuerySchema.safeParse(Object.fromEntries(Object.entries(query).filter(([, v]) => v !== '')));
+  if (!parsed.success) return { problem: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
+  const { status, project, change, limit } = parsed.data;
+  return { filter: { limit, ...(status ? { status } : {}), ...(project ? { project } : {}), ...(change ? { changeNumber: change } : {}) } };
+}
+
+/** A rollout id from a URL path segment; undefined when it is not a positive number. */
+export function parseRolloutId(text: string | undefined): number | undefined {
+  const id = IdSchema.safeParse(text);
+  return id.success ? id.data : undefined;
+}
+
 /** Read-only views of rollouts: their decision, reasons and steps. */
 export function rolloutRoutes(rollouts: RolloutStore): Router {
   const router = new Router({ prefix: '/api/rollouts' });
 
   router.get('/', async (ctx) => {
-    const query = ListQuerySchema.safeParse(ctx.query);
-    if (!query.success) throw new BadRequestError(query.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-    const { status, project, change, limit } = query.data;
-    const rows = await rollouts.list({ limit, ...(status ? { status } : {}), ...(project ? { project } : {}), ...(change ? { changeNumber: change } : {}) });
-    ctx.body = { rollouts: rows.map((r) => rolloutView(r)) };
+    const query = parseListQuery(ctx.query);
+    if ('problem' in query) throw new BadRequestError(query.problem);
+    ctx.body = { rollouts: (await rollouts.list(query.filter)).map((r) => rolloutView(r)) };
   });
 
   router.get('/:id', async (ctx) => {
-    const id = IdSchema.safeParse(ctx.params.id);
-    if (!id.success) throw new BadRequestError(`rollout id must be a positive number, got "${ctx.params.id}"`);
-    const row = await rollouts.get(id.data);
-    if (!row) throw new NotFoundError(`no rollout ${id.data}`);
+    const id = parseRolloutId(ctx.params.id);
+    if (id === undefined) throw new BadRequestError(`rollout id must be a positive number, got "${ctx.params.id}"`);
+    const row = await rollouts.get(id);
+    if (!row) throw new NotFoundError(`no rollout ${id}`);
     ctx.body = rolloutView(row, await rollouts.steps(row.id));
   });
 

@@ -1,0 +1,104 @@
+/**
+ * The page's two static files, kept as strings so the service needs no build step or file copy
+ * to serve them. Being files served by rollgate (not inline), they pass a CSP of `'self'`.
+ */
+
+/**
+ * Keeps a rollout page current: while the rollout is not settled, asks `GET /api/rollouts/:id`
+ * every second and reloads when its status or a step's status or attempts differ from what the
+ * page shows. It never reloads under someone typing a justification; it says so instead.
+ */
+export const LIVE_JS = `'use strict';
+(function () {
+  var main = document.querySelector('main[data-live]');
+  if (!main) return;
+  var id = main.getAttribute('data-rollout');
+  function differs(r) {
+    if (r.status !== main.getAttribute('data-status')) return true;
+    return (r.steps || []).some(function (s) {
+      var el = main.querySelector('[data-step="' + CSS.escape(s.id) + '"]');
+      return !el || el.getAttribute('data-status') !== s.status || el.getAttribute('data-attempts') !== String(s.attempts);
+    });
+  }
+  function typing() {
+    return Array.prototype.some.call(document.querySelectorAll('input[name=justification]'), function (i) { return i.value !== ''; });
+  }
+  function poll() {
+    fetch('/api/rollouts/' + encodeURIComponent(id), { headers: { accept: 'application/json' }, cache: 'no-store', credentials: 'same-origin' })
+      .then(function (res) { return res.ok ? res.json() : null; })
+      .then(function (r) {
+        if (r && differs(r)) {
+          if (!typing()) return location.reload();
+          document.querySelector('.live-note').hidden = false;
+        }
+        setTimeout(poll, 1000);
+      }, function () { setTimeout(poll, 1000); });
+  }
+  setTimeout(poll, 1000);
+})();
+`;
+
+export const CSS = `:root { --fg: #1d2330; --muted: #5b6476; --line: #d8dce4; --bg: #f6f7f9; --ok: #1f7a3a; --bad: #b3261e; --wait: #8a5a00; --run: #1a5fb4; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg); }
+header.top { display: flex; align-items: center; gap: 1.5rem; padding: .6rem 1.2rem; background: #1d2330; color: #fff; }
+header.top a { color: #fff; text-decoration: none; }
+header.top .brand { font-weight: 700; letter-spacing: .02em; }
+header.top nav a { margin-right: 1rem; opacity: .85; }
+header.top .who { margin-left: auto; display: flex; align-items: center; gap: .5rem; }
+header.top .roles, header.top .note { opacity: .75; font-size: .9em; }
+form.logout { display: inline; margin: 0; }
+main { max-width: 78rem; margin: 0 auto; padding: 1rem 1.2rem 3rem; }
+h1 { font-size: 1.5rem; margin: .6rem 0 1rem; }
+h2 { font-size: 1.15rem; margin: 1.6rem 0 .5rem; border-bottom: 1px solid var(--line); padding-bottom: .2rem; }
+h3 { font-size: 1rem; margin: 1rem 0 .4rem; }
+a { color: var(--run); }
+code { font: .9em ui-monospace, SFMono-Regular, Menlo, monospace; }
+table { border-collapse: collapse; width: 100%; background: #fff; }
+th, td { text-align: left; padding: .4rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { font-weight: 600; color: var(--muted); font-size: .9em; }
+.subject { color: var(--muted); font-size: .92em; overflow-wrap: anywhere; }
+section .subject { color: var(--fg); font-size: 1.05em; }
+.badge { display: inline-block; padding: .05rem .45rem; border-radius: .7rem; font-size: .8rem; font-weight: 600; background: #e4e7ec; color: var(--fg); vertical-align: middle; }
+.status-succeeded .badge, .badge.status-succeeded, .badge.status-allow { background: #dcf2e2; color: var(--ok); }
+.badge.status-failed, .badge.status-denied, .badge.status-deny, .badge.status-rolled_back, .badge.status-expired { background: #fbe1df; color: var(--bad); }
+.badge.status-held, .badge.status-hold, .badge.status-waiting, .badge.status-queued { background: #fdf0d2; color: var(--wait); }
+.badge.status-running { background: #dde8fa; color: var(--run); }
+form.filters { display: flex; flex-wrap: wrap; gap: .8rem; align-items: end; margin-bottom: 1rem; }
+form.filters label { display: flex; flex-direction: column; font-size: .85em; color: var(--muted); }
+input, select, button { font: inherit; padding: .3rem .5rem; border: 1px solid var(--line); border-radius: .3rem; background: #fff; }
+button { cursor: pointer; background: #1d2330; color: #fff; border-color: #1d2330; }
+.problem { padding: .6rem .8rem; background: #fbe1df; color: var(--bad); border-radius: .3rem; }
+.flash { padding: .6rem .8rem; background: #dde8fa; border-radius: .3rem; overflow-wrap: anywhere; }
+.live-note { padding: .4rem .8rem; background: #fdf0d2; border-radius: .3rem; }
+.empty, .note { color: var(--muted); }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: 0; }
+dl.facts dt { color: var(--muted); }
+dl.facts dd { margin: 0; }
+ul.reasons { margin: .2rem 0; padding-left: 1.2rem; }
+ul.reasons li { overflow-wrap: anywhere; }
+form.action { display: flex; gap: .6rem; align-items: end; margin: .4rem 0; }
+form.action label { display: flex; flex-direction: column; font-size: .85em; color: var(--muted); flex: 1; max-width: 32rem; }
+form.action-deny button, form.action-cancel button, form.action-rollback button { background: var(--bad); border-color: var(--bad); }
+ol.dag { display: flex; gap: 2.2rem; list-style: none; padding: 0; margin: 0; overflow-x: auto; }
+ol.dag > li.layer { position: relative; min-width: 14rem; max-width: 22rem; }
+ol.dag > li.layer + li.layer::before { content: "→"; position: absolute; left: -1.6rem; top: 2.4rem; color: var(--muted); font-size: 1.2rem; }
+li.layer h3 { font-size: .75rem; text-transform: uppercase; letter-spacing: .06em; color: var(--muted); margin: 0 0 .4rem; }
+ol.steps { list-style: none; padding: 0; margin: 0; display: flex; flex-direction: column; gap: .6rem; }
+li.step { background: #fff; border: 1px solid var(--line); border-left: 4px solid var(--line); border-radius: .3rem; padding: .5rem .6rem; }
+li.step.status-succeeded { border-left-color: var(--ok); }
+li.step.status-failed { border-left-color: var(--bad); }
+li.step.status-running { border-left-color: var(--run); }
+li.step.status-waiting { border-left-color: var(--wait); }
+.step-head { display: flex; gap: .4rem; align-items: center; }
+.step-id { font-weight: 600; overflow-wrap: anywhere; }
+.kind { color: var(--muted); font-size: .85em; }
+li.step dl { display: grid; grid-template-columns: max-content 1fr; gap: 0 .6rem; margin: .3rem 0 0; font-size: .88em; }
+li.step dt { color: var(--muted); }
+li.step dd { margin: 0; }
+li.step .note, li.step .error { font-size: .88em; margin: .3rem 0 0; overflow-wrap: anywhere; }
+li.step .error { color: var(--bad); }
+details pre { max-height: 18rem; overflow: auto; background: #1d2330; color: #e8eaf0; padding: .5rem; border-radius: .3rem; font-size: .82em; white-space: pre-wrap; overflow-wrap: anywhere; }
+ol.decisions { padding-left: 1.2rem; }
+ol.decisions > li { margin-bottom: .6rem; }
+`;

@@ -1,0 +1,60 @@
+import { displayName } from '../../decide/decide.js';
+import type { Operator } from '../../identity/operator.js';
+import { html, type Html } from './html.js';
+
+/** Who is looking at a page, and whether they could log in. */
+export interface Viewer {
+  readonly operator: Operator | undefined;
+  readonly loginConfigured: boolean;
+  /** The page's path and query, where login sends the browser back to. */
+  readonly returnTo: string;
+}
+
+export interface PageOptions {
+  readonly title: string;
+  readonly viewer: Viewer;
+  readonly body: Html;
+  /** Attributes on <main> the live-status script reads (`data-*`). */
+  readonly mainData?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The frame of every page: the header with the login state, and the body. The stylesheet and the
+ * one script are static files served by rollgate, so the Content-Security-Policy can forbid
+ * inline script and style altogether.
+ */
+export function page(o: PageOptions): Html {
+  const data = Object.entries(o.mainData ?? {}).map(([k, v]) => html` data-${k}="${v}"`);
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${o.title} · rollgate</title>
+<link rel="stylesheet" href="/assets/rollgate.css">
+<script src="/assets/live.js" defer></script>
+</head>
+<body>
+<header class="top">
+<a class="brand" href="/rollouts">rollgate</a>
+<nav><a href="/rollouts">Rollouts</a></nav>
+<div class="who">${loginState(o.viewer)}</div>
+</header>
+<main${data}>
+${o.body}
+</main>
+</body>
+</html>
+`;
+}
+
+function loginState(v: Viewer): Html {
+  const op = v.operator;
+  if (op) {
+    const roles = op.roles.length > 0 ? op.roles.map((g) => `${g.role} via ${g.via}`).join(', ') : 'no roles';
+    return html`<span class="operator">${displayName(op.account)}</span> <span class="roles">(${roles})</span>
+${op.via === 'session' ? html`<form class="logout" method="post" action="/auth/logout"><input type="hidden" name="_csrf" value="${op.csrfToken ?? ''}"><button type="submit">Log out</button></form>` : ''}`;
+  }
+  if (v.loginConfigured) return html`<a class="login" href="/auth/login?return_to=${encodeURIComponent(v.returnTo)}">Log in</a>`;
+  return html`<span class="note">Login is not configured (ROLLGATE_OIDC_*): read only.</span>`;
+}

@@ -1,0 +1,115 @@
+import type { DecisionRow, RolloutRow, StepRow } from '../../db/schema.js';
+import type { Approver, Reason } from '../../decide/decide.js';
+import type { RolloutAction } from '../../execute/allowed-actions.js';
+import type { WorkflowDefinition } from '../../execute/workflow-config.js';
+import { age, badge, changeLink, shortRevision } from './format.js';
+import { html, type Html } from './html.js';
+import { page, type Viewer } from './layout.js';
+import { stepDag } from './step-dag.js';
+
+/** Statuses a rollout does not leave by itself; the page stops watching for changes there. */
+export const SETTLED_STATUSES: ReadonlySet<string> = new Set(['expired', 'denied', 'succeeded', 'failed', 'rolled_back', 'superseded', 'cancelled']);
+
+export interface RolloutPageInput {
+  readonly viewer: Viewer;
+  readonly rollout: RolloutRow;
+  readonly steps: readonly StepRow[];
+  /** The decisions recorded for this rollout, oldest first. */
+  readonly decisions: readonly DecisionRow[];
+  readonly workflow: WorkflowDefinition | undefined;
+  /** What the viewer's roles allow in the rollout's current state (buttons; the API checks again). */
+  readonly actions: readonly RolloutAction[];
+  /** The result of the action just taken (`?msg=`, set by the action's redirect). */
+  readonly flash: string | undefined;
+  readonly gerritUrl: string | undefined;
+  readonly now: Date;
+}
+
+const ACTION_LABELS: Readonly<Record<RolloutAction, string>> = { approve: 'Approve', deny: 'Deny', cancel: 'Cancel', retry: 'Retry', rollback: 'Roll back' };
+
+/**
+ * `GET /rollouts/:id`: the decision and why, who approved with which role, the steps as a DAG with
+ * their results, and the actions the viewer may take. While the rollout is not settled,
+ * `/assets/live.js` watches `GET /api/rollouts/:id` and reloads the page when something changed.
+ */
+export function rolloutPage(p: RolloutPageInput): Html {
+  const r = p.rollout;
+  const body = html`${p.flash !== undefined ? html`<p class="flash" role="status">${p.flash}</p>` : ''}
+<h1>Rollout #${r.id}: ${r.rule} to ${r.environment} ${badge(r.status)}</h1>
+<p class="live-note" hidden>This rollout changed. <a href="">Reload</a> to see it.</p>
+<section class="change">
+<h2>Change</h2>
+<p class="subject">${r.subject}</p>
+<dl class="facts">
+<dt>change</dt><dd>${changeLink(p.gerritUrl, r.project, r.change_number)}, patch set ${r.patchset}, branch ${r.branch}</dd>
+<dt>revision</dt><dd>${shortRevision(r.revision)}</dd>
+<dt>workflow</dt><dd>${r.workflow}${r.run > 1 ? `, run ${r.run}` : ''}</dd>
+<dt>decided</dt><dd>${r.decision} ${age(r.created_at, p.now)}</dd>
+${r.started_at ? html`<dt>started</dt><dd>${age(r.started_at, p.now)}</dd>` : ''}
+${r.finished_at ? html`<dt>finished</dt><dd>${age(r.finished_at, p.now)}</dd>` : ''}
+${r.outcome ? html`<dt>outcome</dt><dd class="outcome">${r.outcome}</dd>` : ''}
+</dl>
+</section>
+<section class="decision">
+<h2>Decision: ${r.decision}</h2>
+${reasonList(r.reasons as Reason[])}
+<h3>Approvers</h3>
+${approverTable(r.approvers as Approver[])}
+<h3>Justification</h3>
+<p class="justification">${r.justification ?? html`<em>none given</em>`}</p>
+</section>
+<section class="actions">
+<h2>Actions</h2>
+${actionForms(p)}
+</section>
+<section class="steps">
+<h2>Steps</h2>
+${stepDag(p.steps, p.workflow)}
+</section>
+<section class="history">
+<h2>Decision history</h2>
+${p.decisions.length === 0 ? html`<p class="empty">No decision recorded for this rollout.</p>` : html`<ol class="decisions">${p.decisions.map((d) => decisionItem(d, p.now))}</ol>`}
+</section>`;
+  return page({
+    title: `Rollout #${r.id}`,
+    viewer: p.viewer,
+    body,
+    mainData: { rollout: String(r.id), status: r.status, ...(SETTLED_STATUSES.has(r.status) ? {} : { live: 'on' }) },
+  });
+}
+
+function reasonList(reasons: readonly Reason[]): Html {
+  if (reasons.length === 0) return html`<p class="empty">No reasons recorded.</p>`;
+  return html`<ul class="reasons">${reasons.map((x) => html`<li class="reason-${x.code}">${x.message}</li>`)}</ul>`;
+}
+
+function approverTable(approvers: readonly Approver[]): Html {
+  if (approvers.length === 0) return html`<p class="empty">Nobody's approval counted.</p>`;
+  const grants = (a: Approver) => a.roles.map((role, i) => `${role} via ${a.groups[i] ?? '?'}`).join(', ');
+  return html`<table class="approvers"><thead><tr><th>Who</th><th>How</th><th>Roles (group)</th></tr></thead><tbody>
+${approvers.map((a) => html`<tr><td>${a.display}</td><td>${a.via}</td><td>${grants(a)}</td></tr>`)}
+</tbody></table>`;
+}
+
+function actionForms(p: RolloutPageInput): Html {
+  const op = p.viewer.operator;
+  if (!op) {
+    return p.viewer.loginConfigured ? html`<p class="note">Log in to act on this rollout.</p>` : html`<p class="note">Actions need login, which is not configured.</p>`;
+  }
+  if (p.actions.length === 0) {
+    const roles = op.roles.map((g) => g.role);
+    return html`<p class="note">Your roles (${roles.length > 0 ? roles.join(', ') : 'none'}) allow no action on this rollout while it is ${p.rollout.status.replace('_', ' ')}.</p>`;
+  }
+  return html`${p.actions.map(
+    (action) => html`<form class="action action-${action}" method="post" action="/api/rollouts/${p.rollout.id}/${action}">
+<input type="hidden" name="_csrf" value="${op.csrfToken ?? ''}">
+<label>Justification <input name="justification" required maxlength="2000" autocomplete="off"></label>
+<button type="submit" name="action" value="${action}">${ACTION_LABELS[action]}</button>
+</form>`,
+  )}`;
+}
+
+function decisionItem(d: DecisionRow, now: Date): Html {
+  return html`<li><div>${badge(d.outcome)} on ${d.trigger}${d.actor ? html` by ${d.actor}` : ''}, ${age(d.created_at, now)}, policy <code title="${d.policy_version}">${d.policy_version.slice(0, 12)}</code></div>
+${reasonList(d.reasons as Reason[])}</li>`;
+}

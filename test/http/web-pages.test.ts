@@ -1,0 +1,210 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import type { RolloutStatus } from '../../src/db/schema.js';
+import { RolloutStore } from '../../src/execute/rollout-store.js';
+import { silentLogger } from '../../src/log.js';
+import { startService, type RunningService } from '../../src/service.js';
+import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
+import { doubleSettings } from '../helpers/double-settings.js';
+import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
+
+/**
+ * The server-rendered pages over HTTP, on rollouts written straight into the database in the
+ * states the pages must show (no runner picks them up: none is queued). What a browser does with
+ * them is in web-browser.test.ts.
+ */
+const XSS = '<script>alert(1)</script>';
+
+describe.each(BACKENDS)('%s: the web page over HTTP', (backend) => {
+  let rest: RestGerritDouble;
+  let database: TestDatabase;
+  let service: RunningService;
+  const ids: Record<string, number> = {};
+
+  beforeAll(async () => {
+    rest = await startRestGerritDouble();
+    database = await createTestDatabase(backend);
+    const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-web-'));
+    service = await startService(
+      loadConfig({
+        PATH: process.env.PATH,
+        PORT: '0',
+        ROLLGATE_DATA_DIR: 'memory://',
+        ...(database.url ? { DATABASE_URL: database.url } : {}),
+        ROLLGATE_POLICY_DIR: path.resolve('test/fixtures/policies'),
+        ...doubleSettings(tmp, { rest }),
+      }),
+      silentLogger(),
+      { idleMs: 50 },
+    );
+    const store = new RolloutStore(service.database.db);
+    const seed = async (key: string, changeNumber: number, status: RolloutStatus, patch: { project?: string; subject?: string } = {}) => {
+      const row = await store.create({
+        rolloutKey: key,
+        rule: 'payments-api-prod',
+        workflow: 'deploy-service',
+        environment: 'production',
+        project: patch.project ?? 'payments/api',
+        branch: 'main',
+        changeNumber,
+        patchset: 2,
+        revision: `${changeNumber}`.padEnd(40, 'f'),
+        newRev: undefined,
+        subject: patch.subject ?? `Change ${changeNumber}`,
+        decision: status === 'held' ? 'hold' : 'allow',
+        reasons: [{ code: 'approved', message: `alice (prod-deployer via sre) approved with Code-Review +2 ${XSS}` }],
+        approvers: [{ accountId: 1000001, display: 'alice', value: 2, via: 'Code-Review +2', roles: ['prod-deployer'], groups: ['sre'] }],
+        justification: `INC-${changeNumber} <b>bold</b>`,
+        stepIds: ['build', 'deploy'],
+      });
+      await service.database.db.updateTable('rollouts').set({ status }).where('id', '=', row!.id).execute();
+      ids[key] = row!.id;
+      return row!.id;
+    };
+    await seed('held', 801, 'held', { subject: XSS });
+    const done = await seed('done', 802, 'succeeded');
+    await seed('web', 803, 'failed', { project: 'payments/web' });
+    const db = service.database.db;
+    await db.updateTable('rollout_steps').set({ status: 'succeeded', attempts: 1, exit_code: 0, duration_ms: 1200, output_tail: '</pre><img src=x onerror=alert(1)>built' }).where('rollout_id', '=', done).where('step_id', '=', 'build').execute();
+    await db.updateTable('rollout_steps').set({ status: 'succeeded', attempts: 2, exit_code: 0, duration_ms: 300, note: 'deployed' }).where('rollout_id', '=', done).where('step_id', '=', 'deploy').execute();
+    await db
+      .insertInto('decisions')
+      .values({ rollout_id: done, rule: 'payments-api-prod', project: 'payments/api', change_number: 802, revision: '802'.padEnd(40, 'f'), trigger: 'comment', actor: 'alice', outcome: 'allow', reasons: JSON.stringify([{ code: 'justification-given', message: 'justification: INC-802' }]), inputs: '{}', policy_version: 'abcdef0123456789' })
+      .execute();
+  });
+
+  afterAll(async () => {
+    await service?.stop();
+    await database?.drop();
+    await rest?.close();
+  });
+
+  const get = async (pathAndQuery: string) => {
+    const res = await fetch(`${service.url}${pathAndQuery}`, { redirect: 'manual' });
+    return { res, text: await res.text() };
+  };
+  /** The rollout ids in the list's rows, in order. */
+  const listed = (text: string) => [...text.matchAll(/<tr data-rollout="(\d+)">/g)].map((m) => Number(m[1]));
+
+  it('lists rollouts newest first with status, rule, environment, a link to the change in Gerrit, revision and age', async () => {
+    const home = await get('/');
+    expect(home.res.status).toBe(302);
+    expect(home.res.headers.get('location')).toBe('/rollouts');
+    const { res, text } = await get('/rollouts');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(listed(text)).toEqual([ids.web, ids.done, ids.held]);
+    expect(text).toContain(`<a href="${rest.url}/c/payments/api/+/802">payments/api 802</a>`);
+    expect(text).toContain('<span class="badge status-succeeded">succeeded</span>');
+    expect(text).toContain('<td>payments-api-prod</td>');
+    expect(text).toContain('<td>production</td>');
+    expect(text).toContain(`<code title="${'802'.padEnd(40, 'f')}">802fffffff</code>`);
+    expect(text).toMatch(/<time datetime="[^"]+" title="[^"]+">\d+ s ago<\/time>/);
+    expect(text).toContain('Login is not configured');
+  });
+
+  it('renders a change subject with markup as text', async () => {
+    const { text } = await get('/rollouts');
+    expect(text).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(text).not.toContain(XSS);
+  });
+
+  it('filters by status, project and change; blank fields mean no filter', async () => {
+    expect(listed((await get('/rollouts?status=held')).text)).toEqual([ids.held]);
+    expect(listed((await get('/rollouts?project=payments%2Fweb')).text)).toEqual([ids.web]);
+    expect(listed((await get('/rollouts?change=802&status=succeeded')).text)).toEqual([ids.done]);
+    expect(listed((await get('/rollouts?status=running')).text)).toEqual([]);
+    const blank = await get('/rollouts?status=&project=&change=');
+    expect(blank.res.status).toBe(200);
+    expect(listed(blank.text)).toHaveLength(3);
+    // the form shows the filter that is in force
+    expect((await get('/rollouts?status=held')).text).toContain('<option value="held" selected>held</option>');
+  });
+
+  it('answers a bad filter with a 400 page that says what is wrong, and keeps the form', async () => {
+    const status = await get('/rollouts?status=bogus');
+    expect(status.res.status).toBe(400);
+    expect(status.res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(status.text).toMatch(/Bad filter: status: Invalid option/);
+    expect(listed(status.text)).toEqual([]);
+    const change = await get(`/rollouts?change=${encodeURIComponent('"><b>x')}`);
+    expect(change.res.status).toBe(400);
+    expect(change.text).toMatch(/Bad filter: change: /);
+    expect(change.text).toContain('value="&quot;&gt;&lt;b&gt;x"');
+  });
+
+  it('shows a rollout: decision, reasons, approvers with role and group, justification, history, and the steps with outputs', async () => {
+    const { res, text } = await get(`/rollouts/${ids.done}`);
+    expect(res.status).toBe(200);
+    expect(text).toContain(`Rollout #${ids.done}: payments-api-prod to production`);
+    expect(text).toContain('<h2>Decision: allow</h2>');
+    expect(text).toContain('alice (prod-deployer via sre) approved with Code-Review +2 &lt;script&gt;');
+    expect(text).toContain('<tr><td>alice</td><td>Code-Review +2</td><td>prod-deployer via sre</td></tr>');
+    expect(text).toContain('INC-802 &lt;b&gt;bold&lt;/b&gt;');
+    expect(text).toMatch(/status-allow">allow<\/span> on comment by alice, .* policy <code title="abcdef0123456789">abcdef012345<\/code>/);
+    expect(text).toContain('justification: INC-802');
+    // the DAG: build needs nothing, deploy needs build, so they sit in consecutive layers
+    expect(text).toMatch(/<li class="layer">.*data-step="build".*<\/li><li class="layer">.*data-step="deploy"/s);
+    expect(text).toContain('<dt>needs</dt><dd>build</dd>');
+    expect(text).toContain('data-step="deploy" data-status="succeeded" data-attempts="2"');
+    expect(text).toContain('<dt>exit code</dt><dd>0</dd><dt>duration</dt><dd>1.2 s</dd>');
+    expect(text).toContain('<pre>&lt;/pre&gt;&lt;img src=x onerror=alert(1)&gt;built</pre>');
+    // settled: the page does not watch for changes; no buttons without login
+    expect(text).not.toContain('data-live');
+    expect(text).not.toContain('<form class="action');
+    expect(text).toContain('Actions need login, which is not configured.');
+  });
+
+  it('watches a rollout that is not settled, and shows the ?msg= of an action as text', async () => {
+    const { text } = await get(`/rollouts/${ids.held}?msg=${encodeURIComponent(`approved ${XSS}`)}`);
+    expect(text).toContain(`<main data-rollout="${ids.held}" data-status="held" data-live="on">`);
+    expect(text).toContain('<p class="flash" role="status">approved &lt;script&gt;alert(1)&lt;/script&gt;</p>');
+    expect(text).not.toContain(XSS);
+  });
+
+  it('answers an unknown or malformed rollout id with a 404 page', async () => {
+    const missing = await get('/rollouts/999999');
+    expect(missing.res.status).toBe(404);
+    expect(missing.res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(missing.text).toContain('There is no rollout 999999.');
+    const odd = await get(`/rollouts/${encodeURIComponent('<i>x')}`);
+    expect(odd.res.status).toBe(404);
+    expect(odd.text).toContain('There is no rollout &lt;i&gt;x.');
+  });
+
+  it('sends a strict Content-Security-Policy, no framing, and pages with no inline script or style', async () => {
+    for (const pathAndQuery of ['/rollouts', `/rollouts/${ids.done}`, '/rollouts/999999', '/rollouts?status=bogus']) {
+      const { res, text } = await get(pathAndQuery);
+      const csp = res.headers.get('content-security-policy')!;
+      expect(csp).toContain("default-src 'none'");
+      expect(csp).toContain("script-src 'self'");
+      expect(csp).toContain("style-src 'self'");
+      expect(csp).toContain("frame-ancestors 'none'");
+      expect(csp).toContain("form-action 'self'");
+      expect(res.headers.get('x-frame-options')).toBe('DENY');
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      // every script is a file, and nothing carries inline style or event handlers
+      expect([...text.matchAll(/<script[^>]*>/g)].map((m) => m[0])).toEqual(['<script src="/assets/live.js" defer>']);
+      expect(text).not.toMatch(/<[^>]*\s(style|on[a-z]+)=/i);
+    }
+    const css = await fetch(`${service.url}/assets/rollgate.css`);
+    expect(css.headers.get('content-type')).toBe('text/css; charset=utf-8');
+    expect(await css.text()).toContain('ol.dag');
+    const js = await fetch(`${service.url}/assets/live.js`);
+    expect(js.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(await js.text()).toContain('/api/rollouts/');
+  });
+
+  it('leaves the JSON API as it was', async () => {
+    const res = await fetch(`${service.url}/api/rollouts?status=bogus`);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ code: 'bad_request' });
+    const all = (await (await fetch(`${service.url}/api/rollouts?status=&change=`)).json()) as { rollouts: unknown[] };
+    expect(all.rollouts).toHaveLength(3);
+    expect((await sql<{ n: number }>`select count(*)::int as n from rollouts`.execute(service.database.db)).rows[0]!.n).toBe(3);
+  });
+});
