@@ -233,7 +233,15 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       )
     : undefined;
 
-  const app = createApp({ rollouts, logger, metrics, ready: () => checkReadiness(database.db), webhooks: { intake, secret: config.webhookSecret, maxBytes: config.webhookMaxBytes } });
+  const app = createApp({
+    rollouts,
+    logger,
+    metrics,
+    ready: () => checkReadiness(database.db),
+    webhooks: { intake, secret: config.webhookSecret, maxBytes: config.webhookMaxBytes },
+    web: { decisions: new DecisionLog(database.db), policy: () => policy, gerritUrl: config.gerritRest?.url, loginConfigured: config.oidc !== undefined },
+    formActionOrigins: config.oidc ? [new URL(config.oidc.issuer).origin] : [],
+  });
   const server = await listen(app.callback(), config.port, config.host);
   const address = server.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;

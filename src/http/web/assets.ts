@@ -1,5 +1,5 @@
 /**
- * The page's two static files, kept as strings so the service needs no build step or file copy
+ * The page's static files, kept as strings so the service needs no build step or file copy
  * to serve them. Being files served by rollgate (not inline), they pass a CSP of `'self'`.
  */
 
@@ -101,4 +101,8 @@ li.step .error { color: var(--bad); }
 details pre { max-height: 18rem; overflow: auto; background: #1d2330; color: #e8eaf0; padding: .5rem; border-radius: .3rem; font-size: .82em; white-space: pre-wrap; overflow-wrap: anywhere; }
 ol.decisions { padding-left: 1.2rem; }
 ol.decisions > li { margin-bottom: .6rem; }
+`;
+
+/** A gate in a square; declared by the pages so browsers do not ask for a missing /favicon.ico. */
+export const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1d2330"/><path d="M4 13V5h8v8M4 8h8" stroke="#dcf2e2" stroke-width="1.6" fill="none"/></svg>
 `;

@@ -44,7 +44,7 @@ export function rolloutPage(p: RolloutPageInput): Html {
 <dt>change</dt><dd>${changeLink(p.gerritUrl, r.project, r.change_number)}, patch set ${r.patchset}, branch ${r.branch}</dd>
 <dt>revision</dt><dd>${shortRevision(r.revision)}</dd>
 <dt>workflow</dt><dd>${r.workflow}${r.run > 1 ? `, run ${r.run}` : ''}</dd>
-<dt>decided</dt><dd>${r.decision} ${age(r.created_at, p.now)}</dd>
+<dt>recorded</dt><dd>${age(r.created_at, p.now)}</dd>
 ${r.started_at ? html`<dt>started</dt><dd>${age(r.started_at, p.now)}</dd>` : ''}
 ${r.finished_at ? html`<dt>finished</dt><dd>${age(r.finished_at, p.now)}</dd>` : ''}
 ${r.outcome ? html`<dt>outcome</dt><dd class="outcome">${r.outcome}</dd>` : ''}

@@ -7,7 +7,7 @@ import { allowedActions } from '../../execute/allowed-actions.js';
 import type { RolloutStore } from '../../execute/rollout-store.js';
 import type { OperatorState } from '../../identity/operator.js';
 import { parseListQuery, parseRolloutId } from '../routes/rollouts.js';
-import { CSS, LIVE_JS } from './assets.js';
+import { CSS, ICON_SVG, LIVE_JS } from './assets.js';
 import { html, type Html } from './html.js';
 import { page, type Viewer } from './layout.js';
 import { rolloutPage } from './rollout-page.js';
@@ -86,16 +86,17 @@ export function webRoutes(deps: WebDeps): Router {
     );
   });
 
-  router.get('/assets/rollgate.css', (ctx) => {
-    ctx.type = 'text/css; charset=utf-8';
-    ctx.set('Cache-Control', 'public, max-age=300');
-    ctx.body = CSS;
-  });
-  router.get('/assets/live.js', (ctx) => {
-    ctx.type = 'text/javascript; charset=utf-8';
-    ctx.set('Cache-Control', 'public, max-age=300');
-    ctx.body = LIVE_JS;
-  });
+  for (const [file, type, body] of [
+    ['rollgate.css', 'text/css; charset=utf-8', CSS],
+    ['live.js', 'text/javascript; charset=utf-8', LIVE_JS],
+    ['icon.svg', 'image/svg+xml', ICON_SVG],
+  ] as const) {
+    router.get(`/assets/${file}`, (ctx) => {
+      ctx.type = type;
+      ctx.set('Cache-Control', 'public, max-age=300');
+      ctx.body = body;
+    });
+  }
 
   return router;
 }
