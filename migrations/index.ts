@@ -4,6 +4,7 @@ import * as m0002 from './0002_approvals.js';
 import * as m0003 from './0003_decisions.js';
 import * as m0004 from './0004_workflow_engine.js';
 import * as m0005 from './0005_audit_trail.js';
+import * as m0006 from './0006_operator_sessions.js';
 import * as m0007 from './0007_events_pending_index.js';
 
 /**
@@ -16,5 +17,6 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0003_decisions': m0003,
   '0004_workflow_engine': m0004,
   '0005_audit_trail': m0005,
+  '0006_operator_sessions': m0006,
   '0007_events_pending_index': m0007,
 };

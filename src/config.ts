@@ -212,6 +212,11 @@ function oidcFrom(raw: RawConfig): OidcConfig | undefined {
   const given = { ROLLGATE_OIDC_ISSUER: raw.ROLLGATE_OIDC_ISSUER, ROLLGATE_OIDC_CLIENT_ID: raw.ROLLGATE_OIDC_CLIENT_ID, 'ROLLGATE_OIDC_CLIENT_SECRET or ROLLGATE_OIDC_CLIENT_SECRET_FILE': clientSecret };
   if (Object.values(given).every((v) => v === undefined)) return undefined;
   requireAll('OIDC', { ...given, 'ROLLGATE_SESSION_SECRET or ROLLGATE_SESSION_SECRET_FILE': sessionSecret });
+  const issuer = new URL(raw.ROLLGATE_OIDC_ISSUER!);
+  // tokens and codes travel to the issuer: plain http only where nothing leaves the machine
+  if (issuer.protocol !== 'https:' && !(issuer.protocol === 'http:' && isLoopbackHost(issuer.hostname))) {
+    throw new ConfigError(`ROLLGATE_OIDC_ISSUER: use https (http is allowed only on loopback hosts such as 127.0.0.1), got ${issuer.origin}`);
+  }
   const redirectUrl = raw.ROLLGATE_OIDC_REDIRECT_URL ?? (raw.ROLLGATE_PUBLIC_URL ? `${raw.ROLLGATE_PUBLIC_URL.replace(/\/+$/, '')}/auth/callback` : undefined);
   if (redirectUrl === undefined) throw new ConfigError('OIDC: set ROLLGATE_PUBLIC_URL (or ROLLGATE_OIDC_REDIRECT_URL) so the IdP knows where to send people back');
   const fromFile = (value: string | undefined, setting: string, file: string | undefined) => value ?? readSecretFile(setting, file!);
@@ -228,6 +233,11 @@ function oidcFrom(raw: RawConfig): OidcConfig | undefined {
     sessionSecret: session,
     sessionTtlMs: parseDuration(raw.ROLLGATE_SESSION_TTL)!,
   };
+}
+
+/** 127.0.0.0/8, ::1 and localhost: addresses that never leave the machine. */
+export function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || hostname === '::1' || /^127(\.\d{1,3}){3}$/.test(hostname);
 }
 
 function requireAll(what: string, values: Record<string, string | undefined>): void {

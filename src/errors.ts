@@ -42,6 +42,20 @@ export class ForbiddenError extends RollgateError {
   override readonly expose = true;
 }
 
+/** There is nothing to do in the state the thing is in (a rollout that is not held, not waiting). */
+export class ConflictError extends RollgateError {
+  override readonly code = 'conflict';
+  override readonly status = 409;
+  override readonly expose = true;
+}
+
+/** A feature this request needs is not configured or its backend is down; the message says which. */
+export class UnavailableError extends RollgateError {
+  override readonly code = 'unavailable';
+  override readonly status = 503;
+  override readonly expose = true;
+}
+
 export class NotFoundError extends RollgateError {
   override readonly code = 'not_found';
   override readonly status = 404;

@@ -19,6 +19,8 @@ import { SUBSCRIBED_EVENT_TYPES } from './gerrit/gerrit-event.js';
 import { GerritRestClient } from './gerrit/gerrit-rest-client.js';
 import { StreamListener, type StreamListenerOptions } from './gerrit/stream-listener.js';
 import { createApp } from './http/app.js';
+import { ConfigError } from './errors.js';
+import { createIdentity } from './identity/identity.js';
 import { Backfill } from './intake/backfill.js';
 import { CheckpointStore } from './intake/checkpoint-store.js';
 import { EventStore } from './intake/event-store.js';
@@ -67,6 +69,9 @@ export interface ServiceOverrides {
  * database and nothing is held only in memory.
  */
 export async function startService(config: Config, logger: Logger, overrides: ServiceOverrides = {}): Promise<RunningService> {
+  if (config.oidc && !config.gerritRest && !overrides.gerrit) {
+    throw new ConfigError('OIDC login needs Gerrit REST (GERRIT_URL, GERRIT_HTTP_USER, GERRIT_HTTP_PASSWORD_FILE): rollgate maps each operator to their Gerrit account');
+  }
   const policy = loadPolicy(config.policyDir);
   logger.info({ dir: config.policyDir, rules: policy.rollouts.length, workflows: Object.keys(policy.workflows).length }, 'policy loaded');
 
@@ -233,6 +238,11 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       )
     : undefined;
 
+  const identity = config.oidc && gerrit ? createIdentity({ config: config.oidc, publicUrl: config.publicUrl, db: database.db, gerrit, policy: () => policy, logger }) : undefined;
+  // scheduled: expired operator sessions are deleted (they are refused from the moment they expire)
+  const purgeSessions = identity
+    ? cron.schedule('*/15 * * * *', () => identity.sessions.purgeExpired().then(() => undefined, (err: unknown) => logger.error({ err }, 'deleting expired sessions failed')), { name: 'purge-sessions', noOverlap: true })
+    : undefined;
   const app = createApp({
     rollouts,
     logger,
@@ -241,6 +251,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     webhooks: { intake, secret: config.webhookSecret, maxBytes: config.webhookMaxBytes },
     web: { decisions: new DecisionLog(database.db), policy: () => policy, gerritUrl: config.gerritRest?.url, loginConfigured: config.oidc !== undefined },
     formActionOrigins: config.oidc ? [new URL(config.oidc.issuer).origin] : [],
+    ...(identity ? { identity } : {}),
   });
   const server = await listen(app.callback(), config.port, config.host);
   const address = server.address() as AddressInfo;
@@ -265,6 +276,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       await leader?.stop();
       await expiry.destroy();
       await sweep?.destroy();
+      await purgeSessions?.destroy();
       await backfill?.stop();
       await intake.flush();
       await engine.stop();

@@ -10,6 +10,7 @@ export interface Database {
   checkpoints: CheckpointsTable;
   decisions: DecisionsTable;
   audit_log: AuditLogTable;
+  operator_sessions: OperatorSessionsTable;
 }
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
@@ -197,6 +198,23 @@ export interface AuditLogTable {
 }
 
 export type AuditLogRow = Selectable<AuditLogTable>;
+
+/** A logged-in operator's session; the cookie holds the id, this table only its sha256. */
+export interface OperatorSessionsTable {
+  id_hash: string;
+  /** The account claim from the IdP (a username or email). */
+  login: string;
+  /** The Gerrit account the login maps to. */
+  account_id: number;
+  /** That account's Gerrit username, for messages. */
+  username: string | null;
+  /** The IdP group claims at login (roles through `idp_groups`). */
+  idp_groups: Json<string[]>;
+  created_at: DefaultedTimestamp;
+  expires_at: Timestamp;
+}
+
+export type OperatorSessionRow = Selectable<OperatorSessionsTable>;
 export type DecisionRow = Selectable<DecisionsTable>;
 export type EventRow = Selectable<EventsTable>;
 export type ApprovalRow = Selectable<ApprovalsTable>;

@@ -20,3 +20,23 @@ export function rolesForGroups(roleMap: Readonly<Record<string, readonly string[
   }
   return grants;
 }
+
+/**
+ * Roles an operator logged in through OIDC holds by their IdP group claims (`idp_groups` in
+ * roles.yaml); `via` is `idp:<group>` so messages tell them apart from Gerrit groups.
+ */
+export function rolesForIdpGroups(idpRoles: Readonly<Record<string, readonly string[]>>, claims: readonly string[]): RoleGrant[] {
+  const grants: RoleGrant[] = [];
+  for (const [role, groups] of Object.entries(idpRoles).sort(([a], [b]) => a.localeCompare(b))) {
+    const group = claims.find((c) => groups.includes(c));
+    if (group !== undefined) grants.push({ role, via: `idp:${group}` });
+  }
+  return grants;
+}
+
+/** Grants from several sources, one per role: the first source that gives a role names it. */
+export function mergeGrants(...sources: ReadonlyArray<readonly RoleGrant[]>): RoleGrant[] {
+  const byRole = new Map<string, RoleGrant>();
+  for (const grant of sources.flat()) if (!byRole.has(grant.role)) byRole.set(grant.role, grant);
+  return [...byRole.values()];
+}

@@ -10,6 +10,9 @@ import { hookRoutes, type WebhookOptions } from './routes/hooks.js';
 import { rolloutRoutes } from './routes/rollouts.js';
 import { securityHeaders } from './security-headers.js';
 import { webRoutes, type WebDeps } from './web/web-routes.js';
+import { authRoutes } from './routes/auth.js';
+import { SessionCookies } from '../identity/session-cookie.js';
+import type { Identity } from '../identity/identity.js';
 
 export interface AppDeps {
   readonly rollouts: RolloutStore;
@@ -23,11 +26,15 @@ export interface AppDeps {
   readonly web: Omit<WebDeps, 'rollouts'>;
   /** Origins besides rollgate's own that its forms may end up at (the IdP's, after logout). */
   readonly formActionOrigins?: readonly string[];
+  /** Operator login (OIDC); absent when it is not configured, and then the API is read-only and open. */
+  readonly identity?: Identity;
 }
 
-/** Builds the HTTP app. Middleware order, top to bottom: errors, security headers, request log, routes. */
+/** Builds the HTTP app. Middleware order, top to bottom: errors, security headers, request log, who is calling (with login on), routes. */
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
+  const identity = deps.identity;
+  if (identity) app.keys = SessionCookies.signingKeys(identity.config.sessionSecret);
   app.use(errorMiddleware);
   app.use(securityHeaders(deps.formActionOrigins));
   app.use(async (ctx, next) => {
@@ -35,7 +42,17 @@ export function createApp(deps: AppDeps): Koa {
     await next();
     deps.logger.debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) }, 'http request');
   });
-  for (const router of [healthRoutes(deps.ready), ...(deps.metrics ? [metricsRoutes(deps.metrics)] : []), rolloutRoutes(deps.rollouts), hookRoutes({ ...deps.webhooks, logger: deps.logger }), webRoutes({ ...deps.web, rollouts: deps.rollouts })]) {
+  if (identity) app.use(identity.resolver.middleware);
+  const routers = [
+    healthRoutes(deps.ready),
+    ...(deps.metrics ? [metricsRoutes(deps.metrics)] : []),
+    // once people can log in, the rollouts API needs a login too
+    rolloutRoutes(deps.rollouts, { loginRequired: identity !== undefined }),
+    ...(identity ? [authRoutes(identity, deps.logger)] : []),
+    hookRoutes({ ...deps.webhooks, logger: deps.logger }),
+    webRoutes({ ...deps.web, rollouts: deps.rollouts }),
+  ];
+  for (const router of routers) {
     app.use(router.routes()).use(router.allowedMethods());
   }
   app.on('error', (err: unknown) => deps.logger.error({ err }, 'http request failed'));

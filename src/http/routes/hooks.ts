@@ -1,7 +1,8 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
-import { BadRequestError, RollgateError, UnauthorizedError } from '../../errors.js';
+import { BadRequestError, UnauthorizedError } from '../../errors.js';
+import { readBody } from '../read-body.js';
+import { sameSecret } from '../same-secret.js';
 import type { Intake } from '../../intake/intake.js';
 import type { Logger } from '../../log.js';
 
@@ -11,12 +12,6 @@ export interface WebhookOptions {
   /** The shared secret; absent means the webhook intake is off. */
   readonly secret: string | undefined;
   readonly maxBytes: number;
-}
-
-class TooLargeError extends RollgateError {
-  override readonly code = 'too_large';
-  override readonly status = 413;
-  override readonly expose = true;
 }
 
 /**
@@ -60,25 +55,4 @@ function presentedSecret(ctx: Context): string | undefined {
   const auth = ctx.get('authorization');
   const fromBasic = auth.startsWith('Basic ') ? Buffer.from(auth.slice(6), 'base64').toString('utf8').split(':').slice(1).join(':') : undefined;
   return fromPath ?? fromQuery ?? fromBasic;
-}
-
-/** Constant-time comparison of digests, so neither the secret's content nor its length leaks through timing. */
-function sameSecret(given: string | undefined, expected: string): boolean {
-  if (given === undefined) return false;
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
-}
-
-async function readBody(ctx: Context, maxBytes: number): Promise<string> {
-  const declared = Number(ctx.get('content-length') || 0);
-  if (declared > maxBytes) throw new TooLargeError(`the body is ${declared} bytes; the limit is ${maxBytes}`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) throw new TooLargeError(`the body is over the limit of ${maxBytes} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ROLLOUT_STATUSES, type RolloutRow, type RolloutStatus, type StepRow } from '../../db/schema.js';
 import { BadRequestError, NotFoundError } from '../../errors.js';
 import type { RolloutStore } from '../../execute/rollout-store.js';
+import { requireOperator } from '../../identity/operator-resolver.js';
 
 const ListQuerySchema = z.object({
   status: z.enum(ROLLOUT_STATUSES).optional(),
@@ -37,9 +38,15 @@ export function parseRolloutId(text: string | undefined): number | undefined {
   return id.success ? id.data : undefined;
 }
 
-/** Read-only views of rollouts: their decision, reasons and steps. */
-export function rolloutRoutes(rollouts: RolloutStore): Router {
+/** Read-only views of rollouts: their decision, reasons and steps; with `loginRequired`, for logged-in operators only. */
+export function rolloutRoutes(rollouts: RolloutStore, o: { readonly loginRequired: boolean }): Router {
   const router = new Router({ prefix: '/api/rollouts' });
+  if (o.loginRequired) {
+    router.use(async (ctx, next) => {
+      requireOperator(ctx);
+      await next();
+    });
+  }
 
   router.get('/', async (ctx) => {
     const query = parseListQuery(ctx.query);
@@ -58,7 +65,8 @@ export function rolloutRoutes(rollouts: RolloutStore): Router {
   return router;
 }
 
-function rolloutView(r: RolloutRow, steps?: readonly StepRow[]) {
+/** A rollout as the API shows it; with `steps` for the detail view. */
+export function rolloutView(r: RolloutRow, steps?: readonly StepRow[]) {
   return {
     id: r.id,
     rule: r.rule,

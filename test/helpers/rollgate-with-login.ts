@@ -1,0 +1,90 @@
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../../src/config.js';
+import { silentLogger } from '../../src/log.js';
+import { startService, type RunningService } from '../../src/service.js';
+import { createTestDatabase, type Backend, type TestDatabase } from './backends.js';
+import { alice, bob, carol, GROUPS } from './change-events.js';
+import { doubleSettings } from './double-settings.js';
+import { freePort } from './free-port.js';
+import { IDP_USERS, startTestIdp, type IdpUser, type TestIdp } from './oidc-provider.js';
+import { startRestGerritDouble, type RestGerritDouble } from './rest-gerrit-double.js';
+import { startSshGerritDouble, type SshGerritDouble } from './ssh-gerrit-double.js';
+
+/**
+ * rollgate with operator login, on one backend: the Gerrit doubles (alice in `sre`, bob in
+ * `developers`, carol in no group), a real OpenID provider on loopback, and the fixture policy
+ * with `prod-deployer` also given by the IdP group `ops-oncall` (dave's, who has no Gerrit group).
+ */
+export interface RollgateWithLogin {
+  readonly url: string;
+  readonly service: RunningService;
+  readonly rest: RestGerritDouble;
+  readonly ssh: SshGerritDouble;
+  readonly idp: TestIdp;
+  /** Folder the fixture steps record their calls in (`RECORD_DIR`). */
+  readonly recordDir: string;
+  stop(): Promise<void>;
+}
+
+export const dave = { _account_id: 1000004, username: 'dave', name: 'Dave Oncall', email: 'dave@example.com' };
+export const LOGIN_USERS: readonly IdpUser[] = [...IDP_USERS, { login: 'dave', email: 'dave@example.com', groups: ['ops-oncall'] }];
+
+const FIXTURES = path.resolve('test/fixtures');
+const ROLES = `roles:
+  prod-deployer:    { gerrit_groups: [sre], idp_groups: [ops-oncall] }
+  staging-deployer: { gerrit_groups: [developers] }
+`;
+
+export async function startRollgateWithLogin(backend: Backend, o: { readonly workflow?: string; readonly env?: Readonly<Record<string, string>> } = {}): Promise<RollgateWithLogin> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const idp = await startTestIdp({ redirectUrl: `${url}/auth/callback`, users: LOGIN_USERS });
+  const rest = await startRestGerritDouble();
+  const ssh = await startSshGerritDouble();
+  for (const [account, groups] of [[alice, [GROUPS.sre]], [bob, [GROUPS.developers]], [carol, []], [dave, []]] as const) rest.addAccount(account, [...groups]);
+  const database: TestDatabase = await createTestDatabase(backend);
+  const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-login-'));
+  const policies = path.join(tmp, 'policies');
+  mkdirSync(path.join(policies, 'workflows'), { recursive: true });
+  writeFileSync(path.join(policies, 'roles.yaml'), ROLES);
+  copyFileSync(path.join(FIXTURES, 'policies/rollouts.yaml'), path.join(policies, 'rollouts.yaml'));
+  if (o.workflow) writeFileSync(path.join(policies, 'workflows/deploy-service.yaml'), o.workflow);
+  else copyFileSync(path.join(FIXTURES, 'policies/workflows/deploy-service.yaml'), path.join(policies, 'workflows/deploy-service.yaml'));
+  const recordDir = path.join(tmp, 'record');
+  mkdirSync(recordDir);
+  const config = loadConfig({
+    PATH: process.env.PATH,
+    PORT: String(port),
+    ROLLGATE_DATA_DIR: 'memory://',
+    ...(database.url ? { DATABASE_URL: database.url } : {}),
+    ROLLGATE_POLICY_DIR: policies,
+    ROLLGATE_WORK_DIR: FIXTURES,
+    ROLLGATE_SETTLE_MS: '0',
+    ROLLGATE_PUBLIC_URL: url,
+    ROLLGATE_STEP_ENV: 'RECORD_DIR',
+    RECORD_DIR: recordDir,
+    ROLLGATE_SESSION_SECRET: 'a-session-secret-for-tests-0123456789',
+    ...idp.settings,
+    ...doubleSettings(tmp, { rest, ssh }),
+    ...o.env,
+  });
+  const service = await startService(config, silentLogger(), { idleMs: 50 });
+  await ssh.waitForSession(1);
+  return {
+    url,
+    service,
+    rest,
+    ssh,
+    idp,
+    recordDir,
+    async stop() {
+      await service.stop();
+      await database.drop();
+      await ssh.close();
+      await rest.close();
+      await idp.close();
+    },
+  };
+}
