@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import cron from 'node-cron';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { AuditStore } from './audit/audit-store.js';
 import type { Config } from './config.js';
 import { configuredTarget, createDatabase, migrateToLatest, type DatabaseHandle } from './db/database.js';
 import { checkReadiness } from './db/readiness.js';
@@ -44,6 +45,8 @@ export interface RunningService {
   readonly operations: OperationDeps;
   /** This instance's Prometheus registry, served at GET /metrics. */
   readonly metrics: Metrics;
+  /** The hash-chained audit trail, served at GET /api/audit. */
+  readonly audit: AuditStore;
   /** Whether the Gerrit stream-events session is up right now. */
   streamConnected(): boolean;
   /** Whether this replica is the one that holds the Gerrit stream (always, on PGlite, once SSH is configured). */
@@ -88,6 +91,9 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const outbox = new OutboxStore(database.db);
   const approvals = new ApprovalStore(database.db);
   const metrics = new Metrics(database.db);
+  // decisions, step starts and ends, and reports are appended where they are recorded
+  const audit = new AuditStore(database.db);
+  const decisions = new DecisionLog(database.db, audit);
   const idleMs = overrides.idleMs ?? 1000;
 
   const gerrit = overrides.gerrit ?? (config.gerritRest ? new GerritRestClient(config.gerritRest) : undefined);
@@ -98,7 +104,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     return l;
   };
 
-  const reporter = gerrit ? loop('report', () => new Reporter({ outbox, gerrit, logger, metrics }).sendNext()) : undefined;
+  const reporter = gerrit ? loop('report', () => new Reporter({ outbox, gerrit, logger, metrics, audit }).sendNext()) : undefined;
   // rollouts interrupted by a crash or stop resume when their lease runs out (see Runner)
   const engine = new Runner({
     rollouts,
@@ -112,6 +118,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     secrets: config.gerritRest ? [config.gerritRest.password] : [],
     leaseMs: config.leaseMs,
     metrics,
+    audit,
     onReport: () => reporter?.wake(),
   });
   // one loop per rollout driven at the same time; environments keep them apart
@@ -130,7 +137,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
           events,
           rollouts,
           approvals,
-          decisions: new DecisionLog(database.db),
+          decisions,
           outbox,
           gerrit,
           policy: () => policy,
@@ -142,6 +149,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
           onGap: (reason) => backfill?.trigger(reason),
           operations: bindOperations(operations),
           metrics,
+          audit,
         }, overrides.eventRetry).processNext(),
       )
     : undefined;
@@ -221,7 +229,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const expiry = cron.schedule(
     '* * * * *',
     () =>
-      expireHolds({ db: database.db, outbox, logger, publicUrl: config.publicUrl, policyVersion: () => policy.version, onReport: () => reporter?.wake() }, config.holdExpiryMs).catch((err: unknown) =>
+      expireHolds({ db: database.db, outbox, decisions, logger, publicUrl: config.publicUrl, policyVersion: () => policy.version, onReport: () => reporter?.wake() }, config.holdExpiryMs).catch((err: unknown) =>
         logger.error({ err }, 'expiring held rollouts failed'),
       ),
     { name: 'expire-holds', noOverlap: true },
@@ -249,9 +257,10 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     metrics,
     ready: () => checkReadiness(database.db),
     webhooks: { intake, secret: config.webhookSecret, maxBytes: config.webhookMaxBytes },
-    web: { decisions: new DecisionLog(database.db), policy: () => policy, gerritUrl: config.gerritRest?.url, loginConfigured: config.oidc !== undefined },
+    web: { decisions, policy: () => policy, gerritUrl: config.gerritRest?.url, loginConfigured: config.oidc !== undefined },
     formActionOrigins: config.oidc ? [new URL(config.oidc.issuer).origin] : [],
     ...(identity ? { identity } : {}),
+    audit: { store: audit, readers: () => policy.auditReaders },
   });
   const server = await listen(app.callback(), config.port, config.host);
   const address = server.address() as AddressInfo;
@@ -269,6 +278,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     backfill,
     operations,
     metrics,
+    audit,
     streamConnected: () => listener?.connected ?? false,
     isLeader: () => leader?.isLeader ?? false,
     async stop() {

@@ -2,15 +2,8 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 
 /** What happened, one word each; auditors filter on it. */
-export type AuditKind =
-  | 'decision'
-  | 'approval'
-  | 'command'
-  | 'api-action'
-  | 'step-started'
-  | 'step-finished'
-  | 'report-posted'
-  | 'report-failed';
+export const AUDIT_KINDS = ['decision', 'approval', 'command', 'api-action', 'step-started', 'step-finished', 'report-posted', 'report-failed'] as const;
+export type AuditKind = (typeof AUDIT_KINDS)[number];
 
 /** One thing that happened, as appended to the audit trail. */
 export interface AuditEvent {

@@ -294,7 +294,7 @@ class ExecutionSink {
     this.#service = service;
     this.#rollouts = new RolloutStore(service.database.db);
     this.#outbox = new OutboxStore(service.database.db);
-    this.#decisions = new DecisionLog(service.database.db);
+    this.#decisions = new DecisionLog(service.database.db, service.audit);
     this.publicUrl = publicUrl;
     this.#reports = reports;
   }

@@ -1,7 +1,8 @@
-import type { Kysely } from 'kysely';
-import type { Database, DecisionRow } from '../db/schema.js';
+import type { Insertable, Kysely } from 'kysely';
+import type { AuditTrail } from '../audit/audit-trail.js';
+import type { Database, DecisionRow, DecisionsTable, RolloutRow } from '../db/schema.js';
 import type { GerritChange } from '../gerrit/gerrit-client.js';
-import type { CommentApproval, DecisionResult } from './decide.js';
+import type { CommentApproval, DecisionResult, Reason } from './decide.js';
 import type { RolloutRule } from './policy-config.js';
 import type { RoleGrant } from './roles.js';
 
@@ -20,13 +21,16 @@ export interface DecisionEntry {
 
 /**
  * The `decisions` table, append only: every decision with the facts it was made from, so an
- * auditor can see why a rollout ran (or not) under which version of the policy.
+ * auditor can see why a rollout ran (or not) under which version of the policy. With an audit
+ * trail, each decision is also appended there, in the same transaction.
  */
 export class DecisionLog {
   readonly #db: Kysely<Database>;
+  readonly #audit: AuditTrail | undefined;
 
-  constructor(db: Kysely<Database>) {
+  constructor(db: Kysely<Database>, audit?: AuditTrail) {
     this.#db = db;
+    this.#audit = audit;
   }
 
   async record(e: DecisionEntry, trx: Kysely<Database> = this.#db): Promise<void> {
@@ -42,9 +46,8 @@ export class DecisionLog {
       commentApprovals: e.commentApprovals,
       justification: e.result.justification ?? null,
     };
-    await trx
-      .insertInto('decisions')
-      .values({
+    await this.#insert(
+      {
         rollout_id: e.rolloutId,
         rule: e.rule.name,
         project: e.change.project,
@@ -53,11 +56,53 @@ export class DecisionLog {
         trigger: e.trigger,
         actor: e.actor ?? null,
         outcome: e.result.outcome,
-        reasons: JSON.stringify(e.result.reasons),
-        inputs: JSON.stringify(inputs),
+        reasons: e.result.reasons,
+        inputs,
         policy_version: e.policyVersion,
-      })
+      },
+      trx,
+    );
+  }
+
+  /** A held rollout nobody approved in time: denied by the clock. */
+  async recordExpiry(rollout: RolloutRow, reason: Reason, maxHoldMs: number, policyVersion: string, trx: Kysely<Database> = this.#db): Promise<void> {
+    await this.#insert(
+      {
+        rollout_id: rollout.id,
+        rule: rollout.rule,
+        project: rollout.project,
+        change_number: rollout.change_number,
+        revision: rollout.revision,
+        trigger: 'expiry',
+        actor: null,
+        outcome: 'deny',
+        reasons: [reason],
+        inputs: { at: new Date().toISOString(), heldSince: rollout.created_at, maxHoldMs },
+        policy_version: policyVersion,
+      },
+      trx,
+    );
+  }
+
+  async #insert(d: Omit<Insertable<DecisionsTable>, 'reasons' | 'inputs'> & { readonly reasons: readonly Reason[]; readonly inputs: Readonly<Record<string, unknown>> }, trx: Kysely<Database>): Promise<void> {
+    await trx
+      .insertInto('decisions')
+      .values({ ...d, reasons: JSON.stringify(d.reasons), inputs: JSON.stringify(d.inputs) })
       .execute();
+    const why = d.reasons[0]?.message;
+    await this.#audit?.append(
+      {
+        kind: 'decision',
+        // who caused it; the service itself for a merge or an expiry
+        actor: d.actor ?? 'rollgate',
+        rolloutId: d.rollout_id ?? null,
+        project: d.project,
+        changeNumber: d.change_number,
+        summary: `${d.outcome} ${d.project}~${d.change_number} under rule ${d.rule} (${d.trigger}${d.actor ? ` by ${d.actor}` : ''})${why ? `: ${why}` : ''}`,
+        data: { trigger: d.trigger, rule: d.rule, revision: d.revision, outcome: d.outcome, reasons: d.reasons, inputs: d.inputs, policyVersion: d.policy_version },
+      },
+      trx,
+    );
   }
 
   async forChange(project: string, changeNumber: number): Promise<DecisionRow[]> {

@@ -4,10 +4,14 @@ import type { Logger } from '../log.js';
 import { expiredMessage, REVIEW_TAG } from '../report/format-message.js';
 import type { OutboxStore } from '../report/outbox-store.js';
 import { rolloutSummary } from '../report/rollout-summary.js';
+import type { Reason } from './decide.js';
+import type { DecisionLog } from './decision-log.js';
 
 export interface ExpireHoldsDeps {
   readonly db: Kysely<Database>;
   readonly outbox: OutboxStore;
+  /** Where each expiry is recorded as a decision (and appended to the audit trail). */
+  readonly decisions: DecisionLog;
   readonly logger: Logger;
   readonly publicUrl: string | undefined;
   readonly policyVersion: () => string;
@@ -30,23 +34,8 @@ export async function expireHolds(d: ExpireHoldsDeps, maxHoldMs: number): Promis
       .execute();
     for (const rollout of expired) {
       const hours = Math.round(maxHoldMs / 3_600_000);
-      const reason = { code: 'expired', message: `no approval arrived within ${hours >= 1 ? `${hours}h` : `${Math.round(maxHoldMs / 60_000)}m`}; the rollout will not run` };
-      await trx
-        .insertInto('decisions')
-        .values({
-          rollout_id: rollout.id,
-          rule: rollout.rule,
-          project: rollout.project,
-          change_number: rollout.change_number,
-          revision: rollout.revision,
-          trigger: 'expiry',
-          actor: null,
-          outcome: 'deny',
-          reasons: JSON.stringify([reason]),
-          inputs: JSON.stringify({ at: new Date().toISOString(), heldSince: rollout.created_at, maxHoldMs }),
-          policy_version: d.policyVersion(),
-        })
-        .execute();
+      const reason: Reason = { code: 'expired', message: `no approval arrived within ${hours >= 1 ? `${hours}h` : `${Math.round(maxHoldMs / 60_000)}m`}; the rollout will not run` };
+      await d.decisions.recordExpiry(rollout, reason, maxHoldMs, d.policyVersion(), trx);
       await d.outbox.enqueue(
         {
           messageKey: `rollout:${rollout.id}:expired`,

@@ -292,9 +292,9 @@ export class RolloutStore {
       .executeTakeFirst();
   }
 
-  /** Records a step's end, only if this worker still holds it; false means the lease was lost. */
-  async endStep(rolloutId: number, stepId: string, workerId: string, update: StepUpdate & { httpStatus?: number | null; note?: string | null }): Promise<boolean> {
-    const row = await this.#db
+  /** Records a step's end, only if this worker still holds it; the ended row, or undefined when the lease was lost. */
+  async endStep(rolloutId: number, stepId: string, workerId: string, update: StepUpdate & { httpStatus?: number | null; note?: string | null }): Promise<StepRow | undefined> {
+    return this.#db
       .updateTable('rollout_steps')
       .set({
         status: update.status,
@@ -313,9 +313,8 @@ export class RolloutStore {
       .where('step_id', '=', stepId)
       .where((eb) => eb.or([eb('lease_owner', '=', workerId), eb('lease_owner', 'is', null)]))
       .where(({ exists, selectFrom }) => exists(selectFrom('rollouts').select('id').where('id', '=', rolloutId).where('claimed_by', '=', workerId).where('status', '=', 'running')))
-      .returning('step_id')
+      .returningAll()
       .executeTakeFirst();
-    return row !== undefined;
   }
 
   /** Plans steps a workflow gained after the rollout was created, after the existing ones. */
@@ -328,16 +327,17 @@ export class RolloutStore {
       .execute();
   }
 
-  /** Moves steps of a rollout this worker holds from one of `from` to `status`, with a note (skipped, cancelled, failed). */
-  async markSteps(rolloutId: number, stepIds: readonly string[], workerId: string, from: readonly StepStatus[], status: StepStatus, note: { error?: string; note?: string }): Promise<void> {
-    if (stepIds.length === 0) return;
-    await this.#db
+  /** Moves steps of a rollout this worker holds from one of `from` to `status`, with a note (skipped, cancelled, failed); the rows it moved. */
+  async markSteps(rolloutId: number, stepIds: readonly string[], workerId: string, from: readonly StepStatus[], status: StepStatus, note: { error?: string; note?: string }): Promise<StepRow[]> {
+    if (stepIds.length === 0) return [];
+    return this.#db
       .updateTable('rollout_steps')
       .set({ status, lease_owner: null, lease_expires_at: null, ...(note.error !== undefined ? { error: note.error } : {}), ...(note.note !== undefined ? { note: note.note } : {}), ...(status !== 'skipped' ? { finished_at: sql`now()` } : {}) })
       .where('rollout_id', '=', rolloutId)
       .where('step_id', 'in', [...stepIds])
       .where('status', 'in', [...from])
       .where(({ exists, selectFrom }) => exists(selectFrom('rollouts').select('id').where('id', '=', rolloutId).where('claimed_by', '=', workerId).where('status', '=', 'running')))
+      .returningAll()
       .execute();
   }
 

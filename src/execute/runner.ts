@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { AuditEvent, AuditTrail } from '../audit/audit-trail.js';
 import type { Database, RolloutRow, StepRow, StepStatus } from '../db/schema.js';
 import type { Policy } from '../decide/policy-config.js';
 import type { Logger } from '../log.js';
@@ -35,6 +36,8 @@ export interface RunnerDeps {
   readonly pollMs?: number;
   /** Jitter source for retry backoff; injectable for tests. */
   readonly random?: () => number;
+  /** Appends step starts and ends to the audit trail, in the transaction that records them. */
+  readonly audit?: AuditTrail;
 }
 
 /** Why a rollout's steps were stopped from outside. */
@@ -358,7 +361,10 @@ class Execution {
         if (status.get(stepId) === 'waiting' && deadline <= now) {
           const gate = byId.get(stepId)!;
           const error = `no approval by ${gate.approval!.roles.join(' or ')} within ${gate.approval!.timeout}`;
-          await this.#d.rollouts.markSteps(id, [stepId], worker, ['waiting'], 'failed', { error });
+          await this.#audited(
+            (rollouts) => rollouts.markSteps(id, [stepId], worker, ['waiting'], 'failed', { error }),
+            ([r]) => r && this.#stepEvent('step-finished', r, `step ${stepId} failed: ${error}`, { status: r.status, error }),
+          );
           status.set(stepId, 'failed');
           failure ??= `step ${stepId} failed: ${error}`;
         }
@@ -380,7 +386,11 @@ class Execution {
           if (status.get(step.id) !== 'pending' || !step.needs.every((n) => status.get(n) === 'succeeded')) continue;
           if (stepKind(step) === 'approval') {
             const gate = step.approval!;
-            const row = await this.#d.rollouts.waitAtGate(id, step.id, worker, parseDuration(gate.timeout)!, `waiting for approval by ${gate.roles.join(' or ')}`);
+            const waitingFor = `waiting for approval by ${gate.roles.join(' or ')}`;
+            const row = await this.#audited(
+              (rollouts) => rollouts.waitAtGate(id, step.id, worker, parseDuration(gate.timeout)!, waitingFor),
+              (r) => r && this.#stepEvent('step-started', r, `step ${step.id} started: ${waitingFor} until ${r.deadline_at?.toISOString()}`, { deadline: r.deadline_at }),
+            );
             if (!row) return this.#lost();
             status.set(step.id, 'waiting');
             gateDeadline.set(step.id, row.deadline_at?.getTime() ?? Infinity);
@@ -479,12 +489,12 @@ class Execution {
     const key = `rollgate-${id}-${stepId}`;
     const log = this.#log.child({ step: stepId });
     if (kind === 'wait') {
-      const started = await this.#d.rollouts.startStep(id, stepId, worker, this.#r.leaseMs, { kind, attempt: 1, idempotencyKey: key });
+      const started = await this.#startStep(stepId, { kind, attempt: 1, idempotencyKey: key });
       if (!started) return this.#stepLost();
       const until = (started.started_at?.getTime() ?? Date.now()) + parseDuration((def as StepDefinition).wait!)!;
       await sleep(until - Date.now(), signal);
       if (signal.aborted) return this.#interrupted(stepId, null);
-      await this.#d.rollouts.endStep(id, stepId, worker, { status: 'succeeded', attempts: 1 });
+      await this.#endStep(stepId, { status: 'succeeded', attempts: 1 });
       return { status: 'succeeded' };
     }
     const maxAttempts = def.retry?.attempts ?? 1;
@@ -493,7 +503,7 @@ class Execution {
     let result: ActionResult | undefined;
     let attempt = Math.min(firstAttempt, maxAttempts);
     for (; attempt <= maxAttempts; attempt++) {
-      const started = await this.#d.rollouts.startStep(id, stepId, worker, this.#r.leaseMs, { kind, attempt, idempotencyKey: key });
+      const started = await this.#startStep(stepId, { kind, attempt, idempotencyKey: key });
       if (!started) return this.#stepLost();
       const forward = signal === this.#forward.signal;
       const timeoutMs = forward ? Math.max(1, Math.min(stepTimeout, this.#deadline - Date.now())) : stepTimeout;
@@ -509,7 +519,7 @@ class Execution {
       log.info({ attempt, ok: result.ok, exitCode: result.exitCode, httpStatus: result.httpStatus, error: result.error }, 'step attempt finished');
       if (signal.aborted) return this.#interrupted(stepId, result);
       if (result.ok) {
-        await this.#d.rollouts.endStep(id, stepId, worker, { status: 'succeeded', attempts: attempt, exitCode: result.exitCode, httpStatus: result.httpStatus, outputTail: result.output, error: null });
+        await this.#endStep(stepId, { status: 'succeeded', attempts: attempt, exitCode: result.exitCode, httpStatus: result.httpStatus, outputTail: result.output, error: null });
         return { status: 'succeeded' };
       }
       if (attempt < maxAttempts) {
@@ -520,8 +530,63 @@ class Execution {
       }
     }
     const error = result?.error ?? 'failed';
-    await this.#d.rollouts.endStep(id, stepId, worker, { status: 'failed', attempts: maxAttempts, exitCode: result?.exitCode ?? null, httpStatus: result?.httpStatus ?? null, outputTail: result?.output ?? null, error });
+    await this.#endStep(stepId, { status: 'failed', attempts: maxAttempts, exitCode: result?.exitCode ?? null, httpStatus: result?.httpStatus ?? null, outputTail: result?.output ?? null, error });
     return { status: 'failed', error };
+  }
+
+  /** Starts (or resumes) an attempt of a step under this worker's lease; undefined when the lease was lost. */
+  #startStep(stepId: string, s: { kind: string; attempt: number; idempotencyKey: string }): Promise<StepRow | undefined> {
+    return this.#audited(
+      (rollouts) => rollouts.startStep(this.#rollout.id, stepId, this.#d.workerId, this.#r.leaseMs, s),
+      (r) => r && this.#stepEvent('step-started', r, `step ${stepId} started (${s.kind}, attempt ${s.attempt})`, { attempt: s.attempt, idempotencyKey: s.idempotencyKey }),
+    );
+  }
+
+  /** Records a step's end under this worker's lease; undefined when the lease was lost. */
+  #endStep(stepId: string, update: Parameters<RolloutStore['endStep']>[3]): Promise<StepRow | undefined> {
+    return this.#audited(
+      (rollouts) => rollouts.endStep(this.#rollout.id, stepId, this.#d.workerId, update),
+      (r) => {
+        if (!r) return undefined;
+        const how = [r.exit_code !== null ? `exit ${r.exit_code}` : null, r.http_status !== null ? `HTTP ${r.http_status}` : null, r.duration_ms !== null ? formatDuration(r.duration_ms) : null, r.attempts > 1 ? `${r.attempts} attempts` : null].filter(Boolean);
+        return this.#stepEvent('step-finished', r, `step ${stepId} ${r.status}${how.length > 0 ? ` (${how.join(', ')})` : ''}${r.error ? `: ${r.error}` : ''}`, {
+          status: r.status,
+          attempts: r.attempts,
+          exitCode: r.exit_code,
+          httpStatus: r.http_status,
+          durationMs: r.duration_ms,
+          error: r.error,
+        });
+      },
+    );
+  }
+
+  /**
+   * Makes a state change and, with an audit trail, appends what it did in the same transaction:
+   * the trail never shows a step start or end the database does not, nor misses one it does.
+   */
+  async #audited<T>(change: (rollouts: RolloutStore) => Promise<T>, event: (result: T) => AuditEvent | undefined): Promise<T> {
+    const audit = this.#d.audit;
+    if (!audit) return change(this.#d.rollouts);
+    return this.#d.rollouts.inTransaction(async (tx) => {
+      const result = await change(tx.rollouts);
+      const e = event(result);
+      if (e) await audit.append(e, tx.db);
+      return result;
+    });
+  }
+
+  #stepEvent(kind: 'step-started' | 'step-finished', row: StepRow, summary: string, facts: Readonly<Record<string, unknown>>): AuditEvent {
+    const r = this.#rollout;
+    return {
+      kind,
+      actor: 'rollgate',
+      rolloutId: r.id,
+      project: r.project,
+      changeNumber: r.change_number,
+      summary: `rollout #${r.id}: ${summary}`,
+      data: { step: row.step_id, stepKind: row.kind, run: r.run, phase: r.phase, worker: this.#d.workerId, ...facts },
+    };
   }
 
   #stepLost(): { status: StepStatus } {
@@ -535,7 +600,7 @@ class Execution {
     if (reason !== 'cancel' && reason !== 'timeout') return { status: 'running' };
     const error = reason === 'cancel' ? 'stopped: the rollout was cancelled' : 'stopped: the workflow timed out';
     const status = reason === 'cancel' ? 'cancelled' : 'failed';
-    await this.#d.rollouts.endStep(this.#rollout.id, stepId, this.#d.workerId, { status, exitCode: result?.exitCode ?? null, httpStatus: result?.httpStatus ?? null, outputTail: result?.output ?? null, error });
+    await this.#endStep(stepId, { status, exitCode: result?.exitCode ?? null, httpStatus: result?.httpStatus ?? null, outputTail: result?.output ?? null, error });
     return { status, error };
   }
 

@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import { errorMiddleware } from './error-middleware.js';
 import type { Readiness } from '../db/readiness.js';
 import type { Metrics } from '../metrics.js';
+import { auditRoutes, type AuditRouteDeps } from './routes/audit.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { hookRoutes, type WebhookOptions } from './routes/hooks.js';
@@ -28,6 +29,8 @@ export interface AppDeps {
   readonly formActionOrigins?: readonly string[];
   /** Operator login (OIDC); absent when it is not configured, and then the API is read-only and open. */
   readonly identity?: Identity;
+  /** Serves `GET /api/audit` to logged-in operators holding an `audit_readers` role. */
+  readonly audit?: AuditRouteDeps;
 }
 
 /** Builds the HTTP app. Middleware order, top to bottom: errors, security headers, request log, who is calling (with login on), routes. */
@@ -49,6 +52,7 @@ export function createApp(deps: AppDeps): Koa {
     // once people can log in, the rollouts API needs a login too
     rolloutRoutes(deps.rollouts, { loginRequired: identity !== undefined }),
     ...(identity ? [authRoutes(identity, deps.logger)] : []),
+    ...(deps.audit ? [auditRoutes(deps.audit)] : []),
     hookRoutes({ ...deps.webhooks, logger: deps.logger }),
     webRoutes({ ...deps.web, rollouts: deps.rollouts }),
   ];

@@ -38,6 +38,11 @@ export class OutboxStore {
       .execute();
   }
 
+  /** Runs `fn` in one transaction with a store bound to it: a message's fate and its audit row commit together. */
+  async inTransaction<T>(fn: (tx: { readonly outbox: OutboxStore; readonly db: Kysely<Database> }) => Promise<T>): Promise<T> {
+    return this.#db.transaction().execute((trx) => fn({ outbox: new OutboxStore(trx), db: trx }));
+  }
+
   /** Takes the oldest due message and leases it for `leaseMs` so a crash mid-post retries it. */
   async claimDue(leaseMs: number): Promise<OutboxRow | undefined> {
     return leaseNextDue(this.#db, 'outbox', leaseMs);

@@ -1,3 +1,5 @@
+import type { AuditEvent, AuditTrail } from '../audit/audit-trail.js';
+import type { OutboxRow } from '../db/schema.js';
 import { GerritError } from '../errors.js';
 import type { GerritClient } from '../gerrit/gerrit-client.js';
 import type { Logger } from '../log.js';
@@ -12,6 +14,8 @@ export interface ReporterDeps {
   readonly maxBackoffMs?: number;
   /** Counts messages sent, retries and refusals. */
   readonly metrics?: Metrics;
+  /** Appends each message posted, and each Gerrit refused for good, to the audit trail. */
+  readonly audit?: AuditTrail;
 }
 
 const LEASE_MS = 2 * 60_000;
@@ -36,14 +40,17 @@ export class Reporter {
     const log = this.#d.logger.child({ outboxId: row.id, change: row.change_number, key: row.message_key });
     try {
       await this.#d.gerrit.postReview(row.project, row.change_number, row.revision, { message: row.message, tag: row.tag, notify: 'OWNER' });
-      await this.#d.outbox.markSent(row.id);
+      await this.#settle((outbox) => outbox.markSent(row.id), reportEvent(row, 'report-posted', `review message ${row.message_key} posted on ${row.project}~${row.change_number}`, { accepted: true }));
       this.#d.metrics?.outboxSent.inc();
       log.info('review message posted');
     } catch (err) {
       const message = (err as Error).message;
       if (err instanceof GerritError && !err.retryable) {
         log.error({ err }, 'Gerrit refused the review message');
-        await this.#d.outbox.markFailed(row.id, message);
+        await this.#settle(
+          (outbox) => outbox.markFailed(row.id, message),
+          reportEvent(row, 'report-failed', `review message ${row.message_key} refused by Gerrit for ${row.project}~${row.change_number}: ${message}`, { accepted: false, httpStatus: err.httpStatus ?? null, error: message }),
+        );
         this.#d.metrics?.outboxFailures.inc({ status: String(err.httpStatus ?? 'none') });
       } else {
         const backoff = Math.min(1000 * 2 ** (row.attempts - 1), this.#d.maxBackoffMs ?? 5 * 60_000);
@@ -57,4 +64,27 @@ export class Reporter {
     }
     return true;
   }
+
+  /** Records a message's fate, with its audit row in the same transaction when there is a trail. */
+  async #settle(change: (outbox: OutboxStore) => Promise<void>, event: AuditEvent): Promise<void> {
+    const audit = this.#d.audit;
+    if (!audit) return change(this.#d.outbox);
+    await this.#d.outbox.inTransaction(async (tx) => {
+      await change(tx.outbox);
+      await audit.append(event, tx.db);
+    });
+  }
+}
+
+/** What happened to a review message, with Gerrit's answer; never the credentials it was posted with. */
+function reportEvent(row: OutboxRow, kind: 'report-posted' | 'report-failed', summary: string, gerrit: Readonly<Record<string, unknown>>): AuditEvent {
+  return {
+    kind,
+    actor: 'rollgate',
+    rolloutId: row.rollout_id,
+    project: row.project,
+    changeNumber: row.change_number,
+    summary,
+    data: { outboxId: row.id, messageKey: row.message_key, revision: row.revision, tag: row.tag, attempts: row.attempts, gerrit },
+  };
 }

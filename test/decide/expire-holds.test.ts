@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { AuditStore } from '../../src/audit/audit-store.js';
 import type { DatabaseHandle } from '../../src/db/database.js';
+import { DecisionLog } from '../../src/decide/decision-log.js';
 import { expireHolds } from '../../src/decide/expire-holds.js';
 import { RolloutStore } from '../../src/execute/rollout-store.js';
 import { silentLogger } from '../../src/log.js';
@@ -17,7 +19,7 @@ describe.each(BACKENDS)('%s: expireHolds', (backend) => {
     const held = await rollouts.create({ ...base, rolloutKey: 'a', changeNumber: 1, revision: 'a'.repeat(40), decision: 'hold' });
     const allowed = await rollouts.create({ ...base, rolloutKey: 'b', changeNumber: 2, revision: 'b'.repeat(40), decision: 'allow' });
     let woken = 0;
-    const deps = { db: db.handle.db, outbox: new OutboxStore(db.handle.db), logger: silentLogger(), publicUrl: undefined, policyVersion: () => 'v1', onReport: () => woken++ };
+    const deps = { db: db.handle.db, outbox: new OutboxStore(db.handle.db), decisions: new DecisionLog(db.handle.db, new AuditStore(db.handle.db)), logger: silentLogger(), publicUrl: undefined, policyVersion: () => 'v1', onReport: () => woken++ };
 
     expect(await expireHolds(deps, 60 * 60_000)).toBe(0); // nothing is an hour old yet
     expect(await expireHolds(deps, 0)).toBe(1);
@@ -28,6 +30,11 @@ describe.each(BACKENDS)('%s: expireHolds', (backend) => {
     expect(message!.message).toContain('no approval arrived within 0m; the rollout will not run');
     const audit = await db.handle.db.selectFrom('decisions').selectAll().execute();
     expect(audit.map((a) => [a.rollout_id, a.trigger, a.outcome, a.policy_version])).toEqual([[held!.id, 'expiry', 'deny', 'v1']]);
+    const chained = await db.handle.db.selectFrom('audit_log').selectAll().execute();
+    expect(chained).toEqual([
+      expect.objectContaining({ kind: 'decision', actor: 'rollgate', rollout_id: held!.id, summary: 'deny payments/api~1 under rule api-prod (expiry): no approval arrived within 0m; the rollout will not run' }),
+    ]);
+    expect(chained[0]!.data).toMatchObject({ trigger: 'expiry', outcome: 'deny', policyVersion: 'v1', inputs: { maxHoldMs: 0, heldSince: expect.any(String) } });
     expect(woken).toBe(1);
     expect(await expireHolds(deps, 0)).toBe(0); // already expired: nothing twice
   });

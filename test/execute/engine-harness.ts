@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { AuditStore } from '../../src/audit/audit-store.js';
 import type { DatabaseHandle } from '../../src/db/database.js';
 import type { RolloutRow, StepRow } from '../../src/db/schema.js';
 import type { Policy, RolloutRule } from '../../src/decide/policy-config.js';
@@ -101,6 +102,12 @@ export class Engine {
     mkdirSync(this.recordDir, { recursive: true });
   }
 
+  /** A rollout's audit trail rows as `kind step: summary`, oldest first. */
+  async audit(rolloutId: number): Promise<string[]> {
+    const rows = await this.#handle.db.selectFrom('audit_log').select(['kind', 'summary', 'data']).where('rollout_id', '=', rolloutId).orderBy('id').execute();
+    return rows.map((r) => `${r.kind} ${(r.data as { step?: string }).step}: ${r.summary.replace(/^rollout #\d+: /, '')}`);
+  }
+
   get db() {
     return this.#handle.db;
   }
@@ -116,6 +123,7 @@ export class Engine {
       workerId: `test-${this.runners.length + 1}`,
       baseEnv: { PATH: process.env.PATH ?? '', RECORD_DIR: this.recordDir },
       onReport: () => {},
+      audit: new AuditStore(this.#handle.db),
       leaseMs: 3000,
       pollMs: 50,
       ...overrides,

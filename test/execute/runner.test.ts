@@ -112,6 +112,13 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
     // one idempotency key for every attempt of the step
     expect(new Set(starts.map((c) => c.key))).toEqual(new Set([`rollgate-${rollout.id}-deploy`]));
     expect((await engine.messages(rollout.id)).at(-1)).toContain('* deploy: succeeded (exit 0');
+    // every attempt is in the audit trail, and the end once, with its exit code and duration
+    expect(await engine.audit(rollout.id)).toEqual([
+      'step-started deploy: step deploy started (run, attempt 1)',
+      'step-started deploy: step deploy started (run, attempt 2)',
+      'step-started deploy: step deploy started (run, attempt 3)',
+      expect.stringMatching(/^step-finished deploy: step deploy succeeded \(exit 0, [\d.]+m?s, 3 attempts\)$/),
+    ]);
   });
 
   it('kills the whole process group when a step times out, then fails the rollout', async () => {
@@ -235,6 +242,8 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
     expect(leak.output_tail).toContain('token=[redacted] pw=[redacted]');
     const all = JSON.stringify(await engine.store.steps(rollout.id)) + (await engine.messages(rollout.id)).join('\n');
     expect(all).not.toContain('s3cr3t-token-value');
+    expect(await engine.audit(rollout.id)).toEqual(['step-started leak: step leak started (run, attempt 1)', expect.stringMatching(/^step-finished leak: step leak failed \(exit 2, [\d.]+m?s\): exit code 2$/)]);
+    expect(JSON.stringify(await engine.db.selectFrom('audit_log').selectAll().execute())).not.toContain('s3cr3t-token-value');
   });
 
   it('waits at an approval gate: the wrong role is refused, the right one lets it go on', async () => {
@@ -286,6 +295,14 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
     await waitFor('the rollout to be rolled back', async () => (await engine!.status(rollout.id)) === 'rolled_back');
     expect((await engine.steps(rollout.id)).promote).toMatchObject({ status: 'failed', error: 'no approval by prod-deployer within 300ms' });
     expect(engine.calls().filter((c) => c.event === 'start').map((c) => c.name)).toEqual(['canary', 'undo-canary']);
+    expect((await engine.audit(rollout.id)).map((a) => a.replace(/ until \S+$/, '').replace(/ \(exit 0, .*\)$/, ''))).toEqual([
+      'step-started canary: step canary started (run, attempt 1)',
+      'step-finished canary: step canary succeeded',
+      'step-started promote: step promote started: waiting for approval by prod-deployer',
+      'step-finished promote: step promote failed: no approval by prod-deployer within 300ms',
+      'step-started undo:canary: step undo:canary started (run, attempt 1)',
+      'step-finished undo:canary: step undo:canary succeeded',
+    ]);
   });
 
   it('stops at the workflow timeout, marks the running step, and rolls back', async () => {

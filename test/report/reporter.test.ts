@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { AuditStore } from '../../src/audit/audit-store.js';
 import type { DatabaseHandle } from '../../src/db/database.js';
 import { parseRetryAfter, GerritRestClient } from '../../src/gerrit/gerrit-rest-client.js';
 import { silentLogger } from '../../src/log.js';
@@ -49,7 +50,7 @@ describe.each(BACKENDS)('%s: the reporter posts through the outbox to Gerrit RES
     metrics = new Metrics(database.handle.db);
     const gerrit = new GerritRestClient({ url: rest.url, user: rest.user, password: rest.password });
     // the exponential backoff is tiny, so any wait longer than it comes from Retry-After
-    reporter = new Reporter({ outbox, gerrit, logger: silentLogger(), maxBackoffMs: 10, metrics });
+    reporter = new Reporter({ outbox, gerrit, logger: silentLogger(), maxBackoffMs: 10, metrics, audit: new AuditStore(database.handle.db) });
     rest.reviews.length = 0;
   });
   afterEach(async () => {
@@ -66,6 +67,7 @@ describe.each(BACKENDS)('%s: the reporter posts through the outbox to Gerrit RES
         select status, attempts, last_error, (extract(epoch from (next_attempt_at - now())) * 1000)::integer as wait_ms
         from outbox where message_key = ${key}`.execute(database.handle.db)
     ).rows[0]!;
+  const auditRows = () => database.handle.db.selectFrom('audit_log').select(['kind', 'summary', 'data']).orderBy('id').execute();
   const reviewPath = (change = first) => `/a/changes/${encodeURIComponent(change.project)}~${change.number}/revisions/`;
 
   it('waits at least Retry-After seconds after a 503, and posts a later message for the same change only after the earlier one', async () => {
@@ -93,6 +95,14 @@ describe.each(BACKENDS)('%s: the reporter posts through the outbox to Gerrit RES
     expect(rest.reviews.filter((r) => r.changeNumber === first.number).map((r) => r.message)).toEqual(['one', 'two']);
     expect(await row('one')).toMatchObject({ status: 'sent', attempts: 3 });
     expect(await row('two')).toMatchObject({ status: 'sent', attempts: 1 });
+    // a retry is not a fact for the audit trail; each message posted is, once
+    const audited = await auditRows();
+    expect(audited.map((r) => [r.kind, (r.data as { messageKey: string }).messageKey])).toEqual([
+      ['report-posted', 'elsewhere'],
+      ['report-posted', 'one'],
+      ['report-posted', 'two'],
+    ]);
+    expect(audited[1]!.data).toMatchObject({ attempts: 3, gerrit: { accepted: true } });
 
     const text = await metrics.registry.metrics();
     expect(text).toContain('rollgate_outbox_retries_total{status="503"} 2');
@@ -126,5 +136,10 @@ describe.each(BACKENDS)('%s: the reporter posts through the outbox to Gerrit RES
     expect(rest.reviews.map((r) => r.message)).toEqual(['after']);
     expect(await reporter.sendNext()).toBe(false);
     expect(await metrics.registry.metrics()).toContain('rollgate_outbox_failures_total{status="409"} 1');
+    const audited = await auditRows();
+    expect(audited.map((r) => r.kind)).toEqual(['report-failed', 'report-posted']);
+    expect(audited[0]!.summary).toMatch(/^review message refused refused by Gerrit for payments\/api~501: POST .* Gerrit answered 409: injected failure$/);
+    expect(audited[0]!.data).toMatchObject({ messageKey: 'refused', gerrit: { accepted: false, httpStatus: 409, error: expect.stringContaining('409') } });
+    expect(JSON.stringify(audited)).not.toContain(rest.password);
   });
 });
