@@ -7,7 +7,7 @@ import { loadPolicy } from '../decide/load-policy.js';
 import { needsFiles } from '../decide/match.js';
 import type { Policy, RolloutRule } from '../decide/policy-config.js';
 import { DecisionLog } from '../decide/decision-log.js';
-import { recordMergeDecision, rolloutKey } from '../decide/record-decision.js';
+import { recordMergeDecision, recordRedecision, rolloutKey } from '../decide/record-decision.js';
 import { EventReplay, VoteDeletedEventSchema, type ReplayStep } from '../decide/replay-events.js';
 import { rolesForGroups, type RoleGrant } from '../decide/roles.js';
 import { RollgateError, GerritError } from '../errors.js';
@@ -16,9 +16,8 @@ import type { GerritAccount, GerritChange, GerritClient, GerritGroup } from '../
 import { parseEventLine } from '../gerrit/gerrit-event.js';
 import { GerritRestClient } from '../gerrit/gerrit-rest-client.js';
 import { silentLogger } from '../log.js';
-import { denyMessage, holdMessage, REVIEW_TAG, startedMessage, type RolloutSummary } from '../report/format-message.js';
+import { denyMessage, holdMessage, startedMessage, type RolloutSummary } from '../report/format-message.js';
 import { OutboxStore } from '../report/outbox-store.js';
-import { rolloutSummary } from '../report/rollout-summary.js';
 import { startService, type RunningService } from '../service.js';
 import { parseCommandArgs, UsageError } from './cli-args.js';
 import { readYamlFile } from '../read-yaml-file.js';
@@ -337,22 +336,13 @@ class ExecutionSink {
   ): Promise<number | undefined> {
     const [row] = (await this.#rollouts.heldForChange(change.project, change.number)).filter((r) => r.rule === rule.name && r.revision === change.currentRevision);
     if (!row) return undefined;
-    await this.#decisions.record({ rolloutId: row.id, rule, change, result, ...facts, trigger: 'comment', policyVersion: this.#service.policy.version });
-    const updated = await this.#rollouts.redecide(row.id, { decision: result.outcome, reasons: result.reasons, approvers: result.approvers, justification: result.justification });
+    // the same write serve makes when an approval arrives (rollout, decision entry, hold message)
+    const deps = { rollouts: this.#rollouts, decisions: this.#decisions, outbox: this.#outbox, publicUrl: this.publicUrl };
+    const updated = await this.#service.database.db
+      .transaction()
+      .execute((trx) => recordRedecision(deps, { rollout: row, rule, change, result, ...facts, trigger: 'comment', policyVersion: this.#service.policy.version, keySuffix: `replay:${line}` }, trx));
     if (!updated) return undefined;
     if (result.outcome === 'allow') this.#ours.set(updated.id, false);
-    else {
-      const summary = rolloutSummary(updated, this.publicUrl);
-      await this.#outbox.enqueue({
-        messageKey: `rollout:${updated.id}:${result.outcome}:replay:${line}`,
-        rolloutId: updated.id,
-        project: updated.project,
-        changeNumber: updated.change_number,
-        revision: updated.revision,
-        tag: REVIEW_TAG,
-        message: result.outcome === 'hold' ? holdMessage(summary) : denyMessage(summary),
-      });
-    }
     return updated.id;
   }
 

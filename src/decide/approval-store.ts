@@ -9,8 +9,8 @@ export class ApprovalStore {
     this.#db = db;
   }
 
-  async add(a: { rolloutId: number; accountId: number; username: string | undefined; justification: string; source: 'comment' | 'api'; eventId: number | null }): Promise<ApprovalRow> {
-    return this.#db
+  async add(a: { rolloutId: number; accountId: number; username: string | undefined; justification: string; source: 'comment' | 'api'; eventId: number | null }, trx: Kysely<Database> = this.#db): Promise<ApprovalRow> {
+    return trx
       .insertInto('approvals')
       .values({ rollout_id: a.rolloutId, account_id: a.accountId, username: a.username ?? null, justification: a.justification, source: a.source, event_id: a.eventId })
       .returningAll()

@@ -14,7 +14,7 @@ export interface DecisionEntry {
   readonly rolesByAccount: ReadonlyMap<number, readonly RoleGrant[]>;
   readonly commentApprovals: readonly CommentApproval[];
   readonly at: Date;
-  readonly trigger: 'merge' | 'comment' | 'command' | 'expiry';
+  readonly trigger: 'merge' | 'comment' | 'api' | 'command' | 'expiry';
   readonly actor: string | undefined;
   readonly policyVersion: string;
 }

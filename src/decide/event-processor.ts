@@ -57,8 +57,6 @@ export interface OperationResult {
 
 /** The workflow engine's operator actions, as the decide stage calls them after checking roles. */
 export interface RolloutOperations {
-  /** Rollouts of the change waiting at an `approval` step. */
-  waitingGates(project: string, changeNumber: number): Promise<number[]>;
   approveGate(rolloutId: number, actor: Actor, justification: string): Promise<OperationResult>;
   retry(rolloutId: number, actor: Actor, reason: string): Promise<OperationResult>;
   rollback(rolloutId: number, actor: Actor, reason: string): Promise<OperationResult>;

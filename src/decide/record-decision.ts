@@ -7,7 +7,7 @@ import { denyMessage, holdMessage, REVIEW_TAG } from '../report/format-message.j
 import type { OutboxStore } from '../report/outbox-store.js';
 import { rolloutSummary } from '../report/rollout-summary.js';
 import type { DecisionResult } from './decide.js';
-import type { DecisionLog } from './decision-log.js';
+import type { DecisionEntry, DecisionLog } from './decision-log.js';
 import type { Policy, RolloutRule } from './policy-config.js';
 import type { RoleGrant } from './roles.js';
 
@@ -91,4 +91,38 @@ export async function recordMergeDecision(
   // counted once committed, and only when new: a repeated merge decides nothing
   if (created) d.metrics?.decisions.inc({ outcome: result.outcome, trigger: 'merge' });
   return created;
+}
+
+/**
+ * Stores a held rollout's new decision (after an approval): the rollout row, the audit entry in
+ * `decisions`, and unless it now runs the message saying why it still holds (or is denied), keyed
+ * `rollout:<id>:<outcome>:<keySuffix>`. Returns the updated row, or undefined when the rollout was
+ * no longer held (someone else's action came first; nothing is written then).
+ */
+export async function recordRedecision(
+  d: Pick<RecordDeps, 'rollouts' | 'decisions' | 'outbox' | 'publicUrl'>,
+  input: Omit<DecisionEntry, 'rolloutId'> & { readonly rollout: RolloutRow; readonly keySuffix: string },
+  trx: Kysely<Database>,
+): Promise<RolloutRow | undefined> {
+  const { rollout, keySuffix, ...entry } = input;
+  const { result } = entry;
+  const updated = await d.rollouts.redecide(rollout.id, { decision: result.outcome, reasons: result.reasons, approvers: result.approvers, justification: result.justification }, trx);
+  if (!updated) return undefined;
+  await d.decisions.record({ ...entry, rolloutId: rollout.id }, trx);
+  if (result.outcome !== 'allow') {
+    const summary = rolloutSummary(updated, d.publicUrl);
+    await d.outbox.enqueue(
+      {
+        messageKey: `rollout:${rollout.id}:${result.outcome}:${keySuffix}`,
+        rolloutId: rollout.id,
+        project: rollout.project,
+        changeNumber: rollout.change_number,
+        revision: rollout.revision,
+        tag: REVIEW_TAG,
+        message: result.outcome === 'hold' ? holdMessage(summary) : denyMessage(summary),
+      },
+      trx,
+    );
+  }
+  return updated;
 }

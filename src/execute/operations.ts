@@ -114,7 +114,6 @@ function describe(r: RolloutRow): string {
 /** The operations bound to their dependencies, in the shape the decide stage's comment commands call. */
 export function bindOperations(deps: OperationDeps) {
   return {
-    waitingGates: async (project: string, changeNumber: number) => (await deps.rollouts.waitingForChange(project, changeNumber)).map((r) => r.id),
     approveGate: (rolloutId: number, actor: Actor, justification: string) => approveGate(deps, rolloutId, actor, justification),
     retry: (rolloutId: number, actor: Actor, reason: string) => retryRollout(deps, rolloutId, actor, reason),
     rollback: (rolloutId: number, actor: Actor, reason: string) => rollbackRollout(deps, rolloutId, actor, reason),

@@ -1,0 +1,238 @@
+import type { AuditKind } from '../audit/audit-trail.js';
+import type { RolloutRow } from '../db/schema.js';
+import type { GerritAccount, GerritChange } from '../gerrit/gerrit-client.js';
+import { denyMessage, REVIEW_TAG } from '../report/format-message.js';
+import { rolloutSummary } from '../report/rollout-summary.js';
+import type { CommandVerb } from './comment-command.js';
+import { displayName, type Approver } from './decide.js';
+import { evaluateChange, votersOf } from './evaluate-change.js';
+import type { Actor, DecideDeps } from './event-processor.js';
+import { recordRedecision } from './record-decision.js';
+import { mergeGrants, type RoleGrant } from './roles.js';
+import { ruleActionRoles } from './rule-roles.js';
+import { resolveRoles } from './voter-roles.js';
+
+/** Where an action came from: a `/rollout` comment on the change, or rollgate's HTTP API (and web page). */
+export type ActionSource = 'comment' | 'api';
+
+/** Someone acting on a rollout: a comment's author, or an operator logged in to rollgate. */
+export interface ActingPerson {
+  readonly account: GerritAccount;
+  /** Roles from IdP group claims (API only). Roles from Gerrit groups are looked up again for every action. */
+  readonly idpGrants: readonly RoleGrant[];
+  readonly source: ActionSource;
+  /** Unique per comment or request: the keys of the messages the action posts (`event:<id>`, `api:<uuid>`). */
+  readonly key: string;
+  /** The comment's stored event, kept with an approval; null for the API. */
+  readonly eventId: number | null;
+}
+
+/**
+ * What an action came to. `done`: it happened. `forbidden`: not with this person's roles, or on
+ * their own change. `nothing`: the rollout is not in a state this action applies to.
+ */
+export interface ActionResult {
+  readonly outcome: 'done' | 'forbidden' | 'nothing';
+  readonly message: string;
+}
+
+/**
+ * The one implementation of what people do to a rollout, for `/rollout` comments and for the
+ * HTTP API alike: the same roles (`ruleActionRoles`, a gate's roles), the same decision on
+ * approval (recorded, then decided again at this moment: roles, no self-approval, quorum,
+ * windows, justification), the same engine operations. Each action is appended to the audit
+ * trail (`command` or `api-action`, and `approval` for an approval that was taken); an API action
+ * that was done is also announced on the change, since nobody commented there.
+ */
+export async function actOnRollout(d: DecideDeps, rollout: RolloutRow, verb: CommandVerb, person: ActingPerson, text: string): Promise<ActionResult> {
+  switch (verb) {
+    case 'approve':
+      if (rollout.status === 'held') return approveHeld(d, rollout, person, text);
+      if (rollout.status === 'waiting') return approveAtGate(d, rollout, person, text);
+      return audited(d, rollout, verb, person, text, { outcome: 'nothing', message: `rollout #${rollout.id} (${rollout.rule}) is ${describe(rollout)}; it is not waiting for an approval.` });
+    case 'deny':
+      return denyRollout(d, rollout, person, text);
+    default:
+      return operateRollout(d, rollout, verb, person, text);
+  }
+}
+
+/** Records an approval of a held rollout and decides it again now; it starts if the rule is met. */
+export async function approveHeld(d: DecideDeps, rollout: RolloutRow, person: ActingPerson, justification: string): Promise<ActionResult> {
+  const policy = d.policy();
+  const rule = policy.rollouts.find((r) => r.name === rollout.rule);
+  if (!rule) return audited(d, rollout, 'approve', person, justification, { outcome: 'nothing', message: `${rollout.rule}: rule no longer in the policy, left on hold` });
+  const change = await d.gerrit.getChange(rollout.project, rollout.change_number);
+  const who = displayName(person.account);
+  const grants = await rolesOf(d, person);
+  if (person.source === 'api') {
+    // through the API a refusal is an answer to the caller, not a comment; nothing is recorded
+    const self = selfRelation(change, person.account);
+    if (self) return audited(d, rollout, 'approve', person, justification, { outcome: 'forbidden', message: `${who} may not approve rollout #${rollout.id} (${rollout.rule}): ${who} ${self} the change (no self-approval)` });
+    const refusal = roleRefusal(rollout, 'approve', person, grants, ruleActionRoles(rule));
+    if (refusal) return audited(d, rollout, 'approve', person, justification, refusal);
+    await announce(d, rollout, 'approve', person, grants, justification);
+  }
+
+  const previous = (await d.approvals.forRollout(rollout.id)).map((a) => ({ account: { accountId: a.account_id, username: a.username ?? undefined }, justification: a.justification }));
+  const commentApprovals = [...previous, { account: person.account, justification }];
+  const rolesByAccount = await resolveRoles(d.gerrit, policy.roles, [...votersOf(policy, change), ...commentApprovals.map((a) => a.account.accountId)]);
+  rolesByAccount.set(person.account.accountId, grants);
+  // decided again at this moment: membership and windows as they are now, not at the merge
+  const at = new Date();
+  const [decision] = evaluateChange({ policy, change, rolesByAccount, commentApprovals, at, onlyRule: rule.name });
+  const result = decision!.result;
+  const trigger = person.source;
+  const updated = await d.db.transaction().execute(async (trx) => {
+    await d.approvals.add({ rolloutId: rollout.id, accountId: person.account.accountId, username: person.account.username, justification, source: person.source, eventId: person.eventId }, trx);
+    const row = await recordRedecision(
+      d,
+      { rollout, rule, change, result, rolesByAccount, commentApprovals, at, trigger, actor: person.account.username, policyVersion: policy.version, keySuffix: person.key },
+      trx,
+    );
+    if (row) await d.audit?.append(auditEvent('approval', rollout, person, `approved by ${who}${person.source === 'api' ? ' via rollgate' : ''}: ${justification}`, { justification, roles: grants, outcome: result.outcome }), trx);
+    return row;
+  });
+  if (!updated) return audited(d, rollout, 'approve', person, justification, { outcome: 'nothing', message: `${rollout.rule}: no longer held` });
+  d.metrics?.decisions.inc({ outcome: result.outcome, trigger });
+  if (result.outcome === 'allow') d.onQueued();
+  else d.onReport();
+  const message = result.outcome === 'allow' ? `${rollout.rule}: approved by ${who}, queued (rollout #${rollout.id})` : `${rollout.rule}: still ${result.outcome} after ${who}'s approval`;
+  return audited(d, rollout, 'approve', person, justification, { outcome: 'done', message });
+}
+
+/** Passes the approval step a rollout waits at; never by the change's owner or uploader. */
+export async function approveAtGate(d: DecideDeps, rollout: RolloutRow, person: ActingPerson, justification: string): Promise<ActionResult> {
+  const who = displayName(person.account);
+  if (!d.operations) return audited(d, rollout, 'approve', person, justification, { outcome: 'nothing', message: `${who}'s ${how(person, 'approve')} has nothing to approve: the workflow engine is not running here.` });
+  // separation of duties holds at a gate too: the author of the change cannot let it go on
+  const self = selfRelation(await d.gerrit.getChange(rollout.project, rollout.change_number), person.account);
+  if (self) {
+    return audited(d, rollout, 'approve', person, justification, {
+      outcome: 'forbidden',
+      message: `${who}'s ${how(person, 'approve')} does not count: ${who} ${self} the change, and an approval gate needs someone else (no self-approval).`,
+    });
+  }
+  const grants = await rolesOf(d, person);
+  const result = await d.operations.approveGate(rollout.id, actorOf(person, grants), justification);
+  if (result.ok) {
+    await d.audit?.append(auditEvent('approval', rollout, person, `gate passed by ${who}: ${justification}`, { justification, roles: grants }));
+    if (person.source === 'api') await announce(d, rollout, 'approve', person, grants, justification);
+  }
+  // approveGate refuses without the gate's role, or when the gate is gone
+  const refusedForRole = !result.ok && / needs one of the roles /.test(result.message);
+  return audited(d, rollout, 'approve', person, justification, { outcome: result.ok ? 'done' : refusedForRole ? 'forbidden' : 'nothing', message: result.message });
+}
+
+/**
+ * `deny`: a held rollout will not run; one waiting at an approval gate is stopped and rolled back
+ * (the gate's roles may do that, like the rule's).
+ */
+export async function denyRollout(d: DecideDeps, rollout: RolloutRow, person: ActingPerson, reason: string): Promise<ActionResult> {
+  const who = displayName(person.account);
+  const grants = await rolesOf(d, person);
+  if (rollout.status === 'waiting' && d.operations) {
+    const refusal = roleRefusal(rollout, 'deny', person, grants, [...ruleActionRoles(ruleOf(d, rollout)), ...gateRoles(d, rollout)]);
+    if (refusal) return audited(d, rollout, 'deny', person, reason, refusal);
+    const result = await d.operations.cancel(rollout.id, actorOf(person, grants), `denied at the approval gate: ${reason}`);
+    if (result.ok && person.source === 'api') await announce(d, rollout, 'deny', person, grants, reason);
+    return audited(d, rollout, 'deny', person, reason, { outcome: result.ok ? 'done' : 'nothing', message: result.message });
+  }
+  if (rollout.status !== 'held') {
+    return audited(d, rollout, 'deny', person, reason, { outcome: 'nothing', message: `${who}'s ${how(person, 'deny')} has nothing to deny: rollout #${rollout.id} (${rollout.rule}) is ${describe(rollout)}, not waiting for approval.` });
+  }
+  const refusal = roleRefusal(rollout, 'deny', person, grants, ruleActionRoles(ruleOf(d, rollout)));
+  if (refusal) return audited(d, rollout, 'deny', person, reason, refusal);
+  if (person.source === 'api') await announce(d, rollout, 'deny', person, grants, reason);
+  const reasons = [{ code: 'denied-by-command' as const, message: `denied by ${who}: ${reason}` }];
+  const updated = await d.rollouts.redecide(rollout.id, { decision: 'deny', reasons, approvers: rollout.approvers as Approver[], justification: rollout.justification ?? undefined });
+  if (!updated) return audited(d, rollout, 'deny', person, reason, { outcome: 'nothing', message: `${rollout.rule}: no longer held` });
+  d.metrics?.decisions.inc({ outcome: 'deny', trigger: person.source === 'api' ? 'api' : 'command' });
+  await d.outbox.enqueue({ messageKey: `rollout:${rollout.id}:deny:${person.key}`, rolloutId: rollout.id, project: rollout.project, changeNumber: rollout.change_number, revision: rollout.revision, tag: REVIEW_TAG, message: denyMessage(rolloutSummary(updated, d.publicUrl)) });
+  d.onReport();
+  return audited(d, rollout, 'deny', person, reason, { outcome: 'done', message: `${rollout.rule}: denied by ${who}` });
+}
+
+/** `retry`, `rollback`, `cancel`: handed to the workflow engine once the role is checked. */
+export async function operateRollout(d: DecideDeps, rollout: RolloutRow, verb: 'retry' | 'rollback' | 'cancel', person: ActingPerson, reason: string): Promise<ActionResult> {
+  if (!d.operations) return audited(d, rollout, verb, person, reason, { outcome: 'nothing', message: `there is no rollout of this change to ${verb}: the workflow engine is not running here.` });
+  const grants = await rolesOf(d, person);
+  const refusal = roleRefusal(rollout, verb, person, grants, ruleActionRoles(ruleOf(d, rollout)));
+  if (refusal) return audited(d, rollout, verb, person, reason, refusal);
+  const result = await d.operations[verb](rollout.id, actorOf(person, grants), reason);
+  if (result.ok && person.source === 'api') await announce(d, rollout, verb, person, grants, reason);
+  return audited(d, rollout, verb, person, reason, { outcome: result.ok ? 'done' : 'nothing', message: result.message });
+}
+
+/** The person's roles now: their Gerrit groups (asked again) and, through the API, their IdP groups. */
+export async function rolesOf(d: DecideDeps, person: ActingPerson): Promise<RoleGrant[]> {
+  const fromGerrit = (await resolveRoles(d.gerrit, d.policy().roles, [person.account.accountId])).get(person.account.accountId) ?? [];
+  return mergeGrants(fromGerrit, person.idpGrants);
+}
+
+export function actorOf(person: ActingPerson, grants: readonly RoleGrant[]): Actor {
+  return { accountId: person.account.accountId, username: person.account.username, roles: grants.map((g) => g.role) };
+}
+
+/** How the person asked, in replies: the comment command, or the plain verb for the API. */
+function how(person: ActingPerson, verb: CommandVerb): string {
+  return person.source === 'comment' ? `/rollout ${verb}` : verb;
+}
+
+function roleRefusal(rollout: RolloutRow, verb: CommandVerb, person: ActingPerson, grants: readonly RoleGrant[], allowed: readonly string[]): ActionResult | undefined {
+  if (allowed.some((r) => grants.some((g) => g.role === r))) return undefined;
+  const needed = [...new Set(allowed)];
+  return {
+    outcome: 'forbidden',
+    message: `${displayName(person.account)} may not ${how(person, verb)} rollout #${rollout.id} (${rollout.rule}): that needs role ${needed.length > 0 ? needed.join(' or ') : '(none configured)'}; nothing was changed.`,
+  };
+}
+
+function selfRelation(change: GerritChange, account: GerritAccount): 'owns' | 'uploaded' | undefined {
+  if (change.owner.accountId === account.accountId) return 'owns';
+  if (change.uploader?.accountId === account.accountId) return 'uploaded';
+  return undefined;
+}
+
+function ruleOf(d: DecideDeps, rollout: RolloutRow) {
+  return d.policy().rollouts.find((r) => r.name === rollout.rule);
+}
+
+/** Roles of the approval steps of the rollout's workflow (which one waits is the engine's to check). */
+function gateRoles(d: DecideDeps, rollout: RolloutRow): string[] {
+  return d.policy().workflows[rollout.workflow]?.steps.flatMap((s) => s.approval?.roles ?? []) ?? [];
+}
+
+function describe(r: RolloutRow): string {
+  return r.status.replace('_', ' ');
+}
+
+const PAST: Record<CommandVerb, string> = { approve: 'approved', deny: 'denied', retry: 'retry requested', rollback: 'rollback requested', cancel: 'cancel requested' };
+
+/** An API action on the change's page in Gerrit: nobody commented there, so rollgate says who did what and why. */
+async function announce(d: DecideDeps, rollout: RolloutRow, verb: CommandVerb, person: ActingPerson, grants: readonly RoleGrant[], text: string): Promise<void> {
+  const roles = grants.map((g) => `${g.role} via ${g.via}`).join(', ');
+  const why = text.trim() === '' ? '' : `: ${text.trim()}`;
+  await d.outbox.enqueue({
+    messageKey: `${person.key}:announce`,
+    rolloutId: rollout.id,
+    project: rollout.project,
+    changeNumber: rollout.change_number,
+    revision: rollout.revision,
+    tag: REVIEW_TAG,
+    message: `rollgate: ${PAST[verb]} via rollgate by ${displayName(person.account)}${roles ? ` (${roles})` : ''}${why}`,
+  });
+  d.onReport();
+}
+
+/** Appends the action (done or not) to the audit trail, and returns its result. */
+async function audited(d: DecideDeps, rollout: RolloutRow, verb: CommandVerb, person: ActingPerson, text: string, result: ActionResult): Promise<ActionResult> {
+  const kind: AuditKind = person.source === 'api' ? 'api-action' : 'command';
+  const said = person.source === 'api' ? `${verb} via rollgate` : `/rollout ${verb}`;
+  await d.audit?.append(auditEvent(kind, rollout, person, `${said} by ${displayName(person.account)}: ${result.outcome}: ${result.message.replace(/^rollgate: /, '')}`, { verb, text, outcome: result.outcome }));
+  return result;
+}
+
+function auditEvent(kind: AuditKind, rollout: RolloutRow, person: ActingPerson, summary: string, data: Record<string, unknown>) {
+  return { kind, actor: displayName(person.account), rolloutId: rollout.id, project: rollout.project, changeNumber: rollout.change_number, summary, data: { ...data, source: person.source, accountId: person.account.accountId } };
+}
