@@ -10,7 +10,7 @@ import { loadPolicy } from './decide/load-policy.js';
 import { ApprovalStore } from './decide/approval-store.js';
 import { DecisionLog } from './decide/decision-log.js';
 import { expireHolds } from './decide/expire-holds.js';
-import { EventProcessor, type EventRetry } from './decide/event-processor.js';
+import { EventProcessor, type DecideDeps, type EventRetry } from './decide/event-processor.js';
 import type { Policy } from './decide/policy-config.js';
 import { RolloutStore } from './execute/rollout-store.js';
 import { bindOperations, type OperationDeps } from './execute/operations.js';
@@ -130,29 +130,29 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     },
   };
   const operations: OperationDeps = { rollouts, policy: () => policy, wake: () => runner.wake() };
-  const decider = gerrit
-    ? loop('decide', () =>
-        new EventProcessor({
-          db: database.db,
-          events,
-          rollouts,
-          approvals,
-          decisions,
-          outbox,
-          gerrit,
-          policy: () => policy,
-          logger,
-          publicUrl: config.publicUrl,
-          serviceUser: config.gerritRest?.user,
-          onQueued: () => runner.wake(),
-          onReport: () => reporter?.wake(),
-          onGap: (reason) => backfill?.trigger(reason),
-          operations: bindOperations(operations),
-          metrics,
-          audit,
-        }, overrides.eventRetry).processNext(),
-      )
+  // what comments and the HTTP API act through; one set, so both see the same stores and wake-ups
+  const decideDeps: DecideDeps | undefined = gerrit
+    ? {
+        db: database.db,
+        events,
+        rollouts,
+        approvals,
+        decisions,
+        outbox,
+        gerrit,
+        policy: () => policy,
+        logger,
+        publicUrl: config.publicUrl,
+        serviceUser: config.gerritRest?.user,
+        onQueued: () => runner.wake(),
+        onReport: () => reporter?.wake(),
+        onGap: (reason) => backfill?.trigger(reason),
+        operations: bindOperations(operations),
+        metrics,
+        audit,
+      }
     : undefined;
+  const decider = decideDeps ? loop('decide', () => new EventProcessor(decideDeps, overrides.eventRetry).processNext()) : undefined;
   if (!gerrit) {
     logger.warn('Gerrit REST is not configured (GERRIT_URL, GERRIT_HTTP_USER, GERRIT_HTTP_PASSWORD or _FILE): events are stored but not decided and nothing is reported');
   }
@@ -261,6 +261,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     formActionOrigins: config.oidc ? [new URL(config.oidc.issuer).origin] : [],
     ...(identity ? { identity } : {}),
     audit: { store: audit, readers: () => policy.auditReaders },
+    actions: decideDeps,
   });
   const server = await listen(app.callback(), config.port, config.host);
   const address = server.address() as AddressInfo;

@@ -12,6 +12,8 @@ import { rolloutRoutes } from './routes/rollouts.js';
 import { securityHeaders } from './security-headers.js';
 import { webRoutes, type WebDeps } from './web/web-routes.js';
 import { authRoutes } from './routes/auth.js';
+import { rolloutActionRoutes } from './routes/rollout-actions.js';
+import type { DecideDeps } from '../decide/event-processor.js';
 import { SessionCookies } from '../identity/session-cookie.js';
 import type { Identity } from '../identity/identity.js';
 
@@ -31,6 +33,8 @@ export interface AppDeps {
   readonly identity?: Identity;
   /** Serves `GET /api/audit` to logged-in operators holding an `audit_readers` role. */
   readonly audit?: AuditRouteDeps;
+  /** What the API's rollout actions act through (the decide stage's dependencies); absent without Gerrit REST. */
+  readonly actions?: DecideDeps | undefined;
 }
 
 /** Builds the HTTP app. Middleware order, top to bottom: errors, security headers, request log, who is calling (with login on), routes. */
@@ -51,6 +55,7 @@ export function createApp(deps: AppDeps): Koa {
     ...(deps.metrics ? [metricsRoutes(deps.metrics)] : []),
     // once people can log in, the rollouts API needs a login too
     rolloutRoutes(deps.rollouts, { loginRequired: identity !== undefined }),
+    rolloutActionRoutes({ decide: deps.actions, loginConfigured: identity !== undefined }),
     ...(identity ? [authRoutes(identity, deps.logger)] : []),
     ...(deps.audit ? [auditRoutes(deps.audit)] : []),
     hookRoutes({ ...deps.webhooks, logger: deps.logger }),

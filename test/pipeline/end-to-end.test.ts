@@ -360,4 +360,11 @@ describe.each(BACKENDS)('%s: a merge streamed over SSH becomes a rollout and rev
     });
     expect(outbox.some((o) => o.attempts > 1)).toBe(true);
   });
+
+  it('keeps the rollouts API open and read-only while operator login is not configured', async () => {
+    expect((await fetch(`${service.url}/api/rollouts`)).status).toBe(200);
+    const res = await fetch(`${service.url}/api/rollouts/1/approve`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"justification":"x"}' });
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: string }).error).toBe('operator login is not configured (ROLLGATE_OIDC_ISSUER and the rest); act with /rollout comments on the change instead');
+  });
 });

@@ -1,0 +1,152 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BACKENDS } from '../helpers/backends.js';
+import { bob, changeMergedEvent, mergedChange } from '../helpers/change-events.js';
+import { startRollgateWithLogin, type RollgateWithLogin } from '../helpers/rollgate-with-login.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+describe.each(BACKENDS)('%s: approving and acting on rollouts through the HTTP API', (backend) => {
+  let r: RollgateWithLogin;
+  const tokens: Record<string, string> = {};
+
+  beforeAll(async () => {
+    r = await startRollgateWithLogin(backend);
+    for (const who of ['alice', 'bob', 'carol', 'dave']) tokens[who] = await r.idp.accessToken(who);
+  });
+
+  afterAll(async () => {
+    await r?.stop();
+  });
+
+  const reviewsOf = (change: number) => r.rest.reviews.filter((m) => m.changeNumber === change).map((m) => m.message);
+  const post = (path: string, init: { token?: string; cookie?: string; json?: unknown; form?: Record<string, string>; headers?: Record<string, string> }) =>
+    fetch(`${r.url}${path}`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: {
+        ...(init.token ? { authorization: `Bearer ${init.token}` } : {}),
+        ...(init.cookie ? { cookie: init.cookie } : {}),
+        ...(init.json !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...(init.form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+        ...init.headers,
+      },
+      body: init.json !== undefined ? JSON.stringify(init.json) : init.form ? new URLSearchParams(init.form).toString() : null,
+    });
+  const json = async (res: Response) => (await res.json()) as { ok?: boolean; message?: string; error?: string; rollout?: { id: number; status: string } };
+
+  /** A merge of bob's that nobody approved: held, with a justification footer. */
+  const heldRollout = async (number: number): Promise<number> => {
+    const change = mergedChange(number, bob, { commitMessage: `Change ${number}\n\nRollout-Justification: routine\n` });
+    r.rest.setChange(change);
+    r.ssh.push(changeMergedEvent(change));
+    await waitFor('the hold message', () => reviewsOf(number).find((m) => m.includes('ON HOLD')));
+    const row = await r.service.database.db.selectFrom('rollouts').select(['id', 'status']).where('change_number', '=', number).executeTakeFirstOrThrow();
+    expect(row.status).toBe('held');
+    return row.id;
+  };
+
+  it('lets alice approve a held rollout with a bearer token: it runs, and the change says who approved and why', async () => {
+    const id = await heldRollout(701);
+    const res = await post(`/api/rollouts/${id}/approve`, { token: tokens.alice!, json: { justification: 'hotfix for INC-7' } });
+    expect(res.status).toBe(200);
+    const body = await json(res);
+    expect(body).toMatchObject({ ok: true, message: `payments-api-prod: approved by alice, queued (rollout #${id})`, rollout: { id } });
+
+    await waitFor('the finish message', () => reviewsOf(701).find((m) => m.includes('SUCCEEDED')));
+    const messages = reviewsOf(701);
+    expect(messages).toContain('rollgate: approved via rollgate by alice (prod-deployer via sre): hotfix for INC-7');
+    const started = messages.find((m) => m.includes('STARTED'))!;
+    expect(started).toContain('alice (prod-deployer via sre) approved with /rollout approve');
+    expect(messages.indexOf('rollgate: approved via rollgate by alice (prod-deployer via sre): hotfix for INC-7')).toBeLessThan(messages.indexOf(started));
+
+    const approvals = await r.service.database.db.selectFrom('approvals').select(['username', 'source', 'justification']).where('rollout_id', '=', id).execute();
+    expect(approvals).toEqual([{ username: 'alice', source: 'api', justification: 'hotfix for INC-7' }]);
+    const decision = await r.service.database.db.selectFrom('decisions').select(['trigger', 'actor', 'outcome']).where('rollout_id', '=', id).orderBy('id', 'desc').executeTakeFirstOrThrow();
+    expect(decision).toEqual({ trigger: 'api', actor: 'alice', outcome: 'allow' });
+
+    // nothing left to approve
+    const again = await post(`/api/rollouts/${id}/approve`, { token: tokens.alice!, json: { justification: 'twice' } });
+    expect(again.status).toBe(409);
+    expect((await json(again)).error).toMatch(/^rollout #\d+ \(payments-api-prod\) is (running|succeeded); it is not waiting for an approval\.$/);
+  });
+
+  it('refuses bob on his own change, and carol who lacks the role, changing nothing', async () => {
+    const id = await heldRollout(702);
+    const own = await post(`/api/rollouts/${id}/approve`, { token: tokens.bob!, json: { justification: 'trust me' } });
+    expect(own.status).toBe(403);
+    expect((await json(own)).error).toBe(`bob may not approve rollout #${id} (payments-api-prod): bob owns the change (no self-approval)`);
+
+    const noRole = await post(`/api/rollouts/${id}/approve`, { token: tokens.carol!, json: { justification: 'looks fine' } });
+    expect(noRole.status).toBe(403);
+    expect((await json(noRole)).error).toBe(`carol may not approve rollout #${id} (payments-api-prod): that needs role prod-deployer; nothing was changed.`);
+    const denyNoRole = await post(`/api/rollouts/${id}/deny`, { token: tokens.carol!, json: { justification: 'no' } });
+    expect(denyNoRole.status).toBe(403);
+
+    expect((await r.service.database.db.selectFrom('rollouts').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status).toBe('held');
+    expect(await r.service.database.db.selectFrom('approvals').select('id').where('rollout_id', '=', id).execute()).toEqual([]);
+    expect(reviewsOf(702).filter((m) => !m.includes('ON HOLD'))).toEqual([]);
+  });
+
+  it('gives the role through idp_groups: dave approves with no Gerrit group', async () => {
+    const id = await heldRollout(703);
+    const res = await post(`/api/rollouts/${id}/approve`, { token: tokens.dave!, json: { justification: 'on call, INC-8' } });
+    expect(res.status).toBe(200);
+    const started = await waitFor('the start message', () => reviewsOf(703).find((m) => m.includes('STARTED')));
+    expect(started).toContain('dave (prod-deployer via idp:ops-oncall) approved with /rollout approve');
+    expect(reviewsOf(703)).toContain('rollgate: approved via rollgate by dave (prod-deployer via idp:ops-oncall): on call, INC-8');
+  });
+
+  it('needs the CSRF token with a session cookie, and a justification; a form from the page comes back to the page', async () => {
+    const id = await heldRollout(704);
+    const { cookie } = await r.idp.login(r.url, 'alice');
+    const me = (await (await fetch(`${r.url}/auth/me`, { headers: { cookie } })).json()) as { csrfToken: string };
+
+    const noToken = await post(`/api/rollouts/${id}/approve`, { cookie, json: { justification: 'x' } });
+    expect(noToken.status).toBe(403);
+    expect((await json(noToken)).error).toContain('CSRF token');
+    const wrongToken = await post(`/api/rollouts/${id}/approve`, { cookie, json: { justification: 'x' }, headers: { 'x-csrf-token': 'guess' } });
+    expect(wrongToken.status).toBe(403);
+
+    const noReason = await post(`/api/rollouts/${id}/approve`, { cookie, json: {}, headers: { 'x-csrf-token': me.csrfToken } });
+    expect(noReason.status).toBe(400);
+    expect((await json(noReason)).error).toBe('justification: required: say why (it is posted on the change and kept in the audit trail)');
+
+    const fromPage = await post(`/api/rollouts/${id}/approve`, { cookie, form: { justification: 'checked the canary', _csrf: me.csrfToken }, headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
+    expect(fromPage.status).toBe(303);
+    expect(fromPage.headers.get('location')).toBe(`/rollouts/${id}?msg=${encodeURIComponent(`payments-api-prod: approved by alice, queued (rollout #${id})`)}`);
+    await waitFor('the start message', () => reviewsOf(704).find((m) => m.includes('STARTED')));
+    expect(reviewsOf(704)).toContain('rollgate: approved via rollgate by alice (prod-deployer via sre): checked the canary');
+
+    const refusedFromPage = await post(`/api/rollouts/${id}/deny`, { cookie, form: { justification: 'too late', _csrf: me.csrfToken }, headers: { accept: 'text/html' } });
+    expect(refusedFromPage.status).toBe(303);
+    expect(decodeURIComponent(refusedFromPage.headers.get('location')!)).toMatch(new RegExp(`^/rollouts/${id}\\?msg=alice's deny has nothing to deny: rollout #${id} \\(payments-api-prod\\) is `));
+  });
+
+  it('denies a held rollout and says so on the change', async () => {
+    const id = await heldRollout(705);
+    const res = await post(`/api/rollouts/${id}/deny`, { token: tokens.alice!, json: { justification: 'not during the migration' } });
+    expect(res.status).toBe(200);
+    expect((await json(res)).rollout?.status).toBe('denied');
+    await waitFor('the deny message', () => reviewsOf(705).find((m) => m.includes('DENIED')));
+    expect(reviewsOf(705)).toContain('rollgate: denied via rollgate by alice (prod-deployer via sre): not during the migration');
+  });
+
+  it('answers 401 without a login, 404 for an unknown rollout or action', async () => {
+    expect((await post('/api/rollouts/1/approve', { json: { justification: 'x' } })).status).toBe(401);
+    const garbage = await post('/api/rollouts/1/approve', { token: 'garbage', json: { justification: 'x' } });
+    expect(garbage.status).toBe(401);
+    expect((await post('/api/rollouts/999999/approve', { token: tokens.alice!, json: { justification: 'x' } })).status).toBe(404);
+    expect((await post('/api/rollouts/1/frobnicate', { token: tokens.alice!, json: { justification: 'x' } })).status).toBe(404);
+    const fromPage = await post('/api/rollouts/5/approve', { form: { justification: 'x' }, headers: { accept: 'text/html' } });
+    expect(fromPage.status).toBe(303);
+    expect(fromPage.headers.get('location')).toBe(`/auth/login?return_to=${encodeURIComponent('/rollouts/5')}`);
+  });
+
+  it('keeps tokens and cookies out of the database', async () => {
+    const { cookie } = await r.idp.login(r.url, 'carol');
+    const dump = JSON.stringify(
+      await Promise.all(['operator_sessions', 'approvals', 'decisions', 'outbox', 'rollouts', 'events'].map((t) => r.service.database.db.selectFrom(t as 'outbox').selectAll().execute())),
+    );
+    for (const token of Object.values(tokens)) expect(dump).not.toContain(token);
+    expect(dump).not.toContain(decodeURIComponent(/rollgate_session=([^;]+)/.exec(cookie)![1]!));
+  });
+});
