@@ -62,6 +62,11 @@ describe.each(BACKENDS)('%s: approving and acting on rollouts through the HTTP A
     expect(approvals).toEqual([{ username: 'alice', source: 'api', justification: 'hotfix for INC-7' }]);
     const decision = await r.service.database.db.selectFrom('decisions').select(['trigger', 'actor', 'outcome']).where('rollout_id', '=', id).orderBy('id', 'desc').executeTakeFirstOrThrow();
     expect(decision).toEqual({ trigger: 'api', actor: 'alice', outcome: 'allow' });
+    const audit = await r.service.database.db.selectFrom('audit_log').select(['kind', 'actor', 'summary']).where('rollout_id', '=', id).where('kind', 'in', ['approval', 'api-action']).orderBy('id').execute();
+    expect(audit).toEqual([
+      { kind: 'approval', actor: 'alice', summary: 'approved by alice via rollgate: hotfix for INC-7' },
+      { kind: 'api-action', actor: 'alice', summary: `approve via rollgate by alice: done: payments-api-prod: approved by alice, queued (rollout #${id})` },
+    ]);
 
     // nothing left to approve
     const again = await post(`/api/rollouts/${id}/approve`, { token: tokens.alice!, json: { justification: 'twice' } });
@@ -84,6 +89,12 @@ describe.each(BACKENDS)('%s: approving and acting on rollouts through the HTTP A
     expect((await r.service.database.db.selectFrom('rollouts').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status).toBe('held');
     expect(await r.service.database.db.selectFrom('approvals').select('id').where('rollout_id', '=', id).execute()).toEqual([]);
     expect(reviewsOf(702).filter((m) => !m.includes('ON HOLD'))).toEqual([]);
+    const refusals = await r.service.database.db.selectFrom('audit_log').select(['kind', 'actor']).where('rollout_id', '=', id).where('kind', '=', 'api-action').orderBy('id').execute();
+    expect(refusals).toEqual([
+      { kind: 'api-action', actor: 'bob' },
+      { kind: 'api-action', actor: 'carol' },
+      { kind: 'api-action', actor: 'carol' },
+    ]);
   });
 
   it('gives the role through idp_groups: dave approves with no Gerrit group', async () => {
@@ -144,7 +155,7 @@ describe.each(BACKENDS)('%s: approving and acting on rollouts through the HTTP A
   it('keeps tokens and cookies out of the database', async () => {
     const { cookie } = await r.idp.login(r.url, 'carol');
     const dump = JSON.stringify(
-      await Promise.all(['operator_sessions', 'approvals', 'decisions', 'outbox', 'rollouts', 'events'].map((t) => r.service.database.db.selectFrom(t as 'outbox').selectAll().execute())),
+      await Promise.all(['operator_sessions', 'approvals', 'decisions', 'outbox', 'rollouts', 'events', 'audit_log'].map((t) => r.service.database.db.selectFrom(t as 'outbox').selectAll().execute())),
     );
     for (const token of Object.values(tokens)) expect(dump).not.toContain(token);
     expect(dump).not.toContain(decodeURIComponent(/rollgate_session=([^;]+)/.exec(cookie)![1]!));
