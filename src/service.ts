@@ -22,6 +22,7 @@ import { StreamListener, type StreamListenerOptions } from './gerrit/stream-list
 import { createApp } from './http/app.js';
 import { ConfigError } from './errors.js';
 import { createIdentity } from './identity/identity.js';
+import { OpenIdProvider } from './identity/identity-provider.js';
 import { Backfill } from './intake/backfill.js';
 import { CheckpointStore } from './intake/checkpoint-store.js';
 import { EventStore } from './intake/event-store.js';
@@ -106,6 +107,8 @@ export async function startService(config: Config, logger: Logger, overrides: Se
 
   const reporter = gerrit ? loop('report', () => new Reporter({ outbox, gerrit, logger, metrics, audit }).sendNext()) : undefined;
   // rollouts interrupted by a crash or stop resume when their lease runs out (see Runner)
+  // rollgate's OpenID provider: operator login, and tokens for steps with credentials.oidc
+  const idp = config.oidc ? new OpenIdProvider(config.oidc) : undefined;
   const engine = new Runner({
     rollouts,
     outbox,
@@ -120,6 +123,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     metrics,
     audit,
     onReport: () => reporter?.wake(),
+    ...(idp ? { credentials: idp } : {}),
   });
   // one loop per rollout driven at the same time; environments keep them apart
   const executeLoops = Array.from({ length: config.workers }, (_, i) => loop(`execute-${i + 1}`, () => engine.runNext()));
@@ -246,7 +250,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       )
     : undefined;
 
-  const identity = config.oidc && gerrit ? createIdentity({ config: config.oidc, publicUrl: config.publicUrl, db: database.db, gerrit, policy: () => policy, logger }) : undefined;
+  const identity = config.oidc && idp && gerrit ? createIdentity({ config: config.oidc, idp, publicUrl: config.publicUrl, db: database.db, gerrit, policy: () => policy, logger }) : undefined;
   // scheduled: expired operator sessions are deleted (they are refused from the moment they expire)
   const purgeSessions = identity
     ? cron.schedule('*/15 * * * *', () => identity.sessions.purgeExpired().then(() => undefined, (err: unknown) => logger.error({ err }, 'deleting expired sessions failed')), { name: 'purge-sessions', noOverlap: true })

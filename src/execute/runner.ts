@@ -12,6 +12,7 @@ import { interpolate, type Variables } from './interpolate.js';
 import { redact, secretValues } from './redact.js';
 import type { RolloutStore } from './rollout-store.js';
 import { runAction, type ActionResult } from './step-actions.js';
+import { stepCredential, type StepCredentials } from './step-credentials.js';
 import { stepKind, type ActionDefinition, type StepDefinition, type WorkflowDefinition } from './workflow-config.js';
 
 export interface RunnerDeps {
@@ -38,6 +39,8 @@ export interface RunnerDeps {
   readonly random?: () => number;
   /** Appends step starts and ends to the audit trail, in the transaction that records them. */
   readonly audit?: AuditTrail;
+  /** Gets the tokens of steps with `credentials.oidc`; absent while OIDC is not configured. */
+  readonly credentials?: StepCredentials;
 }
 
 /** Why a rollout's steps were stopped from outside. */
@@ -507,15 +510,20 @@ class Execution {
       if (!started) return this.#stepLost();
       const forward = signal === this.#forward.signal;
       const timeoutMs = forward ? Math.max(1, Math.min(stepTimeout, this.#deadline - Date.now())) : stepTimeout;
-      result = await runAction(def, {
-        vars: this.#vars,
-        workDir: this.#d.workDir,
-        env: { ...this.#d.baseEnv, ...this.#stepEnv(stepId, key, attempt) },
-        idempotencyKey: key,
-        timeoutMs,
-        secrets: this.#secrets,
-        signal,
-      });
+      // a fresh token for every attempt, held only in this attempt's environment and redaction list
+      const credential = await stepCredential(def, this.#d.credentials);
+      result =
+        'error' in credential
+          ? { ok: false, exitCode: null, httpStatus: null, output: null, error: redact(credential.error, this.#secrets) }
+          : await runAction(def, {
+              vars: this.#vars,
+              workDir: this.#d.workDir,
+              env: { ...this.#d.baseEnv, ...this.#stepEnv(stepId, key, attempt), ...credential.env },
+              idempotencyKey: key,
+              timeoutMs,
+              secrets: [...credential.secrets, ...this.#secrets],
+              signal,
+            });
       log.info({ attempt, ok: result.ok, exitCode: result.exitCode, httpStatus: result.httpStatus, error: result.error }, 'step attempt finished');
       if (signal.aborted) return this.#interrupted(stepId, result);
       if (result.ok) {

@@ -33,6 +33,20 @@ const ApprovalSchema = z.strictObject({
   timeout: duration.default('24h'),
 });
 
+/**
+ * A token the step gets from rollgate's OpenID provider (client-credentials grant) just before
+ * it runs, in its environment; never stored, logged or shown (its output is redacted).
+ */
+const CredentialsSchema = z.strictObject({
+  oidc: z.strictObject({
+    /** The API the token is for (sent as `audience`, and as `resource` when it is a URI). */
+    audience: z.string().min(1).optional(),
+    scope: z.string().min(1).optional(),
+    /** The variable that holds the token. */
+    env: envName.default('ROLLGATE_OIDC_TOKEN'),
+  }),
+});
+
 /** What a step (or an undo) does, besides its place in the graph. */
 const ActionFields = {
   run: z.array(z.string()).min(1, 'give the program and its arguments as a list').optional(),
@@ -41,6 +55,7 @@ const ActionFields = {
   cwd: z.string().min(1).optional(),
   /** Extra environment variables for a `run` step; values may use `${…}`. */
   env: z.record(envName, z.string()).default({}),
+  credentials: CredentialsSchema.optional(),
   timeout: duration.default('10m'),
   retry: RetrySchema.optional(),
 };
@@ -82,6 +97,7 @@ export type StepDefinition = z.infer<typeof StepSchema>;
 export type RollbackStepDefinition = z.infer<typeof RollbackStepSchema>;
 export type UndoDefinition = z.infer<typeof UndoSchema>;
 export type HttpDefinition = z.infer<typeof HttpSchema>;
+export type CredentialsDefinition = z.infer<typeof CredentialsSchema>;
 /** Anything that runs a program or calls a URL: a step, an undo, a rollback step. */
 export type ActionDefinition = UndoDefinition;
 /** @deprecated the runner's old name for a step */
@@ -117,6 +133,9 @@ export function checkWorkflow(file: string, workflow: WorkflowDefinition): strin
     checkTemplates(`${at}.env`, action.env);
     if (action.cwd?.includes('${')) problems.push(`${at}.cwd: no \${…} here; a working directory is fixed in the workflow`);
     if (action.http && (action.cwd !== undefined || Object.keys(action.env).length > 0)) problems.push(`${at}: cwd and env apply to run steps only`);
+    if (action.http && action.credentials) problems.push(`${at}.credentials: apply to run steps only (the token is passed in the environment)`);
+    const tokenVar = action.credentials?.oidc.env;
+    if (tokenVar !== undefined && tokenVar in action.env) problems.push(`${at}.credentials.oidc.env: ${tokenVar} is also set in env; the token would replace it`);
   };
 
   const ids = new Map<string, number>();
@@ -132,6 +151,7 @@ export function checkWorkflow(file: string, workflow: WorkflowDefinition): strin
     });
     if (stepKind(step) === 'run' || stepKind(step) === 'http') checkAction(at, step);
     else if (step.retry || step.cwd || Object.keys(step.env).length > 0) problems.push(`${at}: retry, cwd and env apply to run and http steps only`);
+    if (step.credentials && stepKind(step) !== 'run' && stepKind(step) !== 'http') problems.push(`${at}.credentials: apply to run steps only (the token is passed in the environment)`);
     if (step.undo) {
       if (stepKind(step) !== 'run' && stepKind(step) !== 'http') problems.push(`${at}.undo: only run and http steps can be undone`);
       checkAction(`${at}.undo`, step.undo);

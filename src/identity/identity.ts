@@ -4,7 +4,7 @@ import type { Database } from '../db/schema.js';
 import type { Policy } from '../decide/policy-config.js';
 import type { GerritClient } from '../gerrit/gerrit-client.js';
 import type { Logger } from '../log.js';
-import { OpenIdProvider, type IdentityProvider } from './identity-provider.js';
+import type { IdentityProvider } from './identity-provider.js';
 import { OperatorResolver } from './operator-resolver.js';
 import { SessionCookies } from './session-cookie.js';
 import { SessionStore } from './session-store.js';
@@ -21,13 +21,14 @@ export interface Identity {
 /** Wires operator login from the OIDC settings; Gerrit REST maps logins to accounts. */
 export function createIdentity(o: {
   readonly config: OidcConfig;
+  readonly idp: IdentityProvider;
   readonly publicUrl: string | undefined;
   readonly db: Kysely<Database>;
   readonly gerrit: GerritClient;
   readonly policy: () => Policy;
   readonly logger: Logger;
 }): Identity {
-  const idp = new OpenIdProvider(o.config);
+  const idp = o.idp;
   const sessions = new SessionStore(o.db);
   const cookies = new SessionCookies({ secret: o.config.sessionSecret, publicUrl: o.publicUrl, sessionTtlMs: o.config.sessionTtlMs });
   const resolver = new OperatorResolver({ sessions, cookies, idp, gerrit: o.gerrit, policy: o.policy, logger: o.logger });

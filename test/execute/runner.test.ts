@@ -121,6 +121,20 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
     ]);
   });
 
+  it('fails a step that asks for credentials.oidc while OIDC is not configured, saying so', async () => {
+    const wf = workflow({ name: 'creds', steps: [{ id: 'deploy', run: run('deploy'), credentials: { oidc: { audience: 'https://deployer.example/api' } } }] });
+    const r = rule('creds-prod', 'creds', 'creds-prod');
+    engine = new Engine(handle, policy([wf], [r]));
+    const rollout = await queueRollout(engine.store, wf, r);
+    engine.start();
+    await waitFor('the rollout to fail', async () => (await engine!.status(rollout.id)) === 'failed');
+    expect((await engine.steps(rollout.id)).deploy).toMatchObject({
+      status: 'failed',
+      error: 'this step asks for credentials.oidc, but OIDC is not configured (set ROLLGATE_OIDC_ISSUER, ROLLGATE_OIDC_CLIENT_ID and the client secret)',
+    });
+    expect(engine.calls()).toEqual([]);
+  });
+
   it('kills the whole process group when a step times out, then fails the rollout', async () => {
     const marker = path.join(mkdtempSync(path.join(tmpdir(), 'rollgate-gc-')), 'grandchild-survived');
     const wf = workflow({ name: 'slow', steps: [{ id: 'hang', run: run('hang', { grandchild: marker, sleep: 60_000 }), timeout: '2s' }] });

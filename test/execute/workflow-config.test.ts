@@ -33,6 +33,40 @@ describe('checkWorkflow', () => {
     ]);
   });
 
+  it('takes credentials.oidc on run steps, with ROLLGATE_OIDC_TOKEN as the default variable', () => {
+    const parsed = WorkflowFileSchema.parse({ name: 'w', steps: [{ id: 'a', run: ['x'], credentials: { oidc: { audience: 'https://api.example', scope: 'deploy' } } }] });
+    expect(parsed.steps[0]!.credentials).toEqual({ oidc: { audience: 'https://api.example', scope: 'deploy', env: 'ROLLGATE_OIDC_TOKEN' } });
+    expect(check({ name: 'w', steps: [{ id: 'a', run: ['x'], credentials: { oidc: {} } }] })).toEqual([]);
+    expect(
+      check({
+        name: 'w',
+        steps: [
+          { id: 'a', http: { url: 'https://x.example' }, credentials: { oidc: {} } },
+          { id: 'b', run: ['x'], env: { TOKEN: 'x' }, credentials: { oidc: { env: 'TOKEN' } } },
+          { id: 'c', wait: '1s', credentials: { oidc: {} } },
+          { id: 'd', run: ['x'], credentials: { oidc: { env: 'not a name', audiance: 'x' } } },
+        ],
+      }),
+    ).toEqual([
+      'steps.3.credentials.oidc.env: an environment variable name',
+      'steps.3.credentials.oidc: Unrecognized key: "audiance"',
+    ]);
+    expect(
+      check({
+        name: 'w',
+        steps: [
+          { id: 'a', http: { url: 'https://x.example' }, credentials: { oidc: {} } },
+          { id: 'b', run: ['x'], env: { TOKEN: 'x' }, credentials: { oidc: { env: 'TOKEN' } } },
+          { id: 'c', wait: '1s', credentials: { oidc: {} } },
+        ],
+      }),
+    ).toEqual([
+      'w.yaml: steps[0].credentials: apply to run steps only (the token is passed in the environment)',
+      'w.yaml: steps[1].credentials.oidc.env: TOKEN is also set in env; the token would replace it',
+      'w.yaml: steps[2].credentials: apply to run steps only (the token is passed in the environment)',
+    ]);
+  });
+
   it('wants exactly one of run, http, approval, wait per step', () => {
     expect(check({ name: 'w', steps: [{ id: 'a', run: ['x'], wait: '1s' }, { id: 'b' }] })).toEqual([
       'steps.0: give exactly one of run, http, approval, wait (found run, wait)',

@@ -1,0 +1,47 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BACKENDS } from '../helpers/backends.js';
+import { alice, bob, changeMergedEvent, mergedChange } from '../helpers/change-events.js';
+import { TEST_AUDIENCE } from '../helpers/oidc-provider.js';
+import { startRollgateWithLogin, type RollgateWithLogin } from '../helpers/rollgate-with-login.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const WORKFLOW = `name: deploy-service
+steps:
+  - id: deploy
+    run: ["./ops/oidc-step.mjs", "DEPLOYER_TOKEN"]
+    credentials:
+      oidc: { audience: "${TEST_AUDIENCE}", scope: deploy, env: DEPLOYER_TOKEN }
+`;
+
+describe.each(BACKENDS)('%s: a step with credentials.oidc gets a token from the provider', (backend) => {
+  let r: RollgateWithLogin;
+
+  beforeAll(async () => {
+    r = await startRollgateWithLogin(backend, { workflow: WORKFLOW });
+  });
+
+  afterAll(async () => {
+    await r?.stop();
+  });
+
+  it('passes a real client-credentials token in the step environment, and stores and posts it only redacted', async () => {
+    const change = mergedChange(801, bob, { commitMessage: 'Deploy\n\nRollout-Justification: routine\n', votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
+    r.rest.setChange(change);
+    r.ssh.push(changeMergedEvent(change));
+    const finished = await waitFor('the finish message', () => r.rest.reviews.find((m) => m.changeNumber === 801 && /SUCCEEDED|FAILED/.test(m.message)));
+    expect(finished.message).toContain('SUCCEEDED');
+
+    const token = readFileSync(path.join(r.recordDir, 'oidc-token'), 'utf8');
+    expect(await r.idp.introspect(token)).toMatchObject({ active: true, client_id: 'rollgate', aud: TEST_AUDIENCE, scope: 'deploy' });
+
+    const step = await r.service.database.db.selectFrom('rollout_steps').select(['status', 'output_tail']).where('step_id', '=', 'deploy').executeTakeFirstOrThrow();
+    expect(step).toEqual({ status: 'succeeded', output_tail: `got a token of ${token.length} characters: [redacted]\n` });
+    const tables = ['rollouts', 'rollout_steps', 'outbox', 'decisions', 'events', 'audit_log', 'operator_sessions'] as const;
+    const dump = JSON.stringify(await Promise.all(tables.map((t) => r.service.database.db.selectFrom(t).selectAll().execute())));
+    expect(dump).toContain('[redacted]');
+    expect(dump).not.toContain(token);
+    for (const review of r.rest.reviews) expect(review.message).not.toContain(token);
+  });
+});
