@@ -71,21 +71,7 @@ export async function recordMergeDecision(
       { rolloutId: rollout.id, rule, change, result, rolesByAccount: input.rolesByAccount, commentApprovals: [], at: input.at, trigger: 'merge', actor: undefined, policyVersion: policy.version },
       trx,
     );
-    if (result.outcome !== 'allow') {
-      const summary = rolloutSummary(rollout, d.publicUrl);
-      await d.outbox.enqueue(
-        {
-          messageKey: `rollout:${rollout.id}:${result.outcome}`,
-          rolloutId: rollout.id,
-          project: change.project,
-          changeNumber: change.number,
-          revision: change.currentRevision,
-          tag: REVIEW_TAG,
-          message: result.outcome === 'hold' ? holdMessage(summary) : denyMessage(summary),
-        },
-        trx,
-      );
-    }
+    if (result.outcome !== 'allow') await enqueueWhyNot(d, rollout, result.outcome, `rollout:${rollout.id}:${result.outcome}`, trx);
     return rollout;
   });
   // counted once committed, and only when new: a repeated merge decides nothing
@@ -109,20 +95,23 @@ export async function recordRedecision(
   const updated = await d.rollouts.redecide(rollout.id, { decision: result.outcome, reasons: result.reasons, approvers: result.approvers, justification: result.justification }, trx);
   if (!updated) return undefined;
   await d.decisions.record({ ...entry, rolloutId: rollout.id }, trx);
-  if (result.outcome !== 'allow') {
-    const summary = rolloutSummary(updated, d.publicUrl);
-    await d.outbox.enqueue(
-      {
-        messageKey: `rollout:${rollout.id}:${result.outcome}:${keySuffix}`,
-        rolloutId: rollout.id,
-        project: rollout.project,
-        changeNumber: rollout.change_number,
-        revision: rollout.revision,
-        tag: REVIEW_TAG,
-        message: result.outcome === 'hold' ? holdMessage(summary) : denyMessage(summary),
-      },
-      trx,
-    );
-  }
+  if (result.outcome !== 'allow') await enqueueWhyNot(d, updated, result.outcome, `rollout:${rollout.id}:${result.outcome}:${keySuffix}`, trx);
   return updated;
+}
+
+/** The hold or deny message of a rollout (what is missing, or why not), on its merged revision. */
+async function enqueueWhyNot(d: Pick<RecordDeps, 'outbox' | 'publicUrl'>, rollout: RolloutRow, outcome: 'hold' | 'deny', messageKey: string, trx: Kysely<Database>): Promise<void> {
+  const summary = rolloutSummary(rollout, d.publicUrl);
+  await d.outbox.enqueue(
+    {
+      messageKey,
+      rolloutId: rollout.id,
+      project: rollout.project,
+      changeNumber: rollout.change_number,
+      revision: rollout.revision,
+      tag: REVIEW_TAG,
+      message: outcome === 'hold' ? holdMessage(summary) : denyMessage(summary),
+    },
+    trx,
+  );
 }
