@@ -27,16 +27,20 @@ export interface PageWatch {
   readonly consoleErrors: string[];
 }
 
-export function watchPage(page: Page): PageWatch {
+/** Watches `page`; console errors count only when they come from `origin` (rollgate, not the IdP's pages). */
+export function watchPage(page: Page, origin: string): PageWatch {
   const watch: PageWatch = { dialogs: [], consoleErrors: [] };
+  const ours = (url: string) => url.startsWith(origin);
   page.on('dialog', (d) => {
     watch.dialogs.push(d.message());
     void d.dismiss();
   });
   page.on('console', (m) => {
-    if (m.type() === 'error') watch.consoleErrors.push(m.text());
+    if (m.type() === 'error' && ours(m.location().url || page.url())) watch.consoleErrors.push(`${m.text()} (${m.location().url})`);
   });
-  page.on('pageerror', (err) => watch.consoleErrors.push(err.message));
+  page.on('pageerror', (err) => {
+    if (ours(page.url())) watch.consoleErrors.push(err.message);
+  });
   return watch;
 }
 

@@ -77,7 +77,7 @@ describe.each(BACKENDS)('%s: the web page in Chromium', (backend) => {
   it('shows a held rollout with its markup subject as text, and follows it live to succeeded', async () => {
     const { id, change } = await heldMerge(901, XSS);
     const page = await browser.newPage();
-    const watch = watchPage(page);
+    const watch = watchPage(page, service.url);
     try {
       await page.goto(`${service.url}/`);
       const row = page.locator(`tr[data-rollout="${id}"]`);

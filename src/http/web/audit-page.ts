@@ -1,4 +1,5 @@
 import type { AuditEntry } from '../../audit/audit-chain.js';
+import { filterForm } from './filter-form.js';
 import { age, changeLink } from './format.js';
 import { html, type Html } from './html.js';
 import { page, type Viewer } from './layout.js';
@@ -21,7 +22,10 @@ export function auditPage(p: AuditPageInput): Html {
   const nextQuery = p.next === null ? undefined : new URLSearchParams({ ...definedOnly(p.form), after: String(p.next) }).toString();
   const body = html`<h1>Audit trail</h1>
 <p class="note">Oldest first. Each entry's hash covers the entry before it; <code>rollgate audit verify</code> checks the whole chain.</p>
-${filterForm(p)}
+${filterForm('/audit', [
+    { kind: 'choice', label: 'Kind', name: 'kind', values: p.kinds, value: p.form.kind },
+    { kind: 'text', label: 'Rollout', name: 'rollout', value: p.form.rollout, numeric: true },
+  ])}
 ${p.problem !== undefined ? html`<p class="problem" role="alert">Bad filter: ${p.problem}</p>` : ''}
 ${p.entries.length === 0 && p.problem === undefined ? html`<p class="empty">No entries.</p>` : ''}
 ${p.entries.length > 0 ? table(p) : ''}
@@ -37,15 +41,6 @@ export function auditRefusedPage(viewer: Viewer, message: string): Html {
 
 function definedOnly(form: AuditPageInput['form']): Record<string, string> {
   return Object.fromEntries(Object.entries(form).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''));
-}
-
-function filterForm(p: AuditPageInput): Html {
-  const options = p.kinds.map((k) => html`<option value="${k}"${p.form.kind === k ? html` selected` : ''}>${k}</option>`);
-  return html`<form class="filters" method="get" action="/audit">
-<label>Kind <select name="kind"><option value="">any</option>${options}</select></label>
-<label>Rollout <input name="rollout" value="${p.form.rollout ?? ''}" inputmode="numeric" size="8"></label>
-<button type="submit">Filter</button> <a href="/audit">clear</a>
-</form>`;
 }
 
 function table(p: AuditPageInput): Html {

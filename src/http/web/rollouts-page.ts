@@ -1,4 +1,5 @@
 import { ROLLOUT_STATUSES, type RolloutRow } from '../../db/schema.js';
+import { filterForm } from './filter-form.js';
 import { age, badge, changeLink, shortRevision } from './format.js';
 import { html, type Html } from './html.js';
 import { page, type Viewer } from './layout.js';
@@ -17,21 +18,15 @@ export interface RolloutsPageInput {
 /** `GET /rollouts`: recent rollouts, newest first, with a filter form (a plain GET form). */
 export function rolloutsPage(p: RolloutsPageInput): Html {
   const body = html`<h1>Rollouts</h1>
-${filterForm(p.form)}
+${filterForm('/rollouts', [
+    { kind: 'choice', label: 'Status', name: 'status', values: ROLLOUT_STATUSES, value: p.form.status },
+    { kind: 'text', label: 'Project', name: 'project', value: p.form.project, placeholder: 'payments/api' },
+    { kind: 'text', label: 'Change', name: 'change', value: p.form.change, numeric: true },
+  ])}
 ${p.problem !== undefined ? html`<p class="problem" role="alert">Bad filter: ${p.problem}</p>` : ''}
 ${p.rows.length === 0 && p.problem === undefined ? html`<p class="empty">No rollouts match.</p>` : ''}
 ${p.rows.length > 0 ? table(p) : ''}`;
   return page({ title: 'Rollouts', viewer: p.viewer, body });
-}
-
-function filterForm(form: RolloutsPageInput['form']): Html {
-  const options = ROLLOUT_STATUSES.map((s) => html`<option value="${s}"${form.status === s ? html` selected` : ''}>${s.replace('_', ' ')}</option>`);
-  return html`<form class="filters" method="get" action="/rollouts">
-<label>Status <select name="status"><option value="">any</option>${options}</select></label>
-<label>Project <input name="project" value="${form.project ?? ''}" placeholder="payments/api"></label>
-<label>Change <input name="change" value="${form.change ?? ''}" inputmode="numeric" size="8"></label>
-<button type="submit">Filter</button> <a href="/rollouts">clear</a>
-</form>`;
 }
 
 function table(p: RolloutsPageInput): Html {
