@@ -9,7 +9,8 @@ export type RolloutAction = (typeof ROLLOUT_ACTIONS)[number];
 /**
  * What someone holding `roles` may do to a rollout in its current state:
  * - held: approve or deny, with one of the rule's approval or break-glass roles;
- * - waiting at an approval gate: approve or deny, with one of the gate's roles;
+ * - waiting at an approval gate: approve with one of the gate's roles, deny (stop and roll back)
+ *   with one of the gate's or the rule's roles;
  * - queued, running or parked at a gate: cancel; failed or rolled back: retry; succeeded or
  *   failed (with something to roll back): rollback; each with one of the rule's roles.
  * The web page shows buttons for these only; the operations re-check state and roles when asked.
@@ -26,7 +27,9 @@ export function allowedActions(policy: Policy, rollout: RolloutRow, steps: reado
   const canRollBack = workflow !== undefined && (workflow.rollback.length > 0 || workflow.steps.some((s) => s.undo));
 
   const allowed: RolloutAction[] = [];
-  if ((rollout.status === 'held' && byRule) || (atGate && holds(gateRoles))) allowed.push('approve', 'deny');
+  if ((rollout.status === 'held' && byRule) || (atGate && holds(gateRoles))) allowed.push('approve');
+  // stopping at a gate is the gate's people's call as much as the rule's
+  if ((rollout.status === 'held' && byRule) || (atGate && (holds(gateRoles) || byRule))) allowed.push('deny');
   if (['queued', 'running', 'waiting'].includes(rollout.status) && byRule) allowed.push('cancel');
   if (['failed', 'rolled_back'].includes(rollout.status) && byRule) allowed.push('retry');
   if (['succeeded', 'failed'].includes(rollout.status) && byRule && canRollBack) allowed.push('rollback');

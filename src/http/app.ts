@@ -25,10 +25,8 @@ export interface AppDeps {
   /** Serves `GET /readyz` from this check. */
   readonly ready?: () => Promise<Readiness>;
   readonly webhooks: Omit<WebhookOptions, 'logger'>;
-  /** The web page's view of the service (the rollouts come from `rollouts`). */
-  readonly web: Omit<WebDeps, 'rollouts'>;
-  /** Origins besides rollgate's own that its forms may end up at (the IdP's, after logout). */
-  readonly formActionOrigins?: readonly string[];
+  /** The web page's view of the service (the rollouts come from `rollouts`, login from `identity`). */
+  readonly web: Omit<WebDeps, 'rollouts' | 'loginRequired'>;
   /** Operator login (OIDC); absent when it is not configured, and then the API is read-only and open. */
   readonly identity?: Identity;
   /** Serves `GET /api/audit` to logged-in operators holding an `audit_readers` role. */
@@ -43,7 +41,7 @@ export function createApp(deps: AppDeps): Koa {
   const identity = deps.identity;
   if (identity) app.keys = SessionCookies.signingKeys(identity.config.sessionSecret);
   app.use(errorMiddleware);
-  app.use(securityHeaders(deps.formActionOrigins));
+  app.use(securityHeaders());
   app.use(async (ctx, next) => {
     const started = performance.now();
     await next();
@@ -59,7 +57,7 @@ export function createApp(deps: AppDeps): Koa {
     ...(identity ? [authRoutes(identity, deps.logger)] : []),
     ...(deps.audit ? [auditRoutes(deps.audit)] : []),
     hookRoutes({ ...deps.webhooks, logger: deps.logger }),
-    webRoutes({ ...deps.web, rollouts: deps.rollouts }),
+    webRoutes({ ...deps.web, rollouts: deps.rollouts, loginRequired: identity !== undefined }),
   ];
   for (const router of routers) {
     app.use(router.routes()).use(router.allowedMethods());

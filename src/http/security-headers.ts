@@ -3,16 +3,16 @@ import type { Context, Next } from 'koa';
 /**
  * Headers that keep rollgate's pages from being framed, sniffed or made to run foreign script.
  * The policy allows only rollgate's own script and stylesheet (no inline script or style), forms
- * that post to rollgate (and to the IdP's origin, where logging out may end up), and no framing.
+ * that post to rollgate, and no framing. (Logging in is a link to the IdP, not a form post.)
  */
-export function securityHeaders(formActionOrigins: readonly string[] = []) {
+export function securityHeaders() {
   const csp = [
     "default-src 'none'",
     "script-src 'self'",
     "style-src 'self'",
     "img-src 'self'",
     "connect-src 'self'",
-    `form-action 'self'${formActionOrigins.map((o) => ` ${o}`).join('')}`,
+    "form-action 'self'",
     "frame-ancestors 'none'",
     "base-uri 'none'",
   ].join('; ');

@@ -34,9 +34,9 @@ describe('allowedActions', () => {
     ['held', 'pending', [], []],
     ['queued', 'pending', ['prod-deployer'], ['cancel']],
     ['running', 'pending', ['prod-deployer'], ['cancel']],
-    // at an approval gate the gate's roles decide approve/deny; cancel stays the rule's
+    // at an approval gate the gate's roles approve; the gate's or the rule's deny; cancel stays the rule's
     ['waiting', 'waiting', ['promoter'], ['approve', 'deny']],
-    ['waiting', 'waiting', ['prod-deployer'], ['cancel']],
+    ['waiting', 'waiting', ['prod-deployer'], ['deny', 'cancel']],
     ['running', 'waiting', ['promoter', 'prod-deployer'], ['approve', 'deny', 'cancel']],
     ['failed', 'failed', ['prod-deployer'], ['retry', 'rollback']],
     ['rolled_back', 'failed', ['prod-deployer'], ['retry']],

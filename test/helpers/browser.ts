@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 /**
  * Real headless Chromium for the web page's tests: Debian's `chromium` package, driven by
@@ -19,6 +19,19 @@ export async function launchBrowser(): Promise<Browser> {
   // Chromium refuses to start its sandbox as root (CI containers run as root)
   const args = process.getuid?.() === 0 ? ['--no-sandbox'] : [];
   return chromium.launch({ executablePath: CHROMIUM_PATH, args, headless: true });
+}
+
+/**
+ * A fresh browser context (its own cookies) that reaches loopback only: anything else a page asks
+ * for (the IdP's login page imports a web font) is refused, so tests never leave the machine.
+ */
+export async function loopbackContext(browser: Browser): Promise<BrowserContext> {
+  const context = await browser.newContext();
+  await context.route('**/*', (route) => {
+    const host = new URL(route.request().url()).hostname;
+    return host === '127.0.0.1' || host === '[::1]' || host === 'localhost' ? route.continue() : route.abort('blockedbyclient');
+  });
+  return context;
 }
 
 /** What a page did that a test should look at: dialogs (an `alert` means script ran) and console errors (CSP refusals land there). */

@@ -1,109 +1,132 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
-import { silentLogger } from '../../src/log.js';
-import { startService, type RunningService } from '../../src/service.js';
-import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
-import { launchBrowser, screenshot, watchPage } from '../helpers/browser.js';
-import { alice, bob, carol, changeMergedEvent, commentAddedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
-import { doubleSettings } from '../helpers/double-settings.js';
-import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
-import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
+import { BACKENDS } from '../helpers/backends.js';
+import { launchBrowser, loopbackContext, screenshot, watchPage } from '../helpers/browser.js';
+import { alice, bob, changeMergedEvent, commentAddedEvent, mergedChange } from '../helpers/change-events.js';
+import { startRollgateWithLogin, type RollgateWithLogin } from '../helpers/rollgate-with-login.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 /**
- * The web page in real headless Chromium, against rollgate running on the Gerrit doubles: what a
- * person sees, with the page's own CSP and script in force.
+ * The web page in real headless Chromium, against rollgate on the Gerrit doubles with a real
+ * OpenID provider: people log in through the provider's own login form, see what their roles
+ * allow, act, and watch the rollout run, with the page's CSP and script in force.
  */
-const FIXTURES = path.resolve('test/fixtures');
 const XSS = '<script>alert(1)</script>';
 
-describe.each(BACKENDS)('%s: the web page in Chromium', (backend) => {
-  let ssh: SshGerritDouble;
-  let rest: RestGerritDouble;
-  let database: TestDatabase;
-  let service: RunningService;
+describe.each(BACKENDS)('%s: the web page in Chromium, logged in through the OpenID provider', (backend) => {
+  let r: RollgateWithLogin;
   let browser: Browser;
 
   beforeAll(async () => {
     browser = await launchBrowser();
-    ssh = await startSshGerritDouble();
-    rest = await startRestGerritDouble();
-    rest.addAccount(alice, [GROUPS.sre]);
-    rest.addAccount(bob, [GROUPS.developers]);
-    rest.addAccount(carol, []);
-    database = await createTestDatabase(backend);
-    const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-browser-'));
-    service = await startService(
-      loadConfig({
-        PATH: process.env.PATH,
-        PORT: '0',
-        ROLLGATE_DATA_DIR: 'memory://',
-        ...(database.url ? { DATABASE_URL: database.url } : {}),
-        ROLLGATE_POLICY_DIR: path.join(FIXTURES, 'policies'),
-        ROLLGATE_WORK_DIR: FIXTURES,
-        ROLLGATE_SETTLE_MS: '0',
-        ROLLGATE_STEP_ENV: 'RECORD_DIR',
-        RECORD_DIR: tmp,
-        ...doubleSettings(tmp, { rest, ssh }),
-      }),
-      silentLogger(),
-      { idleMs: 50 },
-    );
-    await ssh.waitForSession(1);
+    r = await startRollgateWithLogin(backend);
   });
 
   afterAll(async () => {
     await browser?.close();
-    await service?.stop();
-    await database?.drop();
-    await ssh?.close();
-    await rest?.close();
+    await r?.stop();
   });
 
-  /** Merges a change bob approved himself: rollgate holds it (no self-approval). Returns the rollout id. */
+  /** Merges a change bob approved himself: rollgate holds it (no self-approval). */
   const heldMerge = async (number: number, subject: string) => {
     const change = mergedChange(number, bob, { subject, commitMessage: `${subject}\n\nRollout-Justification: INC-${number}\n`, votes: { 'Code-Review': [{ account: bob, value: 2 }] } });
-    rest.setChange(change);
-    ssh.push(changeMergedEvent(change));
-    const row = await waitFor('the held rollout', () => service.database.db.selectFrom('rollouts').select(['id', 'status']).where('change_number', '=', number).executeTakeFirst());
+    r.rest.setChange(change);
+    r.ssh.push(changeMergedEvent(change));
+    const row = await waitFor('the held rollout', () => r.service.database.db.selectFrom('rollouts').select(['id', 'status']).where('change_number', '=', number).executeTakeFirst());
     expect(row.status).toBe('held');
     return { id: row.id, change };
   };
 
-  it('shows a held rollout with its markup subject as text, and follows it live to succeeded', async () => {
-    const { id, change } = await heldMerge(901, XSS);
-    const page = await browser.newPage();
-    const watch = watchPage(page, service.url);
-    try {
-      await page.goto(`${service.url}/`);
-      const row = page.locator(`tr[data-rollout="${id}"]`);
-      expect(await row.locator('.subject').textContent()).toBe(XSS);
-      expect(await row.locator('.badge').textContent()).toBe('held');
-      await row.locator(`a[href="/rollouts/${id}"]`).click();
-      await page.waitForURL(`${service.url}/rollouts/${id}`);
-      expect(await page.locator('h1').textContent()).toBe(`Rollout #${id}: payments-api-prod to production held`);
-      expect(await page.locator('section.change .subject').textContent()).toBe(XSS);
-      expect(await page.locator('section.decision ul.reasons').textContent()).toContain("bob's Code-Review +2 does not count: bob owns the change (no self-approval)");
-      // nobody is logged in and login is not configured: no buttons, and the page says why
-      expect(await page.locator('header .who').textContent()).toContain('Login is not configured');
-      expect(await page.locator('form.action').count()).toBe(0);
+  /** Follows the page's "Log in" link and fills the provider's login (and consent) forms until back at rollgate. */
+  const logIn = async (page: Page, login: string) => {
+    await page.locator('header a.login').click();
+    await page.waitForURL((u) => !u.toString().startsWith(r.url));
+    while (!page.url().startsWith(r.url)) {
+      const name = page.locator('input[name=login]');
+      if (await name.count()) {
+        await name.fill(login);
+        await page.locator('input[name=password]').fill('any password');
+      }
+      const at = page.url();
+      await Promise.all([page.waitForURL((u) => u.toString() !== at), page.locator('button[type=submit]').first().click()]);
+    }
+  };
 
-      // approved in Gerrit meanwhile: the open page follows the rollout without anyone reloading it
-      ssh.push(commentAddedEvent(change, alice, '/rollout approve checked the diff'));
+  it('alice logs in, approves a held rollout with a justification, and watches it run to succeeded', async () => {
+    const { id } = await heldMerge(951, `Raise limits ${XSS}`);
+    const context = await loopbackContext(browser);
+    const page = await context.newPage();
+    const watch = watchPage(page, r.url);
+    try {
+      // the link in rollgate's review message; like the API, the page needs a login first
+      const first = await page.goto(`${r.url}/rollouts/${id}`);
+      expect(first?.status()).toBe(401);
+      expect(await page.locator('main h1').textContent()).toBe('Log in');
+      watch.consoleErrors.length = 0; // Chromium logs the 401 of the login page, which is meant
+      await logIn(page, 'alice');
+      expect(page.url()).toBe(`${r.url}/rollouts/${id}`);
+      expect(await page.locator('h1 .badge').textContent()).toBe('held');
+      expect(await page.locator('section.change .subject').textContent()).toBe(`Raise limits ${XSS}`);
+      expect(await page.locator('header .operator').textContent()).toBe('alice');
+      expect(await page.locator('header .roles').textContent()).toBe('(prod-deployer via sre)');
+      expect(await page.locator('form.action button').allTextContents()).toEqual(['Approve', 'Deny']);
+
+      await page.locator('form.action-approve input[name=justification]').fill('canary dashboards are green');
+      await page.locator('form.action-approve button').click();
+      await page.waitForURL((u) => u.pathname === `/rollouts/${id}` && u.searchParams.has('msg'));
+      expect(await page.locator('p.flash').textContent()).toContain('alice');
       await page.locator('h1 .badge', { hasText: 'succeeded' }).waitFor({ timeout: 20_000 });
       expect(await page.locator('li.step[data-step="build"] .badge').textContent()).toBe('succeeded');
       expect(await page.locator('li.step[data-step="deploy"] .badge').textContent()).toBe('succeeded');
       expect(await page.locator('section.decision table.approvers').textContent()).toContain('prod-deployer via sre');
-      expect(await page.locator('main').getAttribute('data-live')).toBeNull();
-      await screenshot(page, 'held-rollout-followed-live');
+      expect(await page.locator('p.justification').textContent()).toBe('INC-951');
+      // settled: nothing left for alice but a rollback
+      expect(await page.locator('form.action button').allTextContents()).toEqual(['Roll back']);
+      await screenshot(page, 'approve-held-rollout');
+
+      const approval = await waitFor('the approval message on the change', () => r.rest.reviews.find((m) => m.changeNumber === 951 && /approved via rollgate by alice/.test(m.message)));
+      expect(approval.message).toContain('canary dashboards are green');
+      const row = await r.service.database.db.selectFrom('approvals').select(['username', 'source', 'justification']).where('rollout_id', '=', id).executeTakeFirstOrThrow();
+      expect(row).toEqual({ username: 'alice', source: 'api', justification: 'canary dashboards are green' });
       expect(watch.dialogs).toEqual([]);
-      expect(watch.consoleErrors, watch.consoleErrors.join("\n")).toEqual([]);
+      expect(watch.consoleErrors, watch.consoleErrors.join('\n')).toEqual([]);
     } finally {
-      await page.close();
+      await context.close();
+    }
+  });
+
+  it('carol, holding no role, gets no buttons; her open page follows the rollout live when alice approves in Gerrit', async () => {
+    const { id, change } = await heldMerge(952, XSS);
+    const context = await loopbackContext(browser);
+    const page = await context.newPage();
+    const watch = watchPage(page, r.url);
+    try {
+      await page.goto(`${r.url}/rollouts?status=held`);
+      expect(await page.locator('main h1').textContent()).toBe('Log in');
+      watch.consoleErrors.length = 0; // Chromium logs the 401 of the login page, which is meant
+      await logIn(page, 'carol');
+      expect(page.url()).toBe(`${r.url}/rollouts?status=held`);
+      expect(await page.locator('header .operator').textContent()).toBe('carol');
+      const listed = page.locator(`tr[data-rollout="${id}"]`);
+      expect(await listed.locator('.subject').textContent()).toBe(XSS);
+      await listed.locator(`a[href="/rollouts/${id}"]`).click();
+      await page.waitForURL(`${r.url}/rollouts/${id}`);
+      expect(await page.locator('form.action').count()).toBe(0);
+      expect(await page.locator('section.actions').textContent()).toContain('Your roles (none) allow no action on this rollout while it is held.');
+
+      r.ssh.push(commentAddedEvent(change, alice, '/rollout approve checked the diff'));
+      await page.locator('h1 .badge', { hasText: 'succeeded' }).waitFor({ timeout: 20_000 });
+      expect(await page.locator('main').getAttribute('data-live')).toBeNull();
+
+      expect(watch.dialogs).toEqual([]);
+      expect(watch.consoleErrors, watch.consoleErrors.join('\n')).toEqual([]);
+
+      // logged out, the pages ask for a login again
+      await page.locator('header form.logout button').click();
+      await page.locator('header a.login').waitFor();
+      expect(await page.locator('main h1').textContent()).toBe('Log in');
+    } finally {
+      await context.close();
     }
   });
 });

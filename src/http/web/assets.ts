@@ -6,7 +6,8 @@
 /**
  * Keeps a rollout page current: while the rollout is not settled, asks `GET /api/rollouts/:id`
  * every second and reloads when its status or a step's status or attempts differ from what the
- * page shows. It never reloads under someone typing a justification; it says so instead.
+ * page shows, or when the session ended. It never reloads under someone typing a justification;
+ * it says so instead.
  */
 export const LIVE_JS = `'use strict';
 (function () {
@@ -25,8 +26,13 @@ export const LIVE_JS = `'use strict';
   }
   function poll() {
     fetch('/api/rollouts/' + encodeURIComponent(id), { headers: { accept: 'application/json' }, cache: 'no-store', credentials: 'same-origin' })
-      .then(function (res) { return res.ok ? res.json() : null; })
+      .then(function (res) {
+        // the session ended: the reloaded page asks to log in again
+        if (res.status === 401) return location.reload();
+        return res.ok ? res.json() : null;
+      })
       .then(function (r) {
+        if (r === undefined) return;
         if (r && differs(r)) {
           if (!typing()) return location.reload();
           document.querySelector('.live-note').hidden = false;

@@ -33,12 +33,6 @@ ${nextQuery !== undefined ? html`<p class="pager"><a rel="next" href="/audit?${n
   return page({ title: 'Audit trail', viewer: p.viewer, body });
 }
 
-/** A page that says who may read the trail instead of showing it. */
-export function auditRefusedPage(viewer: Viewer, message: string): Html {
-  const login = !viewer.operator && viewer.loginConfigured ? html` <a href="/auth/login?return_to=${encodeURIComponent(viewer.returnTo)}">Log in</a>` : '';
-  return page({ title: 'Audit trail', viewer, body: html`<h1>Audit trail</h1><p class="problem">${message}</p>${login}` });
-}
-
 function definedOnly(form: AuditPageInput['form']): Record<string, string> {
   return Object.fromEntries(Object.entries(form).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''));
 }

@@ -5,6 +5,7 @@ import { html, type Html } from './html.js';
 /** Who is looking at a page, and whether they could log in. */
 export interface Viewer {
   readonly operator: Operator | undefined;
+  /** Whether OIDC login is on; then every page but the assets needs a logged-in operator. */
   readonly loginConfigured: boolean;
   /** The page's path and query, where login sends the browser back to. */
   readonly returnTo: string;
@@ -49,6 +50,16 @@ ${o.body}
 `;
 }
 
+/** A page that says why it shows nothing (not logged in, no role), with a way to log in when that helps. */
+export function refusedPage(viewer: Viewer, title: string, message: string): Html {
+  const login = !viewer.operator && viewer.loginConfigured ? html`<p><a class="login-big" href="${loginHref(viewer)}">Log in</a></p>` : '';
+  return page({ title, viewer, body: html`<h1>${title}</h1><p class="problem">${message}</p>${login}` });
+}
+
+function loginHref(v: Viewer): string {
+  return `/auth/login?return_to=${encodeURIComponent(v.returnTo)}`;
+}
+
 function loginState(v: Viewer): Html {
   const op = v.operator;
   if (op) {
@@ -56,6 +67,6 @@ function loginState(v: Viewer): Html {
     return html`<span class="operator">${displayName(op.account)}</span> <span class="roles">(${roles})</span>
 ${op.via === 'session' ? html`<form class="logout" method="post" action="/auth/logout"><input type="hidden" name="_csrf" value="${op.csrfToken ?? ''}"><button type="submit">Log out</button></form>` : ''}`;
   }
-  if (v.loginConfigured) return html`<a class="login" href="/auth/login?return_to=${encodeURIComponent(v.returnTo)}">Log in</a>`;
+  if (v.loginConfigured) return html`<a class="login" href="${loginHref(v)}">Log in</a>`;
   return html`<span class="note">Login is not configured (ROLLGATE_OIDC_*): read only.</span>`;
 }

@@ -93,9 +93,8 @@ ${approvers.map((a) => html`<tr><td>${a.display}</td><td>${a.via}</td><td>${gran
 
 function actionForms(p: RolloutPageInput): Html {
   const op = p.viewer.operator;
-  if (!op) {
-    return p.viewer.loginConfigured ? html`<p class="note">Log in to act on this rollout.</p>` : html`<p class="note">Actions need login, which is not configured.</p>`;
-  }
+  // with login on, only operators see this page at all
+  if (!op) return html`<p class="note">Actions need login, which is not configured.</p>`;
   if (p.actions.length === 0) {
     const roles = op.roles.map((g) => g.role);
     return html`<p class="note">Your roles (${roles.length > 0 ? roles.join(', ') : 'none'}) allow no action on this rollout while it is ${p.rollout.status.replace('_', ' ')}.</p>`;

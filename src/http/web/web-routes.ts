@@ -5,11 +5,11 @@ import type { Policy } from '../../decide/policy-config.js';
 import { NotFoundError, RollgateError } from '../../errors.js';
 import { allowedActions } from '../../execute/allowed-actions.js';
 import type { RolloutStore } from '../../execute/rollout-store.js';
-import type { OperatorState } from '../../identity/operator.js';
+import type { AuthState } from '../../identity/operator-resolver.js';
 import { parseListQuery, parseRolloutId } from '../routes/rollouts.js';
 import { CSS, ICON_SVG, LIVE_JS } from './assets.js';
 import { html, type Html } from './html.js';
-import { page, type Viewer } from './layout.js';
+import { page, refusedPage, type Viewer } from './layout.js';
 import { rolloutPage } from './rollout-page.js';
 import { rolloutsPage } from './rollouts-page.js';
 
@@ -19,8 +19,11 @@ export interface WebDeps {
   readonly policy: () => Policy;
   /** Gerrit's URL, for links to changes; undefined until Gerrit is configured. */
   readonly gerritUrl: string | undefined;
-  /** Whether OIDC login is configured (a "log in" link), or the pages are read only. */
-  readonly loginConfigured: boolean;
+  /**
+   * Whether OIDC login is on. Then the pages, like the rollouts API, are for logged-in operators
+   * only; without it they are read only and open, as the API is.
+   */
+  readonly loginRequired: boolean;
 }
 
 /**
@@ -29,7 +32,7 @@ export interface WebDeps {
  */
 export function webRoutes(deps: WebDeps): Router {
   const router = new Router();
-  const viewerOf = (ctx: Context): Viewer => ({ operator: (ctx.state as OperatorState).operator, loginConfigured: deps.loginConfigured, returnTo: ctx.originalUrl });
+  const viewerOf = (ctx: Context): Viewer => ({ operator: (ctx.state as AuthState).operator, loginConfigured: deps.loginRequired, returnTo: ctx.originalUrl });
   const send = (ctx: Context, body: Html, status = 200) => {
     ctx.status = status;
     ctx.type = 'text/html; charset=utf-8';
@@ -50,6 +53,17 @@ export function webRoutes(deps: WebDeps): Router {
   });
 
   router.get('/', (ctx) => ctx.redirect('/rollouts'));
+
+  // the pages show what the API shows, to the same people
+  const pages = ['/rollouts', '/rollouts/:id', '/audit'];
+  router.use(pages, async (ctx: Context, next: Next) => {
+    if (deps.loginRequired && !(ctx.state as AuthState).operator) {
+      const problem = (ctx.state as AuthState).authProblem;
+      send(ctx, refusedPage(viewerOf(ctx), 'Log in', problem ?? 'Log in to see rollouts and act on them.'), 401);
+      return;
+    }
+    await next();
+  });
 
   router.get('/rollouts', async (ctx) => {
     const query = parseListQuery(ctx.query);
