@@ -25,8 +25,8 @@ export interface AppDeps {
   /** Serves `GET /readyz` from this check. */
   readonly ready?: () => Promise<Readiness>;
   readonly webhooks: Omit<WebhookOptions, 'logger'>;
-  /** The web page's view of the service (the rollouts come from `rollouts`, login from `identity`). */
-  readonly web: Omit<WebDeps, 'rollouts' | 'loginRequired'>;
+  /** The web page's view of the service (rollouts, login and the audit trail come from the other deps). */
+  readonly web: Omit<WebDeps, 'rollouts' | 'loginRequired' | 'audit'>;
   /** Operator login (OIDC); absent when it is not configured, and then the API is read-only and open. */
   readonly identity?: Identity;
   /** Serves `GET /api/audit` to logged-in operators holding an `audit_readers` role. */
@@ -57,7 +57,7 @@ export function createApp(deps: AppDeps): Koa {
     ...(identity ? [authRoutes(identity, deps.logger)] : []),
     ...(deps.audit ? [auditRoutes(deps.audit)] : []),
     hookRoutes({ ...deps.webhooks, logger: deps.logger }),
-    webRoutes({ ...deps.web, rollouts: deps.rollouts, loginRequired: identity !== undefined }),
+    webRoutes({ ...deps.web, rollouts: deps.rollouts, loginRequired: identity !== undefined, ...(deps.audit ? { audit: deps.audit } : {}) }),
   ];
   for (const router of routers) {
     app.use(router.routes()).use(router.allowedMethods());

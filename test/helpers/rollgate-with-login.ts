@@ -5,12 +5,13 @@ import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
 import { startService, type RunningService } from '../../src/service.js';
 import { createTestDatabase, type Backend, type TestDatabase } from './backends.js';
-import { alice, bob, carol, GROUPS } from './change-events.js';
+import { alice, bob, carol, changeMergedEvent, GROUPS, mergedChange } from './change-events.js';
 import { doubleSettings } from './double-settings.js';
 import { freePort } from './free-port.js';
 import { IDP_USERS, startTestIdp, type IdpUser, type TestIdp } from './oidc-provider.js';
-import { startRestGerritDouble, type RestGerritDouble } from './rest-gerrit-double.js';
+import { startRestGerritDouble, type DoubleChange, type RestGerritDouble } from './rest-gerrit-double.js';
 import { startSshGerritDouble, type SshGerritDouble } from './ssh-gerrit-double.js';
+import { waitFor } from './wait-for.js';
 
 /**
  * rollgate with operator login, on one backend: the Gerrit doubles (alice in `sre`, bob in
@@ -87,4 +88,17 @@ export async function startRollgateWithLogin(backend: Backend, o: { readonly wor
       await idp.close();
     },
   };
+}
+
+/**
+ * A merge of bob's that only bob approved (no self-approval), with a justification footer:
+ * rollgate holds it. Returns the held rollout's id and the change.
+ */
+export async function heldRollout(r: RollgateWithLogin, number: number, subject = `Change ${number}`): Promise<{ readonly id: number; readonly change: DoubleChange }> {
+  const change = mergedChange(number, bob, { subject, commitMessage: `${subject}\n\nRollout-Justification: INC-${number}\n`, votes: { 'Code-Review': [{ account: bob, value: 2 }] } });
+  r.rest.setChange(change);
+  r.ssh.push(changeMergedEvent(change));
+  const row = await waitFor('the held rollout', () => r.service.database.db.selectFrom('rollouts').select(['id', 'status']).where('change_number', '=', number).executeTakeFirst());
+  if (row.status !== 'held') throw new Error(`rollout of change ${number} is ${row.status}, not held`);
+  return { id: row.id, change };
 }

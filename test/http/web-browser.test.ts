@@ -2,8 +2,8 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../helpers/backends.js';
 import { launchBrowser, loopbackContext, screenshot, watchPage } from '../helpers/browser.js';
-import { alice, bob, changeMergedEvent, commentAddedEvent, mergedChange } from '../helpers/change-events.js';
-import { startRollgateWithLogin, type RollgateWithLogin } from '../helpers/rollgate-with-login.js';
+import { alice, commentAddedEvent } from '../helpers/change-events.js';
+import { heldRollout, startRollgateWithLogin, type RollgateWithLogin } from '../helpers/rollgate-with-login.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 /**
@@ -27,16 +27,6 @@ describe.each(BACKENDS)('%s: the web page in Chromium, logged in through the Ope
     await r?.stop();
   });
 
-  /** Merges a change bob approved himself: rollgate holds it (no self-approval). */
-  const heldMerge = async (number: number, subject: string) => {
-    const change = mergedChange(number, bob, { subject, commitMessage: `${subject}\n\nRollout-Justification: INC-${number}\n`, votes: { 'Code-Review': [{ account: bob, value: 2 }] } });
-    r.rest.setChange(change);
-    r.ssh.push(changeMergedEvent(change));
-    const row = await waitFor('the held rollout', () => r.service.database.db.selectFrom('rollouts').select(['id', 'status']).where('change_number', '=', number).executeTakeFirst());
-    expect(row.status).toBe('held');
-    return { id: row.id, change };
-  };
-
   /** Follows the page's "Log in" link and fills the provider's login (and consent) forms until back at rollgate. */
   const logIn = async (page: Page, login: string) => {
     await page.locator('header a.login').click();
@@ -53,7 +43,7 @@ describe.each(BACKENDS)('%s: the web page in Chromium, logged in through the Ope
   };
 
   it('alice logs in, approves a held rollout with a justification, and watches it run to succeeded', async () => {
-    const { id } = await heldMerge(951, `Raise limits ${XSS}`);
+    const { id } = await heldRollout(r, 951, `Raise limits ${XSS}`);
     const context = await loopbackContext(browser);
     const page = await context.newPage();
     const watch = watchPage(page, r.url);
@@ -88,6 +78,14 @@ describe.each(BACKENDS)('%s: the web page in Chromium, logged in through the Ope
       expect(approval.message).toContain('canary dashboards are green');
       const row = await r.service.database.db.selectFrom('approvals').select(['username', 'source', 'justification']).where('rollout_id', '=', id).executeTakeFirstOrThrow();
       expect(row).toEqual({ username: 'alice', source: 'api', justification: 'canary dashboards are green' });
+
+      // the audit trail has it too, found through the page's own filter form
+      await page.locator('header nav a', { hasText: 'Audit' }).click();
+      await page.locator('form.filters input[name=rollout]').fill(String(id));
+      await page.locator('form.filters button').click();
+      await page.waitForURL((u) => u.pathname === '/audit' && u.searchParams.get('rollout') === String(id));
+      expect(await page.locator('table.audit').textContent()).toContain('approved by alice via rollgate: canary dashboards are green');
+      await screenshot(page, 'audit-trail');
       expect(watch.dialogs).toEqual([]);
       expect(watch.consoleErrors, watch.consoleErrors.join('\n')).toEqual([]);
     } finally {
@@ -96,7 +94,7 @@ describe.each(BACKENDS)('%s: the web page in Chromium, logged in through the Ope
   });
 
   it('carol, holding no role, gets no buttons; her open page follows the rollout live when alice approves in Gerrit', async () => {
-    const { id, change } = await heldMerge(952, XSS);
+    const { id, change } = await heldRollout(r, 952, XSS);
     const context = await loopbackContext(browser);
     const page = await context.newPage();
     const watch = watchPage(page, r.url);

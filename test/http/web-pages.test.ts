@@ -11,6 +11,7 @@ import { startService, type RunningService } from '../../src/service.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { doubleSettings } from '../helpers/double-settings.js';
 import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
+import { heldRollout, startRollgateWithLogin, type RollgateWithLogin } from '../helpers/rollgate-with-login.js';
 
 /**
  * The server-rendered pages over HTTP, on rollouts written straight into the database in the
@@ -206,5 +207,75 @@ describe.each(BACKENDS)('%s: the web page over HTTP', (backend) => {
     const all = (await (await fetch(`${service.url}/api/rollouts?status=&change=`)).json()) as { rollouts: unknown[] };
     expect(all.rollouts).toHaveLength(3);
     expect((await sql<{ n: number }>`select count(*)::int as n from rollouts`.execute(service.database.db)).rows[0]!.n).toBe(3);
+  });
+});
+
+describe.each(BACKENDS)('%s: the web page over HTTP with login on', (backend) => {
+  let r: RollgateWithLogin;
+  const cookies: Record<string, string> = {};
+  let held: number;
+
+  beforeAll(async () => {
+    r = await startRollgateWithLogin(backend);
+    for (const who of ['alice', 'carol']) cookies[who] = (await r.idp.login(r.url, who)).cookie;
+    held = (await heldRollout(r, 861, XSS)).id;
+  });
+
+  afterAll(async () => {
+    await r?.stop();
+  });
+
+  const get = async (pathAndQuery: string, who?: string) => {
+    const res = await fetch(`${r.url}${pathAndQuery}`, { redirect: 'manual', headers: who ? { cookie: cookies[who]! } : {} });
+    return { res, text: await res.text() };
+  };
+
+  it('asks for a login on every page, with a link that comes back to it', async () => {
+    for (const pathAndQuery of ['/rollouts?status=held', `/rollouts/${held}`, '/audit']) {
+      const { res, text } = await get(pathAndQuery);
+      expect(res.status).toBe(401);
+      expect(text).toContain(`<a class="login" href="/auth/login?return_to=${encodeURIComponent(pathAndQuery)}">Log in</a>`);
+      expect(text).not.toContain('<tr data-rollout=');
+    }
+    // the assets are not secret
+    expect((await get('/assets/live.js')).res.status).toBe(200);
+  });
+
+  it('shows the operator and offers the forms their roles allow, with the session CSRF token', async () => {
+    const me = (await (await fetch(`${r.url}/auth/me`, { headers: { cookie: cookies.alice! } })).json()) as { csrfToken: string };
+    const { res, text } = await get(`/rollouts/${held}`, 'alice');
+    expect(res.status).toBe(200);
+    expect(text).toContain('<span class="operator">alice</span> <span class="roles">(prod-deployer via sre)</span>');
+    expect(text).toContain(`<form class="logout" method="post" action="/auth/logout"><input type="hidden" name="_csrf" value="${me.csrfToken}">`);
+    expect([...text.matchAll(/<form class="action action-(\w+)" method="post" action="\/api\/rollouts\/(\d+)\/(\w+)">/g)].map((m) => [m[1], Number(m[2]), m[3]])).toEqual([
+      ['approve', held, 'approve'],
+      ['deny', held, 'deny'],
+    ]);
+    expect(text.split(`<input type="hidden" name="_csrf" value="${me.csrfToken}">`)).toHaveLength(4); // logout, approve, deny
+
+    const carol = await get(`/rollouts/${held}`, 'carol');
+    expect(carol.text).not.toContain('<form class="action');
+    expect(carol.text).toContain('Your roles (none) allow no action on this rollout while it is held.');
+  });
+
+  it('shows the audit trail to a role holder, filtered and paged, and refuses someone without a role', async () => {
+    const all = await get('/audit', 'alice');
+    expect(all.res.status).toBe(200);
+    expect(all.text).toContain('<h1>Audit trail</h1>');
+    expect(all.text).toContain(`<a href="/rollouts/${held}">#${held}</a>`);
+    expect(all.text).not.toContain(XSS);
+
+    const decisions = await get(`/audit?kind=decision&rollout=${held}&limit=1`, 'alice');
+    const kinds = [...decisions.text.matchAll(/<td><span class="badge">([\w-]+)<\/span><\/td>/g)].map((m) => m[1]);
+    expect(kinds).toEqual(['decision']);
+    expect(decisions.text).toContain('<option value="decision" selected>decision</option>');
+
+    const bad = await get('/audit?kind=bogus&rollout=x', 'alice');
+    expect(bad.res.status).toBe(400);
+    expect(bad.text).toMatch(/Bad filter: kind: Invalid option.*rollout: /);
+
+    const carol = await get('/audit', 'carol');
+    expect(carol.res.status).toBe(403);
+    expect(carol.text).toContain('reading the audit trail needs a role from roles.yaml; carol holds none');
   });
 });

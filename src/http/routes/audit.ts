@@ -1,6 +1,6 @@
 import { Router } from '@koa/router';
 import { z } from 'zod';
-import type { AuditStore } from '../../audit/audit-store.js';
+import type { AuditPageQuery, AuditStore } from '../../audit/audit-store.js';
 import { AUDIT_KINDS } from '../../audit/audit-trail.js';
 import { ForbiddenError } from '../../errors.js';
 import type { Operator, OperatorState } from '../../identity/operator.js';
@@ -29,15 +29,21 @@ export function auditRoutes(deps: AuditRouteDeps): Router<OperatorState> {
   const router = new Router<OperatorState>({ prefix: '/api/audit' });
 
   router.get('/', async (ctx) => {
-    mayRead(requireOperator(ctx), deps.readers());
-    const q = parseQuery(AuditQuerySchema, ctx.query);
-    ctx.body = await deps.store.page({ limit: q.limit, ...(q.after !== undefined ? { after: q.after } : {}), ...(q.kind ? { kind: q.kind } : {}), ...(q.rollout ? { rolloutId: q.rollout } : {}) });
+    requireAuditReader(requireOperator(ctx), deps.readers());
+    ctx.body = await deps.store.page(auditQuery(ctx.query));
   });
 
   return router;
 }
 
-function mayRead(operator: Operator, readers: readonly string[] | undefined): void {
+/** The page of `GET /api/audit` and of the web page's audit trail; a 400 naming what is wrong. */
+export function auditQuery(query: Readonly<Record<string, unknown>>): AuditPageQuery {
+  const q = parseQuery(AuditQuerySchema, query);
+  return { limit: q.limit, ...(q.after !== undefined ? { after: q.after } : {}), ...(q.kind ? { kind: q.kind } : {}), ...(q.rollout ? { rolloutId: q.rollout } : {}) };
+}
+
+/** Refuses (403, naming the role needed) an operator who may not read the audit trail. */
+export function requireAuditReader(operator: Operator, readers: readonly string[] | undefined): void {
   const held = operator.roles.map((g) => g.role);
   if (readers ? held.some((role) => readers.includes(role)) : held.length > 0) return;
   const who = operator.account.username ?? operator.account.name ?? `account ${operator.account.accountId}`;

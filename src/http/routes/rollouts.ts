@@ -4,6 +4,7 @@ import { ROLLOUT_STATUSES, type RolloutRow, type RolloutStatus, type StepRow } f
 import { BadRequestError, NotFoundError } from '../../errors.js';
 import type { RolloutStore } from '../../execute/rollout-store.js';
 import { requireOperator } from '../../identity/operator-resolver.js';
+import { parseQuery } from '../parse-query.js';
 
 const ListQuerySchema = z.object({
   status: z.enum(ROLLOUT_STATUSES).optional(),
@@ -21,15 +22,10 @@ export interface ListFilter {
   readonly limit: number;
 }
 
-/**
- * The rollouts filter of `GET /api/rollouts` and of the web page's list, or what is wrong with it.
- * Empty values count as absent, because a GET form sends its blank fields.
- */
-export function parseListQuery(query: Readonly<Record<string, unknown>>): { readonly filter: ListFilter } | { readonly problem: string } {
-  const parsed = ListQuerySchema.safeParse(Object.fromEntries(Object.entries(query).filter(([, v]) => v !== '')));
-  if (!parsed.success) return { problem: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
-  const { status, project, change, limit } = parsed.data;
-  return { filter: { limit, ...(status ? { status } : {}), ...(project ? { project } : {}), ...(change ? { changeNumber: change } : {}) } };
+/** The rollouts filter of `GET /api/rollouts` and of the web page's list; a 400 naming what is wrong. */
+export function listFilter(query: Readonly<Record<string, unknown>>): ListFilter {
+  const { status, project, change, limit } = parseQuery(ListQuerySchema, query);
+  return { limit, ...(status ? { status } : {}), ...(project ? { project } : {}), ...(change ? { changeNumber: change } : {}) };
 }
 
 /** A rollout id from a URL path segment; undefined when it is not a positive number. */
@@ -49,9 +45,7 @@ export function rolloutRoutes(rollouts: RolloutStore, o: { readonly loginRequire
   }
 
   router.get('/', async (ctx) => {
-    const query = parseListQuery(ctx.query);
-    if ('problem' in query) throw new BadRequestError(query.problem);
-    ctx.body = { rollouts: (await rollouts.list(query.filter)).map((r) => rolloutView(r)) };
+    ctx.body = { rollouts: (await rollouts.list(listFilter(ctx.query))).map((r) => rolloutView(r)) };
   });
 
   router.get('/:id', async (ctx) => {

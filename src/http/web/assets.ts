@@ -59,13 +59,14 @@ h1 { font-size: 1.5rem; margin: .6rem 0 1rem; }
 h2 { font-size: 1.15rem; margin: 1.6rem 0 .5rem; border-bottom: 1px solid var(--line); padding-bottom: .2rem; }
 h3 { font-size: 1rem; margin: 1rem 0 .4rem; }
 a { color: var(--run); }
+time { white-space: nowrap; }
 code { font: .9em ui-monospace, SFMono-Regular, Menlo, monospace; }
 table { border-collapse: collapse; width: 100%; background: #fff; }
 th, td { text-align: left; padding: .4rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-weight: 600; color: var(--muted); font-size: .9em; }
 .subject { color: var(--muted); font-size: .92em; overflow-wrap: anywhere; }
 section .subject { color: var(--fg); font-size: 1.05em; }
-.badge { display: inline-block; padding: .05rem .45rem; border-radius: .7rem; font-size: .8rem; font-weight: 600; background: #e4e7ec; color: var(--fg); vertical-align: middle; }
+.badge { display: inline-block; white-space: nowrap; padding: .05rem .45rem; border-radius: .7rem; font-size: .8rem; font-weight: 600; background: #e4e7ec; color: var(--fg); vertical-align: middle; }
 .status-succeeded .badge, .badge.status-succeeded, .badge.status-allow { background: #dcf2e2; color: var(--ok); }
 .badge.status-failed, .badge.status-denied, .badge.status-deny, .badge.status-rolled_back, .badge.status-expired { background: #fbe1df; color: var(--bad); }
 .badge.status-held, .badge.status-hold, .badge.status-waiting, .badge.status-queued { background: #fdf0d2; color: var(--wait); }

@@ -1,15 +1,18 @@
 import { Router } from '@koa/router';
 import type { Context, Next } from 'koa';
+import { AUDIT_KINDS } from '../../audit/audit-trail.js';
 import type { DecisionLog } from '../../decide/decision-log.js';
 import type { Policy } from '../../decide/policy-config.js';
-import { NotFoundError, RollgateError } from '../../errors.js';
+import { BadRequestError, NotFoundError, RollgateError } from '../../errors.js';
 import { allowedActions } from '../../execute/allowed-actions.js';
 import type { RolloutStore } from '../../execute/rollout-store.js';
 import type { AuthState } from '../../identity/operator-resolver.js';
-import { parseListQuery, parseRolloutId } from '../routes/rollouts.js';
+import { auditQuery, requireAuditReader, type AuditRouteDeps } from '../routes/audit.js';
+import { listFilter, parseRolloutId } from '../routes/rollouts.js';
 import { CSS, ICON_SVG, LIVE_JS } from './assets.js';
-import { html, type Html } from './html.js';
-import { page, refusedPage, type Viewer } from './layout.js';
+import { auditPage } from './audit-page.js';
+import type { Html } from './html.js';
+import { refusedPage, type Viewer } from './layout.js';
 import { rolloutPage } from './rollout-page.js';
 import { rolloutsPage } from './rollouts-page.js';
 
@@ -17,6 +20,8 @@ export interface WebDeps {
   readonly rollouts: RolloutStore;
   readonly decisions: DecisionLog;
   readonly policy: () => Policy;
+  /** The audit trail and who may read it, as `GET /api/audit` has them; absent: no audit page. */
+  readonly audit?: AuditRouteDeps;
   /** Gerrit's URL, for links to changes; undefined until Gerrit is configured. */
   readonly gerritUrl: string | undefined;
   /**
@@ -26,9 +31,12 @@ export interface WebDeps {
   readonly loginRequired: boolean;
 }
 
+const TITLES: Readonly<Record<number, string>> = { 400: 'Bad request', 401: 'Log in', 403: 'Not allowed', 404: 'Not found' };
+
 /**
- * The web page: `GET /rollouts` (also `/`), `GET /rollouts/:id` and the static assets. Pages are
- * rendered on the server from the same stores the API reads; action buttons post to the API.
+ * The web page: `GET /rollouts` (also `/`), `GET /rollouts/:id`, `GET /audit` and the static
+ * assets. Pages are rendered on the server from the same stores and checks the API uses; action
+ * buttons post to the API.
  */
 export function webRoutes(deps: WebDeps): Router {
   const router = new Router();
@@ -39,6 +47,18 @@ export function webRoutes(deps: WebDeps): Router {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = body.toString();
   };
+  /** The filter in the query as typed, to fill the form again (also when it was not valid). */
+  const typed = (ctx: Context, ...names: string[]) => Object.fromEntries(names.map((n) => [n, typeof ctx.query[n] === 'string' ? ctx.query[n] : undefined]));
+  /** What a filter's parser says is wrong with it, for the page to show beside the form. */
+  const problemOf = (parse: () => unknown): string | undefined => {
+    try {
+      parse();
+      return undefined;
+    } catch (err) {
+      if (err instanceof BadRequestError) return err.message;
+      throw err;
+    }
+  };
 
   router.use(async (ctx: Context, next: Next) => {
     try {
@@ -48,30 +68,26 @@ export function webRoutes(deps: WebDeps): Router {
       const expose = err instanceof RollgateError && err.expose;
       if (!expose) ctx.app.emit('error', err, ctx);
       const status = err instanceof RollgateError ? err.status : 500;
-      send(ctx, page({ title: 'Error', viewer: viewerOf(ctx), body: html`<h1>${status === 404 ? 'Not found' : 'Something went wrong'}</h1><p class="problem">${expose ? (err as Error).message : 'internal error'}</p>` }), status);
+      send(ctx, refusedPage(viewerOf(ctx), TITLES[status] ?? 'Something went wrong', expose ? (err as Error).message : 'internal error'), status);
     }
   });
 
   router.get('/', (ctx) => ctx.redirect('/rollouts'));
 
   // the pages show what the API shows, to the same people
-  const pages = ['/rollouts', '/rollouts/:id', '/audit'];
-  router.use(pages, async (ctx: Context, next: Next) => {
+  router.use(['/rollouts', '/rollouts/:id', '/audit'], async (ctx: Context, next: Next) => {
     if (deps.loginRequired && !(ctx.state as AuthState).operator) {
-      const problem = (ctx.state as AuthState).authProblem;
-      send(ctx, refusedPage(viewerOf(ctx), 'Log in', problem ?? 'Log in to see rollouts and act on them.'), 401);
+      send(ctx, refusedPage(viewerOf(ctx), 'Log in', (ctx.state as AuthState).authProblem ?? 'Log in to see rollouts and act on them.'), 401);
       return;
     }
     await next();
   });
 
   router.get('/rollouts', async (ctx) => {
-    const query = parseListQuery(ctx.query);
-    const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
-    const form = { status: text(ctx.query.status), project: text(ctx.query.project), change: text(ctx.query.change) };
-    const rows = 'filter' in query ? await deps.rollouts.list(query.filter) : [];
-    const problem = 'problem' in query ? query.problem : undefined;
-    send(ctx, rolloutsPage({ viewer: viewerOf(ctx), rows, form, problem, gerritUrl: deps.gerritUrl, now: new Date() }), problem === undefined ? 200 : 400);
+    let filter: ReturnType<typeof listFilter> | undefined;
+    const problem = problemOf(() => (filter = listFilter(ctx.query)));
+    const rows = filter ? await deps.rollouts.list(filter) : [];
+    send(ctx, rolloutsPage({ viewer: viewerOf(ctx), rows, form: typed(ctx, 'status', 'project', 'change'), problem, gerritUrl: deps.gerritUrl, now: new Date() }), problem === undefined ? 200 : 400);
   });
 
   router.get('/rollouts/:id', async (ctx) => {
@@ -98,6 +114,19 @@ export function webRoutes(deps: WebDeps): Router {
         now: new Date(),
       }),
     );
+  });
+
+  router.get('/audit', async (ctx) => {
+    const viewer = viewerOf(ctx);
+    if (!deps.audit || !viewer.operator) {
+      send(ctx, refusedPage(viewer, 'Audit trail', 'The audit trail is for logged-in operators, and login is not configured (ROLLGATE_OIDC_*). `rollgate audit export` reads it from the database.'), 403);
+      return;
+    }
+    requireAuditReader(viewer.operator, deps.audit.readers());
+    let query: ReturnType<typeof auditQuery> | undefined;
+    const problem = problemOf(() => (query = auditQuery(ctx.query)));
+    const found = query ? await deps.audit.store.page(query) : { entries: [], next: null };
+    send(ctx, auditPage({ viewer, kinds: AUDIT_KINDS, entries: found.entries, next: found.next, form: typed(ctx, 'kind', 'rollout'), problem, gerritUrl: deps.gerritUrl, now: new Date() }), problem === undefined ? 200 : 400);
   });
 
   for (const [file, type, body] of [
