@@ -3,7 +3,7 @@ import type { Context, Next } from 'koa';
 import type { Policy } from '../decide/policy-config.js';
 import { mergeGrants, rolesForGroups, rolesForIdpGroups, type RoleGrant } from '../decide/roles.js';
 import { GerritError, UnauthorizedError, UnavailableError } from '../errors.js';
-import type { GerritAccount, GerritClient } from '../gerrit/gerrit-client.js';
+import type { GerritAccount, GerritClient, GerritGroup } from '../gerrit/gerrit-client.js';
 import type { Logger } from '../log.js';
 import type { IdentityClaims } from './identity-claims.js';
 import type { IdentityProvider } from './identity-provider.js';
@@ -28,24 +28,30 @@ export interface AuthState extends OperatorState {
 }
 
 const BEARER_CACHE_MS = 60_000;
-const BEARER_CACHE_MAX = 1000;
+const ANONYMOUS_PATHS = /^\/(healthz|readyz|metrics|hooks\/|assets\/)/;
+const GROUPS_CACHE_MS = 10_000;
+const CACHE_MAX = 1000;
 
 /**
  * Middleware that says who is calling: from `Authorization: Bearer <access token>` (checked at
  * the IdP's userinfo endpoint, remembered briefly by a hash of the token), else from the session
  * cookie. It only fills `ctx.state.operator`; routes decide what needs one (`requireOperator`).
- * Roles from Gerrit groups are looked up on every request, so a membership removed in Gerrit
- * counts at once; IdP groups are those of the login (or of the token).
+ * The roles it shows come from Gerrit groups at most seconds old and the IdP groups of the login
+ * (or of the token); actions look the Gerrit groups up again, so a membership removed in Gerrit
+ * counts at once.
  */
 export class OperatorResolver {
   readonly #d: OperatorResolverDeps;
   readonly #bearers = new Map<string, { readonly expires: number; readonly who: Promise<Who> }>();
+  readonly #groups = new Map<number, { readonly expires: number; readonly groups: Promise<readonly GerritGroup[]> }>();
 
   constructor(deps: OperatorResolverDeps) {
     this.#d = deps;
   }
 
   readonly middleware = async (ctx: Context, next: Next): Promise<void> => {
+    // probes, metrics, webhooks and static files never act for a person: no lookups for them
+    if (ANONYMOUS_PATHS.test(ctx.path)) return next();
     const state = ctx.state as AuthState;
     const auth = ctx.get('authorization');
     if (/^bearer\s/i.test(auth)) {
@@ -89,7 +95,7 @@ export class OperatorResolver {
     const policy = this.#d.policy();
     let fromGerrit: RoleGrant[] = [];
     try {
-      fromGerrit = rolesForGroups(policy.roles, await this.#d.gerrit.getAccountGroups(who.account.accountId));
+      fromGerrit = rolesForGroups(policy.roles, await this.#groupsOf(who.account.accountId));
     } catch (err) {
       // reads go on while Gerrit is away; every action resolves roles again and fails then
       this.#d.logger.warn({ err, login: who.login }, 'could not read Gerrit groups of an operator; showing IdP roles only');
@@ -97,12 +103,27 @@ export class OperatorResolver {
     return mergeGrants(fromGerrit, rolesForIdpGroups(policy.idpRoles, who.idpGroups));
   }
 
+  /**
+   * Gerrit groups for showing roles, remembered for a few seconds so a page that polls does not
+   * ask Gerrit each time. Actions never use these: they look the groups up again.
+   */
+  #groupsOf(accountId: number): Promise<readonly GerritGroup[]> {
+    const now = Date.now();
+    const cached = this.#groups.get(accountId);
+    if (cached && cached.expires > now) return cached.groups;
+    if (this.#groups.size >= CACHE_MAX) for (const [k, v] of this.#groups) if (v.expires <= now) this.#groups.delete(k);
+    const groups = this.#d.gerrit.getAccountGroups(accountId);
+    this.#groups.set(accountId, { expires: now + GROUPS_CACHE_MS, groups });
+    groups.catch(() => this.#groups.delete(accountId));
+    return groups;
+  }
+
   #fromBearer(token: string): Promise<Who> {
     const key = createHash('sha256').update(token).digest('hex');
     const now = Date.now();
     const cached = this.#bearers.get(key);
     if (cached && cached.expires > now) return cached.who;
-    if (this.#bearers.size >= BEARER_CACHE_MAX) for (const [k, v] of this.#bearers) if (v.expires <= now) this.#bearers.delete(k);
+    if (this.#bearers.size >= CACHE_MAX) for (const [k, v] of this.#bearers) if (v.expires <= now) this.#bearers.delete(k);
     const who = this.#lookUpBearer(token);
     this.#bearers.set(key, { expires: now + (this.#d.bearerCacheMs ?? BEARER_CACHE_MS), who });
     // only an answer is remembered; a refusal or an IdP outage is asked again next time
