@@ -29,9 +29,15 @@ export interface ChainBreak {
   /** Absent when the row is missing. */
   readonly kind?: string;
   readonly at?: string;
-  readonly reason: 'content-changed' | 'prev-hash-mismatch' | 'row-missing';
+  readonly reason: 'content-changed' | 'prev-hash-mismatch' | 'row-missing' | 'not-as-recorded';
   /** In words, e.g. "content does not match its hash". */
   readonly message: string;
+}
+
+/** A row's id and hash as recorded outside the database earlier (the head `audit verify` printed then). */
+export interface RecordedHead {
+  readonly id: number;
+  readonly hash: string;
 }
 
 /** The `prevHash` of the first entry. */
@@ -53,7 +59,7 @@ export class ChainChecker {
   #count = 0;
 
   /** `from`: the entry an export starting after it continues from (its id and hash), trusted as given. */
-  constructor(from?: { readonly id: number; readonly hash: string }) {
+  constructor(from?: RecordedHead) {
     this.#lastId = from?.id ?? 0;
     this.#lastHash = from?.hash ?? GENESIS_HASH;
   }
@@ -64,7 +70,7 @@ export class ChainChecker {
   }
 
   /** The last intact entry, or undefined before the first. */
-  get head(): { readonly id: number; readonly hash: string } | undefined {
+  get head(): RecordedHead | undefined {
     return this.#count === 0 ? undefined : { id: this.#lastId, hash: this.#lastHash };
   }
 

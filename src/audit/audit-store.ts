@@ -1,12 +1,12 @@
 import { sql, type Kysely } from 'kysely';
 import type { AuditLogRow, Database } from '../db/schema.js';
-import { ChainChecker, entryHash, GENESIS_HASH, type AuditEntry, type ChainBreak } from './audit-chain.js';
+import { ChainChecker, entryHash, GENESIS_HASH, type AuditEntry, type ChainBreak, type RecordedHead } from './audit-chain.js';
 import type { AuditEvent, AuditTrail } from './audit-trail.js';
 import { storableText, toStorable, type JsonValue } from './canonical-json.js';
 
 /** What walking the whole chain found. */
 export type AuditVerification =
-  | { readonly ok: true; readonly rows: number; readonly head: { readonly id: number; readonly hash: string } | undefined }
+  | { readonly ok: true; readonly rows: number; readonly head: RecordedHead | undefined }
   | { readonly ok: false; readonly rows: number; readonly broken: ChainBreak };
 
 export interface AuditPageQuery {
@@ -87,12 +87,21 @@ export class AuditStore implements AuditTrail {
       .execute();
   }
 
-  /** Walks the chain from row 1 in id order, a page at a time; stops at the first break. */
-  async verify(): Promise<AuditVerification> {
+  /**
+   * Walks the chain from row 1 in id order, a page at a time; stops at the first break. With
+   * `recorded` (a head kept outside the database earlier), that row must still be there with that
+   * hash: this finds a chain rewritten up to it, or its newest rows deleted, which the links alone
+   * cannot show.
+   */
+  async verify(recorded?: RecordedHead): Promise<AuditVerification> {
     const checker = new ChainChecker();
     for await (const entry of this.entries()) {
-      const broken = checker.check(entry);
+      const broken = checker.check(entry) ?? (entry.id === recorded?.id && entry.hash !== recorded.hash ? notAsRecorded(entry) : undefined);
       if (broken) return { ok: false, rows: checker.count, broken };
+    }
+    const last = checker.head?.id ?? 0;
+    if (recorded && last < recorded.id) {
+      return { ok: false, rows: checker.count, broken: { id: last + 1, reason: 'row-missing', message: `missing: the trail ends at #${last}, but row #${recorded.id} was recorded earlier (the newest rows were deleted)` } };
     }
     return { ok: true, rows: checker.count, head: checker.head };
   }
@@ -116,6 +125,10 @@ export class AuditStore implements AuditTrail {
     const shown = rows.slice(0, q.limit);
     return { entries: shown.map(toEntry), next: rows.length > q.limit ? shown.at(-1)!.id : null };
   }
+}
+
+function notAsRecorded(e: AuditEntry): ChainBreak {
+  return { id: e.id, kind: e.kind, at: e.at, reason: 'not-as-recorded', message: 'its hash is not the one recorded for it earlier (the chain was rewritten up to here)' };
 }
 
 function toEntry(row: AuditLogRow): AuditEntry {

@@ -17,22 +17,30 @@ export async function auditCommand(args: readonly string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'verify') return verify(rest);
   if (sub === 'export') return exportEntries(rest);
-  throw new UsageError(`rollgate audit: ${sub === undefined ? 'give a subcommand' : `unknown subcommand "${sub}"`}: rollgate audit verify | rollgate audit export [--out FILE] [--after ID]`);
+  throw new UsageError(`rollgate audit: ${sub === undefined ? 'give a subcommand' : `unknown subcommand "${sub}"`}: rollgate audit verify [--head ID:HASH] | rollgate audit export [--out FILE] [--after ID]`);
 }
 
 /**
  * Walks the whole chain; exit 0 when intact (printing the head hash, worth keeping somewhere
- * else), exit 1 naming the first broken row.
+ * else), exit 1 naming the first broken row. `--head ID:HASH` is a head printed earlier: that row
+ * must still be there, unchanged.
  */
 async function verify(args: readonly string[]): Promise<number> {
-  parseCommandArgs('audit verify', args, {});
-  const result = await withAudit((audit) => audit.verify());
-  process.stdout.write(`${verificationText(result)}\n`);
+  const { values, positionals } = parseCommandArgs('audit verify', args, { head: { type: 'string' } });
+  if (positionals.length > 0) throw new UsageError(`rollgate audit verify: unexpected argument "${positionals[0]}"`);
+  const head = values.head === undefined ? undefined : /^(\d+):([0-9a-f]{64})$/.exec(values.head);
+  if (head === null) throw new UsageError(`rollgate audit verify: --head must be ID:HASH as audit verify printed it (e.g. 1234:3f2a…, 64 hex digits), got "${values.head}"`);
+  const recorded = head ? { id: Number(head[1]), hash: head[2]! } : undefined;
+  const result = await withAudit((audit) => audit.verify(recorded));
+  process.stdout.write(`${verificationText(result, recorded !== undefined)}\n`);
   return result.ok ? 0 : 1;
 }
 
-export function verificationText(r: AuditVerification): string {
-  if (r.ok) return r.head ? `audit trail intact: ${r.rows} rows, head #${r.head.id} ${r.head.hash}` : 'audit trail intact: 0 rows (nothing recorded yet)';
+function verificationText(r: AuditVerification, checkedHead: boolean): string {
+  if (r.ok) {
+    if (!r.head) return 'audit trail intact: 0 rows (nothing recorded yet)';
+    return `audit trail intact: ${r.rows} rows, head ${r.head.id}:${r.head.hash}${checkedHead ? ' (the recorded head is in it, unchanged)' : ''}`;
+  }
   const b = r.broken;
   const which = b.kind !== undefined ? `row #${b.id} (${b.kind}, ${b.at})` : `row #${b.id}`;
   return `audit trail broken at ${which}: ${b.message}\n${r.rows} rows before it are intact; nothing from row #${b.id} on can be trusted`;

@@ -62,7 +62,23 @@ describe.each(BACKENDS)('%s: rollgate audit verify / export', (backend) => {
   it('says the trail is intact, with its length and head hash, and exits 0', async () => {
     const head = await withDb((h) => h.db.selectFrom('audit_log').select('hash').where('id', '=', 5).executeTakeFirstOrThrow());
     const r = await runCli(['audit', 'verify'], env);
-    expect(r).toMatchObject({ code: 0, stdout: `audit trail intact: 5 rows, head #5 ${head.hash}\n` });
+    expect(r).toMatchObject({ code: 0, stdout: `audit trail intact: 5 rows, head 5:${head.hash}\n` });
+  });
+
+  it('checks a head recorded earlier: that row must still be there with that hash', async () => {
+    const row3 = await withDb((h) => h.db.selectFrom('audit_log').select('hash').where('id', '=', 3).executeTakeFirstOrThrow());
+    const ok = await runCli(['audit', 'verify', '--head', `3:${row3.hash}`], env);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^audit trail intact: 5 rows, head 5:[0-9a-f]{64} \(the recorded head is in it, unchanged\)\n$/);
+    const rewritten = await runCli(['audit', 'verify', '--head', `3:${'0'.repeat(64)}`], env);
+    expect(rewritten.code).toBe(1);
+    expect(rewritten.stdout).toContain('audit trail broken at row #3 (step-finished, 2026-11-23T10:00:00.000Z): its hash is not the one recorded for it earlier (the chain was rewritten up to here)\n');
+    const beyond = await runCli(['audit', 'verify', '--head', `9:${row3.hash}`], env);
+    expect(beyond.code).toBe(1);
+    expect(beyond.stdout).toContain('audit trail broken at row #6: missing: the trail ends at #5, but row #9 was recorded earlier (the newest rows were deleted)\n');
+    const malformed = await runCli(['audit', 'verify', '--head', 'abc'], env);
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr).toContain('rollgate audit verify: --head must be ID:HASH as audit verify printed it');
   });
 
   it('exports JSON lines with hashes that an auditor can re-verify outside rollgate', async () => {
