@@ -228,11 +228,11 @@ class SshGerritDoubleImpl implements SshGerritDouble {
  *
  * ssh2 1.17's `utils.generateKeyPairSync('ed25519')` strips every leading zero byte of the
  * public key (lib/keygen.js), so about 1 key in 256 comes out malformed and ssh2 itself cannot
- * parse it. Such keys are detected and generated again.
+ * parse it (and a real Gerrit answers "Invalid SSH Key"). Such keys are detected and generated again.
  */
-export function generateEd25519KeyPair(): { readonly private: string; readonly public: string } {
+export function generateEd25519KeyPair(comment?: string): { readonly private: string; readonly public: string } {
   for (let attempt = 0; attempt < 20; attempt += 1) {
-    const pair = ssh2.utils.generateKeyPairSync('ed25519');
+    const pair = ssh2.utils.generateKeyPairSync('ed25519', comment === undefined ? undefined : { comment });
     if (!(ssh2.utils.parseKey(pair.public) instanceof Error)) return pair;
   }
   throw new Error('ssh2 kept generating malformed ed25519 keys');

@@ -23,7 +23,7 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ssh2 from 'ssh2';
+import { generateEd25519KeyPair } from '../helpers/ssh-gerrit-double.js';
 import { freePort } from '../helpers/free-port.js';
 
 export const GERRIT_VERSION = '3.10.2';
@@ -656,7 +656,7 @@ export async function startRealGerrit(options: StartRealGerritOptions = {}): Pro
     const gitUrl = (repo: string): string => `${httpUrl}/a/${repo}`;
 
     const newKey = async (name: string): Promise<{ privateKeyPath: string; publicKey: string }> => {
-      const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: `${name}@rollgate-test` });
+      const pair = generateEd25519KeyPair(`${name}@rollgate-test`);
       const privateKeyPath = path.join(keysDir, `${name}_ed25519`);
       await fsp.writeFile(privateKeyPath, pair.private, { mode: 0o600 });
       await fsp.writeFile(`${privateKeyPath}.pub`, `${pair.public}\n`);
