@@ -241,5 +241,5 @@ describe.each(BACKENDS)('%s: rollgate replay (rollouts run)', (backend) => {
     expect(jsonLines(again.stdout).filter((l) => l.kind === 'rollout')).toEqual([]);
     expect(again.stderr).toMatch(/change 501 rule payments-api-prod: this merged revision already has rollout #\d+ \(succeeded\); not recorded or run again/);
     expect(calls()).toHaveLength(4);
-  });
+  }, 90_000);
 });

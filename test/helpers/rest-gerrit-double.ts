@@ -143,6 +143,10 @@ export async function startRestGerritDouble(options: { user?: string; password?:
     return page;
   }
 
+  // Node closes idle keep-alive sockets after 5 s, just when fetch's pool may reuse one: the
+  // request then fails as "fetch failed" (Gerrit's own idle timeout is 30 s). Tests wait
+  // seconds between requests, so the double keeps them as long as a test may take.
+  server.keepAliveTimeout = 120_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {
