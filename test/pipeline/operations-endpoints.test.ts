@@ -78,7 +78,8 @@ describe.each(BACKENDS)('%s: GET /metrics and GET /readyz of a running service',
 
     const text = await waitFor('the finished rollout in /metrics', async () => {
       const t = await scrape();
-      return sample(t, 'rollgate_rollouts{status="succeeded"}') === 1 && sample(t, 'rollgate_outbox_messages{status="pending"}') === 0 ? t : undefined;
+      // the sent counter moves just after the row's commit, which another connection may see first
+      return sample(t, 'rollgate_rollouts{status="succeeded"}') === 1 && sample(t, 'rollgate_outbox_messages{status="pending"}') === 0 && sample(t, 'rollgate_outbox_sent_total') === 2 ? t : undefined;
     });
     expect(text).toContain('# TYPE rollgate_events_received_total counter');
     expect(sample(text, 'rollgate_events_received_total{type="change-merged",source="stream"}')).toBe(3);
