@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { loadConfig, type Config } from '../config.js';
 import { configuredTarget, createDatabase } from '../db/database.js';
 import type { ApprovalRow, RolloutRow } from '../db/schema.js';
+import { asCommentApproval } from '../decide/approval-store.js';
 import type { CommentApproval, DecisionResult } from '../decide/decide.js';
 import { evaluateChange, votersOf, type RuleDecision } from '../decide/evaluate-change.js';
 import { loadPolicy } from '../decide/load-policy.js';
@@ -83,7 +84,7 @@ export async function explainCommand(args: readonly string[]): Promise<number> {
   const approvalsByRule = new Map<string, CommentApproval[]>();
   for (const row of stored.rows) {
     if (row.status !== 'held' || row.revision !== change.currentRevision) continue;
-    const given = stored.approvals.filter((a) => a.rollout_id === row.id).map((a) => ({ account: { accountId: a.account_id, username: a.username ?? undefined }, justification: a.justification }));
+    const given = stored.approvals.filter((a) => a.rollout_id === row.id).map(asCommentApproval);
     if (given.length > 0) approvalsByRule.set(row.rule, given);
   }
   const at = new Date();

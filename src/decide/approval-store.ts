@@ -1,3 +1,4 @@
+import type { CommentApproval } from './decide.js';
 import type { Kysely } from 'kysely';
 import type { ApprovalRow, Database } from '../db/schema.js';
 
@@ -20,4 +21,9 @@ export class ApprovalStore {
   async forRollout(rolloutId: number): Promise<ApprovalRow[]> {
     return this.#db.selectFrom('approvals').selectAll().where('rollout_id', '=', rolloutId).orderBy('id').execute();
   }
+}
+
+/** A stored approval as the decision counts it. */
+export function asCommentApproval(row: ApprovalRow): CommentApproval {
+  return { account: { accountId: row.account_id, username: row.username ?? undefined }, justification: row.justification, source: row.source };
 }

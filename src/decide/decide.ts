@@ -52,6 +52,8 @@ export interface DecisionResult {
 export interface CommentApproval {
   readonly account: GerritAccount;
   readonly justification: string;
+  /** Where it was given: a `/rollout approve` comment (the default) or rollgate's API or web page. */
+  readonly source?: 'comment' | 'api';
 }
 
 export interface DecisionInput {
@@ -92,7 +94,7 @@ export function decide(input: DecisionInput): DecisionResult {
   const labels = [...new Set(groups.map((g) => g.label))];
   const ballots: Ballot[] = [
     ...labels.flatMap((label) => (change.votes[label] ?? []).map((v) => ({ account: v.account, label, value: v.value, via: `${label} ${signed(v.value)}` }))),
-    ...(input.commentApprovals ?? []).map((a) => ({ account: a.account, label: undefined, value: Math.max(...groups.map((g) => g.min_value)), via: '/rollout approve' })),
+    ...(input.commentApprovals ?? []).map((a) => ({ account: a.account, label: undefined, value: Math.max(...groups.map((g) => g.min_value)), via: a.source === 'api' ? 'the rollgate API' : '/rollout approve' })),
   ];
 
   // a negative vote at the group's minimum from someone holding its roles stops the rollout

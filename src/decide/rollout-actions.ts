@@ -3,6 +3,7 @@ import type { RolloutRow } from '../db/schema.js';
 import type { GerritAccount, GerritChange } from '../gerrit/gerrit-client.js';
 import { denyMessage, REVIEW_TAG } from '../report/format-message.js';
 import { rolloutSummary } from '../report/rollout-summary.js';
+import { asCommentApproval } from './approval-store.js';
 import type { CommandVerb } from './comment-command.js';
 import { displayName, type Approver } from './decide.js';
 import { evaluateChange, votersOf } from './evaluate-change.js';
@@ -74,8 +75,8 @@ export async function approveHeld(d: DecideDeps, rollout: RolloutRow, person: Ac
     await announce(d, rollout, 'approve', person, grants, justification);
   }
 
-  const previous = (await d.approvals.forRollout(rollout.id)).map((a) => ({ account: { accountId: a.account_id, username: a.username ?? undefined }, justification: a.justification }));
-  const commentApprovals = [...previous, { account: person.account, justification }];
+  const previous = (await d.approvals.forRollout(rollout.id)).map(asCommentApproval);
+  const commentApprovals = [...previous, { account: person.account, justification, source: person.source }];
   const rolesByAccount = await resolveRoles(d.gerrit, policy.roles, [...votersOf(policy, change), ...commentApprovals.map((a) => a.account.accountId)]);
   rolesByAccount.set(person.account.accountId, grants);
   // decided again at this moment: membership and windows as they are now, not at the merge

@@ -116,6 +116,12 @@ describe('decide', () => {
     );
   });
 
+  it('says how an approval after the merge was given: a comment or the rollgate API', () => {
+    const result = decide(input(rule({ approval: { roles: ['prod-deployer'], min_approvers: 2 } }), [], { comments: [{ account: alice, justification: 'a' }, { account: erin, justification: 'b', source: 'api' }] }));
+    expect(Object.fromEntries(result.approvers.map((a) => [a.display, a.via]))).toEqual({ alice: '/rollout approve', erin: 'the rollgate API' });
+    expect(result.reasons.map((r) => r.message)).toContain('erin (prod-deployer via sre) approved with the rollgate API');
+  });
+
   it('names the rule roles an approver holds and the groups that give them', () => {
     const a = decide(input(rule(), [[erin, 2]])).approvers[0]!;
     expect([a.roles, a.groups]).toEqual([['prod-deployer'], ['sre']]);

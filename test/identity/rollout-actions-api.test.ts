@@ -55,7 +55,7 @@ describe.each(BACKENDS)('%s: approving and acting on rollouts through the HTTP A
     const messages = reviewsOf(701);
     expect(messages).toContain('rollgate: approved via rollgate by alice (prod-deployer via sre): hotfix for INC-7');
     const started = messages.find((m) => m.includes('STARTED'))!;
-    expect(started).toContain('alice (prod-deployer via sre) approved with /rollout approve');
+    expect(started).toContain('alice (prod-deployer via sre) approved with the rollgate API');
     expect(messages.indexOf('rollgate: approved via rollgate by alice (prod-deployer via sre): hotfix for INC-7')).toBeLessThan(messages.indexOf(started));
 
     const approvals = await r.service.database.db.selectFrom('approvals').select(['username', 'source', 'justification']).where('rollout_id', '=', id).execute();
@@ -102,7 +102,7 @@ describe.each(BACKENDS)('%s: approving and acting on rollouts through the HTTP A
     const res = await post(`/api/rollouts/${id}/approve`, { token: tokens.dave!, json: { justification: 'on call, INC-8' } });
     expect(res.status).toBe(200);
     const started = await waitFor('the start message', () => reviewsOf(703).find((m) => m.includes('STARTED')));
-    expect(started).toContain('dave (prod-deployer via idp:ops-oncall) approved with /rollout approve');
+    expect(started).toContain('dave (prod-deployer via idp:ops-oncall) approved with the rollgate API');
     expect(reviewsOf(703)).toContain('rollgate: approved via rollgate by dave (prod-deployer via idp:ops-oncall): on call, INC-8');
   });
 
