@@ -145,6 +145,8 @@ export interface ApprovalsTable {
   source: 'comment' | 'api';
   event_id: number | null;
   created_at: DefaultedTimestamp;
+  /** Roles the approver held through IdP group claims at the time (JSON `RoleGrant[]`); `[]` for comments. */
+  idp_grants: ColumnType<Array<{ role: string; via: string }>, string | undefined, string>;
 }
 
 /** Named progress markers, such as the time of the last merge seen, for back-fill after a gap. */

@@ -1,4 +1,5 @@
 import type { CommentApproval } from './decide.js';
+import type { RoleGrant } from './roles.js';
 import type { Kysely } from 'kysely';
 import type { ApprovalRow, Database } from '../db/schema.js';
 
@@ -10,10 +11,10 @@ export class ApprovalStore {
     this.#db = db;
   }
 
-  async add(a: { rolloutId: number; accountId: number; username: string | undefined; justification: string; source: 'comment' | 'api'; eventId: number | null }, trx: Kysely<Database> = this.#db): Promise<ApprovalRow> {
+  async add(a: { rolloutId: number; accountId: number; username: string | undefined; justification: string; source: 'comment' | 'api'; eventId: number | null; idpGrants?: readonly RoleGrant[] }, trx: Kysely<Database> = this.#db): Promise<ApprovalRow> {
     return trx
       .insertInto('approvals')
-      .values({ rollout_id: a.rolloutId, account_id: a.accountId, username: a.username ?? null, justification: a.justification, source: a.source, event_id: a.eventId })
+      .values({ rollout_id: a.rolloutId, account_id: a.accountId, username: a.username ?? null, justification: a.justification, source: a.source, event_id: a.eventId, idp_grants: JSON.stringify(a.idpGrants ?? []) })
       .returningAll()
       .executeTakeFirstOrThrow();
   }

@@ -75,9 +75,11 @@ export async function approveHeld(d: DecideDeps, rollout: RolloutRow, person: Ac
     await announce(d, rollout, 'approve', person, grants, justification);
   }
 
-  const previous = (await d.approvals.forRollout(rollout.id)).map(asCommentApproval);
-  const commentApprovals = [...previous, { account: person.account, justification, source: person.source }];
+  const stored = await d.approvals.forRollout(rollout.id);
+  const commentApprovals = [...stored.map(asCommentApproval), { account: person.account, justification, source: person.source }];
   const rolesByAccount = await resolveRoles(d.gerrit, policy.roles, [...votersOf(policy, change), ...commentApprovals.map((a) => a.account.accountId)]);
+  // Gerrit groups are as they are now; IdP groups as they were when each approval was given
+  for (const a of stored) rolesByAccount.set(a.account_id, mergeGrants(rolesByAccount.get(a.account_id) ?? [], a.idp_grants));
   rolesByAccount.set(person.account.accountId, grants);
   // decided again at this moment: membership and windows as they are now, not at the merge
   const at = new Date();
@@ -85,7 +87,7 @@ export async function approveHeld(d: DecideDeps, rollout: RolloutRow, person: Ac
   const result = decision!.result;
   const trigger = person.source;
   const updated = await d.db.transaction().execute(async (trx) => {
-    await d.approvals.add({ rolloutId: rollout.id, accountId: person.account.accountId, username: person.account.username, justification, source: person.source, eventId: person.eventId }, trx);
+    await d.approvals.add({ rolloutId: rollout.id, accountId: person.account.accountId, username: person.account.username, justification, source: person.source, eventId: person.eventId, idpGrants: person.idpGrants }, trx);
     const row = await recordRedecision(
       d,
       { rollout, rule, change, result, rolesByAccount, commentApprovals, at, trigger, actor: person.account.username, policyVersion: policy.version, keySuffix: person.key },

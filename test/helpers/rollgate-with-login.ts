@@ -38,7 +38,7 @@ const ROLES = `roles:
   staging-deployer: { gerrit_groups: [developers] }
 `;
 
-export async function startRollgateWithLogin(backend: Backend, o: { readonly workflow?: string; readonly env?: Readonly<Record<string, string>> } = {}): Promise<RollgateWithLogin> {
+export async function startRollgateWithLogin(backend: Backend, o: { readonly workflow?: string; readonly rollouts?: string; readonly env?: Readonly<Record<string, string>> } = {}): Promise<RollgateWithLogin> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const idp = await startTestIdp({ redirectUrl: `${url}/auth/callback`, users: LOGIN_USERS });
@@ -50,7 +50,8 @@ export async function startRollgateWithLogin(backend: Backend, o: { readonly wor
   const policies = path.join(tmp, 'policies');
   mkdirSync(path.join(policies, 'workflows'), { recursive: true });
   writeFileSync(path.join(policies, 'roles.yaml'), ROLES);
-  copyFileSync(path.join(FIXTURES, 'policies/rollouts.yaml'), path.join(policies, 'rollouts.yaml'));
+  if (o.rollouts) writeFileSync(path.join(policies, 'rollouts.yaml'), o.rollouts);
+  else copyFileSync(path.join(FIXTURES, 'policies/rollouts.yaml'), path.join(policies, 'rollouts.yaml'));
   if (o.workflow) writeFileSync(path.join(policies, 'workflows/deploy-service.yaml'), o.workflow);
   else copyFileSync(path.join(FIXTURES, 'policies/workflows/deploy-service.yaml'), path.join(policies, 'workflows/deploy-service.yaml'));
   const recordDir = path.join(tmp, 'record');

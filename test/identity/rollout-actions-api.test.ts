@@ -161,3 +161,42 @@ describe.each(BACKENDS)('%s: approving and acting on rollouts through the HTTP A
     expect(dump).not.toContain(decodeURIComponent(/rollgate_session=([^;]+)/.exec(cookie)![1]!));
   });
 });
+
+describe.each(BACKENDS)('%s: a quorum of two, one approver holding the role only through an IdP group', (backend) => {
+  let r: RollgateWithLogin;
+  const QUORUM = `rollouts:
+  - name: payments-api-prod
+    match: { project: payments/api, branch: main }
+    workflow: deploy-service
+    environment: production
+    approval: { roles: [prod-deployer], min_approvers: 2 }
+    justification: required
+`;
+
+  beforeAll(async () => {
+    r = await startRollgateWithLogin(backend, { rollouts: QUORUM });
+  });
+
+  afterAll(async () => {
+    await r?.stop();
+  });
+
+  it("still counts dave's approval when alice's later one decides the rollout again", async () => {
+    const reviewsOf = (change: number) => r.rest.reviews.filter((m) => m.changeNumber === change).map((m) => m.message);
+    const change = mergedChange(711, bob, { commitMessage: 'Change 711\n\nRollout-Justification: routine\n' });
+    r.rest.setChange(change);
+    r.ssh.push(changeMergedEvent(change));
+    await waitFor('the hold message', () => reviewsOf(711).find((m) => m.includes('ON HOLD')));
+    const { id } = await r.service.database.db.selectFrom('rollouts').select('id').where('change_number', '=', 711).executeTakeFirstOrThrow();
+    const approve = async (who: string, justification: string) =>
+      fetch(`${r.url}/api/rollouts/${id}/approve`, { method: 'POST', headers: { authorization: `Bearer ${await r.idp.accessToken(who)}`, 'content-type': 'application/json' }, body: JSON.stringify({ justification }) });
+
+    expect((await approve('dave', 'first of two')).status).toBe(200);
+    expect((await r.service.database.db.selectFrom('rollouts').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status).toBe('held');
+    expect((await approve('alice', 'second of two')).status).toBe(200);
+    const started = await waitFor('the start message', () => reviewsOf(711).find((m) => m.includes('STARTED')));
+    expect(started).toContain('dave (prod-deployer via idp:ops-oncall) approved with the rollgate API');
+    expect(started).toContain('alice (prod-deployer via sre) approved with the rollgate API');
+  });
+});
+
