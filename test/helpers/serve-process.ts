@@ -42,6 +42,16 @@ export class ServeProcess {
   }
 }
 
+/** The fixture policy in `<dir>/policies`, with `workflow` as its `deploy-service` workflow; returns the folder. */
+export function policiesWithWorkflow(dir: string, workflow: string): string {
+  const policies = path.join(dir, 'policies');
+  mkdirSync(path.join(policies, 'workflows'), { recursive: true });
+  copyFileSync(path.join(FIXTURES, 'policies/roles.yaml'), path.join(policies, 'roles.yaml'));
+  copyFileSync(path.join(FIXTURES, 'policies/rollouts.yaml'), path.join(policies, 'rollouts.yaml'));
+  writeFileSync(path.join(policies, 'workflows/deploy-service.yaml'), workflow);
+  return policies;
+}
+
 /** What a step of `test/fixtures/ops/step.mjs` wrote to `calls.jsonl`. */
 export interface StepCall {
   readonly event: string;
@@ -63,11 +73,7 @@ export function serveSetup(options: { name: string; workflow: string; database: 
   const tmp = mkdtempSync(path.join(tmpdir(), `rollgate-${options.name}-`));
   const recordDir = path.join(tmp, 'record');
   mkdirSync(recordDir);
-  const policies = path.join(tmp, 'policies');
-  mkdirSync(path.join(policies, 'workflows'), { recursive: true });
-  copyFileSync(path.join(FIXTURES, 'policies/roles.yaml'), path.join(policies, 'roles.yaml'));
-  copyFileSync(path.join(FIXTURES, 'policies/rollouts.yaml'), path.join(policies, 'rollouts.yaml'));
-  writeFileSync(path.join(policies, 'workflows/deploy-service.yaml'), options.workflow);
+  const policies = policiesWithWorkflow(tmp, options.workflow);
   const env = {
     PATH: process.env.PATH ?? '',
     PORT: '0',

@@ -1,15 +1,10 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
 import type { RolloutStatus } from '../../src/db/schema.js';
 import { RolloutStore } from '../../src/execute/rollout-store.js';
-import { silentLogger } from '../../src/log.js';
-import { startService, type RunningService } from '../../src/service.js';
+import type { RunningService } from '../../src/service.js';
+import { startServiceOnDoubles } from '../helpers/service-on-doubles.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
-import { doubleSettings } from '../helpers/double-settings.js';
 import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
 import { heldRollout, startRollgateWithLogin, type RollgateWithLogin } from '../helpers/rollgate-with-login.js';
 
@@ -29,19 +24,7 @@ describe.each(BACKENDS)('%s: the web page over HTTP', (backend) => {
   beforeAll(async () => {
     rest = await startRestGerritDouble();
     database = await createTestDatabase(backend);
-    const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-web-'));
-    service = await startService(
-      loadConfig({
-        PATH: process.env.PATH,
-        PORT: '0',
-        ROLLGATE_DATA_DIR: 'memory://',
-        ...(database.url ? { DATABASE_URL: database.url } : {}),
-        ROLLGATE_POLICY_DIR: path.resolve('test/fixtures/policies'),
-        ...doubleSettings(tmp, { rest }),
-      }),
-      silentLogger(),
-      { idleMs: 50 },
-    );
+    ({ service } = await startServiceOnDoubles({ name: 'web', database, rest }));
     const store = new RolloutStore(service.database.db);
     const seed = async (key: string, changeNumber: number, status: RolloutStatus, patch: { project?: string; subject?: string } = {}) => {
       const row = await store.create({

@@ -1,15 +1,12 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
-import { silentLogger } from '../../src/log.js';
-import { startService, type RunningService } from '../../src/service.js';
+import type { RunningService } from '../../src/service.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { alice, bob, changeMergedEvent, commentAddedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
 import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
+import { startServiceOnDoubles } from '../helpers/service-on-doubles.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { doubleSettings } from '../helpers/double-settings.js';
 
 const SECRET = 'webhook-secret-0123456789abcdef';
 
@@ -23,25 +20,15 @@ describe.each(BACKENDS)('%s: POST /hooks/gerrit (webhooks plugin intake)', (back
     rest.addAccount(alice, [GROUPS.sre]);
     rest.addAccount(bob, [GROUPS.developers]);
     database = await createTestDatabase(backend);
-    const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-hooks-'));
-    mkdirSync(path.join(tmp, 'record'));
-    writeFileSync(path.join(tmp, 'secret'), `${SECRET}\n`);
-    service = await startService(
-      loadConfig({
-        PATH: process.env.PATH,
-        PORT: '0',
-        ROLLGATE_DATA_DIR: 'memory://',
-        ...(database.url ? { DATABASE_URL: database.url } : {}),
-        ROLLGATE_POLICY_DIR: path.resolve('test/fixtures/policies'),
-        ROLLGATE_WORK_DIR: path.resolve('test/fixtures'),
-        ROLLGATE_SETTLE_MS: '0',
-        ROLLGATE_WEBHOOK_SECRET_FILE: path.join(tmp, 'secret'),
-        ROLLGATE_WEBHOOK_MAX_BYTES: '65536',
-        ...doubleSettings(tmp, { rest }),
-      }),
-      silentLogger(),
-      { idleMs: 50 },
-    );
+    ({ service } = await startServiceOnDoubles({
+      name: 'hooks',
+      database,
+      rest,
+      env: ({ tmp }) => {
+        writeFileSync(path.join(tmp, 'secret'), `${SECRET}\n`);
+        return { ROLLGATE_WEBHOOK_SECRET_FILE: path.join(tmp, 'secret'), ROLLGATE_WEBHOOK_MAX_BYTES: '65536' };
+      },
+    }));
   });
   afterAll(async () => {
     await service?.stop();

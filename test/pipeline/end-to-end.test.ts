@@ -1,18 +1,14 @@
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
-import { silentLogger } from '../../src/log.js';
-import { startService, type RunningService } from '../../src/service.js';
+import type { RunningService } from '../../src/service.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { alice, bob, carol, changeMergedEvent, commentAddedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
 import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
 import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
+import { startServiceOnDoubles } from '../helpers/service-on-doubles.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { doubleSettings } from '../helpers/double-settings.js';
 
-const FIXTURES = path.resolve('test/fixtures');
 
 describe.each(BACKENDS)('%s: a merge streamed over SSH becomes a rollout and review messages', (backend) => {
   let ssh: SshGerritDouble;
@@ -28,24 +24,7 @@ describe.each(BACKENDS)('%s: a merge streamed over SSH becomes a rollout and rev
     rest.addAccount(bob, [GROUPS.developers]);
     rest.addAccount(carol, []);
     database = await createTestDatabase(backend);
-    const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-e2e-'));
-    recordDir = path.join(tmp, 'record');
-    await import('node:fs/promises').then((fs) => fs.mkdir(recordDir));
-    const config = loadConfig({
-      PATH: process.env.PATH,
-      PORT: '0',
-      ROLLGATE_DATA_DIR: 'memory://',
-      ...(database.url ? { DATABASE_URL: database.url } : {}),
-      ROLLGATE_POLICY_DIR: path.join(FIXTURES, 'policies'),
-      ROLLGATE_WORK_DIR: FIXTURES,
-      ROLLGATE_SETTLE_MS: '0',
-      ROLLGATE_PUBLIC_URL: 'http://rollgate.example',
-      ROLLGATE_STEP_ENV: 'RECORD_DIR',
-      RECORD_DIR: recordDir,
-      ...doubleSettings(tmp, { rest, ssh }),
-    });
-    service = await startService(config, silentLogger(), { idleMs: 50 });
-    await ssh.waitForSession(1);
+    ({ service, recordDir } = await startServiceOnDoubles({ name: 'e2e', database, rest, ssh, env: () => ({ ROLLGATE_PUBLIC_URL: 'http://rollgate.example' }) }));
   });
 
   afterAll(async () => {

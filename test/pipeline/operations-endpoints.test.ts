@@ -1,5 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,8 +8,8 @@ import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/back
 import { alice, bob, changeMergedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
 import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
 import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
+import { startServiceOnDoubles } from '../helpers/service-on-doubles.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { doubleSettings } from '../helpers/double-settings.js';
 
 const FIXTURES = path.resolve('test/fixtures');
 
@@ -33,21 +31,7 @@ describe.each(BACKENDS)('%s: GET /metrics and GET /readyz of a running service',
     rest.addAccount(alice, [GROUPS.sre]);
     rest.addAccount(bob, [GROUPS.developers]);
     database = await createTestDatabase(backend);
-    const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-ops-'));
-    const config = loadConfig({
-      PATH: process.env.PATH,
-      PORT: '0',
-      ROLLGATE_DATA_DIR: 'memory://',
-      ...(database.url ? { DATABASE_URL: database.url } : {}),
-      ROLLGATE_POLICY_DIR: path.join(FIXTURES, 'policies'),
-      ROLLGATE_WORK_DIR: FIXTURES,
-      ROLLGATE_SETTLE_MS: '0',
-      ROLLGATE_STEP_ENV: 'RECORD_DIR',
-      RECORD_DIR: tmp,
-      ...doubleSettings(tmp, { rest, ssh }),
-    });
-    service = await startService(config, silentLogger(), { idleMs: 50 });
-    await ssh.waitForSession(1);
+    ({ service } = await startServiceOnDoubles({ name: 'ops', database, rest, ssh }));
   });
 
   afterAll(async () => {

@@ -1,27 +1,23 @@
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
-import { silentLogger } from '../../src/log.js';
-import { startService, type RunningService } from '../../src/service.js';
+import type { RunningService } from '../../src/service.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { alice, bob, carol, changeMergedEvent, commentAddedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
 
 const dave = { _account_id: 1000004, username: 'dave', name: 'Dave SRE', email: 'dave@example.com' };
 import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
 import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
+import { policiesWithWorkflow } from '../helpers/serve-process.js';
+import { startServiceOnDoubles } from '../helpers/service-on-doubles.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { doubleSettings } from '../helpers/double-settings.js';
 
 /**
  * A workflow with an HTTP canary and an approval gate, driven through the whole pipeline: the
  * merge streams in, the canary call reaches a real HTTP server, the gate waits and says so on the
  * change, a person without the role is refused, one with it lets the rollout finish.
  */
-const FIXTURES = path.resolve('test/fixtures');
 
 const WORKFLOW = `name: deploy-service
 steps:
@@ -63,30 +59,18 @@ describe.each(BACKENDS)('%s: an approval gate inside a workflow, through Gerrit 
     });
     await new Promise<void>((r) => deployer.listen(0, '127.0.0.1', () => r()));
     database = await createTestDatabase(backend);
-    const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-gate-'));
-    const policies = path.join(tmp, 'policies');
-    mkdirSync(path.join(policies, 'workflows'), { recursive: true });
-    copyFileSync(path.join(FIXTURES, 'policies/roles.yaml'), path.join(policies, 'roles.yaml'));
-    copyFileSync(path.join(FIXTURES, 'policies/rollouts.yaml'), path.join(policies, 'rollouts.yaml'));
-    writeFileSync(path.join(policies, 'workflows/deploy-service.yaml'), WORKFLOW);
-    const record = path.join(tmp, 'record');
-    mkdirSync(record);
-    const config = loadConfig({
-      PATH: process.env.PATH,
-      PORT: '0',
-      ROLLGATE_DATA_DIR: 'memory://',
-      ...(database.url ? { DATABASE_URL: database.url } : {}),
-      ROLLGATE_POLICY_DIR: policies,
-      ROLLGATE_WORK_DIR: FIXTURES,
-      ROLLGATE_SETTLE_MS: '0',
-      ROLLGATE_STEP_ENV: 'RECORD_DIR,DEPLOYER_URL,DEPLOYER_TOKEN',
-      RECORD_DIR: record,
-      DEPLOYER_URL: `http://127.0.0.1:${(deployer.address() as AddressInfo).port}`,
-      DEPLOYER_TOKEN: 'deploy-token-1234',
-      ...doubleSettings(tmp, { rest, ssh }),
-    });
-    service = await startService(config, silentLogger(), { idleMs: 50 });
-    await ssh.waitForSession(1);
+    ({ service } = await startServiceOnDoubles({
+      name: 'gate',
+      database,
+      rest,
+      ssh,
+      env: ({ tmp }) => ({
+        ROLLGATE_POLICY_DIR: policiesWithWorkflow(tmp, WORKFLOW),
+        ROLLGATE_STEP_ENV: 'RECORD_DIR,DEPLOYER_URL,DEPLOYER_TOKEN',
+        DEPLOYER_URL: `http://127.0.0.1:${(deployer.address() as AddressInfo).port}`,
+        DEPLOYER_TOKEN: 'deploy-token-1234',
+      }),
+    }));
   });
 
   afterAll(async () => {
