@@ -1,16 +1,11 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadConfig } from '../../src/config.js';
-import { silentLogger } from '../../src/log.js';
-import { startService, type RunningService, type ServiceOverrides } from '../../src/service.js';
+import type { RunningService, ServiceOverrides } from '../../src/service.js';
 import { alice, bob, carol, GROUPS, mergedChange } from '../helpers/change-events.js';
-import { doubleSettings } from '../helpers/double-settings.js';
 import { startRestGerritDouble, type DoubleChange, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
 import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
+import { startServiceOnDoubles } from '../helpers/service-on-doubles.js';
 import { waitFor } from '../helpers/wait-for.js';
-
-const FIXTURES = path.resolve('test/fixtures');
 
 /** rollgate on the SSH and REST doubles, with what the fault tests assert on. */
 export interface FaultRig {
@@ -37,30 +32,18 @@ export async function startFaultRig(options: { databaseUrl?: string | undefined;
   rest.addAccount(alice, [GROUPS.sre]);
   rest.addAccount(bob, [GROUPS.developers]);
   rest.addAccount(carol, []);
-  const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-fault-'));
-  const recordDir = path.join(tmp, 'record');
-  mkdirSync(recordDir);
-  const config = loadConfig({
-    PATH: process.env.PATH,
-    PORT: '0',
-    ROLLGATE_DATA_DIR: 'memory://',
-    ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
-    ROLLGATE_POLICY_DIR: path.join(FIXTURES, 'policies'),
-    ROLLGATE_WORK_DIR: FIXTURES,
-    ROLLGATE_SETTLE_MS: '0',
-    ROLLGATE_PUBLIC_URL: 'http://rollgate.example',
-    ROLLGATE_STEP_ENV: 'RECORD_DIR',
-    RECORD_DIR: recordDir,
-    ...doubleSettings(tmp, { ssh, rest }),
-    ...options.env,
+  const { service, recordDir } = await startServiceOnDoubles({
+    name: 'fault',
+    database: { url: options.databaseUrl },
+    rest,
+    ssh,
+    env: () => ({ ROLLGATE_PUBLIC_URL: 'http://rollgate.example', ...options.env }),
+    overrides: {
+      backfill: { marginMs: 2_000, retryMs: 200 },
+      stream: { backoff: { initialMs: 50, maxMs: 200, factor: 2, resetAfterMs: 60_000 } },
+      ...options.overrides,
+    },
   });
-  const service = await startService(config, silentLogger(), {
-    idleMs: 50,
-    backfill: { marginMs: 2_000, retryMs: 200 },
-    stream: { backoff: { initialMs: 50, maxMs: 200, factor: 2, resetAfterMs: 60_000 } },
-    ...options.overrides,
-  });
-  await ssh.waitForSession(1);
   // the first sweep only sets the checkpoint; merges after it are the ones that must roll out
   await waitFor('the first back-fill checkpoint', async () => {
     await service.backfill?.idle();

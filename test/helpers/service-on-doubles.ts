@@ -26,7 +26,7 @@ export interface ServiceOnDoubles {
  */
 export async function startServiceOnDoubles(o: {
   readonly name: string;
-  readonly database: TestDatabase;
+  readonly database: Pick<TestDatabase, 'url'>;
   readonly rest?: RestGerritDouble;
   readonly ssh?: SshGerritDouble;
   readonly env?: (dirs: { tmp: string; recordDir: string }) => Record<string, string>;
