@@ -35,18 +35,24 @@ export interface AppDeps {
   readonly actions?: DecideDeps | undefined;
 }
 
-/** Builds the HTTP app. Middleware order, top to bottom: errors, security headers, request log, who is calling (with login on), routes. */
+/** The request path as logged: the webhook secret may be its last segment (right or a near miss), so that segment never reaches a log. */
+export function loggablePath(path: string): string {
+  return path.replace(/^(\/hooks\/gerrit\/).+$/, '$1[redacted]');
+}
+
+/** Builds the HTTP app. Middleware order, top to bottom: request log, errors, security headers, who is calling (with login on), routes. */
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   const identity = deps.identity;
   if (identity) app.keys = SessionCookies.signingKeys(identity.config.sessionSecret);
-  app.use(errorMiddleware);
-  app.use(securityHeaders());
+  // outermost, so refused requests are logged with the status the error middleware gave them
   app.use(async (ctx, next) => {
     const started = performance.now();
     await next();
-    deps.logger.debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) }, 'http request');
+    deps.logger.debug({ method: ctx.method, path: loggablePath(ctx.path), status: ctx.status, ms: Math.round(performance.now() - started) }, 'http request');
   });
+  app.use(errorMiddleware);
+  app.use(securityHeaders());
   if (identity) app.use(identity.resolver.middleware);
   const routers = [
     healthRoutes(deps.ready),

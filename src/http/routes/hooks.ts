@@ -26,7 +26,7 @@ export function hookRoutes(o: WebhookOptions): Router {
   const handler = async (ctx: Context) => {
     if (o.secret === undefined) {
       ctx.status = 404;
-      ctx.body = { error: 'the webhook intake is off: set ROLLGATE_WEBHOOK_SECRET_FILE', code: 'not_found' };
+      ctx.body = { error: 'the webhook intake is off: set ROLLGATE_WEBHOOK_SECRET_FILE or ROLLGATE_WEBHOOK_SECRET', code: 'not_found' };
       return;
     }
     if (!sameSecret(presentedSecret(ctx), o.secret)) {
