@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import { leaseNextDue } from '../db/lease.js';
 import type { Database, OutboxRow } from '../db/schema.js';
+import { fitMessage } from './fit-message.js';
 
 export interface NewReviewMessage {
   /** Unique per rollout and phase (`rollout:12:started`): enqueuing twice posts once. */
@@ -21,6 +22,7 @@ export class OutboxStore {
     this.#db = db;
   }
 
+  /** Every message goes through here, so this is where it is fitted under Gerrit's size limit: one too big would be refused for good. */
   async enqueue(m: NewReviewMessage, trx: Kysely<Database> = this.#db): Promise<void> {
     await trx
       .insertInto('outbox')
@@ -31,7 +33,7 @@ export class OutboxStore {
         change_number: m.changeNumber,
         revision: m.revision,
         tag: m.tag,
-        message: m.message,
+        message: fitMessage(m.message),
         status: 'pending',
       })
       .onConflict((oc) => oc.column('message_key').doNothing())

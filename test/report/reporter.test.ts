@@ -89,7 +89,8 @@ describe.each(BACKENDS)('%s: the reporter posts through the outbox to Gerrit RES
     const started = Date.now();
     loop = new PollLoop('report', () => reporter.sendNext(), { idleMs: 20, logger: silentLogger() });
     loop.start();
-    await waitFor('both messages posted', () => rest.reviews.length === 3);
+    // Gerrit has a message a moment before the reporter marks it sent: wait for both
+    await waitFor('both messages posted and marked sent', async () => rest.reviews.length === 3 && (await row('two')).status === 'sent');
     // two 503s with Retry-After: 1 s each (the second waited from the moment the loop started, so at least one full second)
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
     expect(rest.reviews.filter((r) => r.changeNumber === first.number).map((r) => r.message)).toEqual(['one', 'two']);
