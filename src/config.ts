@@ -135,12 +135,18 @@ export type Env = Readonly<Record<string, string | undefined>>;
 export function loadConfig(env: Env = process.env): Config {
   const fromFile = env.ROLLGATE_CONFIG ? readConfigFile(env.ROLLGATE_CONFIG) : {};
   const merged: Record<string, unknown> = { ...fromFile };
+  const fromEnv = new Set<string>();
   for (const [key, value] of Object.entries(env)) {
-    if (value !== undefined && value !== '' && key in RawConfigSchema.shape) merged[key] = value;
+    if (value !== undefined && value !== '' && key in RawConfigSchema.shape) {
+      merged[key] = value;
+      fromEnv.add(key);
+    }
   }
   const parsed = RawConfigSchema.safeParse(merged);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(config)'}: ${issue.message}`);
+    // a value that came from the config file is named with the file, so the operator knows where to fix it
+    const origin = (key: string) => (env.ROLLGATE_CONFIG && key in fromFile && !fromEnv.has(key) ? `${env.ROLLGATE_CONFIG}: ` : '');
+    const lines = parsed.error.issues.map((issue) => `${origin(String(issue.path[0]))}${issue.path.join('.') || '(config)'}: ${issue.message}`);
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const raw = parsed.data;

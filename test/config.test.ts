@@ -76,6 +76,27 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...OIDC, ROLLGATE_OIDC_ISSUER: 'http://localhost:9000' }).oidc?.issuer).toBe('http://localhost:9000');
   });
 
+  it('takes defaults from the ROLLGATE_CONFIG file, lets the environment win, and names the file in its errors', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'rollgate-config-'));
+    const file = path.join(dir, 'rollgate.yaml');
+    writeFileSync(file, 'PORT: 9100\nROLLGATE_POLICY_DIR: /etc/rollgate/policies\nLOG_LEVEL: debug\n');
+    const config = loadConfig({ ROLLGATE_CONFIG: file, LOG_LEVEL: 'warn' });
+    expect(config.port).toBe(9100);
+    expect(config.policyDir).toBe('/etc/rollgate/policies');
+    expect(config.logLevel).toBe('warn');
+
+    writeFileSync(file, 'PORT: eighty\n');
+    expect(() => loadConfig({ ROLLGATE_CONFIG: file })).toThrow(`${file}: PORT: `);
+    // the environment's value replaces the file's bad one
+    expect(loadConfig({ ROLLGATE_CONFIG: file, PORT: '9200' }).port).toBe(9200);
+
+    writeFileSync(file, 'PORT: 9100\nGERRIT_PASSWORD: x\n');
+    expect(() => loadConfig({ ROLLGATE_CONFIG: file })).toThrow(`${file}: unknown setting(s): GERRIT_PASSWORD`);
+    writeFileSync(file, 'PORT: [9100\n');
+    expect(() => loadConfig({ ROLLGATE_CONFIG: file })).toThrow(`${file}: not valid YAML or JSON`);
+    expect(() => loadConfig({ ROLLGATE_CONFIG: path.join(dir, 'missing.yaml') })).toThrow(`ROLLGATE_CONFIG: cannot read ${path.join(dir, 'missing.yaml')}: ENOENT`);
+  });
+
   it('says which setting is malformed', () => {
     expect(() => loadConfig({ ...OIDC, ROLLGATE_SESSION_TTL: 'forever' })).toThrow('ROLLGATE_SESSION_TTL: not a duration (e.g. 30m, 12h)');
     expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT: /);
