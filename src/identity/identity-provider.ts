@@ -19,7 +19,7 @@ export interface IdentityProvider {
   startLogin(): Promise<{ readonly url: string; readonly pending: PendingLogin }>;
   /** Checks the callback (state, code, ID token and nonce), and returns who logged in. */
   finishLogin(callbackUrl: URL, pending: PendingLogin): Promise<IdentityClaims>;
-  /** Whose bearer access token this is, as the provider's userinfo endpoint says; `UnauthorizedError` when it refuses the token. */
+  /** Whose bearer access token this is, as the provider's userinfo endpoint says, once introspection shows it was issued for rollgate; `UnauthorizedError` otherwise. */
   userOfToken(accessToken: string): Promise<IdentityClaims>;
   /** A token for rollgate itself (client-credentials grant), for a workflow step. */
   clientCredentials(request: { readonly audience?: string | undefined; readonly scope?: string | undefined }): Promise<string>;
@@ -71,6 +71,7 @@ export class OpenIdProvider implements IdentityProvider {
 
   async userOfToken(accessToken: string): Promise<IdentityClaims> {
     const config = await this.#client();
+    await this.#checkIssuedForRollgate(config, accessToken);
     let userinfo: oidc.UserInfoResponse;
     try {
       userinfo = await oidc.fetchUserInfo(config, accessToken, oidc.skipSubjectCheck);
@@ -82,6 +83,31 @@ export class OpenIdProvider implements IdentityProvider {
       throw err;
     }
     return this.#parse(userinfo, "the bearer token's userinfo");
+  }
+
+  /**
+   * userinfo answers for any live token the provider issued, whichever application it was issued
+   * to; a token some other app got for a person must not act on rollouts as that person. The
+   * provider's introspection says which client the token was issued to: it must be rollgate's.
+   */
+  async #checkIssuedForRollgate(config: oidc.Configuration, accessToken: string): Promise<void> {
+    if (config.serverMetadata().introspection_endpoint === undefined) {
+      throw new UnauthorizedError('bearer tokens are refused: the identity provider publishes no token introspection endpoint, so rollgate cannot check which application a token was issued to; log in instead');
+    }
+    let introspection: oidc.IntrospectionResponse;
+    try {
+      introspection = await oidc.tokenIntrospection(config, accessToken);
+    } catch (err) {
+      if (err instanceof oidc.ResponseBodyError && err.status < 500) {
+        throw new UnauthorizedError(`the identity provider would not say whom the bearer token was issued to (${err.error}); rollgate's client needs permission to introspect tokens`);
+      }
+      throw err;
+    }
+    if (!introspection.active) {
+      throw new UnauthorizedError('the identity provider did not accept the bearer token (expired, revoked, or not an access token it issued for a person)');
+    }
+    if (introspection.client_id === this.#config.clientId) return;
+    throw new UnauthorizedError(`the bearer token was issued to ${introspection.client_id ? `client ${introspection.client_id}` : 'another application'}, not to rollgate: use a token issued to client ${this.#config.clientId}`);
   }
 
   async clientCredentials(request: { audience?: string | undefined; scope?: string | undefined }): Promise<string> {

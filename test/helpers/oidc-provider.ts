@@ -41,8 +41,8 @@ export interface TestIdp {
   login(rollgateUrl: string, login: string, returnTo?: string): Promise<{ readonly cookie: string; readonly location: string }>;
   /** Walks the provider's pages for `authorizationUrl` until it redirects away; returns that redirect (the callback URL with code and state). */
   authorize(authorizationUrl: string, login: string): Promise<string>;
-  /** An access token for `login`, as a script would get one (authorization code with PKCE, as rollgate's client). */
-  accessToken(login: string): Promise<string>;
+  /** An access token for `login`, as a script would get one (authorization code with PKCE, as rollgate's client unless `clientId` names another). */
+  accessToken(login: string, clientId?: string): Promise<string>;
   /** What the provider's introspection endpoint says about a token (`active`, `client_id`, `aud`, …). */
   introspect(token: string): Promise<Record<string, unknown>>;
   close(): Promise<void>;
@@ -53,6 +53,9 @@ export const IDP_USERS: readonly IdpUser[] = [
   { login: 'bob', email: 'bob@example.com', groups: ['staff'] },
   { login: 'carol', email: 'carol@example.com', groups: [] },
 ];
+
+/** A second application registered at the test provider, whose tokens rollgate must refuse. */
+export const OTHER_CLIENT_ID = 'other-app';
 
 /** A resource server steps may ask tokens for (`credentials.oidc.audience`). */
 export const TEST_AUDIENCE = 'https://deployer.example/api';
@@ -78,6 +81,16 @@ export async function startTestIdp(options: { readonly redirectUrl: string; read
         response_types: ['code'],
         token_endpoint_auth_method: 'client_secret_basic',
         scope: 'openid profile email deploy',
+      },
+      {
+        // another application at the same provider: its tokens are valid at userinfo, but not for rollgate
+        client_id: OTHER_CLIENT_ID,
+        client_secret: 'other-app-client-secret-0123456789',
+        redirect_uris: [scriptRedirect],
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'client_secret_basic',
+        scope: 'openid profile email',
       },
     ],
     async findAccount(_ctx, id) {
@@ -134,9 +147,13 @@ export async function startTestIdp(options: { readonly redirectUrl: string; read
     throw new Error('too many redirects at the provider');
   };
 
-  let scriptClient: Promise<client.Configuration> | undefined;
-  const asScript = () =>
-    (scriptClient ??= client.discovery(new URL(issuer), clientId, undefined, client.ClientSecretBasic(clientSecret), { execute: [client.allowInsecureRequests] }));
+  const scriptClients = new Map<string, Promise<client.Configuration>>();
+  const secrets: Record<string, string> = { [clientId]: clientSecret, [OTHER_CLIENT_ID]: 'other-app-client-secret-0123456789' };
+  const asScript = (id = clientId) => {
+    let c = scriptClients.get(id);
+    if (!c) scriptClients.set(id, (c = client.discovery(new URL(issuer), id, undefined, client.ClientSecretBasic(secrets[id]!), { execute: [client.allowInsecureRequests] })));
+    return c;
+  };
 
   return {
     issuer,
@@ -155,8 +172,8 @@ export async function startTestIdp(options: { readonly redirectUrl: string; read
       if (done.status !== 302 && done.status !== 303) throw new Error(`rollgate's callback answered ${done.status}: ${await done.text()}`);
       return { cookie: jar.header().cookie ?? '', location: done.headers.get('location') ?? '' };
     },
-    async accessToken(login) {
-      const config = await asScript();
+    async accessToken(login, asClient = clientId) {
+      const config = await asScript(asClient);
       const verifier = client.randomPKCECodeVerifier();
       const state = client.randomState();
       const url = client.buildAuthorizationUrl(config, {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../helpers/backends.js';
 import { CookieJar } from '../helpers/cookie-jar.js';
+import { OTHER_CLIENT_ID } from '../helpers/oidc-provider.js';
 import { startRollgateWithLogin, type RollgateWithLogin } from '../helpers/rollgate-with-login.js';
 
 describe.each(BACKENDS)('%s: operator login through a real OpenID provider', (backend) => {
@@ -122,5 +123,14 @@ describe.each(BACKENDS)('%s: operator login through a real OpenID provider', (ba
     const garbage = await get('/api/rollouts', { authorization: 'Bearer not-a-token-the-idp-issued' });
     expect(garbage.status).toBe(401);
     expect(((await garbage.json()) as { error: string }).error).toContain('did not accept the bearer token');
+  });
+
+  it("refuses a token the provider issued to another application, though the provider's userinfo accepts it", async () => {
+    const token = await r.idp.accessToken('alice', OTHER_CLIENT_ID);
+    expect(await r.idp.introspect(token)).toMatchObject({ active: true, client_id: OTHER_CLIENT_ID });
+    const refused = await get('/auth/me', { authorization: `Bearer ${token}` });
+    expect(refused.status).toBe(401);
+    expect(((await refused.json()) as { error: string }).error).toBe(`the bearer token was issued to client ${OTHER_CLIENT_ID}, not to rollgate: use a token issued to client rollgate`);
+    expect((await get('/api/rollouts', { authorization: `Bearer ${token}` })).status).toBe(401);
   });
 });
