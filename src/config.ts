@@ -27,6 +27,7 @@ const RawConfigSchema = z.object({
   ROLLGATE_WEBHOOK_SECRET_FILE: z.string().min(1).optional(),
   ROLLGATE_WEBHOOK_MAX_BYTES: intFrom(1024, 64 * 1024 * 1024).default(4 * 1024 * 1024),
   ROLLGATE_HOLD_EXPIRY: z.string().refine((v) => parseDuration(v) !== undefined, 'not a duration (e.g. 30m, 24h, 2d)').default('24h'),
+  ROLLGATE_RETENTION: z.string().refine((v) => v === 'off' || parseDuration(v) !== undefined, 'not a duration (e.g. 30d) or off').default('90d'),
   ROLLGATE_PUBLIC_URL: z.string().url().optional(),
   ROLLGATE_WORKERS: intFrom(1, 64).default(4),
   ROLLGATE_LEASE_MS: intFrom(1000, 3_600_000).default(30_000),
@@ -104,6 +105,8 @@ export interface Config {
   readonly webhookMaxBytes: number;
   /** How long a held rollout waits for an approval before it expires. */
   readonly holdExpiryMs: number;
+  /** How long handled event lines and sent review messages are kept; undefined keeps them forever. */
+  readonly retentionMs: number | undefined;
   /** Where people reach rollgate's web page and API; used for links in review comments. */
   readonly publicUrl: string | undefined;
   /**
@@ -161,6 +164,7 @@ export function loadConfig(env: Env = process.env): Config {
     workDir: path.resolve(raw.ROLLGATE_WORK_DIR),
     settleMs: raw.ROLLGATE_SETTLE_MS,
     holdExpiryMs: parseDuration(raw.ROLLGATE_HOLD_EXPIRY)!,
+    retentionMs: raw.ROLLGATE_RETENTION === 'off' ? undefined : parseDuration(raw.ROLLGATE_RETENTION)!,
     webhookSecret: raw.ROLLGATE_WEBHOOK_SECRET ?? (raw.ROLLGATE_WEBHOOK_SECRET_FILE ? readSecretFile('ROLLGATE_WEBHOOK_SECRET_FILE', raw.ROLLGATE_WEBHOOK_SECRET_FILE) : undefined),
     webhookMaxBytes: raw.ROLLGATE_WEBHOOK_MAX_BYTES,
     publicUrl: raw.ROLLGATE_PUBLIC_URL,

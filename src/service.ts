@@ -31,6 +31,7 @@ import { StreamLeader } from './intake/stream-leader.js';
 import { StallWatchdog } from './intake/stall-watchdog.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
+import { deleteExpiredRows } from './db/retention.js';
 import { PollLoop } from './poll-loop.js';
 import { OutboxStore } from './report/outbox-store.js';
 import { Reporter } from './report/reporter.js';
@@ -250,6 +251,20 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       )
     : undefined;
 
+  // scheduled: handled event lines and sent messages older than the retention are deleted, daily
+  const retention =
+    config.retentionMs === undefined
+      ? undefined
+      : cron.schedule(
+          '17 3 * * *',
+          () =>
+            deleteExpiredRows(database.db, config.retentionMs!).then(
+              (deleted) => logger.info({ deleted }, 'deleted rows older than the retention'),
+              (err: unknown) => logger.error({ err }, 'deleting rows older than the retention failed'),
+            ),
+          { name: 'retention', noOverlap: true },
+        );
+
   const identity = config.oidc && idp && gerrit ? createIdentity({ config: config.oidc, idp, publicUrl: config.publicUrl, db: database.db, gerrit, policy: () => policy, logger }) : undefined;
   // scheduled: expired operator sessions are deleted (they are refused from the moment they expire)
   const purgeSessions = identity
@@ -291,6 +306,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       await expiry.destroy();
       await sweep?.destroy();
       await purgeSessions?.destroy();
+      await retention?.destroy();
       await backfill?.stop();
       await intake.flush();
       await engine.stop();
