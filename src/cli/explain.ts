@@ -6,6 +6,7 @@ import { asCommentApproval } from '../decide/approval-store.js';
 import type { CommentApproval, DecisionResult } from '../decide/decide.js';
 import { evaluateChange, votersOf, type RuleDecision } from '../decide/evaluate-change.js';
 import { loadPolicy } from '../decide/load-policy.js';
+import { mergeGrants } from '../decide/roles.js';
 import { resolveRoles } from '../decide/voter-roles.js';
 import { GerritError, RollgateError } from '../errors.js';
 import type { GerritChange } from '../gerrit/gerrit-client.js';
@@ -92,6 +93,10 @@ export async function explainCommand(args: readonly string[]): Promise<number> {
   try {
     const people = [...votersOf(policy, change), ...[...approvalsByRule.values()].flat().map((a) => a.account.accountId)];
     const rolesByAccount = await resolveRoles(gerrit, policy.roles, people);
+    // an approval given through the API keeps the IdP roles its approver held then, as serve counts them
+    for (const a of stored.approvals) {
+      if (approvalsByRule.has(stored.rows.find((r) => r.id === a.rollout_id)?.rule ?? '')) rolesByAccount.set(a.account_id, mergeGrants(rolesByAccount.get(a.account_id) ?? [], a.idp_grants));
+    }
     decisions = evaluateChange({ policy, change, rolesByAccount, at }).map((d) => {
       const commentApprovals = approvalsByRule.get(d.rule.name);
       return commentApprovals ? evaluateChange({ policy, change, rolesByAccount, commentApprovals, at, onlyRule: d.rule.name })[0]! : d;

@@ -153,6 +153,28 @@ describe('rollgate explain', () => {
         });
         // alice approved it by comment: explain counts that as serve does when it decides again
         await new ApprovalStore(handle.db).add({ rolloutId: row!.id, accountId: alice._account_id, username: 'alice', justification: 'hotfix for INC-9', source: 'comment', eventId: null });
+        // carol is in no Gerrit group; her role came from her IdP group when she approved through the API
+        const viaIdp = mergedChange(611, bob, { commitMessage: 'Held too\n', votes: { 'Code-Review': [{ account: bob, value: 2 }] } });
+        rest.setChange(viaIdp);
+        const held = await new RolloutStore(handle.db).create({
+          rolloutKey: `payments-api-prod:payments/api~611:${viaIdp.revision}`,
+          rule: 'payments-api-prod',
+          workflow: 'deploy-service',
+          environment: 'production',
+          project: 'payments/api',
+          branch: 'main',
+          changeNumber: 611,
+          patchset: 1,
+          revision: viaIdp.revision,
+          newRev: viaIdp.revision,
+          subject: viaIdp.subject,
+          decision: 'hold',
+          reasons: [],
+          approvers: [],
+          justification: undefined,
+          stepIds: ['build', 'deploy'],
+        });
+        await new ApprovalStore(handle.db).add({ rolloutId: held!.id, accountId: carol._account_id, username: 'carol', justification: 'approved from the web page', source: 'api', eventId: null, idpGrants: [{ role: 'prod-deployer', via: 'idp:oncall' }] });
       } finally {
         await handle.close();
       }
@@ -169,6 +191,13 @@ describe('rollgate explain', () => {
       expect(r.stdout).toMatch(/ {2}rollouts:\n {4}#\d+ held \(decided hold on \d{4}-\d\d-\d\dT.*, patch set 1, [0-9a-f]{12}\)/);
       const json = JSON.parse((await runCli(['explain', '610', '--json'], dbEnv)).stdout) as { rollouts: Array<{ status: string }> };
       expect(json.rollouts.map((x) => x.status)).toEqual(['held']);
+    });
+
+    it('counts an API approval with the IdP role its approver held then, as serve does', async () => {
+      const r = await runCli(['explain', '611'], dbEnv);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toContain('rule payments-api-prod: ALLOW');
+      expect(r.stdout).toContain('    carol: prod-deployer via group idp:oncall, with the rollgate API');
     });
   });
 });
