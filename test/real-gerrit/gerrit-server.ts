@@ -66,7 +66,11 @@ export interface RealGerrit {
   project: string;
   branch: string;
   service: GerritUser & { privateKeyPath: string };
-  users: { admin: GerritUser; alice: GerritUser; bob: GerritUser; carol: GerritUser };
+  /**
+   * alice is in `sre`, bob in `developers`, carol and dave in no group: carol stays a user without
+   * any role, dave is there for tests that give someone a role of their own (e.g. group `security`).
+   */
+  users: { admin: GerritUser; alice: GerritUser; bob: GerritUser; carol: GerritUser; dave: GerritUser };
   /** Groups made by the harness: name -> UUID. */
   groups: Record<string, string>;
   /** The daemon's console log (stdout and stderr of the JVM). */
@@ -194,8 +198,9 @@ async function checkJava(java: string): Promise<string> {
   try {
     out = await run(java, ['-version'], { timeoutMs: 30_000 });
   } catch (error) {
+    const where = process.env.JAVA_HOME ? `JAVA_HOME is ${process.env.JAVA_HOME}` : 'no java on PATH and JAVA_HOME is not set';
     throw new Error(
-      `real Gerrit needs Java 17 (\`${java} -version\` failed; install openjdk-17-jdk-headless or set JAVA_HOME)`,
+      `real Gerrit needs Java 17: \`${java} -version\` failed (${where}); install openjdk-17-jre-headless or point JAVA_HOME at a Java 17`,
       { cause: error },
     );
   }
@@ -712,12 +717,14 @@ export async function startRealGerrit(options: StartRealGerritOptions = {}): Pro
     const alice = await createUser('alice', 'Alice', ['sre']);
     const bob = await createUser('bob', 'Bob', ['developers']);
     const carol = await createUser('carol', 'Carol', []);
+    const dave = await createUser('dave', 'Dave', []);
     const names: Record<string, string> = {
       admin: 'Administrator',
       rollgate: 'Rollgate Service',
       alice: 'Alice',
       bob: 'Bob',
       carol: 'Carol',
+      dave: 'Dave',
     };
 
     // All-Projects refs/meta/config: merge gerrit-plugin-config/ as an admin would, push over HTTP.
@@ -846,7 +853,7 @@ export async function startRealGerrit(options: StartRealGerritOptions = {}): Pro
       project,
       branch,
       service,
-      users: { admin, alice, bob, carol },
+      users: { admin, alice, bob, carol, dave },
       groups,
       logPath: daemon.logPath,
       timings,

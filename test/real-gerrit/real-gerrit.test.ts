@@ -5,13 +5,15 @@
  * merged change, and a stream that reconnects after a Gerrit restart.
  *
  * Needs Java 17 and the jars of fetch-gerrit.sh (fetched through mvn when missing). When they
- * cannot be had, beforeAll throws and every test here fails: this suite never skips.
+ * cannot be had, every test here fails with the boot error (beforeAllOrFailEachTest): this suite
+ * never skips.
  */
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import ssh2 from 'ssh2';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { beforeAllOrFailEachTest } from './fail-if-setup-failed.js';
 import { GERRIT_VERSION, sshFingerprint, startRealGerrit } from './gerrit-server.js';
 import type { GerritUser, RealGerrit } from './gerrit-server.js';
 
@@ -164,22 +166,8 @@ describe(`real Gerrit ${GERRIT_VERSION}`, () => {
   const suiteStarted = Date.now();
   let merged: { number: number; revision: string } | undefined;
 
-  let startError: unknown;
-
-  // A Gerrit that cannot start (no Java 17, jars not fetchable, ...) must make every test FAIL,
-  // not be skipped (vitest skips the tests of a suite whose beforeAll throws): keep the error and
-  // throw it from each test.
-  beforeAll(async () => {
-    try {
-      gerrit = await startRealGerrit();
-    } catch (error) {
-      startError = error;
-      console.error('[real-gerrit] could not start Gerrit:', error);
-    }
-  }, 300_000);
-
-  beforeEach(() => {
-    if (startError !== undefined) throw startError;
+  beforeAllOrFailEachTest('real Gerrit', async () => {
+    gerrit = await startRealGerrit();
   });
 
   afterAll(async () => {
@@ -192,7 +180,7 @@ describe(`real Gerrit ${GERRIT_VERSION}`, () => {
     const self = await gerrit.rest(gerrit.users.admin, 'GET', '/accounts/self');
     expect(self).toMatchObject({ username: 'admin', _account_id: gerrit.users.admin.accountId });
     // Provisioned users log in with their HTTP passwords.
-    for (const user of [gerrit.service, gerrit.users.alice, gerrit.users.bob, gerrit.users.carol]) {
+    for (const user of [gerrit.service, gerrit.users.alice, gerrit.users.bob, gerrit.users.carol, gerrit.users.dave]) {
       expect(await gerrit.rest(user, 'GET', '/accounts/self')).toMatchObject({
         username: user.username,
         _account_id: user.accountId,
