@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GerritError } from '../../src/errors.js';
 import { GerritRestClient } from '../../src/gerrit/gerrit-rest-client.js';
-import { alice, bob, GROUPS, mergedChange } from '../helpers/change-events.js';
+import { alice, bob, carol, GROUPS, mergedChange } from '../helpers/change-events.js';
 import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
 
 describe('GerritRestClient', () => {
@@ -44,6 +44,11 @@ describe('GerritRestClient', () => {
 
   it('reads an account\'s groups with decoded UUIDs', async () => {
     expect(await client.getAccountGroups(alice._account_id)).toEqual([{ id: GROUPS.sre.id, name: 'sre' }]);
+  });
+
+  it('gets no error, just fewer groups, when a group is hidden from rollgate (as a real Gerrit answers)', async () => {
+    rest.addAccount(carol, [GROUPS.developers, { id: 'd3a5e2b7c2a36e3b1f3a8b3c4d5e6f7081920314', name: 'hidden-ops', visibleToAll: false }]);
+    expect(await client.getAccountGroups(carol._account_id)).toEqual([{ id: GROUPS.developers.id, name: 'developers' }]);
   });
 
   it('posts a review message on a revision', async () => {

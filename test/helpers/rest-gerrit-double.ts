@@ -5,6 +5,13 @@ import type { AddressInfo } from 'node:net';
  * An in-process Gerrit REST double on loopback, answering the calls rollgate makes with the JSON
  * shapes real Gerrit 3.10 returns (`)]}'` prefix, `_account_id`, labels.<L>.all[]), checking
  * HTTP Basic credentials, recording posted reviews, and failing on demand.
+ *
+ * Where rollgate depends on it, it behaves as test/real-gerrit showed a real Gerrit does:
+ * - GET /accounts/{id}/groups leaves out, without an error, a group the caller cannot see (not
+ *   visible to all; the caller, rollgate, is neither its owner nor a member nor an admin), and
+ *   system groups (Registered Users, ...), which only admins get in that list;
+ * - a change has `labels` only when asked with o=LABELS or o=DETAILED_LABELS, with the
+ *   `approved`/`rejected` summaries (max and min vote) and `all` in both cases.
  */
 export interface DoubleAccount {
   readonly _account_id: number;
@@ -46,7 +53,8 @@ export interface RestGerritDouble {
   readonly password: string;
   readonly reviews: PostedReview[];
   readonly requests: string[];
-  addAccount(account: DoubleAccount, groups: Array<{ id: string; name: string }>): void;
+  /** `visibleToAll: false` makes a group rollgate cannot see: it is left out of the account's groups. */
+  addAccount(account: DoubleAccount, groups: Array<DoubleGroup>): void;
   setChange(change: DoubleChange): void;
   /** A review comment a person left on the change, as GET /changes/{id}/messages shows it. */
   addMessage(change: DoubleChange, author: DoubleAccount, text: string): void;
@@ -55,13 +63,20 @@ export interface RestGerritDouble {
   close(): Promise<void>;
 }
 
+export interface DoubleGroup {
+  readonly id: string;
+  readonly name: string;
+  /** Default true, as rollgate's setup asks for policy groups (README, gerrit-plugin-config). */
+  readonly visibleToAll?: boolean;
+}
+
 const XSSI = ")]}'\n";
 
 export async function startRestGerritDouble(options: { user?: string; password?: string } = {}): Promise<RestGerritDouble> {
   const user = options.user ?? 'rollgate';
   const password = options.password ?? 'rest-secret';
   const changes = new Map<string, DoubleChange>();
-  const groups = new Map<number, Array<{ id: string; name: string }>>();
+  const groups = new Map<number, DoubleGroup[]>();
   const accounts = new Map<number, DoubleAccount>();
   const messages = new Map<string, Array<{ author: { username: string }; message: string }>>();
   const reviews: PostedReview[] = [];
@@ -92,7 +107,11 @@ export async function startRestGerritDouble(options: { user?: string; password?:
     let m = /^\/a\/changes\/([^/]+)~(\d+)$/.exec(url.pathname);
     if (m && req.method === 'GET') {
       const change = changes.get(`${decodeURIComponent(m[1]!)}~${m[2]}`);
-      return change ? json(res, changeInfo(change)) : send(res, 404, 'Not found');
+      if (!change) return send(res, 404, 'Not found');
+      const options = url.searchParams.getAll('o');
+      const withLabels = options.includes('LABELS') || options.includes('DETAILED_LABELS');
+      const { labels, ...rest } = changeInfo(change);
+      return json(res, withLabels ? { ...rest, labels } : rest);
     }
     m = /^\/a\/changes\/([^/]+)~(\d+)\/messages$/.exec(url.pathname);
     if (m && req.method === 'GET') {
@@ -120,7 +139,10 @@ export async function startRestGerritDouble(options: { user?: string; password?:
     m = /^\/a\/accounts\/(\d+)\/groups$/.exec(url.pathname);
     if (m && req.method === 'GET') {
       const list = groups.get(Number(m[1]));
-      return list ? json(res, list.map((g) => ({ id: encodeURIComponent(g.id), name: g.name, group_id: 1, owner: g.name }))) : send(res, 404, 'Not found');
+      if (!list) return send(res, 404, 'Not found');
+      // what the caller cannot see is simply not there
+      const visible = list.filter((g) => g.visibleToAll !== false);
+      return json(res, visible.map((g) => ({ id: encodeURIComponent(g.id), name: g.name, group_id: 1, owner: g.name })));
     }
     return send(res, 404, 'Not found');
   }
@@ -136,7 +158,7 @@ export async function startRestGerritDouble(options: { user?: string; password?:
     const n = Number(url.searchParams.get('n') ?? 500);
     const start = Number(url.searchParams.get('S') ?? 0);
     const page = all.slice(start, start + n).map((c) => {
-      const { labels: _labels, ...info } = changeInfo(c) as Record<string, unknown>;
+      const { labels: _labels, ...info } = changeInfo(c);
       return { ...info, submitted: c.submitted, updated: c.submitted };
     });
     if (start + n < all.length && page.length > 0) (page[page.length - 1] as Record<string, unknown>)._more_changes = true;
@@ -174,10 +196,18 @@ export async function startRestGerritDouble(options: { user?: string; password?:
 }
 
 /** The ChangeInfo shape of GET /changes/{id}?o=LABELS&o=DETAILED_ACCOUNTS&o=CURRENT_REVISION&o=CURRENT_COMMIT&o=CURRENT_FILES. */
-function changeInfo(c: DoubleChange): unknown {
+function changeInfo(c: DoubleChange): Record<string, unknown> & { labels: Record<string, unknown> } {
   const labels: Record<string, unknown> = {};
   for (const [label, votes] of Object.entries(c.votes)) {
-    labels[label] = { all: votes.map((v) => ({ ...v.account, value: v.value, date: '2026-11-23 08:00:00.000000000' })), values: { '-2': '', '-1': '', ' 0': '', '+1': '', '+2': '' } };
+    // Code-Review's range; a double's change has no other label configuration
+    const max = votes.find((v) => v.value === 2);
+    const min = votes.find((v) => v.value === -2);
+    labels[label] = {
+      ...(max ? { approved: max.account } : {}),
+      ...(min ? { rejected: min.account } : {}),
+      all: votes.map((v) => ({ ...v.account, value: v.value, date: '2026-11-23 08:00:00.000000000' })),
+      values: { '-2': '', '-1': '', ' 0': '', '+1': '', '+2': '' },
+    };
   }
   return {
     id: `${encodeURIComponent(c.project)}~${c.branch}~I${c.revision.slice(0, 40)}`,

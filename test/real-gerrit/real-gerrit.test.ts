@@ -268,8 +268,17 @@ describe(`real Gerrit ${GERRIT_VERSION}`, () => {
         status: 'MERGED',
         current_revision: change.revision,
         owner: { username: 'bob' },
-        labels: { 'Code-Review': { approved: { username: 'alice' } } },
+        labels: { 'Code-Review': { approved: { username: 'alice' }, all: [expect.objectContaining({ username: 'alice', value: 2 })] } },
       });
+      // What the REST double models: labels come only when asked for (LABELS or DETAILED_LABELS),
+      // and both give the approved summary and every vote.
+      const changePath = `/changes/${encodeURIComponent(gerrit.project)}~${change.number}`;
+      expect(await gerrit.rest(gerrit.service, 'GET', changePath)).not.toHaveProperty('labels');
+      expect(await gerrit.rest(gerrit.service, 'GET', `${changePath}?o=DETAILED_LABELS&o=DETAILED_ACCOUNTS`)).toMatchObject({
+        labels: { 'Code-Review': { approved: { username: 'alice' }, all: [expect.objectContaining({ username: 'alice', value: 2 })] } },
+      });
+      // Gerrit runs headless (no web UI), but a readable change is there for anyone over REST.
+      expect(await gerrit.rest(null, 'GET', `${changePath}/detail`)).toMatchObject({ _number: change.number, status: 'MERGED' });
       merged = { number: change.number, revision: change.revision };
     } finally {
       stream.close();
