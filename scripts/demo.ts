@@ -1,28 +1,39 @@
 /**
  * `npm run demo`: boots a throwaway real Gerrit on loopback, starts rollgate against it with the
  * shipped policies, and plays a merge the way people make one: bob uploads a change with a
- * justification, alice (group sre, role prod-deployer) votes +2 and submits. It prints the change
- * URL, rollgate's decision and its review messages as Gerrit shows them, then keeps both running
- * to explore until Ctrl-C. `--once` stops after printing.
+ * justification, alice (group sre, role prod-deployer) votes +2 and submits. It prints the change's
+ * REST URLs (Gerrit runs headless, without its web UI), rollgate's decision with its page and API
+ * URLs, and rollgate's review messages as Gerrit REST returns them, then keeps both running to
+ * explore until Ctrl-C. `--once` stops after printing.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { startService } from '../src/service.js';
-import { startRealGerrit } from '../test/real-gerrit/gerrit-server.js';
+import { startRealGerrit, type RealGerrit } from '../test/real-gerrit/gerrit-server.js';
 import { gerritSettings } from '../test/real-gerrit/rollgate-settings.js';
 
 const once = process.argv.includes('--once');
 
-function requireTool(command: string, args: string[], hint: string): void {
+/** The programs the demo runs besides Java (which the harness checks itself, honouring JAVA_HOME). */
+const TOOLS = [
+  { command: 'mvn', why: 'Maven (it fetches Gerrit from Maven Central)', debian: 'maven' },
+  { command: 'git', why: 'git (people push changes with it)', debian: 'git' },
+  { command: 'ssh-keygen', why: "ssh-keygen (Gerrit's init makes its host keys with it)", debian: 'openssh-client' },
+];
+
+function onPath(command: string): boolean {
+  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => dir !== '' && isExecutable(path.join(dir, command)));
+}
+
+function isExecutable(file: string): boolean {
   try {
-    execFileSync(command, args, { stdio: 'ignore' });
+    accessSync(file, constants.X_OK);
+    return true;
   } catch {
-    console.error(`The demo needs ${hint}: "${command}" was not found. Install it (Debian: apt-get install ${command === 'java' ? 'openjdk-17-jre-headless' : 'maven'}) and run again.`);
-    process.exit(1);
+    return false;
   }
 }
 
@@ -36,11 +47,22 @@ async function waitFor<T>(what: string, check: () => Promise<T | undefined>, tim
   }
 }
 
-requireTool('java', ['-version'], 'Java 17');
-requireTool('mvn', ['-v'], 'Maven (it fetches Gerrit from Maven Central)');
+for (const tool of TOOLS) {
+  if (!onPath(tool.command)) {
+    console.error(`The demo needs ${tool.why}: "${tool.command}" is not on PATH. Install it (Debian: apt-get install ${tool.debian}) and run again.`);
+    process.exit(1);
+  }
+}
 
 console.log('Booting a throwaway Gerrit 3.10 on loopback (the first run fetches it through Maven)…');
-const gerrit = await startRealGerrit({ log: (m) => console.log(`  ${m}`) });
+let gerrit: RealGerrit;
+try {
+  gerrit = await startRealGerrit({ log: (m) => console.log(`  ${m}`) });
+} catch (err) {
+  // e.g. "real Gerrit needs Java 17: ..." — said in one line, not as a stack trace
+  console.error(`demo failed: ${(err as Error).message}`);
+  process.exit(1);
+}
 const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-demo-'));
 const config = loadConfig({
   ...process.env,
@@ -71,9 +93,16 @@ async function report(changeNumber: number, pattern: RegExp): Promise<void> {
   );
   const list = (await (await fetch(`${service.url}/api/rollouts?change=${changeNumber}`)).json()) as { rollouts: Array<{ id: number; decision: string; status: string }> };
   const rollout = list.rollouts[0]!;
-  console.log(`\nChange:   ${gerrit.httpUrl}/c/${gerrit.project}/+/${changeNumber}`);
-  console.log(`Decision: ${rollout.decision} — rollout #${rollout.id} ${rollout.status} (${service.url}/api/rollouts/${rollout.id})`);
-  console.log("rollgate's messages on the change, as Gerrit shows them:");
+  // Gerrit runs headless (no web UI, so no /c/<project>/+/<n> page): its REST API is the way in,
+  // and the project is readable anonymously.
+  const change = `${gerrit.httpUrl}/changes/${encodeURIComponent(gerrit.project)}~${changeNumber}`;
+  const { alice } = gerrit.users;
+  console.log(`\nChange:   ${change}/detail`);
+  console.log(`Messages: ${change}/messages`);
+  console.log(`  as alice: curl -s -u 'alice:${alice.httpPassword}' '${gerrit.httpUrl}/a/changes/${encodeURIComponent(gerrit.project)}~${changeNumber}/messages' | tail -n +2`);
+  console.log(`Decision: ${rollout.decision} — rollout #${rollout.id} ${rollout.status}`);
+  console.log(`rollgate: ${service.url}/rollouts/${rollout.id} (page), ${service.url}/api/rollouts/${rollout.id} (API)`);
+  console.log("rollgate's messages on the change, as Gerrit REST returns them:");
   for (const m of messages) console.log(`\n--- ${m.author?.username ?? 'rollgate'} · ${m.date ?? ''}\n${m.message}`);
 }
 
@@ -110,8 +139,13 @@ if (once) {
   await stopAll();
   process.exit(0);
 }
-console.log(`\nBoth keep running. Gerrit: ${gerrit.httpUrl} (log in as any user, e.g. admin; REST password "secret")`);
-console.log(`rollgate: ${service.url}/api/rollouts — press Ctrl-C to stop both.`);
+const { admin } = gerrit.users;
+console.log(`\nBoth keep running until Ctrl-C.`);
+console.log(`Gerrit ${gerrit.httpUrl} runs headless: REST, git over HTTP and SSH, no web UI. For example:`);
+console.log(`  curl -s '${gerrit.httpUrl}/changes/?q=project:${gerrit.project}' | tail -n +2          # anonymous`);
+console.log(`  curl -s -u admin:${admin.httpPassword} '${gerrit.httpUrl}/a/accounts/self' | tail -n +2   # the dev site's admin`);
+console.log(`  ssh -p ${gerrit.sshPort} -i ${admin.privateKeyPath ?? '<key>'} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null admin@${gerrit.sshHost} gerrit ls-projects`);
+console.log(`rollgate: ${service.url}/rollouts (page), ${service.url}/api/rollouts (API)`);
 await new Promise<void>((resolve) => {
   process.once('SIGINT', resolve);
   process.once('SIGTERM', resolve);
