@@ -10,8 +10,9 @@ import type { AddressInfo } from 'node:net';
  * - GET /accounts/{id}/groups leaves out, without an error, a group the caller cannot see (not
  *   visible to all; the caller, rollgate, is neither its owner nor a member nor an admin), and
  *   system groups (Registered Users, ...), which only admins get in that list;
- * - a change has `labels` only when asked with o=LABELS or o=DETAILED_LABELS, with the
- *   `approved`/`rejected` summaries (max and min vote) and `all` in both cases.
+ * - a change has `labels` only when asked with o=LABELS or o=DETAILED_LABELS, with every vote in
+ *   `all` either way; the `approved`/`rejected` summaries (max and min vote) of a merged change
+ *   come only with o=LABELS (an open change has them with either).
  */
 export interface DoubleAccount {
   readonly _account_id: number;
@@ -110,7 +111,8 @@ export async function startRestGerritDouble(options: { user?: string; password?:
       if (!change) return send(res, 404, 'Not found');
       const options = url.searchParams.getAll('o');
       const withLabels = options.includes('LABELS') || options.includes('DETAILED_LABELS');
-      const { labels, ...rest } = changeInfo(change);
+      const summaries = options.includes('LABELS') || change.status !== 'MERGED';
+      const { labels, ...rest } = changeInfo(change, summaries);
       return json(res, withLabels ? { ...rest, labels } : rest);
     }
     m = /^\/a\/changes\/([^/]+)~(\d+)\/messages$/.exec(url.pathname);
@@ -158,7 +160,7 @@ export async function startRestGerritDouble(options: { user?: string; password?:
     const n = Number(url.searchParams.get('n') ?? 500);
     const start = Number(url.searchParams.get('S') ?? 0);
     const page = all.slice(start, start + n).map((c) => {
-      const { labels: _labels, ...info } = changeInfo(c);
+      const { labels: _labels, ...info } = changeInfo(c, false);
       return { ...info, submitted: c.submitted, updated: c.submitted };
     });
     if (start + n < all.length && page.length > 0) (page[page.length - 1] as Record<string, unknown>)._more_changes = true;
@@ -196,12 +198,12 @@ export async function startRestGerritDouble(options: { user?: string; password?:
 }
 
 /** The ChangeInfo shape of GET /changes/{id}?o=LABELS&o=DETAILED_ACCOUNTS&o=CURRENT_REVISION&o=CURRENT_COMMIT&o=CURRENT_FILES. */
-function changeInfo(c: DoubleChange): Record<string, unknown> & { labels: Record<string, unknown> } {
+function changeInfo(c: DoubleChange, summaries: boolean): Record<string, unknown> & { labels: Record<string, unknown> } {
   const labels: Record<string, unknown> = {};
   for (const [label, votes] of Object.entries(c.votes)) {
     // Code-Review's range; a double's change has no other label configuration
-    const max = votes.find((v) => v.value === 2);
-    const min = votes.find((v) => v.value === -2);
+    const max = summaries ? votes.find((v) => v.value === 2) : undefined;
+    const min = summaries ? votes.find((v) => v.value === -2) : undefined;
     labels[label] = {
       ...(max ? { approved: max.account } : {}),
       ...(min ? { rejected: min.account } : {}),
