@@ -84,6 +84,8 @@ export interface RolloutsTable {
   /** Why it ended the way it did, in words (cancelled by whom, superseded by which, timed out). */
   outcome: string | null;
   superseded_by: number | null;
+  /** When the change was merged: an environment's queue runs in this order, whatever order rollgate decided in. */
+  merged_at: DefaultedTimestamp;
 }
 
 export type StepStatus = 'pending' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';
@@ -112,6 +114,9 @@ export interface RolloutStepsTable {
   deadline_at: Timestamp | null;
   /** What happened in words: who passed a gate and why, why a step was skipped. */
   note: string | null;
+  /** The process group of a running `run` step and the host it runs on: a crashed worker's orphan is killed before the step runs again. */
+  process_group: number | null;
+  process_host: string | null;
 }
 
 export type OutboxStatus = 'pending' | 'sent' | 'failed';

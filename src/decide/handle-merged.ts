@@ -26,11 +26,13 @@ export async function handleMerged(d: DecideDeps, event: ChangeMergedEvent): Pro
     return { status: 'ignored', reason: `no rollout rule matches ${change.project} ${change.branch}` };
   }
 
+  // Gerrit's time of the merge (a back-filled event carries the submitted time)
+  const mergedAt = event.eventCreatedOn !== undefined ? new Date(event.eventCreatedOn * 1000) : undefined;
   const outcomes: string[] = [];
   let queued = false;
   let reported = false;
   for (const { rule, result } of decisions) {
-    const created = await recordMergeDecision(d, { policy, rule, change, newRev: event.newRev, result, rolesByAccount, at });
+    const created = await recordMergeDecision(d, { policy, rule, change, newRev: event.newRev, result, rolesByAccount, at, mergedAt });
     if (!created) {
       outcomes.push(`${rule.name}: already decided`);
       continue;

@@ -41,6 +41,8 @@ export async function recordMergeDecision(
     readonly result: DecisionResult;
     readonly rolesByAccount: ReadonlyMap<number, readonly RoleGrant[]>;
     readonly at: Date;
+    /** When the change was merged (the event's time); the environment's queue runs in this order. */
+    readonly mergedAt?: Date | undefined;
   },
 ): Promise<RolloutRow | undefined> {
   const { policy, rule, change, result } = input;
@@ -63,6 +65,7 @@ export async function recordMergeDecision(
         approvers: result.approvers,
         justification: result.justification,
         stepIds: policy.workflows[rule.workflow]?.steps.map((s) => s.id) ?? [],
+        mergedAt: input.mergedAt,
       },
       trx,
     );

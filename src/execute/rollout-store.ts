@@ -20,6 +20,8 @@ export interface NewRollout {
   readonly justification: string | undefined;
   /** Step ids of the workflow, recorded up front so a rollout's plan is visible before it runs. */
   readonly stepIds: readonly string[];
+  /** When the change was merged; the environment's queue runs in this order (default: now). */
+  readonly mergedAt?: Date | undefined;
 }
 
 export interface StepUpdate {
@@ -67,6 +69,7 @@ export class RolloutStore {
         reasons: JSON.stringify(r.reasons),
         approvers: JSON.stringify(r.approvers),
         justification: r.justification ?? null,
+        ...(r.mergedAt !== undefined ? { merged_at: r.mergedAt } : {}),
       })
       .onConflict((oc) => oc.column('rollout_key').doNothing())
       .returningAll()
@@ -127,7 +130,8 @@ export class RolloutStore {
   /**
    * Takes the next rollout this worker should drive, and leases it for `leaseMs`:
    * - a queued one, if its environment has no active rollout and it is the oldest queued there
-   *   (environments run one rollout at a time, in merge order);
+   *   by merge time (environments run one rollout at a time, in merge order, whatever order the
+   *   merges were decided in: a back-fill or a late approval can decide an older one last);
    * - a running one whose worker stopped renewing its lease (a crash: it resumes here);
    * - one parked at an approval gate whose deadline came.
    * Rows are locked with SKIP LOCKED, and a unique index on active rollouts per environment
@@ -143,10 +147,10 @@ export class RolloutStore {
           select r.id from rollouts r
           where (r.status = 'queued'
                   and not exists (select 1 from rollouts a where a.environment = r.environment and a.status in ('running', 'waiting'))
-                  and not exists (select 1 from rollouts q where q.environment = r.environment and q.status = 'queued' and q.id < r.id))
+                  and not exists (select 1 from rollouts q where q.environment = r.environment and q.status = 'queued' and (q.merged_at, q.id) < (r.merged_at, r.id)))
              or (r.status = 'running' and (r.lease_expires_at is null or r.lease_expires_at <= now()))
              or (r.status = 'waiting' and r.wake_at <= now())
-          order by r.id
+          order by r.merged_at, r.id
           limit 1
           for update of r skip locked
         )
@@ -159,34 +163,41 @@ export class RolloutStore {
   }
 
   /**
-   * Marks queued rollouts of `supersede` rules that never started and have a newer queued merge
-   * of the same rule as superseded. Returns them, with the id of the rollout that replaced each.
+   * Marks queued rollouts of `supersede` rules that never started as superseded when a newer
+   * merge (by merge time) of the same rule and environment is queued, running, or has already
+   * rolled out: deploying the older one then would put an older revision back. Returns them, with
+   * the id of the rollout that replaced each.
    */
   async supersedeQueued(rules: readonly string[]): Promise<RolloutRow[]> {
     if (rules.length === 0) return [];
     return this.#db.transaction().execute(async (trx) => {
-      const candidates = await trx
-        .selectFrom('rollouts as o')
-        .select(['o.id', (eb) => eb.selectFrom('rollouts as n').select((e) => e.fn.max('n.id').as('m')).whereRef('n.rule', '=', 'o.rule').whereRef('n.environment', '=', 'o.environment').where('n.status', '=', 'queued').where('n.started_at', 'is', null).as('newest')])
-        .where('o.status', '=', 'queued')
-        .where('o.started_at', 'is', null)
-        .where('o.rule', 'in', rules)
-        .forUpdate('o')
-        .skipLocked()
-        .execute();
+      const candidates = await sql<{ id: number; newer: number | string | null; newer_status: RolloutStatus | null }>`
+        select o.id, n.id as newer, n.status as newer_status
+        from rollouts o
+        cross join lateral (
+          select n.id, n.status from rollouts n
+          where n.rule = o.rule and n.environment = o.environment
+            and (n.merged_at, n.id) > (o.merged_at, o.id)
+            and ((n.status in ('queued', 'running', 'waiting') and n.phase = 'forward') or n.status = 'succeeded')
+          order by n.merged_at desc, n.id desc
+          limit 1
+        ) n
+        where o.status = 'queued' and o.started_at is null and o.rule in (${sql.join([...rules])})
+        order by o.id
+        for update of o skip locked`.execute(trx);
       const superseded: RolloutRow[] = [];
-      for (const c of candidates) {
-        const newest = c.newest === null ? null : Number(c.newest);
-        if (newest === null || newest <= c.id) continue;
+      for (const c of candidates.rows) {
+        const newer = Number(c.newer);
+        const how = c.newer_status === 'succeeded' ? ', a newer merge of the same rule that already rolled out' : ', a newer merge of the same rule';
         const row = await trx
           .updateTable('rollouts')
-          .set({ status: 'superseded', superseded_by: newest, finished_at: sql`now()`, outcome: `superseded by rollout #${newest}, a newer merge of the same rule` })
-          .where('id', '=', c.id)
+          .set({ status: 'superseded', superseded_by: newer, finished_at: sql`now()`, outcome: `superseded by rollout #${newer}${how}` })
+          .where('id', '=', Number(c.id))
           .where('status', '=', 'queued')
           .returningAll()
           .executeTakeFirst();
         if (row) {
-          await trx.updateTable('rollout_steps').set({ status: 'skipped', note: `superseded by rollout #${newest}` }).where('rollout_id', '=', c.id).where('status', '=', 'pending').execute();
+          await trx.updateTable('rollout_steps').set({ status: 'skipped', note: `superseded by rollout #${newer}` }).where('rollout_id', '=', row.id).where('status', '=', 'pending').execute();
           superseded.push(row);
         }
       }

@@ -89,7 +89,9 @@ export class Backfill {
     const since = new Date(new Date(checkpoint.at).getTime() - (this.#o.marginMs ?? 5 * 60_000));
     const merged = await this.#o.gerrit.queryMergedSince(since);
     let added = 0;
-    for (const c of merged) {
+    // Gerrit lists newest-updated first; stored oldest merge first, they are decided in merge order
+    const oldestFirst = [...merged].sort((a, b) => a.submitted.getTime() - b.submitted.getTime() || a.number - b.number);
+    for (const c of oldestFirst) {
       const event = {
         type: 'change-merged',
         change: { project: c.project, branch: c.branch, id: c.changeId, number: c.number, subject: c.subject, status: 'MERGED' },

@@ -58,7 +58,7 @@ export async function queueRollout(
   store: RolloutStore,
   wf: WorkflowDefinition,
   r: RolloutRule,
-  patch: { change?: number; subject?: string; decision?: 'allow' | 'hold' } = {},
+  patch: { change?: number; subject?: string; decision?: 'allow' | 'hold'; mergedAt?: Date } = {},
 ): Promise<RolloutRow> {
   const change = patch.change ?? nextChange++;
   const revision = change.toString(16).padStart(40, 'c');
@@ -79,6 +79,7 @@ export async function queueRollout(
     approvers: [],
     justification: 'tests',
     stepIds: wf.steps.map((s) => s.id),
+    mergedAt: patch.mergedAt,
   });
   return row!;
 }
