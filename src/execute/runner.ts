@@ -13,7 +13,7 @@ import { redact, secretValues } from './redact.js';
 import type { RolloutStore } from './rollout-store.js';
 import { runAction, type ActionResult } from './step-actions.js';
 import { stepCredential, type StepCredentials } from './step-credentials.js';
-import { stepKind, type ActionDefinition, type StepDefinition, type WorkflowDefinition } from './workflow-config.js';
+import { DEFAULT_STEP_TIMEOUT, stepKind, type ActionDefinition, type StepDefinition, type WorkflowDefinition } from './workflow-config.js';
 
 export interface RunnerDeps {
   readonly rollouts: RolloutStore;
@@ -502,7 +502,7 @@ class Execution {
     }
     const maxAttempts = def.retry?.attempts ?? 1;
     const firstAttempt = row.status === 'running' ? Math.max(1, row.attempts) : row.attempts + 1;
-    const stepTimeout = parseDuration(def.timeout)!;
+    const stepTimeout = parseDuration(def.timeout ?? DEFAULT_STEP_TIMEOUT)!;
     let result: ActionResult | undefined;
     let attempt = Math.min(firstAttempt, maxAttempts);
     for (; attempt <= maxAttempts; attempt++) {

@@ -56,9 +56,13 @@ const ActionFields = {
   /** Extra environment variables for a `run` step; values may use `${…}`. */
   env: z.record(envName, z.string()).default({}),
   credentials: CredentialsSchema.optional(),
-  timeout: duration.default('10m'),
+  /** Per attempt of a `run` or `http` step (default DEFAULT_STEP_TIMEOUT); left unset so a misplaced one can be named. */
+  timeout: duration.optional(),
   retry: RetrySchema.optional(),
 };
+
+/** How long one attempt of a `run` or `http` step may take when its `timeout` is not given. */
+export const DEFAULT_STEP_TIMEOUT = '10m';
 
 const exactlyOne = (keys: readonly string[]) => (value: Record<string, unknown>, ctx: z.RefinementCtx) => {
   const given = keys.filter((k) => value[k] !== undefined);
@@ -133,6 +137,9 @@ export function checkWorkflow(file: string, workflow: WorkflowDefinition): strin
     checkTemplates(`${at}.env`, action.env);
     if (action.cwd?.includes('${')) problems.push(`${at}.cwd: no \${…} here; a working directory is fixed in the workflow`);
     if (action.http && (action.cwd !== undefined || Object.keys(action.env).length > 0)) problems.push(`${at}: cwd and env apply to run steps only`);
+    if (action.http?.json !== undefined && (action.http.method === 'GET' || action.http.method === 'HEAD')) {
+      problems.push(`${at}.http.json: a ${action.http.method} request has no body; use POST, PUT, PATCH or DELETE to send json`);
+    }
     if (action.http && action.credentials) problems.push(`${at}.credentials: apply to run steps only (the token is passed in the environment)`);
     const tokenVar = action.credentials?.oidc.env;
     if (tokenVar !== undefined && tokenVar in action.env) problems.push(`${at}.credentials.oidc.env: ${tokenVar} is also set in env; the token would replace it`);
@@ -151,6 +158,9 @@ export function checkWorkflow(file: string, workflow: WorkflowDefinition): strin
     });
     if (stepKind(step) === 'run' || stepKind(step) === 'http') checkAction(at, step);
     else if (step.retry || step.cwd || Object.keys(step.env).length > 0) problems.push(`${at}: retry, cwd and env apply to run and http steps only`);
+    // a step-level timeout would silently do nothing on a gate or a wait: say which setting is meant
+    if (step.timeout !== undefined && stepKind(step) === 'approval') problems.push(`${at}.timeout: does not apply to an approval step; set approval.timeout (how long the gate waits, default 24h)`);
+    if (step.timeout !== undefined && stepKind(step) === 'wait') problems.push(`${at}.timeout: does not apply to a wait step; it waits exactly its wait duration`);
     if (step.credentials && stepKind(step) !== 'run' && stepKind(step) !== 'http') problems.push(`${at}.credentials: apply to run steps only (the token is passed in the environment)`);
     if (step.undo) {
       if (stepKind(step) !== 'run' && stepKind(step) !== 'http') problems.push(`${at}.undo: only run and http steps can be undone`);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkWorkflow, findCycle, WorkflowFileSchema } from '../../src/execute/workflow-config.js';
+import { checkWorkflow, DEFAULT_STEP_TIMEOUT, findCycle, WorkflowFileSchema } from '../../src/execute/workflow-config.js';
 import { interpolateJson, interpolateUrl } from '../../src/execute/interpolate.js';
 import { redact, redactedTail, secretValues } from '../../src/execute/redact.js';
 import { backoff } from '../../src/execute/runner.js';
@@ -82,6 +82,44 @@ describe('checkWorkflow', () => {
       'w.yaml: steps[1].http.headers.X-A: unknown variable ${alsobad}',
       'w.yaml: steps[1].http.json.a[1].b: unknown variable ${worse}',
       'w.yaml: steps[2]: retry, cwd and env apply to run and http steps only',
+    ]);
+  });
+
+  it('refuses a step-level timeout on approval and wait steps, naming the setting that is meant', () => {
+    expect(
+      check({
+        name: 'w',
+        steps: [
+          { id: 'gate', approval: { roles: ['prod-deployer'] }, timeout: '2h' },
+          { id: 'soak', wait: '10m', timeout: '1h' },
+          { id: 'ok', approval: { roles: ['prod-deployer'], timeout: '2h' } },
+        ],
+      }),
+    ).toEqual([
+      'w.yaml: steps[0].timeout: does not apply to an approval step; set approval.timeout (how long the gate waits, default 24h)',
+      'w.yaml: steps[1].timeout: does not apply to a wait step; it waits exactly its wait duration',
+    ]);
+  });
+
+  it('leaves a run or http step without timeout to the 10m default', () => {
+    const parsed = WorkflowFileSchema.parse({ name: 'w', steps: [{ id: 'a', run: ['x'] }, { id: 'b', run: ['x'], timeout: '1h30m' }] });
+    expect(parsed.steps.map((s) => s.timeout ?? DEFAULT_STEP_TIMEOUT)).toEqual(['10m', '1h30m']);
+  });
+
+  it('refuses a json body on GET and HEAD requests, in steps, undo and rollback', () => {
+    expect(
+      check({
+        name: 'w',
+        steps: [
+          { id: 'a', http: { method: 'GET', url: 'https://x.example', json: { a: 1 } }, undo: { http: { method: 'HEAD', url: 'https://x.example', json: 'x' } } },
+          { id: 'b', http: { method: 'DELETE', url: 'https://x.example', json: { a: 1 } } },
+        ],
+        rollback: [{ id: 'r', http: { method: 'GET', url: 'https://x.example', json: [] } }],
+      }),
+    ).toEqual([
+      'w.yaml: steps[0].http.json: a GET request has no body; use POST, PUT, PATCH or DELETE to send json',
+      'w.yaml: steps[0].undo.http.json: a HEAD request has no body; use POST, PUT, PATCH or DELETE to send json',
+      'w.yaml: rollback[0].http.json: a GET request has no body; use POST, PUT, PATCH or DELETE to send json',
     ]);
   });
 
