@@ -282,11 +282,14 @@ export class RolloutStore {
    * Starts (or resumes) an attempt of a step for this worker: running, leased, with its
    * idempotency key. False when the rollout is no longer this worker's.
    */
-  async startStep(rolloutId: number, stepId: string, workerId: string, leaseMs: number, s: { kind: string; attempt: number; idempotencyKey: string; deadlineMs?: number }): Promise<StepRow | undefined> {
+  async startStep(rolloutId: number, stepId: string, workerId: string, leaseMs: number, s: { kind: string; attempt: number; idempotencyKey: string; deadlineMs?: number; note?: string }): Promise<StepRow | undefined> {
     return this.#db
       .updateTable('rollout_steps')
       .set({
         status: 'running',
+        process_group: null,
+        process_host: null,
+        ...(s.note !== undefined ? { note: s.note } : {}),
         kind: s.kind,
         attempts: s.attempt,
         lease_owner: workerId,
@@ -319,6 +322,8 @@ export class RolloutStore {
         duration_ms: sql`(extract(epoch from (now() - coalesce(started_at, now()))) * 1000)::integer`,
         lease_owner: null,
         lease_expires_at: null,
+        process_group: null,
+        process_host: null,
       })
       .where('rollout_id', '=', rolloutId)
       .where('step_id', '=', stepId)
@@ -326,6 +331,18 @@ export class RolloutStore {
       .where(({ exists, selectFrom }) => exists(selectFrom('rollouts').select('id').where('id', '=', rolloutId).where('claimed_by', '=', workerId).where('status', '=', 'running')))
       .returningAll()
       .executeTakeFirst();
+  }
+
+  /** Records the process group a running step's program leads and the host it runs on (see orphan-process.ts). */
+  async setStepProcess(rolloutId: number, stepId: string, workerId: string, pgid: number, host: string): Promise<void> {
+    await this.#db
+      .updateTable('rollout_steps')
+      .set({ process_group: pgid, process_host: host })
+      .where('rollout_id', '=', rolloutId)
+      .where('step_id', '=', stepId)
+      .where('lease_owner', '=', workerId)
+      .where('status', '=', 'running')
+      .execute();
   }
 
   /** Plans steps a workflow gained after the rollout was created, after the existing ones. */

@@ -20,6 +20,8 @@ export interface RunProcessOptions {
   readonly tailBytes?: number;
   /** Aborting kills the process group, as a timeout does (a cancelled rollout, a shutdown). */
   readonly signal?: AbortSignal;
+  /** Told the process group id once the program started (it leads its own group). */
+  readonly onSpawn?: (pgid: number) => void;
 }
 
 /**
@@ -42,6 +44,7 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    if (child.pid !== undefined) options.onSpawn?.(child.pid);
     child.stdout.on('data', (chunk: Buffer) => tail.push(chunk));
     child.stderr.on('data', (chunk: Buffer) => tail.push(chunk));
     const stop = () => {

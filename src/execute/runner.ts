@@ -9,6 +9,7 @@ import type { OutboxStore } from '../report/outbox-store.js';
 import { rolloutSummary, stepSummary } from '../report/rollout-summary.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { interpolate, type Variables } from './interpolate.js';
+import { stopProcessGroup, THIS_HOST } from './orphan-process.js';
 import { redact, secretValues } from './redact.js';
 import type { RolloutStore } from './rollout-store.js';
 import { runAction, type ActionResult } from './step-actions.js';
@@ -491,8 +492,11 @@ class Execution {
     const worker = this.#d.workerId;
     const key = `rollgate-${id}-${stepId}`;
     const log = this.#log.child({ step: stepId });
+    // left running by a worker that died: what it started may still run, and must not overlap this run
+    const orphanNote = row.status === 'running' && row.process_group !== null ? await this.#stopOrphan(row, log) : undefined;
+    const note = orphanNote !== undefined ? { note: orphanNote } : {};
     if (kind === 'wait') {
-      const started = await this.#startStep(stepId, { kind, attempt: 1, idempotencyKey: key });
+      const started = await this.#startStep(stepId, { kind, attempt: 1, idempotencyKey: key, ...note });
       if (!started) return this.#stepLost();
       const until = (started.started_at?.getTime() ?? Date.now()) + parseDuration((def as StepDefinition).wait!)!;
       await sleep(until - Date.now(), signal);
@@ -506,7 +510,7 @@ class Execution {
     let result: ActionResult | undefined;
     let attempt = Math.min(firstAttempt, maxAttempts);
     for (; attempt <= maxAttempts; attempt++) {
-      const started = await this.#startStep(stepId, { kind, attempt, idempotencyKey: key });
+      const started = await this.#startStep(stepId, { kind, attempt, idempotencyKey: key, ...(attempt === firstAttempt ? note : {}) });
       if (!started) return this.#stepLost();
       const forward = signal === this.#forward.signal;
       const timeoutMs = forward ? Math.max(1, Math.min(stepTimeout, this.#deadline - Date.now())) : stepTimeout;
@@ -523,6 +527,11 @@ class Execution {
               timeoutMs,
               secrets: [...credential.secrets, ...this.#secrets],
               signal,
+              onSpawn: (pgid) =>
+                this.#d.rollouts.setStepProcess(id, stepId, worker, pgid, THIS_HOST).catch((err: unknown) => {
+                  // the step runs on; only a takeover after a crash would miss its process group
+                  log.warn({ err, pgid }, 'could not record the step process group');
+                }),
             });
       log.info({ attempt, ok: result.ok, exitCode: result.exitCode, httpStatus: result.httpStatus, error: result.error }, 'step attempt finished');
       if (signal.aborted) return this.#interrupted(stepId, result);
@@ -542,8 +551,26 @@ class Execution {
     return { status: 'failed', error };
   }
 
+  /**
+   * Stops the process group a dead worker's attempt of this step left running, when it is on
+   * this host; returns the note the step keeps about it (undefined when nothing was running).
+   * On another host it can only be said: the step runs again with the same idempotency key.
+   */
+  async #stopOrphan(row: StepRow, log: Logger): Promise<string | undefined> {
+    const pgid = row.process_group!;
+    const previous = row.lease_owner ?? 'that stopped';
+    if (row.process_host !== THIS_HOST) {
+      log.warn({ pgid, host: row.process_host, previousWorker: previous }, 'the step may still be running on another host; running it again');
+      return `the previous attempt ran on ${row.process_host} (process group ${pgid}), which rollgate cannot stop from ${THIS_HOST}; it ran again with the same idempotency key`;
+    }
+    const end = await stopProcessGroup(pgid);
+    if (end === 'gone' || end === 'not-ours') return undefined;
+    log.warn({ pgid, previousWorker: previous, how: end }, 'stopped a step process group left running by a worker that died');
+    return `stopped process group ${pgid} left running by worker ${previous} (${end === 'killed' ? 'SIGKILL after SIGTERM' : 'SIGTERM'}) before running it again`;
+  }
+
   /** Starts (or resumes) an attempt of a step under this worker's lease; undefined when the lease was lost. */
-  #startStep(stepId: string, s: { kind: string; attempt: number; idempotencyKey: string }): Promise<StepRow | undefined> {
+  #startStep(stepId: string, s: { kind: string; attempt: number; idempotencyKey: string; note?: string }): Promise<StepRow | undefined> {
     return this.#audited(
       (rollouts) => rollouts.startStep(this.#rollout.id, stepId, this.#d.workerId, this.#r.leaseMs, s),
       (r) => r && this.#stepEvent('step-started', r, `step ${stepId} started (${s.kind}, attempt ${s.attempt})`, { attempt: s.attempt, idempotencyKey: s.idempotencyKey }),

@@ -23,6 +23,8 @@ export interface ActionContext {
   readonly timeoutMs: number;
   readonly secrets: readonly string[];
   readonly signal: AbortSignal;
+  /** Records a `run` step's process group while it runs, so a worker taking over after a crash can stop it. */
+  readonly onSpawn?: (pgid: number) => Promise<void>;
 }
 
 /** Bytes of output kept per step (after redaction), and of an HTTP response body. */
@@ -44,7 +46,9 @@ async function runProgram(action: ActionDefinition, run: readonly string[], ctx:
   // change data goes into single argv elements; there is no shell to interpret it
   const argv = run.map((arg) => interpolate(arg, ctx.vars));
   const extra = Object.fromEntries(Object.entries(action.env).map(([k, v]) => [k, interpolate(v, ctx.vars)]));
+  let recorded: Promise<void> | undefined;
   const r = await runProcess({
+    ...(ctx.onSpawn ? { onSpawn: (pgid: number) => (recorded = ctx.onSpawn!(pgid)) } : {}),
     argv,
     cwd: action.cwd ? path.resolve(ctx.workDir, action.cwd) : ctx.workDir,
     env: { ...extra, ...ctx.env },
@@ -52,6 +56,8 @@ async function runProgram(action: ActionDefinition, run: readonly string[], ctx:
     tailBytes: OUTPUT_TAIL_BYTES + TAIL_SLACK_BYTES,
     signal: ctx.signal,
   });
+  // recorded before the attempt's end is, so the end clears it rather than racing with it
+  await recorded;
   const ok = r.exitCode === 0 && !r.timedOut && r.spawnError === undefined && !ctx.signal.aborted;
   const error = ok
     ? null

@@ -75,35 +75,36 @@ describe.each(BACKENDS)('%s: rollgate processes on a shared database', (backend)
     return change;
   };
 
-  it('finishes a rollout after rollgate is killed with SIGKILL mid-step and started again, without repeating a finished step', async () => {
-    const first = await start();
+  it('finishes a rollout after rollgate is killed with SIGKILL mid-step and started again: it stops the orphaned step first and repeats no finished step', async () => {
+    // the first deploy would run on long after its rollgate died: the orphan the restart must stop
+    const first = await start({ DEPLOY_MS: '60000' });
     await waitFor('its stream session', () => ssh.sessions === 1);
     merge(301);
     const deploy = await waitFor('the deploy step to start', () => calls().find((c) => c.name === 'deploy' && c.args[0] === '301' && c.event === 'start'));
 
     first.child.kill('SIGKILL');
     await first.exited;
-    // the machine went down with it: the step's own process group is gone too
-    try {
-      process.kill(-deploy.pid, 'SIGKILL');
-    } catch {
-      // already ended
-    }
+    // steps run in their own process group, so the step outlived rollgate
+    expect(alive(deploy.pid)).toBe(true);
     expect(reviewsOf(301).some((r) => r.message.includes('SUCCEEDED'))).toBe(false);
 
     const second = await start();
+    const rerun = await waitFor('the deploy step to run again', () => calls().find((c) => c.name === 'deploy' && c.args[0] === '301' && c.event === 'start' && c.pid !== deploy.pid), 30_000);
+    // rollgate stopped the orphan before it started the step again: the two never overlapped
+    expect(alive(deploy.pid)).toBe(false);
+    expect(rerun.key).toBe(deploy.key);
     const finished = await waitFor('the finish message', () => reviewsOf(301).find((r) => r.message.includes('SUCCEEDED')), 60_000);
     expect(finished.message).toMatch(/\* build: succeeded \(exit 0/);
-    expect(finished.message).toMatch(/\* deploy: succeeded \(exit 0/);
+    expect(finished.message).toMatch(new RegExp(`\\* deploy: succeeded \\(exit 0[^\\n]* - stopped process group ${deploy.pid} left running by worker \\S+ \\(SIGTERM\\) before running it again`));
     expect(finished.message).toMatch(/\* verify: succeeded \(exit 0/);
     expect(reviewsOf(301).filter((r) => r.message.includes('STARTED'))).toHaveLength(1);
 
     const starts = calls().filter((c) => c.event === 'start' && c.args[0] === '301');
     expect(starts.filter((c) => c.name === 'build')).toHaveLength(1);
     expect(starts.filter((c) => c.name === 'verify')).toHaveLength(1);
-    const deploys = starts.filter((c) => c.name === 'deploy');
-    expect(deploys).toHaveLength(2);
-    expect(deploys[0]!.key).toBe(deploys[1]!.key);
+    expect(starts.filter((c) => c.name === 'deploy')).toHaveLength(2);
+    // only the re-run finished: the orphan was stopped mid-sleep
+    expect(calls().filter((c) => c.event === 'end' && c.name === 'deploy' && c.args[0] === '301').map((c) => c.pid)).toEqual([rerun.pid]);
 
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
@@ -138,3 +139,12 @@ describe.each(BACKENDS)('%s: rollgate processes on a shared database', (backend)
     for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
   }, 120_000);
 });
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
