@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { ActionDefinition } from './workflow-config.js';
 import { interpolate, interpolateJson, interpolateUrl, type Variables } from './interpolate.js';
-import { redact, redactedTail } from './redact.js';
+import { redact, redactedTail, secretValues } from './redact.js';
 import { runProcess } from './run-process.js';
 
 /** What one attempt of a `run` or `http` action did, ready to store (secrets already redacted). */
@@ -46,6 +46,8 @@ async function runProgram(action: ActionDefinition, run: readonly string[], ctx:
   // change data goes into single argv elements; there is no shell to interpret it
   const argv = run.map((arg) => interpolate(arg, ctx.vars));
   const extra = Object.fromEntries(Object.entries(action.env).map(([k, v]) => [k, interpolate(v, ctx.vars)]));
+  // the step's own secret-looking variables (`DEPLOY_API_KEY: …` written in the workflow) are hidden too
+  const secrets = secretValues(extra, ctx.secrets);
   let recorded: Promise<void> | undefined;
   const r = await runProcess({
     ...(ctx.onSpawn ? { onSpawn: (pgid: number) => (recorded = ctx.onSpawn!(pgid)) } : {}),
@@ -62,7 +64,7 @@ async function runProgram(action: ActionDefinition, run: readonly string[], ctx:
   const error = ok
     ? null
     : (r.spawnError ?? (r.timedOut ? `timed out after ${ctx.timeoutMs} ms; its process group was killed` : r.exitCode === null ? `killed by ${r.signal}` : `exit code ${r.exitCode}`));
-  return { ok, exitCode: r.exitCode, httpStatus: null, output: redactedTail(r.outputTail, ctx.secrets, OUTPUT_TAIL_BYTES), error };
+  return { ok, exitCode: r.exitCode, httpStatus: null, output: redactedTail(r.outputTail, secrets, OUTPUT_TAIL_BYTES), error: error === null ? null : redact(error, secrets) };
 }
 
 async function callHttp(action: ActionDefinition, ctx: ActionContext): Promise<ActionResult> {
