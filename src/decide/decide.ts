@@ -1,7 +1,7 @@
 import type { GerritAccount, GerritChange } from '../gerrit/gerrit-client.js';
 import type { ApprovalGroup, RolloutRule } from './policy-config.js';
 import type { RoleGrant } from './roles.js';
-import { closedWindow } from './windows.js';
+import { closedWindow, windowOpensAt } from './windows.js';
 
 /**
  * The decision for one rule and one merged change, as pure data. Every outcome carries its
@@ -67,6 +67,14 @@ export interface DecisionInput {
   readonly commentApprovals?: readonly CommentApproval[];
   /** The moment the decision is for: windows are judged at this time. */
   readonly at: Date;
+  /** Which groups give each role (the policy's roles.yaml), so a hold can say whom to ask. */
+  readonly roleSources?: RoleSources;
+}
+
+/** role → Gerrit groups and IdP groups that give it. */
+export interface RoleSources {
+  readonly gerrit: Readonly<Record<string, readonly string[]>>;
+  readonly idp: Readonly<Record<string, readonly string[]>>;
 }
 
 export function displayName(account: GerritAccount): string {
@@ -146,18 +154,26 @@ export function decide(input: DecisionInput): DecisionResult {
       message:
         `${which} needs ${g.min_approvers} approver${g.min_approvers > 1 ? 's' : ''} with ${g.label} ${signed(g.min_value)} and role ${g.roles.join(' or ')}` +
         `${g.forbid_self_approval ? ', not the change owner or uploader' : ''}; ${assignment[i]!.length} found, ${missing} missing. ` +
-        `A person with role ${g.roles.join(' or ')} can comment "/rollout approve <justification>" on this change.`,
+        `A person with role ${g.roles.join(' or ')} can comment "/rollout approve <justification>" on this change.` +
+        whoHolds(g.roles, input.roleSources),
     });
   });
 
-  const fromComments = [...(input.commentApprovals ?? [])].reverse().find((a) => a.justification.trim() !== '')?.justification.trim();
+  // only a person whose approval could count (or who may break glass) can justify the rollout:
+  // anyone else's "/rollout approve <text>" must not satisfy a required justification
+  const glassRoles = rule.break_glass?.roles ?? [];
+  const mayBreakGlass = (a: CommentApproval) => !selfIds.has(a.account.accountId) && grantsOf(a.account.accountId).some((x) => glassRoles.includes(x.role));
+  const mayJustify = (a: CommentApproval) =>
+    mayBreakGlass(a) || groups.some((g) => ineligibility({ account: a.account, label: undefined, value: g.min_value, via: '' }, g, selfIds, grantsOf(a.account.accountId)) === undefined);
+  const latestFirst = [...(input.commentApprovals ?? [])].reverse().filter((a) => a.justification.trim() !== '');
+  const fromComments = latestFirst.find(mayJustify)?.justification.trim();
   const justification = input.justification?.trim() || fromComments;
   let outcome: Outcome = reasons.some((r) => r.code === 'not-enough-approvers') ? 'hold' : 'allow';
   if (rule.justification === 'required' && justification === undefined) {
     outcome = 'hold';
     reasons.push({
       code: 'justification-missing',
-      message: `rule ${rule.name} requires a justification: a "Rollout-Justification: <why>" footer in the commit message, or "/rollout approve <justification>" in a comment`,
+      message: `rule ${rule.name} requires a justification: a "Rollout-Justification: <why>" footer in the commit message, or "/rollout approve <justification>" in a comment by someone whose approval counts`,
     });
   } else if (justification !== undefined) {
     reasons.push({ code: 'justification-given', message: `justification: ${justification}` });
@@ -165,19 +181,22 @@ export function decide(input: DecisionInput): DecisionResult {
 
   const closed = closedWindow(rule.windows, input.at);
   if (closed) {
-    const glassRoles = rule.break_glass?.roles ?? [];
-    const breaker = ballots.find(
-      (b) => b.value > 0 && !selfIds.has(b.account.accountId) && grantsOf(b.account.accountId).some((x) => glassRoles.includes(x.role)) && (b.label === undefined || groups.some((g) => g.label === b.label && b.value >= g.min_value)),
-    );
-    if (breaker && justification !== undefined) {
+    // breaking glass is a person's own act: their "/rollout approve <why>", never the author's footer
+    const breaker = latestFirst.find(mayBreakGlass);
+    if (breaker) {
       const grants = grantsOf(breaker.account.accountId).filter((x) => glassRoles.includes(x.role));
-      reasons.push({ code: 'break-glass', message: `closed window overridden (break glass): ${closed.reason}; by ${displayName(breaker.account)} (${describeGrants(grants)}), because: ${justification}` });
+      reasons.push({
+        code: 'break-glass',
+        message: `closed window overridden (break glass): ${closed.reason}; by ${displayName(breaker.account)} (${describeGrants(grants)}), because: ${breaker.justification.trim()}`,
+      });
     } else {
       outcome = outcome === 'allow' || outcome === 'hold' ? 'hold' : outcome;
+      const opens = windowOpensAt(rule.windows, input.at);
+      const whenOpen = opens ? `once the window opens (${formatOpening(opens)})` : 'once the window is open';
       const how =
         glassRoles.length > 0
-          ? `A person with role ${glassRoles.join(' or ')} can override it with "/rollout approve <justification>"; otherwise comment "/rollout approve <justification>" once the window is open.`
-          : `Comment "/rollout approve <justification>" once the window is open.`;
+          ? `A person with role ${glassRoles.join(' or ')} can override it with "/rollout approve <justification>"; otherwise comment "/rollout approve <justification>" ${whenOpen}.${whoHolds(glassRoles, input.roleSources)}`
+          : `Comment "/rollout approve <justification>" ${whenOpen}.`;
       reasons.push({ code: 'window-closed', message: `rule ${rule.name} is in a closed window now: ${closed.reason}. ${how}` });
     }
   }
@@ -188,6 +207,29 @@ export function decide(input: DecisionInput): DecisionResult {
 /** The person's roles that the group asks for. */
 function heldRoles(grants: readonly RoleGrant[], g: ApprovalGroup): RoleGrant[] {
   return grants.filter((x) => g.roles.includes(x.role));
+}
+
+/** " Role sre is given by Gerrit group `sre`.": where to find the people who can act; empty without the role map. */
+function whoHolds(roles: readonly string[], sources: RoleSources | undefined): string {
+  if (!sources) return '';
+  const quote = (names: readonly string[]) => names.map((n) => `\`${n}\``).join(' or ');
+  const sentences = roles.map((role) => {
+    const gerrit = sources.gerrit[role] ?? [];
+    const idp = sources.idp[role] ?? [];
+    const from = [
+      gerrit.length > 0 ? `Gerrit group${gerrit.length > 1 ? 's' : ''} ${quote(gerrit)}` : '',
+      // IdP groups count for operators logged in to rollgate, not for comments or votes in Gerrit
+      idp.length > 0 ? `IdP group${idp.length > 1 ? 's' : ''} ${quote(idp)} (on rollgate's web page or API)` : '',
+    ].filter((p) => p !== '');
+    return from.length > 0 ? ` Role ${role} is given by ${from.join(' or ')}.` : ` No group gives role ${role}.`;
+  });
+  return sentences.join('');
+}
+
+/** A window's opening time in words: `Mon 2026-11-30 00:00 UTC`. */
+function formatOpening(at: Date): string {
+  const weekday = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][at.getUTCDay()]!;
+  return `it opens ${weekday} ${at.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
 function describeGrants(grants: readonly RoleGrant[]): string {

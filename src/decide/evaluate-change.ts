@@ -39,6 +39,7 @@ export function evaluateChange(input: {
       justification: footer(footers, JUSTIFICATION_FOOTER),
       commentApprovals: input.commentApprovals ?? [],
       at: input.at,
+      roleSources: { gerrit: policy.roles, idp: policy.idpRoles },
     }),
   }));
 }

@@ -71,8 +71,12 @@ async function approve(d: DecideDeps, event: CommentAddedEvent, person: ActingPe
   const held = await d.rollouts.heldForChange(event.change.project, event.change.number);
   if (held.length > 0) {
     const results: string[] = [];
-    // the outcome is posted as the start or hold message, not as a reply
-    for (const rollout of held) results.push((await approveHeld(d, rollout, person, justification)).message);
+    for (const rollout of held) {
+      const result = await approveHeld(d, rollout, person, justification);
+      // a refusal is a reply; otherwise the outcome is posted as the start or hold message
+      if (result.outcome === 'forbidden') await say(result.message);
+      results.push(result.message);
+    }
     return results.join('; ');
   }
   const waiting = await d.rollouts.waitingForChange(event.change.project, event.change.number);

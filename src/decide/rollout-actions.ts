@@ -70,10 +70,12 @@ export async function approveHeld(d: DecideDeps, rollout: RolloutRow, person: Ac
     // through the API a refusal is an answer to the caller, not a comment; nothing is recorded
     const self = selfRelation(change, person.account);
     if (self) return audited(d, rollout, 'approve', person, justification, { outcome: 'forbidden', message: `${who} may not approve rollout #${rollout.id} (${rollout.rule}): ${who} ${self} the change (no self-approval)` });
-    const refusal = roleRefusal(rollout, 'approve', person, grants, ruleActionRoles(rule));
-    if (refusal) return audited(d, rollout, 'approve', person, justification, refusal);
-    await announce(d, rollout, 'approve', person, grants, justification);
   }
+  // someone with none of the roles that could help changes nothing: no approval stored, no new
+  // decision (their text must not become the rollout's justification); a comment gets this as a reply
+  const refusal = roleRefusal(rollout, 'approve', person, grants, ruleActionRoles(rule));
+  if (refusal) return audited(d, rollout, 'approve', person, justification, refusal);
+  if (person.source === 'api') await announce(d, rollout, 'approve', person, grants, justification);
 
   const stored = await d.approvals.forRollout(rollout.id);
   const commentApprovals = [...stored.map(asCommentApproval), { account: person.account, justification, source: person.source }];

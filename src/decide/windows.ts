@@ -27,6 +27,35 @@ export function closedWindow(windows: WindowsSpec | undefined, at: Date): { read
   return undefined;
 }
 
+/** How far ahead `windowOpensAt` looks: a freeze longer than this is "not known to open". */
+const OPENING_HORIZON_MINUTES = 8 * 24 * 60;
+const openingCache = new Map<string, Date | null>();
+
+/**
+ * The first minute after `at` when the windows are open again, for a hold message; undefined
+ * when they stay closed for the next eight days. Windows are minute-precise, so this steps by
+ * minutes; answers are remembered per windows and minute, as a hold is explained several times.
+ */
+export function windowOpensAt(windows: WindowsSpec | undefined, at: Date): Date | undefined {
+  if (!windows) return undefined;
+  const start = Math.floor(at.getTime() / 60_000) * 60_000;
+  const key = `${JSON.stringify(windows)}@${start}`;
+  let found = openingCache.get(key);
+  if (found === undefined) {
+    found = null;
+    for (let m = 1; m <= OPENING_HORIZON_MINUTES; m++) {
+      const t = new Date(start + m * 60_000);
+      if (!closedWindow(windows, t)) {
+        found = t;
+        break;
+      }
+    }
+    if (openingCache.size > 1000) openingCache.clear();
+    openingCache.set(key, found);
+  }
+  return found ?? undefined;
+}
+
 /** Problems with a cron expression or time zone, for `rollgate policy check`; empty when valid. */
 export function windowProblems(w: { cron: string; tz: string }): string[] {
   const problems: string[] = [];
@@ -67,8 +96,19 @@ export function cronMatches(expression: string, tz: string, at: Date): boolean {
   return fields.minute.includes(t.minute) && fields.hour.includes(t.hour) && fields.month.includes(t.month) && dayOk;
 }
 
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
 function partsIn(at: Date, tz: string): { minute: number; hour: number; day: number; month: number; weekday: number } {
-  const parts = new Intl.DateTimeFormat('en-US', {
+  let format = formatters.get(tz);
+  if (!format) formatters.set(tz, (format = formatter(tz)));
+  const parts = format.formatToParts(at);
+  const get = (type: string) => parts.find((p) => p.type === type)?.value ?? '';
+  const weekdays = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+  return { minute: Number(get('minute')), hour: Number(get('hour')), day: Number(get('day')), month: Number(get('month')), weekday: weekdays.indexOf(get('weekday')) };
+}
+
+function formatter(tz: string): Intl.DateTimeFormat {
+  return new Intl.DateTimeFormat('en-US', {
     timeZone: tz,
     hourCycle: 'h23',
     year: 'numeric',
@@ -77,8 +117,5 @@ function partsIn(at: Date, tz: string): { minute: number; hour: number; day: num
     hour: 'numeric',
     minute: 'numeric',
     weekday: 'short',
-  }).formatToParts(at);
-  const get = (type: string) => parts.find((p) => p.type === type)?.value ?? '';
-  const weekdays = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-  return { minute: Number(get('minute')), hour: Number(get('hour')), day: Number(get('day')), month: Number(get('month')), weekday: weekdays.indexOf(get('weekday')) };
+  });
 }

@@ -50,7 +50,8 @@ function build(s: Scenario): DecisionInput {
     change: { owner: OWNER, uploader: UPLOADER, votes },
     rolesByAccount: new Map(people.map((p, i) => [p.accountId, s.roles[i]!])),
     justification: s.footer,
-    commentApprovals: s.comments.map((c) => ({ account: c.who, justification: c.text })),
+    // each text names its author, so a justification in the result says whose it was
+    commentApprovals: s.comments.map((c) => ({ account: c.who, justification: c.text === '' ? '' : `${c.text} from ${c.who.username}` })),
     at: new Date('2026-11-24T12:00:00Z'),
   };
 }
@@ -103,6 +104,40 @@ describe('decide (properties)', () => {
         expect(result.reasons.some((r) => r.code === 'break-glass')).toBe(true);
       }),
       { numRuns: 3000 },
+    );
+  });
+
+  it('allow ⇒ the justification comes from the footer or from an eligible non-author approver or break-glass holder', () => {
+    fc.assert(
+      fc.property(scenario, (s) => {
+        const input = build(s);
+        const result = decide(input);
+        if (result.outcome !== 'allow') return;
+        if (input.rule.justification === 'required') expect(result.justification).toBeDefined();
+        if (result.justification === undefined || result.justification === input.justification?.trim()) return;
+        const isSelf = (id: number) => id === OWNER.accountId || id === UPLOADER.accountId;
+        const roleOf = (id: number) => input.rolesByAccount.get(id)!.map((g) => g.role);
+        const author = (input.commentApprovals ?? []).find((c) => c.justification.trim() === result.justification)!.account;
+        const eligible = input.rule.approval.some((g) => !(g.forbid_self_approval && isSelf(author.accountId)) && roleOf(author.accountId).some((r) => g.roles.includes(r)));
+        const breaksGlass = !isSelf(author.accountId) && roleOf(author.accountId).some((r) => (input.rule.break_glass?.roles ?? []).includes(r));
+        expect(eligible || breaksGlass, `${author.username} gave "${result.justification}"`).toBe(true);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('a broken glass is explained with the break-glass holder\'s own words', () => {
+    fc.assert(
+      fc.property(scenario, (s) => {
+        const input = build({ ...s, rule: { ...s.rule, frozen: true } });
+        const override = decide(input).reasons.find((r) => r.code === 'break-glass');
+        if (!override) return;
+        const m = /; by (\S+) \(.*\), because: (.*)$/.exec(override.message)!;
+        const own = (input.commentApprovals ?? []).filter((c) => c.account.username === m[1]).map((c) => c.justification);
+        expect(own).toContain(m[2]);
+        expect(m[2]).not.toBe(input.justification);
+      }),
+      { numRuns: 2000 },
     );
   });
 

@@ -76,9 +76,18 @@ describe('decide', () => {
     { name: 'the matching puts a two-role person where needed', input: input(twoGroups, [[sam, 2], [erin, 2]]), outcome: 'allow', approvers: ['erin', 'sam'], reasons: ['approved', 'approved'] },
     { name: 'a freeze holds a fully approved rollout', input: input(frozen, [[alice, 2]], { at: SATURDAY, justification: 'x' }), outcome: 'hold', approvers: ['alice'], reasons: ['approved', 'justification-given', 'window-closed'] },
     { name: 'outside a freeze it runs', input: input(frozen, [[alice, 2]], { at: TUESDAY }), outcome: 'allow', approvers: ['alice'], reasons: ['approved'] },
-    { name: 'break glass by a release manager with a justification', input: input(frozen, [[alice, 2], [rita, 2]], { at: SATURDAY, justification: 'INC-9 payments down' }), outcome: 'allow', approvers: ['alice'], reasons: ['missing-role', 'approved', 'justification-given', 'break-glass'] },
+    { name: 'break glass by a release manager\'s /rollout approve with their why', input: input(frozen, [[alice, 2]], { at: SATURDAY, comments: [{ account: rita, justification: 'INC-9 payments down' }] }), outcome: 'allow', approvers: ['alice'], reasons: ['missing-role', 'approved', 'justification-given', 'break-glass'] },
+    { name: 'a release manager\'s vote with the author\'s footer is no break glass: the why must be their own', input: input(frozen, [[alice, 2], [rita, 2]], { at: SATURDAY, justification: 'INC-9 payments down' }), outcome: 'hold', approvers: ['alice'], reasons: ['missing-role', 'approved', 'justification-given', 'window-closed'] },
     { name: 'break glass needs a justification', input: input(frozen, [[alice, 2], [rita, 2]], { at: SATURDAY }), outcome: 'hold', approvers: ['alice'], reasons: ['missing-role', 'approved', 'window-closed'] },
-    { name: 'break glass by comment', input: input(frozen, [[alice, 2]], { at: SATURDAY, comments: [{ account: erin, justification: 'hotfix' }] }), outcome: 'allow', approvers: ['alice', 'erin'], reasons: ['approved', 'approved', 'justification-given', 'break-glass'] },
+    { name: 'the change owner cannot break glass', input: input(frozen, [[alice, 2]], { at: SATURDAY, comments: [{ account: owner, justification: 'my own freeze override' }] }), outcome: 'hold', approvers: ['alice'], reasons: ['self-approval', 'approved', 'window-closed'] },
+    { name: 'someone without a role cannot break glass', input: input(frozen, [[alice, 2]], { at: SATURDAY, justification: 'x', comments: [{ account: carol, justification: 'ship it' }] }), outcome: 'hold', approvers: ['alice'], reasons: ['missing-role', 'approved', 'justification-given', 'window-closed'] },
+    // a justification is only as good as the person giving it
+    { name: 'a required justification from someone without a role does not count', input: input(rule({ justification: 'required' }), [[alice, 2]], { comments: [{ account: carol, justification: 'trust me' }] }), outcome: 'hold', approvers: ['alice'], reasons: ['missing-role', 'approved', 'justification-missing'] },
+    { name: 'a required justification from the change owner does not count (no self-approval)', input: input(rule({ justification: 'required' }), [[alice, 2]], { comments: [{ account: owner, justification: 'trust me' }] }), outcome: 'hold', approvers: ['alice'], reasons: ['self-approval', 'approved', 'justification-missing'] },
+    { name: 'the uploader cannot justify either', input: input(rule({ justification: 'required' }), [[alice, 2]], { comments: [{ account: uploader, justification: 'trust me' }] }), outcome: 'hold', approvers: ['alice'], reasons: ['self-approval', 'approved', 'justification-missing'] },
+    { name: 'the owner justifies when the rule allows self-approval', input: input(rule({ justification: 'required', approval: { roles: ['prod-deployer'], forbid_self_approval: false } }), [[alice, 2]], { comments: [{ account: owner, justification: 'INC-5' }] }), outcome: 'allow', approvers: ['alice', 'bob'], reasons: ['approved', 'approved', 'justification-given'] },
+    { name: 'a break-glass role holder who is not the author may justify', input: input(rule({ justification: 'required', break_glass: { roles: ['release-manager'] } }), [[alice, 2]], { comments: [{ account: rita, justification: 'INC-3' }] }), outcome: 'allow', approvers: ['alice'], reasons: ['missing-role', 'approved', 'justification-given'] },
+    { name: 'break glass by comment from someone who also approves', input: input(frozen, [[alice, 2]], { at: SATURDAY, comments: [{ account: erin, justification: 'hotfix' }] }), outcome: 'allow', approvers: ['alice', 'erin'], reasons: ['approved', 'approved', 'justification-given', 'break-glass'] },
     { name: 'outside the allowed windows holds', input: input(officeHours, [[alice, 2]], { at: new Date('2026-11-24T20:00:00Z') }), outcome: 'hold', approvers: ['alice'], reasons: ['approved', 'window-closed'] },
     { name: 'inside the allowed window (Berlin time) runs', input: input(officeHours, [[alice, 2]], { at: new Date('2026-11-24T08:30:00Z') }), outcome: 'allow', approvers: ['alice'], reasons: ['approved'] },
   ];
@@ -103,10 +112,28 @@ describe('decide', () => {
   it('explains a freeze and who may break glass', () => {
     const held = decide(input(frozen, [[alice, 2]], { at: SATURDAY }));
     expect(held.reasons.at(-1)!.message).toBe(
-      'rule api-prod is in a closed window now: weekend freeze. A person with role release-manager can override it with "/rollout approve <justification>"; otherwise comment "/rollout approve <justification>" once the window is open.',
+      'rule api-prod is in a closed window now: weekend freeze. A person with role release-manager can override it with "/rollout approve <justification>"; otherwise comment "/rollout approve <justification>" once the window opens (it opens Mon 2026-11-30 00:00 UTC).',
     );
-    const broken = decide(input(frozen, [[alice, 2], [rita, 2]], { at: SATURDAY, justification: 'INC-9' }));
-    expect(broken.reasons.at(-1)!.message).toBe('closed window overridden (break glass): weekend freeze; by rita (release-manager via release-managers), because: INC-9');
+    const broken = decide(input(frozen, [[alice, 2]], { at: SATURDAY, justification: 'INC-9 from the footer', comments: [{ account: rita, justification: 'release management agrees' }] }));
+    expect(broken.reasons.at(-1)!.message).toBe('closed window overridden (break glass): weekend freeze; by rita (release-manager via release-managers), because: release management agrees');
+  });
+
+  it('takes a comment justification from the latest person who may give one, not from anyone', () => {
+    const result = decide(input(rule({ justification: 'required' }), [[alice, 2]], { comments: [{ account: erin, justification: 'INC-1' }, { account: carol, justification: 'trust me' }] }));
+    expect([result.outcome, result.justification]).toEqual(['allow', 'INC-1']);
+    expect(result.reasons.map((r) => r.message)).toContain('justification: INC-1');
+  });
+
+  it('names the groups that give the needed roles, when it knows them', () => {
+    const roleSources = { gerrit: { 'prod-deployer': ['sre', 'payments-oncall'], 'release-manager': ['release-managers'] }, idp: { 'prod-deployer': ['ops-admins'] } };
+    const held = decide({ ...input(rule(), []), roleSources });
+    expect(held.reasons.at(-1)!.message).toBe(
+      'rule api-prod needs 1 approver with Code-Review +2 and role prod-deployer, not the change owner or uploader; 0 found, 1 missing. ' +
+        'A person with role prod-deployer can comment "/rollout approve <justification>" on this change. ' +
+        "Role prod-deployer is given by Gerrit groups `sre` or `payments-oncall` or IdP group `ops-admins` (on rollgate's web page or API).",
+    );
+    const frozenHold = decide({ ...input(frozen, [[alice, 2]], { at: SATURDAY }), roleSources });
+    expect(frozenHold.reasons.at(-1)!.message).toMatch(/once the window opens \(it opens Mon 2026-11-30 00:00 UTC\)\. Role release-manager is given by Gerrit group `release-managers`\.$/);
   });
 
   it('says when one person already counts for another group', () => {

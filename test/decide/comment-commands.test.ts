@@ -1,0 +1,73 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningService } from '../../src/service.js';
+import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
+import { alice, bob, carol, changeMergedEvent, commentAddedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
+import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
+import { startServiceOnDoubles } from '../helpers/service-on-doubles.js';
+import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+/**
+ * `/rollout` comments on held rollouts through `serve` (fixture policy: payments-api-prod needs
+ * one prod-deployer, from Gerrit group sre, and a justification): who may approve or deny, what
+ * is answered, and what is stored in `approvals` and `decisions`.
+ */
+describe.each(BACKENDS)('%s: /rollout comments on held rollouts', (backend) => {
+  let ssh: SshGerritDouble;
+  let rest: RestGerritDouble;
+  let database: TestDatabase;
+  let service: RunningService;
+
+  beforeAll(async () => {
+    ssh = await startSshGerritDouble();
+    rest = await startRestGerritDouble();
+    rest.addAccount(alice, [GROUPS.sre]);
+    rest.addAccount(bob, [GROUPS.developers]);
+    rest.addAccount(carol, []);
+    database = await createTestDatabase(backend);
+    ({ service } = await startServiceOnDoubles({ name: 'comment-commands', database, rest, ssh }));
+  });
+
+  afterAll(async () => {
+    await service?.stop();
+    await database?.drop();
+    await ssh?.close();
+    await rest?.close();
+  });
+
+  const reviewsOf = (change: number) => rest.reviews.filter((r) => r.changeNumber === change).map((r) => r.message);
+  const db = () => service.database.db;
+  const decisionsOf = (change: number) => db().selectFrom('decisions').select(['rollout_id', 'rule', 'trigger', 'actor', 'outcome', 'policy_version']).where('change_number', '=', change).orderBy('id').execute();
+
+  /** bob's merge with alice's +2 but no justification footer: held for the justification. */
+  const heldForJustification = async (number: number) => {
+    const change = mergedChange(number, bob, { votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
+    rest.setChange(change);
+    ssh.push(changeMergedEvent(change));
+    const hold = await waitFor('the hold message', () => reviewsOf(number).find((m) => m.includes('ON HOLD')));
+    expect(hold).toContain('requires a justification');
+    const row = await db().selectFrom('rollouts').select(['id', 'status']).where('change_number', '=', number).executeTakeFirstOrThrow();
+    return { change, id: row.id };
+  };
+
+  it('refuses /rollout approve from people without a role that could help, storing nothing; their text never justifies the rollout', async () => {
+    const { change, id } = await heldForJustification(601);
+    ssh.push(commentAddedEvent(change, carol, '/rollout approve trust me'));
+    const refusal = await waitFor('the refusal', () => reviewsOf(601).find((m) => m.includes('carol may not')));
+    expect(refusal).toBe(`rollgate: carol may not /rollout approve rollout #${id} (payments-api-prod): that needs role prod-deployer; nothing was changed.`);
+    // bob owns the change and holds only staging-deployer
+    ssh.push(commentAddedEvent(change, bob, '/rollout approve trust me too'));
+    await waitFor('the second refusal', () => reviewsOf(601).find((m) => m.includes('bob may not')));
+
+    expect(await db().selectFrom('approvals').select('id').where('rollout_id', '=', id).execute()).toEqual([]);
+    expect((await decisionsOf(601)).map((d) => [d.trigger, d.outcome])).toEqual([['merge', 'hold']]);
+    expect((await db().selectFrom('rollouts').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status).toBe('held');
+    expect(reviewsOf(601).filter((m) => m.includes('ON HOLD') || m.includes('STARTED'))).toHaveLength(1);
+
+    // a prod-deployer's own words do justify it
+    ssh.push(commentAddedEvent(change, alice, '/rollout approve INC-5 checkout fix'));
+    const started = await waitFor('the start message', () => reviewsOf(601).find((m) => m.includes('STARTED')));
+    expect(started).toContain('Justification: INC-5 checkout fix');
+    expect(started).not.toContain('trust me');
+  });
+});
