@@ -37,7 +37,8 @@ export interface StepSummary {
 const bullet = (lines: readonly string[]) => lines.map((l) => `* ${l}`).join('\n');
 
 export function holdMessage(r: RolloutSummary): string {
-  const missing = r.reasons.filter((x) => x.code === 'not-enough-approvers' || x.code === 'justification-missing');
+  // a closed window is as much a thing to resolve as a missing approval: it says when it opens and who may override it
+  const missing = r.reasons.filter((x) => x.code === 'not-enough-approvers' || x.code === 'justification-missing' || x.code === 'window-closed');
   const checked = r.reasons.filter((x) => !missing.includes(x));
   return fit([
     `rollgate: rollout "${r.rule}" to ${r.environment} is ON HOLD (rollout #${r.id}).`,

@@ -1,4 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { evaluateChange } from '../../src/decide/evaluate-change.js';
+import { RolloutRuleSchema, type Policy } from '../../src/decide/policy-config.js';
+import type { RoleGrant } from '../../src/decide/roles.js';
+import type { GerritChange } from '../../src/gerrit/gerrit-client.js';
 import { finishedMessage, holdMessage, MAX_MESSAGE_BYTES, startedMessage, type RolloutSummary, type StepSummary } from '../../src/report/format-message.js';
 
 const summary: RolloutSummary = {
@@ -14,6 +18,45 @@ const summary: RolloutSummary = {
   justification: 'INC-9',
   link: 'https://rollgate.example/api/rollouts/7',
 };
+
+/** A weekend freeze only a release manager may break; alice (sre) approved bob's change, whose footer says INC-9. */
+const SATURDAY = new Date('2026-11-28T14:00:00Z');
+const fixturePolicy = (): Policy => ({
+  version: 'v',
+  roles: { 'prod-deployer': ['sre'], 'release-manager': ['release-managers'] },
+  idpRoles: {},
+  auditReaders: undefined,
+  workflows: {},
+  rollouts: [
+    RolloutRuleSchema.parse({
+      name: 'frozen-prod',
+      match: { project: 'payments/api', branch: 'main' },
+      workflow: 'deploy-service',
+      environment: 'production',
+      approval: { roles: ['prod-deployer'] },
+      windows: { deny: [{ cron: '* * * * 6,0', reason: 'weekend freeze' }] },
+      break_glass: { roles: ['release-manager'] },
+    }),
+  ],
+});
+const frozenChange: GerritChange = {
+  project: 'payments/api',
+  branch: 'main',
+  number: 5,
+  subject: 's',
+  status: 'MERGED',
+  owner: { accountId: 2, username: 'bob' },
+  uploader: undefined,
+  currentRevision: 'a'.repeat(40),
+  currentPatchSet: 1,
+  commitMessage: 'Fix\n\nRollout-Justification: INC-9\n',
+  files: [],
+  votes: { 'Code-Review': [{ account: { accountId: 1, username: 'alice' }, value: 2 }] },
+};
+const frozenRoles = new Map<number, readonly RoleGrant[]>([
+  [1, [{ role: 'prod-deployer', via: 'sre' }]],
+  [3, [{ role: 'release-manager', via: 'release-managers' }]],
+]);
 
 const step = (stepId: string, status: string, extra: Partial<StepSummary> = {}): StepSummary => ({
   stepId,
@@ -36,6 +79,30 @@ describe('review messages', () => {
         'Details: https://rollgate.example/api/rollouts/7',
       ].join('\n\n'),
     );
+  });
+
+  it('a hold in a closed window puts the window under what is missing, with when it opens and who may override it', () => {
+    const [frozen] = evaluateChange({ policy: fixturePolicy(), change: frozenChange, rolesByAccount: frozenRoles, at: SATURDAY });
+    const m = holdMessage({ ...summary, reasons: frozen!.result.reasons, approvers: frozen!.result.approvers });
+    expect(m).toBe(
+      [
+        'rollgate: rollout "api-prod" to production is ON HOLD (rollout #7).',
+        'What is missing:\n* rule frozen-prod is in a closed window now: weekend freeze. A person with role release-manager can override it with "/rollout approve <justification>"; ' +
+          'otherwise comment "/rollout approve <justification>" once the window opens (it opens Mon 2026-11-30 00:00 UTC). Role release-manager is given by Gerrit group `release-managers`.',
+        'What was checked:\n* alice (prod-deployer via sre) approved with Code-Review +2\n* justification: INC-9',
+        'Details: https://rollgate.example/api/rollouts/7',
+      ].join('\n\n'),
+    );
+  });
+
+  it('a start after break glass says the freeze was overridden, by whom, and why in their own words', () => {
+    const approvals = [{ account: { accountId: 3, username: 'rita' }, justification: 'INC-77 customers charged twice' }];
+    const [broken] = evaluateChange({ policy: fixturePolicy(), change: frozenChange, rolesByAccount: frozenRoles, commentApprovals: approvals, at: SATURDAY });
+    expect(broken!.result.outcome).toBe('allow');
+    const m = startedMessage({ ...summary, reasons: broken!.result.reasons, approvers: broken!.result.approvers, justification: broken!.result.justification ?? null }, ['build', 'deploy']);
+    expect(m).toContain('Closed window overridden (break glass): weekend freeze; by rita (release-manager via release-managers), because: INC-77 customers charged twice');
+    // the footer stays the rollout's justification, but it is not the why of the override
+    expect(m).toContain('Justification: INC-9');
   });
 
   it('a start names approvers, roles, justification and the plan', () => {
