@@ -70,9 +70,10 @@ export function loadPolicy(dir: string): Policy {
           for (const problem of windowProblems(w)) problems.push(`${at}.windows.${kind}[${j}]: ${problem}`);
         });
       }
-      for (const glob of [rule.match.project, rule.match.branch, ...(rule.match.paths ?? [])]) {
+      const globs: Array<[string, string]> = [['project', rule.match.project], ['branch', rule.match.branch], ...(rule.match.paths ?? []).map((g, j): [string, string] => [`paths[${j}]`, g])];
+      for (const [field, glob] of globs) {
         const problem = globProblem(glob);
-        if (problem) problems.push(`${at}.match: "${glob}": ${problem}`);
+        if (problem) problems.push(`${at}.match.${field}: "${glob}": ${problem}`);
       }
     });
   }

@@ -44,8 +44,12 @@ export const RolloutRuleSchema = z.strictObject({
   }),
   workflow: name,
   environment: name,
-  /** One approval group, or a list of groups that must all be met by different people. */
-  approval: z.union([ApprovalGroupSchema, z.array(ApprovalGroupSchema).min(1)]).transform((g) => (Array.isArray(g) ? g : [g])),
+  /**
+   * One approval group, or a list of groups that must all be met by different people. One group
+   * is made a list of one before it is checked (not a union), so a mistake inside it is reported
+   * at its own field (`approval.min_approvers`), not as "Invalid input" for all of `approval`.
+   */
+  approval: z.preprocess((g) => (Array.isArray(g) || g === undefined || g === null ? g : [g]), z.array(ApprovalGroupSchema).min(1)),
   justification: z.enum(['required', 'optional']).default('optional'),
   /** One rollout at a time per environment: `serial` runs every merge in order, `supersede` drops queued older ones. */
   queue: z.enum(['serial', 'supersede']).default('serial'),

@@ -100,10 +100,23 @@ describe('rollgate policy check', () => {
 
   it('reports YAML syntax errors with the line', async () => {
     const dir = policyCopy();
-    writeFileSync(path.join(dir, 'roles.yaml'), 'roles:\n  a: { gerrit_groups: [x]\n');
+    writeFileSync(path.join(dir, 'roles.yaml'), ['roles:', '  prod-deployer: { gerrit_groups: [sre] }', '  staging-deployer: { gerrit_groups: [developers] }', '  release-manager: gerrit_groups: [release]', ''].join('\n'));
     const r = await runCli(['policy', 'check', dir]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`${dir}/roles.yaml: line \\d+: `));
+    expect(r.stderr.trim().split('\n')).toEqual(['invalid policy:', `${dir}/roles.yaml: line 4: Nested mappings are not allowed in compact mappings`]);
+  });
+
+  it('names the field inside one approval group, whether written as one group or a list', async () => {
+    const dir = policyCopy();
+    const rule = (approval: string[]) => ['rollouts:', '  - name: api', '    match: { project: payments/api, branch: main }', '    workflow: deploy-service', '    environment: production', ...approval, ''].join('\n');
+    writeFileSync(path.join(dir, 'rollouts.yaml'), rule(['    approval:', '      roles: [prod-deployer]', '      min_approvers: two']));
+    const one = await runCli(['policy', 'check', dir]);
+    expect(one.code).toBe(1);
+    expect(one.stderr.trim().split('\n')).toEqual(['invalid policy:', `${dir}/rollouts.yaml: rollouts[0].approval.min_approvers (line 8): Invalid input: expected number, received string`]);
+
+    writeFileSync(path.join(dir, 'rollouts.yaml'), rule(['    approval:', '      - { roles: [prod-deployer] }', '      - { roles: [release-manager], min_value: high }']));
+    const list = await runCli(['policy', 'check', dir]);
+    expect(list.stderr.trim().split('\n')).toEqual(['invalid policy:', `${dir}/rollouts.yaml: rollouts[0].approval[1].min_value (line 8): Invalid input: expected number, received string`]);
   });
 
   it('reports bad cron expressions, time zones, globs and break-glass roles', async () => {
@@ -113,7 +126,7 @@ describe('rollgate policy check', () => {
       [
         'rollouts:',
         '  - name: api',
-        '    match: { project: "payments/[api", branch: main }',
+        '    match: { project: "payments/[api", branch: main, paths: ["src/**", "docs/{a,b" ] }',
         '    workflow: deploy-service',
         '    environment: prod',
         '    approval: { roles: [prod-deployer] }',
@@ -131,7 +144,8 @@ describe('rollgate policy check', () => {
     expect(r.stderr).toMatch(new RegExp(`${at.replace(/[[\]]/g, '\\$&')}\\.windows\\.deny\\[0\\]: cron "\\* 25 \\* \\* \\*": `));
     expect(r.stderr).toContain(`${at}.windows.allow[0]: cron "* * * *" must have 5 fields (minute hour day-of-month month day-of-week)`);
     expect(r.stderr).toContain(`${at}.windows.allow[0]: tz "Mars/Olympus" is not a known time zone (use an IANA name such as UTC or Europe/Berlin)`);
-    expect(r.stderr).toContain(`${at}.match: "payments/[api": unbalanced "[]" in the pattern`);
+    expect(r.stderr).toContain(`${at}.match.project: "payments/[api": unbalanced "[]" in the pattern`);
+    expect(r.stderr).toContain(`${at}.match.paths[1]: "docs/{a,b": unbalanced "{}" in the pattern`);
   });
 });
 
