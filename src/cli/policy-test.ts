@@ -3,7 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { loadConfig } from '../config.js';
 import type { CommentApproval, DecisionResult } from '../decide/decide.js';
-import { evaluateChange } from '../decide/evaluate-change.js';
+import { evaluateChange, whyIgnored } from '../decide/evaluate-change.js';
 import { loadPolicy } from '../decide/load-policy.js';
 import type { Policy } from '../decide/policy-config.js';
 import { rolesForGroups, type RoleGrant } from '../decide/roles.js';
@@ -151,7 +151,7 @@ export function runCase(policy: Policy, c: PolicyTestCase): string[] {
   for (const [rule, expected] of Object.entries(c.expect)) {
     const result = got.get(rule);
     if (!result) {
-      differences.push(`${rule}: expected ${expected.outcome}, but the rule does not match this change${got.size > 0 ? ` (matching: ${[...got.keys()].join(', ')})` : ' (no rule matches)'}`);
+      differences.push(`${rule}: expected ${expected.outcome}, but the rule does not match this change${got.size > 0 ? ` (matching: ${[...got.keys()].join(', ')})` : ` (${whyIgnored(policy, change)})`}`);
       continue;
     }
     const wrong: string[] = [];

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { loadConfig, type Config } from '../config.js';
 import type { CommentApproval, DecisionResult } from '../decide/decide.js';
-import { evaluateChange, votersOf } from '../decide/evaluate-change.js';
+import { evaluateChange, votersOf, whyIgnored } from '../decide/evaluate-change.js';
 import { loadPolicy } from '../decide/load-policy.js';
 import { needsFiles } from '../decide/match.js';
 import type { Policy, RolloutRule } from '../decide/policy-config.js';
@@ -126,7 +126,7 @@ export async function replayCommand(args: readonly string[]): Promise<number> {
         if (step.kind === 'merged') {
           const decisions = evaluateChange({ policy, change, rolesByAccount, at: step.at });
           if (decisions.length === 0) {
-            print({ kind: 'decision', change: change.number, project: change.project, rule: null, decision: 'ignore', approvers: [], reasons: [`no rollout rule matches ${change.project} ${change.branch}`], comment: null });
+            print({ kind: 'decision', change: change.number, project: change.project, rule: null, decision: 'ignore', approvers: [], reasons: [whyIgnored(policy, change)], comment: null });
             continue;
           }
           for (const { rule, result } of decisions) {

@@ -1,7 +1,7 @@
 import type { GerritChange } from '../gerrit/gerrit-client.js';
 import { decide, type CommentApproval, type DecisionResult } from './decide.js';
 import { footer, JUSTIFICATION_FOOTER, parseFooters, RULE_FOOTER } from './footers.js';
-import { matchingRules } from './match.js';
+import { matchingRules, whyNoRuleMatches } from './match.js';
 import type { Policy, RolloutRule } from './policy-config.js';
 import type { RoleGrant } from './roles.js';
 
@@ -48,4 +48,9 @@ export function evaluateChange(input: {
 export function votersOf(policy: Policy, change: GerritChange): number[] {
   const labels = new Set(policy.rollouts.flatMap((r) => r.approval.map((g) => g.label)));
   return [...labels].flatMap((label) => (change.votes[label] ?? []).map((v) => v.account.accountId));
+}
+
+/** Why `evaluateChange` found no rule for the change (the reason of an `ignore`). */
+export function whyIgnored(policy: Policy, change: GerritChange): string {
+  return whyNoRuleMatches(policy.rollouts, { project: change.project, branch: change.branch, files: change.files, ruleFooter: footer(parseFooters(change.commitMessage), RULE_FOOTER) });
 }

@@ -1,6 +1,6 @@
 import { NotMergedYetError } from '../errors.js';
 import type { ChangeMergedEvent } from '../gerrit/gerrit-event.js';
-import { evaluateChange, votersOf } from './evaluate-change.js';
+import { evaluateChange, votersOf, whyIgnored } from './evaluate-change.js';
 import type { DecideDeps, Handled } from './event-processor.js';
 import { recordMergeDecision } from './record-decision.js';
 import { resolveRoles } from './voter-roles.js';
@@ -23,7 +23,7 @@ export async function handleMerged(d: DecideDeps, event: ChangeMergedEvent): Pro
   const decisions = evaluateChange({ policy, change, rolesByAccount, at });
   if (decisions.length === 0) {
     d.metrics?.decisions.inc({ outcome: 'ignore', trigger: 'merge' });
-    return { status: 'ignored', reason: `no rollout rule matches ${change.project} ${change.branch}` };
+    return { status: 'ignored', reason: whyIgnored(policy, change) };
   }
 
   // Gerrit's time of the merge (a back-filled event carries the submitted time)

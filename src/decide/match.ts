@@ -36,6 +36,29 @@ export function matchingRules(rules: readonly RolloutRule[], merge: MergeFacts):
   return matched.filter((r) => r.name === merge.ruleFooter);
 }
 
+/**
+ * Why no rule was selected for a merge, in words for the `ignore` decision. A `Rollout: <name>`
+ * footer is the usual surprise: it names a rule that does not exist, or one whose project,
+ * branch or paths do not fit this change, and then nothing rolls out.
+ */
+export function whyNoRuleMatches(rules: readonly RolloutRule[], merge: MergeFacts): string {
+  const where = `${merge.project} ${shortBranch(merge.branch)}`;
+  if (merge.ruleFooter === undefined) return `no rollout rule matches ${where}`;
+  const named = rules.find((r) => r.name === merge.ruleFooter);
+  const footerSays = `the "Rollout: ${merge.ruleFooter}" footer names rule ${merge.ruleFooter}`;
+  if (!named) return `${footerSays}, which does not exist (rules: ${rules.map((r) => r.name).join(', ') || 'none'}); nothing rolls out`;
+  return `${footerSays}, which does not match this change: ${mismatch(named, merge)}; nothing rolls out`;
+}
+
+/** The first of a rule's filters that the merge fails, in words. */
+function mismatch(rule: RolloutRule, merge: MergeFacts): string {
+  if (!picomatch.isMatch(merge.project, rule.match.project)) return `project ${merge.project} is not ${rule.match.project}`;
+  if (!picomatch.isMatch(shortBranch(merge.branch), shortBranch(rule.match.branch))) return `branch ${shortBranch(merge.branch)} is not ${shortBranch(rule.match.branch)}`;
+  const files = merge.files ?? [];
+  const shown = files.length > 0 ? files.slice(0, 5).join(', ') + (files.length > 5 ? ', …' : '') : 'none known';
+  return `no file touched (${shown}) is under paths ${rule.match.paths?.join(', ')}`;
+}
+
 /** Whether any rule filters on paths, so the caller knows to fetch the file list. */
 export function needsFiles(rules: readonly RolloutRule[]): boolean {
   return rules.some((r) => r.match.paths !== undefined);

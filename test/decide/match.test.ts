@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { matchingRules } from '../../src/decide/match.js';
+import { matchingRules, whyNoRuleMatches } from '../../src/decide/match.js';
 import { RolloutRuleSchema } from '../../src/decide/policy-config.js';
 import { parseFooters, footer } from '../../src/decide/footers.js';
 import { rolesForGroups } from '../../src/decide/roles.js';
@@ -27,6 +27,17 @@ describe('matchingRules', () => {
     ['Rollout footer naming a rule that does not match selects none', { project: 'payments/api', branch: 'main', ruleFooter: 'release' }, []],
   ])('%s', (_, merge, expected) => {
     expect(names(merge)).toEqual(expected);
+  });
+
+  it.each([
+    ['no footer', { project: 'billing/api', branch: 'refs/heads/main' }, 'no rollout rule matches billing/api main'],
+    ['a footer naming no rule', { project: 'payments/api', branch: 'main', ruleFooter: 'api-prod' }, 'the "Rollout: api-prod" footer names rule api-prod, which does not exist (rules: api, any-payments, deploy-dir, release); nothing rolls out'],
+    ['a footer naming a rule of another branch', { project: 'payments/api', branch: 'main', ruleFooter: 'release' }, 'the "Rollout: release" footer names rule release, which does not match this change: branch main is not release-*; nothing rolls out'],
+    ['a footer naming a rule of another project', { project: 'billing/api', branch: 'main', ruleFooter: 'api' }, 'the "Rollout: api" footer names rule api, which does not match this change: project billing/api is not payments/api; nothing rolls out'],
+    ['a footer naming a rule for other paths', { project: 'payments/api', branch: 'main', files: ['src/a.ts'], ruleFooter: 'deploy-dir' }, 'the "Rollout: deploy-dir" footer names rule deploy-dir, which does not match this change: no file touched (src/a.ts) is under paths deploy/**; nothing rolls out'],
+  ])('says why nothing matches: %s', (_, merge, why) => {
+    expect(matchingRules(rules, merge)).toEqual([]);
+    expect(whyNoRuleMatches(rules, merge)).toBe(why);
   });
 });
 
