@@ -8,6 +8,7 @@ import * as m0006 from './0006_operator_sessions.js';
 import * as m0007 from './0007_events_pending_index.js';
 import * as m0008 from './0008_approval_idp_grants.js';
 import * as m0009 from './0009_merge_order_and_step_processes.js';
+import * as m0010 from './0010_decisions_without_rule.js';
 
 /**
  * Every migration, in order. Listed statically (not read from the folder at run time) so the
@@ -23,4 +24,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0007_events_pending_index': m0007,
   '0008_approval_idp_grants': m0008,
   '0009_merge_order_and_step_processes': m0009,
+  '0010_decisions_without_rule': m0010,
 };

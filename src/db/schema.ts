@@ -165,7 +165,8 @@ export interface CheckpointsTable {
 export interface DecisionsTable {
   id: Generated<number>;
   rollout_id: number | null;
-  rule: string;
+  /** Null for a merge no rule matches (`ignore`). */
+  rule: string | null;
   project: string;
   change_number: number;
   revision: string;

@@ -6,6 +6,12 @@ import type { CommentApproval, DecisionResult, Reason } from './decide.js';
 import type { RolloutRule } from './policy-config.js';
 import type { RoleGrant } from './roles.js';
 
+/** The reason of an `ignore`: not one of decide()'s codes, as no rule was decided. */
+interface IgnoreReason {
+  readonly code: 'no-rule-matches';
+  readonly message: string;
+}
+
 export interface DecisionEntry {
   readonly rolloutId: number | null;
   readonly rule: RolloutRule;
@@ -64,6 +70,26 @@ export class DecisionLog {
     );
   }
 
+  /** A merge no rule matches: nothing rolls out, and the reason (often a `Rollout:` footer) is kept. */
+  async recordIgnored(change: GerritChange, reason: string, at: Date, policyVersion: string, trx: Kysely<Database> = this.#db): Promise<void> {
+    await this.#insert(
+      {
+        rollout_id: null,
+        rule: null,
+        project: change.project,
+        change_number: change.number,
+        revision: change.currentRevision,
+        trigger: 'merge',
+        actor: null,
+        outcome: 'ignore',
+        reasons: [{ code: 'no-rule-matches', message: reason }],
+        inputs: { at: at.toISOString(), branch: change.branch, files: change.files, commitMessage: change.commitMessage, owner: change.owner, patchset: change.currentPatchSet },
+        policy_version: policyVersion,
+      },
+      trx,
+    );
+  }
+
   /** A held rollout nobody approved in time: denied by the clock. */
   async recordExpiry(rollout: RolloutRow, reason: Reason, maxHoldMs: number, policyVersion: string, trx: Kysely<Database> = this.#db): Promise<void> {
     await this.#insert(
@@ -84,7 +110,7 @@ export class DecisionLog {
     );
   }
 
-  async #insert(d: Omit<Insertable<DecisionsTable>, 'reasons' | 'inputs'> & { readonly reasons: readonly Reason[]; readonly inputs: Readonly<Record<string, unknown>> }, trx: Kysely<Database>): Promise<void> {
+  async #insert(d: Omit<Insertable<DecisionsTable>, 'reasons' | 'inputs'> & { readonly reasons: readonly (Reason | IgnoreReason)[]; readonly inputs: Readonly<Record<string, unknown>> }, trx: Kysely<Database>): Promise<void> {
     await trx
       .insertInto('decisions')
       .values({ ...d, reasons: JSON.stringify(d.reasons), inputs: JSON.stringify(d.inputs) })
@@ -98,7 +124,7 @@ export class DecisionLog {
         rolloutId: d.rollout_id ?? null,
         project: d.project,
         changeNumber: d.change_number,
-        summary: `${d.outcome} ${d.project}~${d.change_number} under rule ${d.rule} (${d.trigger}${d.actor ? ` by ${d.actor}` : ''})${why ? `: ${why}` : ''}`,
+        summary: `${d.outcome} ${d.project}~${d.change_number} ${d.rule === null ? 'under no rule' : `under rule ${d.rule}`} (${d.trigger}${d.actor ? ` by ${d.actor}` : ''})${why ? `: ${why}` : ''}`,
         data: { trigger: d.trigger, rule: d.rule, revision: d.revision, outcome: d.outcome, reasons: d.reasons, inputs: d.inputs, policyVersion: d.policy_version },
       },
       trx,

@@ -22,8 +22,10 @@ export async function handleMerged(d: DecideDeps, event: ChangeMergedEvent): Pro
   const at = new Date();
   const decisions = evaluateChange({ policy, change, rolesByAccount, at });
   if (decisions.length === 0) {
+    const reason = whyIgnored(policy, change);
+    await d.decisions.recordIgnored(change, reason, at, policy.version);
     d.metrics?.decisions.inc({ outcome: 'ignore', trigger: 'merge' });
-    return { status: 'ignored', reason: whyIgnored(policy, change) };
+    return { status: 'ignored', reason };
   }
 
   // Gerrit's time of the merge (a back-filled event carries the submitted time)

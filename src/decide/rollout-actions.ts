@@ -1,11 +1,10 @@
 import type { AuditKind } from '../audit/audit-trail.js';
 import type { RolloutRow } from '../db/schema.js';
 import type { GerritAccount, GerritChange } from '../gerrit/gerrit-client.js';
-import { denyMessage, REVIEW_TAG } from '../report/format-message.js';
-import { rolloutSummary } from '../report/rollout-summary.js';
+import { REVIEW_TAG } from '../report/format-message.js';
 import { asCommentApproval } from './approval-store.js';
 import type { CommandVerb } from './comment-command.js';
-import { displayName, type Approver } from './decide.js';
+import { displayName, type Approver, type DecisionResult } from './decide.js';
 import { evaluateChange, votersOf } from './evaluate-change.js';
 import type { Actor, DecideDeps } from './event-processor.js';
 import { recordRedecision } from './record-decision.js';
@@ -140,6 +139,7 @@ export async function denyRollout(d: DecideDeps, rollout: RolloutRow, person: Ac
     const refusal = roleRefusal(rollout, 'deny', person, grants, [...ruleActionRoles(ruleOf(d, rollout)), ...gateRoles(d, rollout)]);
     if (refusal) return audited(d, rollout, 'deny', person, reason, refusal);
     const result = await d.operations.cancel(rollout.id, actorOf(person, grants), `denied at the approval gate: ${reason}`);
+    if (result.ok) await recordGateDenial(d, rollout, person, grants, reason);
     if (result.ok && person.source === 'api') await announce(d, rollout, 'deny', person, grants, reason);
     return audited(d, rollout, 'deny', person, reason, { outcome: result.ok ? 'done' : 'nothing', message: result.message });
   }
@@ -148,14 +148,63 @@ export async function denyRollout(d: DecideDeps, rollout: RolloutRow, person: Ac
   }
   const refusal = roleRefusal(rollout, 'deny', person, grants, ruleActionRoles(ruleOf(d, rollout)));
   if (refusal) return audited(d, rollout, 'deny', person, reason, refusal);
+  const rule = ruleOf(d, rollout);
+  if (!rule) return audited(d, rollout, 'deny', person, reason, { outcome: 'nothing', message: `${rollout.rule}: rule no longer in the policy, left on hold` });
   if (person.source === 'api') await announce(d, rollout, 'deny', person, grants, reason);
-  const reasons = [{ code: 'denied-by-command' as const, message: `denied by ${who}: ${reason}` }];
-  const updated = await d.rollouts.redecide(rollout.id, { decision: 'deny', reasons, approvers: rollout.approvers as Approver[], justification: rollout.justification ?? undefined });
+  const result: DecisionResult = {
+    outcome: 'deny',
+    reasons: [{ code: 'denied-by-command', message: `denied by ${who}: ${reason}` }],
+    approvers: rollout.approvers as Approver[],
+    justification: rollout.justification ?? undefined,
+  };
+  // recorded like any other decision: the rollout row, a `decisions` entry with its inputs and the
+  // policy version, and the deny message (keyed rollout:<id>:deny:<person key>), in one transaction
+  const change = await d.gerrit.getChange(rollout.project, rollout.change_number);
+  const commentApprovals = (await d.approvals.forRollout(rollout.id)).map(asCommentApproval);
+  const policy = d.policy();
+  const updated = await d.db.transaction().execute((trx) =>
+    recordRedecision(
+      d,
+      {
+        rollout,
+        rule,
+        change,
+        result,
+        rolesByAccount: new Map([[person.account.accountId, grants]]),
+        commentApprovals,
+        at: new Date(),
+        trigger: person.source,
+        actor: person.account.username ?? who,
+        policyVersion: policy.version,
+        keySuffix: person.key,
+      },
+      trx,
+    ),
+  );
   if (!updated) return audited(d, rollout, 'deny', person, reason, { outcome: 'nothing', message: `${rollout.rule}: no longer held` });
   d.metrics?.decisions.inc({ outcome: 'deny', trigger: person.source === 'api' ? 'api' : 'command' });
-  await d.outbox.enqueue({ messageKey: `rollout:${rollout.id}:deny:${person.key}`, rolloutId: rollout.id, project: rollout.project, changeNumber: rollout.change_number, revision: rollout.revision, tag: REVIEW_TAG, message: denyMessage(rolloutSummary(updated, d.publicUrl)) });
   d.onReport();
   return audited(d, rollout, 'deny', person, reason, { outcome: 'done', message: `${rollout.rule}: denied by ${who}` });
+}
+
+/** A deny at an approval gate is a decision too: a `decisions` entry, with the person's roles and the policy version. */
+async function recordGateDenial(d: DecideDeps, rollout: RolloutRow, person: ActingPerson, grants: readonly RoleGrant[], reason: string): Promise<void> {
+  const rule = ruleOf(d, rollout);
+  if (!rule) return;
+  const change = await d.gerrit.getChange(rollout.project, rollout.change_number);
+  const result: DecisionResult = { outcome: 'deny', reasons: [{ code: 'denied-by-command', message: `denied at the approval gate by ${displayName(person.account)}: ${reason}` }], approvers: rollout.approvers as Approver[], justification: rollout.justification ?? undefined };
+  await d.decisions.record({
+    rolloutId: rollout.id,
+    rule,
+    change,
+    result,
+    rolesByAccount: new Map([[person.account.accountId, grants]]),
+    commentApprovals: [],
+    at: new Date(),
+    trigger: person.source,
+    actor: person.account.username ?? displayName(person.account),
+    policyVersion: d.policy().version,
+  });
 }
 
 /** `retry`, `rollback`, `cancel`: handed to the workflow engine once the role is checked. */

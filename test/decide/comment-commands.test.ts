@@ -70,4 +70,51 @@ describe.each(BACKENDS)('%s: /rollout comments on held rollouts', (backend) => {
     expect(started).toContain('Justification: INC-5 checkout fix');
     expect(started).not.toContain('trust me');
   });
+
+  it('records a /rollout deny in decisions like any decision: trigger, actor, outcome, reasons, inputs and policy version', async () => {
+    const { change, id } = await heldForJustification(602);
+    ssh.push(commentAddedEvent(change, alice, '/rollout deny not during INC-12'));
+    const denied = await waitFor('the deny message', () => reviewsOf(602).find((m) => m.includes('DENIED')));
+    expect(denied).toContain('* denied by alice: not during INC-12');
+    const rows = await decisionsOf(602);
+    expect(rows.map(({ policy_version: _, ...r }) => r)).toEqual([
+      { rollout_id: id, rule: 'payments-api-prod', trigger: 'merge', actor: null, outcome: 'hold' },
+      { rollout_id: id, rule: 'payments-api-prod', trigger: 'comment', actor: 'alice', outcome: 'deny' },
+    ]);
+    expect(rows[1]!.policy_version).toBe(service.policy.version);
+    const full = await db().selectFrom('decisions').select(['reasons', 'inputs']).where('change_number', '=', 602).where('outcome', '=', 'deny').executeTakeFirstOrThrow();
+    expect(full.reasons).toEqual([{ code: 'denied-by-command', message: 'denied by alice: not during INC-12' }]);
+    expect(full.inputs).toMatchObject({ roles: { [String(alice._account_id)]: [{ role: 'prod-deployer', via: 'sre' }] }, votes: [{ label: 'Code-Review', value: 2 }] });
+    // one deny message, not two (the decision's and the command's)
+    expect(reviewsOf(602).filter((m) => m.includes('DENIED'))).toHaveLength(1);
+  });
+
+  it('records an ignored merge in decisions with its reason, such as a Rollout footer naming no rule', async () => {
+    const other = mergedChange(603, bob, { project: 'payments/web', votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
+    const typo = mergedChange(604, bob, { commitMessage: 'Fix\n\nRollout: payments-api-prd\nRollout-Justification: INC-1\n', votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
+    for (const c of [other, typo]) {
+      rest.setChange(c);
+      ssh.push(changeMergedEvent(c));
+    }
+    const rows = await waitFor('the ignore decisions', async () => {
+      const found = await db().selectFrom('decisions').select(['change_number', 'rollout_id', 'rule', 'trigger', 'outcome', 'reasons', 'policy_version']).where('change_number', 'in', [603, 604]).orderBy('change_number').execute();
+      return found.length === 2 ? found : undefined;
+    });
+    expect(rows).toEqual([
+      { change_number: 603, rollout_id: null, rule: null, trigger: 'merge', outcome: 'ignore', reasons: [{ code: 'no-rule-matches', message: 'no rollout rule matches payments/web main' }], policy_version: service.policy.version },
+      {
+        change_number: 604,
+        rollout_id: null,
+        rule: null,
+        trigger: 'merge',
+        outcome: 'ignore',
+        reasons: [{ code: 'no-rule-matches', message: 'the "Rollout: payments-api-prd" footer names rule payments-api-prd, which does not exist (rules: payments-api-prod); nothing rolls out' }],
+        policy_version: service.policy.version,
+      },
+    ]);
+    expect(await db().selectFrom('rollouts').select('id').where('change_number', 'in', [603, 604]).execute()).toEqual([]);
+    const events = await db().selectFrom('events').select(['status', 'reason']).where('type', '=', 'change-merged').orderBy('id', 'desc').limit(2).execute();
+    expect(events.map((e) => e.status)).toEqual(['ignored', 'ignored']);
+    expect(events.map((e) => e.reason)).toContain('the "Rollout: payments-api-prd" footer names rule payments-api-prd, which does not exist (rules: payments-api-prod); nothing rolls out');
+  });
 });
