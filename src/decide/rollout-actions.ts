@@ -48,7 +48,7 @@ export async function actOnRollout(d: DecideDeps, rollout: RolloutRow, verb: Com
   switch (verb) {
     case 'approve':
       if (rollout.status === 'held') return approveHeld(d, rollout, person, text);
-      if (rollout.status === 'waiting') return approveAtGate(d, rollout, person, text);
+      if (await waitsAtGate(d, rollout)) return approveAtGate(d, rollout, person, text);
       return audited(d, rollout, verb, person, text, { outcome: 'nothing', message: `rollout #${rollout.id} (${rollout.rule}) is ${describe(rollout)}; it is not waiting for an approval.` });
     case 'deny':
       return denyRollout(d, rollout, person, text);
@@ -135,7 +135,7 @@ export async function approveAtGate(d: DecideDeps, rollout: RolloutRow, person: 
 export async function denyRollout(d: DecideDeps, rollout: RolloutRow, person: ActingPerson, reason: string): Promise<ActionResult> {
   const who = displayName(person.account);
   const grants = await rolesOf(d, person);
-  if (rollout.status === 'waiting' && d.operations) {
+  if (d.operations && (await waitsAtGate(d, rollout))) {
     const refusal = roleRefusal(rollout, 'deny', person, grants, [...ruleActionRoles(ruleOf(d, rollout)), ...gateRoles(d, rollout)]);
     if (refusal) return audited(d, rollout, 'deny', person, reason, refusal);
     const result = await d.operations.cancel(rollout.id, actorOf(person, grants), `denied at the approval gate: ${reason}`);
@@ -205,6 +205,16 @@ async function recordGateDenial(d: DecideDeps, rollout: RolloutRow, person: Acti
     actor: person.account.username ?? displayName(person.account),
     policyVersion: d.policy().version,
   });
+}
+
+/**
+ * Whether the rollout waits at an approval gate: parked (`waiting`), or `running` while a gate
+ * step waits and a parallel step still runs. The same rule as `waitingForChange` (comments) and
+ * `allowedActions` (the web page's buttons), so the API acts wherever the page offers it.
+ */
+async function waitsAtGate(d: DecideDeps, rollout: RolloutRow): Promise<boolean> {
+  if (rollout.status !== 'waiting' && rollout.status !== 'running') return false;
+  return (await d.rollouts.steps(rollout.id)).some((s) => s.status === 'waiting');
 }
 
 /** `retry`, `rollback`, `cancel`: handed to the workflow engine once the role is checked. */

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../helpers/backends.js';
-import { bob, changeMergedEvent, mergedChange } from '../helpers/change-events.js';
+import { alice, bob, changeMergedEvent, mergedChange } from '../helpers/change-events.js';
 import { startRollgateWithLogin, type RollgateWithLogin } from '../helpers/rollgate-with-login.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -200,3 +200,48 @@ describe.each(BACKENDS)('%s: a quorum of two, one approver holding the role only
   });
 });
 
+
+describe.each(BACKENDS)('%s: an approval gate that waits while a parallel step still runs', (backend) => {
+  let r: RollgateWithLogin;
+  // `soak` and the gate start together; the rollout stays `running` while the gate waits
+  const PARALLEL_GATE = `name: deploy-service
+steps:
+  - id: soak
+    run: ["./ops/step.mjs", "soak", "--sleep", "3000"]
+  - id: promote
+    approval: { roles: [prod-deployer], timeout: 1h }
+  - id: full
+    needs: [soak, promote]
+    run: ["./ops/step.mjs", "full"]
+`;
+
+  beforeAll(async () => {
+    r = await startRollgateWithLogin(backend, { workflow: PARALLEL_GATE });
+  });
+
+  afterAll(async () => {
+    await r?.stop();
+  });
+
+  it('passes the gate through the API while the rollout is running, as the web page offers', async () => {
+    const reviewsOf = (change: number) => r.rest.reviews.filter((m) => m.changeNumber === change).map((m) => m.message);
+    const change = mergedChange(721, bob, { commitMessage: 'Change 721\n\nRollout-Justification: routine\n', votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
+    r.rest.setChange(change);
+    r.ssh.push(changeMergedEvent(change));
+    const db = r.service.database.db;
+    const { id } = await waitFor('the rollout', () => db.selectFrom('rollouts').select('id').where('change_number', '=', 721).executeTakeFirst());
+    await waitFor('the gate to wait beside the running soak', async () => {
+      const steps = await db.selectFrom('rollout_steps').select(['step_id', 'status']).where('rollout_id', '=', id).execute();
+      return steps.some((s) => s.step_id === 'promote' && s.status === 'waiting') && steps.some((s) => s.step_id === 'soak' && s.status === 'running');
+    });
+    expect((await db.selectFrom('rollouts').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status).toBe('running');
+
+    const res = await fetch(`${r.url}/api/rollouts/${id}/approve`, { method: 'POST', headers: { authorization: `Bearer ${await r.idp.accessToken('alice')}`, 'content-type': 'application/json' }, body: JSON.stringify({ justification: 'canary looks fine' }) });
+    const body = (await res.json()) as { ok?: boolean; error?: string };
+    expect([res.status, body.error]).toEqual([200, undefined]);
+    await waitFor('the finish message', () => reviewsOf(721).find((m) => m.includes('SUCCEEDED')), 30_000);
+    const promote = await db.selectFrom('rollout_steps').select('status').where('rollout_id', '=', id).where('step_id', '=', 'promote').executeTakeFirstOrThrow();
+    expect(promote.status).toBe('succeeded');
+    expect(reviewsOf(721)).toContain('rollgate: approved via rollgate by alice (prod-deployer via sre): canary looks fine');
+  });
+});
