@@ -4,7 +4,7 @@ import { configuredTarget, createDatabase } from '../db/database.js';
 import type { ApprovalRow, RolloutRow } from '../db/schema.js';
 import { asCommentApproval } from '../decide/approval-store.js';
 import type { CommentApproval, DecisionResult } from '../decide/decide.js';
-import { evaluateChange, votersOf, type RuleDecision } from '../decide/evaluate-change.js';
+import { evaluateChange, votersOf, whyIgnored, type RuleDecision } from '../decide/evaluate-change.js';
 import { loadPolicy } from '../decide/load-policy.js';
 import { mergeGrants } from '../decide/roles.js';
 import { resolveRoles } from '../decide/voter-roles.js';
@@ -106,7 +106,7 @@ export async function explainCommand(args: readonly string[]): Promise<number> {
     throw err;
   }
 
-  const lines = toLines(change, decisions, stored.rows, at);
+  const lines = toLines(change, decisions, stored.rows, at, whyIgnored(policy, change));
   if (values.json) {
     for (const line of lines) process.stdout.write(`${JSON.stringify(line)}\n`);
   } else {
@@ -116,7 +116,7 @@ export async function explainCommand(args: readonly string[]): Promise<number> {
   return 0;
 }
 
-function toLines(change: GerritChange, decisions: readonly RuleDecision[], rows: readonly RolloutRow[], at: Date): ExplainLine[] {
+function toLines(change: GerritChange, decisions: readonly RuleDecision[], rows: readonly RolloutRow[], at: Date, ignoredBecause: string): ExplainLine[] {
   const base = { change: change.number, project: change.project, branch: change.branch, status: change.status, patchSet: change.currentPatchSet, revision: change.currentRevision, at: at.toISOString() };
   const rolloutsOf = (rule: string | null) =>
     rows.filter((r) => rule === null || r.rule === rule).map((r) => ({ id: r.id, status: r.status, decision: r.decision, patchSet: r.patchset, revision: r.revision, createdAt: new Date(r.created_at).toISOString() }));
@@ -129,7 +129,7 @@ function toLines(change: GerritChange, decisions: readonly RuleDecision[], rows:
         environment: null,
         decision: 'ignore',
         approvers: [],
-        reasons: [{ code: 'no-rule-matches', message: `no rollout rule matches ${change.project} ${change.branch}${change.files.length > 0 ? ` (files: ${change.files.slice(0, 5).join(', ')}${change.files.length > 5 ? ', …' : ''})` : ''}: a merge is recorded as ignored` }],
+        reasons: [{ code: 'no-rule-matches', message: `${ignoredBecause}${change.files.length > 0 ? ` (files: ${change.files.slice(0, 5).join(', ')}${change.files.length > 5 ? ', …' : ''})` : ''}: a merge is recorded as ignored` }],
         justification: null,
         rollouts: rolloutsOf(null),
       },
