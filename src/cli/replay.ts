@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { loadConfig, type Config } from '../config.js';
-import type { CommentApproval, DecisionResult } from '../decide/decide.js';
+import { displayName, type CommentApproval, type DecisionResult } from '../decide/decide.js';
+import { ruleActionRoles } from '../decide/rule-roles.js';
 import { evaluateChange, votersOf, whyIgnored } from '../decide/evaluate-change.js';
 import { loadPolicy } from '../decide/load-policy.js';
 import { needsFiles } from '../decide/match.js';
@@ -121,8 +122,8 @@ export async function replayCommand(args: readonly string[]): Promise<number> {
         if (step.kind === 'merged' && !step.filesKnown && needsFiles(policy.rollouts)) {
           change = await withFilesFromRest(change, rest, n, warnedNoFiles);
         }
-        const commentApprovals = step.kind === 'approve' ? step.commentApprovals : [];
-        const rolesByAccount = await rolesOf(policy, groups, change, commentApprovals);
+        const commentApprovals = step.kind === 'merged' ? [] : step.commentApprovals;
+        const rolesByAccount = await rolesOf(policy, groups, change, step.kind === 'deny' ? [...commentApprovals, { account: step.by, justification: '' }] : commentApprovals);
         if (step.kind === 'merged') {
           const decisions = evaluateChange({ policy, change, rolesByAccount, at: step.at });
           if (decisions.length === 0) {
@@ -132,6 +133,23 @@ export async function replayCommand(args: readonly string[]): Promise<number> {
           for (const { rule, result } of decisions) {
             const id = await sink?.record(rule, change, step.newRev, result, { rolesByAccount, at: step.at });
             print(decisionLine(change, rule, result, policy, id, sink?.publicUrl));
+          }
+        } else if (step.kind === 'deny') {
+          const held = sink ? await sink.held(change) : dryHeld.get(keyOf(change));
+          for (const ruleName of held ?? []) {
+            const [decision] = evaluateChange({ policy, change, rolesByAccount, commentApprovals, at: step.at, onlyRule: ruleName });
+            if (!decision) continue;
+            const who = displayName(step.by);
+            // as serve: only the rule's approval or break-glass roles may deny; anyone else changes nothing
+            const needed = ruleActionRoles(decision.rule);
+            if (!(rolesByAccount.get(step.by.accountId) ?? []).some((g) => needed.includes(g.role))) {
+              process.stderr.write(`line ${n}: change ${change.number}: ${who} may not /rollout deny ${ruleName}: that needs role ${needed.join(' or ')}; nothing was changed\n`);
+              continue;
+            }
+            const result: DecisionResult = { ...decision.result, outcome: 'deny', reasons: [{ code: 'denied-by-command', message: `denied by ${who}: ${step.reason}` }] };
+            const id = await sink?.redecide(change, decision.rule, result, n, { rolesByAccount, commentApprovals, at: step.at, actor: step.by.username });
+            if (sink && id === undefined) continue; // no longer held
+            print(decisionLine(change, decision.rule, result, policy, id, sink?.publicUrl));
           }
         } else {
           // serve decides a change's held rollouts again when an approval arrives; so does replay

@@ -16,7 +16,9 @@ import { shortBranch } from './match.js';
  *   Gerrit may copy votes to a new patch set (copy conditions); events do not say so, so a
  *   replay counts only votes given on the merged patch set itself.
  * - Owner and uploader come from the merged event's `change.owner` and `patchSet.uploader`.
- * - `/rollout approve <text>` in a comment on a merged change is an approval at that moment.
+ * - `/rollout approve <text>` in a comment on a merged change is an approval at that moment, and
+ *   `/rollout deny <reason>` a denial. `retry`, `rollback` and `cancel` act on rollouts that run,
+ *   which a recording cannot replay faithfully; they are not replayed.
  * - Stream events carry no account ids. People are identified by `username` (email when an
  *   account has none), and each gets a stable numeric id in order of first appearance.
  */
@@ -25,6 +27,8 @@ export type ReplayStep =
   | { readonly kind: 'merged'; readonly change: GerritChange; readonly newRev: string | undefined; readonly at: Date; readonly filesKnown: boolean }
   /** A `/rollout approve` on a merged change: held rollouts are decided again at `at` with all approvals so far. */
   | { readonly kind: 'approve'; readonly change: GerritChange; readonly by: GerritAccount; readonly commentApprovals: readonly CommentApproval[]; readonly at: Date }
+  /** A `/rollout deny <reason>` on a merged change: held rollouts are denied, if `by` holds one of the rule's roles. */
+  | { readonly kind: 'deny'; readonly change: GerritChange; readonly by: GerritAccount; readonly reason: string; readonly commentApprovals: readonly CommentApproval[]; readonly at: Date }
   /** Something in a usable event that could not be used, in words. */
   | { readonly kind: 'problem'; readonly message: string };
 
@@ -129,10 +133,15 @@ export class EventReplay {
         }
       }
     }
-    const approve = parseCommentCommands(comment).find((c) => c.kind === 'approve');
-    if (approve && approve.kind !== 'invalid' && state.merged) {
-      state.approvals.push({ account, justification: approve.text });
-      steps.push({ kind: 'approve', change: this.#current(state), by: account, commentApprovals: [...state.approvals], at });
+    if (!state.merged) return steps;
+    // the commands in the order they were written, as serve applies them
+    for (const command of parseCommentCommands(comment)) {
+      if (command.kind === 'approve') {
+        state.approvals.push({ account, justification: command.text });
+        steps.push({ kind: 'approve', change: this.#current(state), by: account, commentApprovals: [...state.approvals], at });
+      } else if (command.kind === 'deny') {
+        steps.push({ kind: 'deny', change: this.#current(state), by: account, reason: command.text, commentApprovals: [...state.approvals], at });
+      }
     }
     return steps;
   }

@@ -97,8 +97,41 @@ describe('rollgate replay --dry-run', () => {
     expect(out.code).toBe(0);
     const [sat, mon] = jsonLines(out.stdout);
     expect(sat!.decision).toBe('hold');
-    expect(sat!.reasons).toContain('rule payments-api-prod is in a closed window now: weekend freeze. Comment "/rollout approve <justification>" once the window is open.');
+    expect(sat!.reasons).toContain('rule payments-api-prod is in a closed window now: weekend freeze. Comment "/rollout approve <justification>" once the window opens (it opens Mon 2025-11-24 00:00 UTC).');
     expect(mon!.change).toBe(411);
+  });
+
+  it('replays /rollout deny from a role holder as a deny decision, refuses it from anyone else, and says why a footer selects no rule', async () => {
+    const held = mergedChange(440, bob, { commitMessage: 'Mine\n\nRollout-Justification: trust me\n' });
+    const typo = mergedChange(441, bob, { commitMessage: 'Typo\n\nRollout: payments-api-prd\n' });
+    const lines = [
+      voteEvent(held, bob, 2, 1763884850),
+      { ...changeMergedEvent(held), eventCreatedOn: 1763884900 },
+      { ...commentAddedEvent(held, carol, '/rollout deny I do not like it'), eventCreatedOn: 1763884950 },
+      { ...commentAddedEvent(held, alice, '/rollout deny not while INC-12 is open'), eventCreatedOn: 1763885000 },
+      // denied is final: a later approval finds nothing held
+      { ...commentAddedEvent(held, alice, '/rollout approve changed my mind'), eventCreatedOn: 1763885100 },
+      changeMergedEvent(typo),
+    ];
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'rollgate-replay-deny-')), 'events.jsonl');
+    writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n'));
+    const out = await runCli(['replay', file, '--dry-run', '--policies', POLICIES, '--groups', GROUPS_FILE]);
+    expect(out.code).toBe(0);
+    expect(out.stderr).toBe('line 3: change 440: carol may not /rollout deny payments-api-prod: that needs role prod-deployer; nothing was changed\n');
+    const [hold, deny, ignore, ...rest] = jsonLines(out.stdout);
+    expect(rest).toEqual([]);
+    expect(hold).toMatchObject({ change: 440, decision: 'hold' });
+    expect(deny).toEqual({
+      kind: 'decision',
+      change: 440,
+      project: 'payments/api',
+      rule: 'payments-api-prod',
+      decision: 'deny',
+      approvers: [],
+      reasons: ['denied by alice: not while INC-12 is open'],
+      comment: 'rollgate: rollout "payments-api-prod" to production is DENIED (dry run).\n\nWhy:\n* denied by alice: not while INC-12 is open',
+    });
+    expect(ignore).toMatchObject({ change: 441, decision: 'ignore', reasons: ['the "Rollout: payments-api-prd" footer names rule payments-api-prd, which does not exist (rules: payments-api-prod); nothing rolls out'] });
   });
 
   it('exits 1 with line N: problem when no line of the file is an event, and when the file cannot be read', async () => {
