@@ -14,7 +14,7 @@ describe('rollgate policy check', () => {
   it('accepts the shipped example policy', async () => {
     const r = await runCli(['policy', 'check', 'policies']);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toBe('policies: ok (3 roles, 1 rollout rules, 1 workflows)\n');
+    expect(r.stdout).toBe('policies: ok (4 roles, 2 rollout rules, 1 workflows)\n');
     expect(r.code).toBe(0);
   });
 
@@ -57,7 +57,7 @@ describe('rollgate policy check', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`${dir}/roles.yaml: roles.staging-deployer (line 3): a role needs gerrit_groups or idp_groups`);
 
-    writeFileSync(path.join(dir, 'roles.yaml'), ['roles:', '  prod-deployer: { gerrit_groups: [sre] }', '  staging-deployer: { gerrit_groups: [dev] }', '  release-manager: { idp_groups: [release] }', 'audit_readers: [auditor]', ''].join('\n'));
+    writeFileSync(path.join(dir, 'roles.yaml'), ['roles:', '  prod-deployer: { gerrit_groups: [sre] }', '  staging-deployer: { gerrit_groups: [dev] }', '  release-manager: { idp_groups: [release] }', '  security: { gerrit_groups: [security-team] }', 'audit_readers: [auditor]', ''].join('\n'));
     const again = await runCli(['policy', 'check', dir]);
     expect(again.code).toBe(1);
     expect(again.stderr.trim().split('\n')).toEqual(['invalid policy:', `${dir}/roles.yaml: audit_readers[0]: no role "auditor" in roles.yaml`]);

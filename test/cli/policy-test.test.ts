@@ -22,7 +22,7 @@ describe('rollgate policy test', () => {
     expect(lines.filter((l) => l.startsWith('PASS ')).length).toBeGreaterThanOrEqual(4);
     expect(lines.some((l) => l.startsWith('FAIL '))).toBe(false);
     expect(r.stdout).toContain('PASS policies/tests/payments-api-prod.yaml: an SRE approving their own change is held (no self-approval)');
-    expect(lines.at(-1)).toMatch(/^\d+ passed, 0 failed \(1 file\)$/);
+    expect(lines.at(-1)).toMatch(/^\d+ passed, 0 failed \(2 files\)$/);
   });
 
   it('reads the policy folder from ROLLGATE_POLICY_DIR when none is given', async () => {
@@ -62,7 +62,7 @@ describe('rollgate policy test', () => {
       `FAIL ${file}: self-approval wrongly expected to pass (cases[0])\n  payments-api-prod: expected allow, got hold\n  payments-api-prod reasons:\n    - alice's Code-Review +2 does not count: alice owns the change (no self-approval)`,
     );
     expect(r.stdout).toContain(`FAIL ${file}: a reason that is not there (cases[1])\n  payments-api-prod: no reason contains "approved by the moon"\n  payments-api-prod reasons:\n    - alice (prod-deployer via sre) approved with Code-Review +2`);
-    expect(r.stdout).toContain('payments-api-prod: expected hold, but the rule does not match this change (no rule matches)');
+    expect(r.stdout).toContain('payments-api-prod: expected hold, but the rule does not match this change (no rollout rule matches other/thing main)');
     expect(r.stdout).toContain(`PASS ${file}: ignored as expected`);
     expect(r.stdout.trim().split('\n').at(-1)).toBe('1 passed, 3 failed (1 file)');
   });
