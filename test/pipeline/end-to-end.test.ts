@@ -166,13 +166,16 @@ describe.each(BACKENDS)('%s: a merge streamed over SSH becomes a rollout and rev
     ssh.push(changeMergedEvent(change));
     await waitFor('the hold message', () => reviewsOf(107).find((r) => r.message.includes('ON HOLD')));
 
-    // bob (owner) and carol (no role) cannot approve; their attempts are answered with why
+    // bob (owner, only staging-deployer) and carol (no role) cannot approve: each gets a reply
+    // naming the role, and nothing is stored or decided again (their text justifies nothing)
     ssh.push(commentAddedEvent(change, bob, '/rollout approve I am sure'));
     ssh.push(commentAddedEvent(change, carol, 'looks fine\n/rollout approve ship it'));
-    await waitFor('two more hold messages', () => reviewsOf(107).filter((r) => r.message.includes('ON HOLD')).length === 3);
-    const last = reviewsOf(107).filter((r) => r.message.includes('ON HOLD')).at(-1)!.message;
-    expect(last).toContain("bob's /rollout approve does not count: bob owns the change (no self-approval)");
-    expect(last).toContain("carol's /rollout approve does not count: carol holds no role; needs one of prod-deployer");
+    const id = (await service.database.db.selectFrom('rollouts').select('id').where('change_number', '=', 107).executeTakeFirstOrThrow()).id;
+    for (const who of ['bob', 'carol']) {
+      const refusal = await waitFor(`${who}'s refusal`, () => reviewsOf(107).find((r) => r.message.startsWith(`rollgate: ${who} may not`)));
+      expect(refusal.message).toBe(`rollgate: ${who} may not /rollout approve rollout #${id} (payments-api-prod): that needs role prod-deployer; nothing was changed.`);
+    }
+    expect(reviewsOf(107).filter((r) => r.message.includes('ON HOLD'))).toHaveLength(1);
     expect(calls().some((c) => c.args[2] === '107')).toBe(false);
 
     // a quoted command inside a sentence is not a command
@@ -188,20 +191,14 @@ describe.each(BACKENDS)('%s: a merge streamed over SSH becomes a rollout and rev
     const audit = await service.database.db.selectFrom('decisions').selectAll().where('change_number', '=', 107).orderBy('id').execute();
     expect(audit.map((a) => [a.trigger, a.actor, a.outcome])).toEqual([
       ['merge', null, 'hold'],
-      ['comment', 'bob', 'hold'],
-      ['comment', 'carol', 'hold'],
       ['comment', 'alice', 'allow'],
     ]);
     expect(audit[0]!.policy_version).toMatch(/^[0-9a-f]{64}$/);
-    const inputs = audit[3]!.inputs as { votes: Array<{ account: { username: string }; value: number }>; roles: Record<string, Array<{ role: string; via: string }>>; justification: string };
+    const inputs = audit[1]!.inputs as { votes: Array<{ account: { username: string }; value: number }>; roles: Record<string, Array<{ role: string; via: string }>>; justification: string };
     expect(inputs.votes.map((v) => [v.account.username, v.value])).toEqual([['bob', 2]]);
     expect(inputs.roles[String(alice._account_id)]).toEqual([{ role: 'prod-deployer', via: 'sre' }]);
     expect(inputs.justification).toBe('hotfix for INC-9');
-    expect(approvals.filter((a) => a.username !== null)).toEqual([
-      { username: 'bob', justification: 'I am sure' },
-      { username: 'carol', justification: 'ship it' },
-      { username: 'alice', justification: 'hotfix for INC-9' },
-    ]);
+    expect(approvals.filter((a) => a.username !== null)).toEqual([{ username: 'alice', justification: 'hotfix for INC-9' }]);
   });
 
   it('answers /rollout approve on a change with nothing held, and ignores its own messages', async () => {
