@@ -200,7 +200,7 @@ describe(`rollgate on a real Gerrit (${backend})`, () => {
 
     await gerrit.review(admin, change.number, { message: '/rollout approve release management agrees' });
     const startedMsg = await messageWith(change.number, 'STARTED');
-    expect(startedMsg.message).toContain('Closed window overridden (break glass): release freeze; by admin (release-manager via release-managers), because: INC-77 customers charged twice');
+    expect(startedMsg.message).toContain('Closed window overridden (break glass): release freeze; by admin (release-manager via release-managers), because: release management agrees');
     expect((await messageWith(change.number, 'SUCCEEDED')).message).toContain('* deploy: succeeded');
     const audit = await service.database.db.selectFrom('decisions').select(['trigger', 'actor', 'outcome']).where('change_number', '=', change.number).orderBy('id').execute();
     expect(audit).toEqual([
