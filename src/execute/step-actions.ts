@@ -77,7 +77,18 @@ async function callHttp(action: ActionDefinition, ctx: ActionContext): Promise<A
     body = JSON.stringify(interpolateJson(http.json, ctx.vars));
     headers['content-type'] ??= 'application/json';
   }
-  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.timeoutMs)]);
+  // a timer of our own, not AbortSignal.timeout(): Node can collect a timeout signal that only
+  // AbortSignal.any() refers to, and the request then never times out (seen under GC pressure)
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(new DOMException(`timed out after ${ctx.timeoutMs} ms`, 'TimeoutError')), ctx.timeoutMs);
+  try {
+    return await requestOnce(http, url, headers, body, AbortSignal.any([ctx.signal, timeout.signal]), ctx);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function requestOnce(http: NonNullable<ActionDefinition['http']>, url: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal, ctx: ActionContext): Promise<ActionResult> {
   let response: Response;
   try {
     response = await fetch(url, { method: http.method, headers, ...(body !== undefined ? { body } : {}), signal, redirect: 'manual' });
