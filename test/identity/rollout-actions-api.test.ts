@@ -97,6 +97,23 @@ describe.each(BACKENDS)('%s: approving and acting on rollouts through the HTTP A
     ]);
   });
 
+  it('refuses rollback, cancel and retry to carol, who lacks the role, and changes nothing', async () => {
+    const id = await heldRollout(706);
+    expect((await post(`/api/rollouts/${id}/approve`, { token: tokens.alice!, json: { justification: 'routine' } })).status).toBe(200);
+    await waitFor('the finish message', () => reviewsOf(706).find((m) => m.includes('SUCCEEDED')), 30_000);
+    const messagesBefore = reviewsOf(706).length;
+
+    for (const verb of ['rollback', 'cancel', 'retry'] as const) {
+      const res = await post(`/api/rollouts/${id}/${verb}`, { token: tokens.carol!, json: { justification: 'I want to' } });
+      expect(res.status).toBe(403);
+      expect((await json(res)).error).toBe(`carol may not ${verb} rollout #${id} (payments-api-prod): that needs role prod-deployer; nothing was changed.`);
+    }
+    expect((await r.service.database.db.selectFrom('rollouts').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status).toBe('succeeded');
+    expect(reviewsOf(706)).toHaveLength(messagesBefore);
+    const refusals = await r.service.database.db.selectFrom('audit_log').select(['kind', 'actor']).where('rollout_id', '=', id).where('kind', '=', 'api-action').where('actor', '=', 'carol').execute();
+    expect(refusals).toHaveLength(3);
+  });
+
   it('gives the role through idp_groups: dave approves with no Gerrit group', async () => {
     const id = await heldRollout(703);
     const res = await post(`/api/rollouts/${id}/approve`, { token: tokens.dave!, json: { justification: 'on call, INC-8' } });
