@@ -6,8 +6,8 @@
  * in its own child process so its peak RSS is its own. Figures, not assertions: speed is never a
  * test.
  *
- * The database overhead per step is the wall time the worker spends in database calls (a
- * transaction counted whole: BEGIN, its queries, COMMIT), over the whole run, divided by the steps:
+ * The database overhead per step is the wall time the worker spends waiting on database calls (a
+ * transaction counted whole: BEGIN, its queries, COMMIT; overlapping calls once), over the whole run, divided by the steps:
  * per-rollout work (claim, start and finish messages, heartbeats) is shared out over its steps.
  *
  * PostgreSQL comes from BENCH_DATABASE_URL, else TEST_DATABASE_URL or DATABASE_URL (a scratch
@@ -59,23 +59,27 @@ class QueryTimer implements KyselyPlugin {
 
 /**
  * Wall time of the engine's database calls, outermost only: a store method that runs a
- * transaction counts once, BEGIN and COMMIT included, as long as the worker waits for it.
+ * transaction counts once, BEGIN and COMMIT included, as long as the worker waits for it. Calls
+ * that overlap (steps b and c run side by side; the lease heartbeat runs beside a step) are
+ * counted once: `busyMs` is the time at least one call was in flight, what the worker waited.
  */
 class CallTimer {
-  totalMs = 0;
+  busyMs = 0;
   calls = 0;
+  #inFlight = 0;
+  #busySince = 0;
   wrap<T extends object>(target: T): T {
     return new Proxy(target, {
       get: (t, prop) => {
         const value: unknown = Reflect.get(t, prop, t);
         if (typeof value !== 'function') return value;
         return async (...args: unknown[]) => {
-          const started = performance.now();
+          if (this.#inFlight++ === 0) this.#busySince = performance.now();
           try {
             return await (value as (...a: unknown[]) => Promise<unknown>).apply(t, args);
           } finally {
-            this.totalMs += performance.now() - started;
             this.calls++;
+            if (--this.#inFlight === 0) this.busyMs += performance.now() - this.#busySince;
           }
         };
       },
@@ -179,7 +183,7 @@ async function benchRun(handle: DatabaseHandle, label: string, WORKERS: number):
   const steps = ROLLOUTS * STEPS_PER_ROLLOUT;
   const head = `${label.padEnd(11)} ${String(WORKERS).padStart(2)} worker${WORKERS > 1 ? 's' : ' '}: ${ROLLOUTS} rollouts in ${(wallMs / 1000).toFixed(2).padStart(6)} s = ${(ROLLOUTS / (wallMs / 1000)).toFixed(1).padStart(6)} rollouts/s`;
   if (WORKERS === 1) {
-    const perStep = calls.totalMs / steps;
+    const perStep = calls.busyMs / steps;
     console.log(
       `${head}; database overhead ${perStep.toFixed(2)} ms per step, transactions included ` +
         `(${(calls.calls / steps).toFixed(1)} calls, ${(timer.queries / steps).toFixed(1)} queries besides BEGIN/COMMIT, ${(timer.totalMs / steps).toFixed(2)} ms in those queries; ` +
