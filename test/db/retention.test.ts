@@ -1,46 +1,27 @@
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { deleteExpiredRows } from '../../src/db/retention.js';
-import type { RunningService } from '../../src/service.js';
-import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
+import { BACKENDS } from '../helpers/backends.js';
 import { alice, bob, changeMergedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
-import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
-import { startServiceOnDoubles } from '../helpers/service-on-doubles.js';
-import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
+import { serviceOnDoublesForSuite } from '../helpers/service-on-doubles.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const DAY = 24 * 60 * 60 * 1000;
 
 describe.each(BACKENDS)('%s: retention', (backend) => {
-  let ssh: SshGerritDouble;
-  let rest: RestGerritDouble;
-  let database: TestDatabase;
-  let service: RunningService;
-
-  beforeAll(async () => {
-    ssh = await startSshGerritDouble();
-    rest = await startRestGerritDouble();
-    rest.addAccount(alice, [GROUPS.sre]);
-    rest.addAccount(bob, [GROUPS.developers]);
-    database = await createTestDatabase(backend);
-    ({ service } = await startServiceOnDoubles({ name: 'retention', database, rest, ssh }));
-  });
-
-  afterAll(async () => {
-    await service?.stop();
-    await database?.drop();
-    await ssh?.close();
-    await rest?.close();
-  });
+  const suite = serviceOnDoublesForSuite(backend, 'retention', [
+    [alice, [GROUPS.sre]],
+    [bob, [GROUPS.developers]],
+  ]);
 
   const change = mergedChange(401, bob, { commitMessage: 'x\n\nRollout-Justification: y\n', votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
-  const started = () => rest.reviews.filter((r) => r.changeNumber === 401 && r.message.includes('STARTED'));
+  const started = () => suite.rest.reviews.filter((r) => r.changeNumber === 401 && r.message.includes('STARTED'));
 
   it('deletes handled events and sent messages older than the retention, and keeps the rest and every rollout', async () => {
-    rest.setChange(change);
-    ssh.push(changeMergedEvent(change));
-    await waitFor('the finish message', () => rest.reviews.find((r) => r.changeNumber === 401 && r.message.includes('SUCCEEDED')), 30_000);
-    const db = service.database.db;
+    suite.rest.setChange(change);
+    suite.ssh.push(changeMergedEvent(change));
+    await waitFor('the finish message', () => suite.rest.reviews.find((r) => r.changeNumber === 401 && r.message.includes('SUCCEEDED')), 30_000);
+    const db = suite.service.database.db;
     await waitFor('the messages marked sent', async () => (await db.selectFrom('outbox').select('id').where('status', '=', 'pending').execute()).length === 0);
     // a pending and a failed event, and a pending message, all old: they still have work or need a person
     await db.insertInto('events').values([
@@ -65,8 +46,8 @@ describe.each(BACKENDS)('%s: retention', (backend) => {
 
   it('does not roll out a merge again when its event line, deleted by retention, arrives once more', async () => {
     expect(started()).toHaveLength(1);
-    ssh.push(changeMergedEvent(change));
-    const db = service.database.db;
+    suite.ssh.push(changeMergedEvent(change));
+    const db = suite.service.database.db;
     await waitFor('the repeated event handled', async () => (await db.selectFrom('events').select('status').where('type', '=', 'change-merged').execute()).some((e) => e.status !== 'pending'));
     await new Promise((r) => setTimeout(r, 500));
     expect(await db.selectFrom('rollouts').select(['status']).execute()).toEqual([{ status: 'succeeded' }]);

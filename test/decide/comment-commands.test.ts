@@ -1,10 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningService } from '../../src/service.js';
-import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
+import { describe, expect, it } from 'vitest';
+import { BACKENDS } from '../helpers/backends.js';
 import { alice, bob, carol, changeMergedEvent, commentAddedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
-import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
-import { startServiceOnDoubles } from '../helpers/service-on-doubles.js';
-import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
+import { serviceOnDoublesForSuite } from '../helpers/service-on-doubles.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 /**
@@ -13,37 +10,21 @@ import { waitFor } from '../helpers/wait-for.js';
  * is answered, and what is stored in `approvals` and `decisions`.
  */
 describe.each(BACKENDS)('%s: /rollout comments on held rollouts', (backend) => {
-  let ssh: SshGerritDouble;
-  let rest: RestGerritDouble;
-  let database: TestDatabase;
-  let service: RunningService;
+  const suite = serviceOnDoublesForSuite(backend, 'comment-commands', [
+    [alice, [GROUPS.sre]],
+    [bob, [GROUPS.developers]],
+    [carol, []],
+  ]);
 
-  beforeAll(async () => {
-    ssh = await startSshGerritDouble();
-    rest = await startRestGerritDouble();
-    rest.addAccount(alice, [GROUPS.sre]);
-    rest.addAccount(bob, [GROUPS.developers]);
-    rest.addAccount(carol, []);
-    database = await createTestDatabase(backend);
-    ({ service } = await startServiceOnDoubles({ name: 'comment-commands', database, rest, ssh }));
-  });
-
-  afterAll(async () => {
-    await service?.stop();
-    await database?.drop();
-    await ssh?.close();
-    await rest?.close();
-  });
-
-  const reviewsOf = (change: number) => rest.reviews.filter((r) => r.changeNumber === change).map((r) => r.message);
-  const db = () => service.database.db;
+  const reviewsOf = (change: number) => suite.rest.reviews.filter((r) => r.changeNumber === change).map((r) => r.message);
+  const db = () => suite.service.database.db;
   const decisionsOf = (change: number) => db().selectFrom('decisions').select(['rollout_id', 'rule', 'trigger', 'actor', 'outcome', 'policy_version']).where('change_number', '=', change).orderBy('id').execute();
 
   /** bob's merge with alice's +2 but no justification footer: held for the justification. */
   const heldForJustification = async (number: number) => {
     const change = mergedChange(number, bob, { votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
-    rest.setChange(change);
-    ssh.push(changeMergedEvent(change));
+    suite.rest.setChange(change);
+    suite.ssh.push(changeMergedEvent(change));
     const hold = await waitFor('the hold message', () => reviewsOf(number).find((m) => m.includes('ON HOLD')));
     expect(hold).toContain('requires a justification');
     const row = await db().selectFrom('rollouts').select(['id', 'status']).where('change_number', '=', number).executeTakeFirstOrThrow();
@@ -52,11 +33,11 @@ describe.each(BACKENDS)('%s: /rollout comments on held rollouts', (backend) => {
 
   it('refuses /rollout approve from people without a role that could help, storing nothing; their text never justifies the rollout', async () => {
     const { change, id } = await heldForJustification(601);
-    ssh.push(commentAddedEvent(change, carol, '/rollout approve trust me'));
+    suite.ssh.push(commentAddedEvent(change, carol, '/rollout approve trust me'));
     const refusal = await waitFor('the refusal', () => reviewsOf(601).find((m) => m.includes('carol may not')));
     expect(refusal).toBe(`rollgate: carol may not /rollout approve rollout #${id} (payments-api-prod): that needs role prod-deployer; nothing was changed.`);
     // bob owns the change and holds only staging-deployer
-    ssh.push(commentAddedEvent(change, bob, '/rollout approve trust me too'));
+    suite.ssh.push(commentAddedEvent(change, bob, '/rollout approve trust me too'));
     await waitFor('the second refusal', () => reviewsOf(601).find((m) => m.includes('bob may not')));
 
     expect(await db().selectFrom('approvals').select('id').where('rollout_id', '=', id).execute()).toEqual([]);
@@ -65,7 +46,7 @@ describe.each(BACKENDS)('%s: /rollout comments on held rollouts', (backend) => {
     expect(reviewsOf(601).filter((m) => m.includes('ON HOLD') || m.includes('STARTED'))).toHaveLength(1);
 
     // a prod-deployer's own words do justify it
-    ssh.push(commentAddedEvent(change, alice, '/rollout approve INC-5 checkout fix'));
+    suite.ssh.push(commentAddedEvent(change, alice, '/rollout approve INC-5 checkout fix'));
     const started = await waitFor('the start message', () => reviewsOf(601).find((m) => m.includes('STARTED')));
     expect(started).toContain('Justification: INC-5 checkout fix');
     expect(started).not.toContain('trust me');
@@ -73,7 +54,7 @@ describe.each(BACKENDS)('%s: /rollout comments on held rollouts', (backend) => {
 
   it('records a /rollout deny in decisions like any decision: trigger, actor, outcome, reasons, inputs and policy version', async () => {
     const { change, id } = await heldForJustification(602);
-    ssh.push(commentAddedEvent(change, alice, '/rollout deny not during INC-12'));
+    suite.ssh.push(commentAddedEvent(change, alice, '/rollout deny not during INC-12'));
     const denied = await waitFor('the deny message', () => reviewsOf(602).find((m) => m.includes('DENIED')));
     expect(denied).toContain('* denied by alice: not during INC-12');
     const rows = await decisionsOf(602);
@@ -81,7 +62,7 @@ describe.each(BACKENDS)('%s: /rollout comments on held rollouts', (backend) => {
       { rollout_id: id, rule: 'payments-api-prod', trigger: 'merge', actor: null, outcome: 'hold' },
       { rollout_id: id, rule: 'payments-api-prod', trigger: 'comment', actor: 'alice', outcome: 'deny' },
     ]);
-    expect(rows[1]!.policy_version).toBe(service.policy.version);
+    expect(rows[1]!.policy_version).toBe(suite.service.policy.version);
     const full = await db().selectFrom('decisions').select(['reasons', 'inputs']).where('change_number', '=', 602).where('outcome', '=', 'deny').executeTakeFirstOrThrow();
     expect(full.reasons).toEqual([{ code: 'denied-by-command', message: 'denied by alice: not during INC-12' }]);
     expect(full.inputs).toMatchObject({ roles: { [String(alice._account_id)]: [{ role: 'prod-deployer', via: 'sre' }] }, votes: [{ label: 'Code-Review', value: 2 }] });
@@ -93,15 +74,15 @@ describe.each(BACKENDS)('%s: /rollout comments on held rollouts', (backend) => {
     const other = mergedChange(603, bob, { project: 'payments/web', votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
     const typo = mergedChange(604, bob, { commitMessage: 'Fix\n\nRollout: payments-api-prd\nRollout-Justification: INC-1\n', votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
     for (const c of [other, typo]) {
-      rest.setChange(c);
-      ssh.push(changeMergedEvent(c));
+      suite.rest.setChange(c);
+      suite.ssh.push(changeMergedEvent(c));
     }
     const rows = await waitFor('the ignore decisions', async () => {
       const found = await db().selectFrom('decisions').select(['change_number', 'rollout_id', 'rule', 'trigger', 'outcome', 'reasons', 'policy_version']).where('change_number', 'in', [603, 604]).orderBy('change_number').execute();
       return found.length === 2 ? found : undefined;
     });
     expect(rows).toEqual([
-      { change_number: 603, rollout_id: null, rule: null, trigger: 'merge', outcome: 'ignore', reasons: [{ code: 'no-rule-matches', message: 'no rollout rule matches payments/web main' }], policy_version: service.policy.version },
+      { change_number: 603, rollout_id: null, rule: null, trigger: 'merge', outcome: 'ignore', reasons: [{ code: 'no-rule-matches', message: 'no rollout rule matches payments/web main' }], policy_version: suite.service.policy.version },
       {
         change_number: 604,
         rollout_id: null,
@@ -109,7 +90,7 @@ describe.each(BACKENDS)('%s: /rollout comments on held rollouts', (backend) => {
         trigger: 'merge',
         outcome: 'ignore',
         reasons: [{ code: 'no-rule-matches', message: 'the "Rollout: payments-api-prd" footer names rule payments-api-prd, which does not exist (rules: payments-api-prod); nothing rolls out' }],
-        policy_version: service.policy.version,
+        policy_version: suite.service.policy.version,
       },
     ]);
     expect(await db().selectFrom('rollouts').select('id').where('change_number', 'in', [603, 604]).execute()).toEqual([]);

@@ -4,10 +4,11 @@ import path from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
 import { startService, type RunningService, type ServiceOverrides } from '../../src/service.js';
-import type { TestDatabase } from './backends.js';
+import { afterAll, beforeAll } from 'vitest';
+import { createTestDatabase, type Backend, type TestDatabase } from './backends.js';
 import { doubleSettings } from './double-settings.js';
-import type { RestGerritDouble } from './rest-gerrit-double.js';
-import type { SshGerritDouble } from './ssh-gerrit-double.js';
+import { startRestGerritDouble, type DoubleAccount, type DoubleGroup, type RestGerritDouble } from './rest-gerrit-double.js';
+import { startSshGerritDouble, type SshGerritDouble } from './ssh-gerrit-double.js';
 
 const FIXTURES = path.resolve('test/fixtures');
 
@@ -51,4 +52,49 @@ export async function startServiceOnDoubles(o: {
   const service = await startService(config, silentLogger(), { idleMs: 50, ...o.overrides });
   await o.ssh?.waitForSession(1);
   return { service, tmp, recordDir };
+}
+
+/** What `serviceOnDoublesForSuite` gives a suite's tests once its `beforeAll` has run. */
+export interface SuiteService {
+  readonly ssh: SshGerritDouble;
+  readonly rest: RestGerritDouble;
+  readonly service: RunningService;
+}
+
+/**
+ * For one `describe` block: the Gerrit doubles with `accounts`, a fresh database on `backend`,
+ * and rollgate on them (`startServiceOnDoubles`), started in `beforeAll` and torn down in
+ * `afterAll`. Read the fields inside tests, not at collection time.
+ */
+export function serviceOnDoublesForSuite(backend: Backend, name: string, accounts: ReadonlyArray<readonly [DoubleAccount, DoubleGroup[]]>): SuiteService {
+  let started: (SuiteService & { readonly database: TestDatabase }) | undefined;
+  beforeAll(async () => {
+    const ssh = await startSshGerritDouble();
+    const rest = await startRestGerritDouble();
+    for (const [account, groups] of accounts) rest.addAccount(account, groups);
+    const database = await createTestDatabase(backend);
+    const { service } = await startServiceOnDoubles({ name, database, rest, ssh });
+    started = { ssh, rest, database, service };
+  });
+  afterAll(async () => {
+    await started?.service.stop();
+    await started?.database.drop();
+    await started?.ssh.close();
+    await started?.rest.close();
+  });
+  const get = () => {
+    if (!started) throw new Error(`${name}: the suite's service is not started (use it inside tests)`);
+    return started;
+  };
+  return {
+    get ssh() {
+      return get().ssh;
+    },
+    get rest() {
+      return get().rest;
+    },
+    get service() {
+      return get().service;
+    },
+  };
 }
