@@ -110,13 +110,32 @@ function policyCheck(dir: string | undefined): number {
   return 0;
 }
 
+/**
+ * Resolves once everything written to `stream` so far has been handed to the operating system.
+ * A pipe (`rollgate replay … | cat`) is written asynchronously: exiting before this cuts the
+ * output off at the pipe's buffer size. A reader that went away (EPIPE) counts as flushed.
+ */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || stream.writableEnded) return resolve();
+    stream.write('', () => resolve());
+  });
+}
+
+/**
+ * Every command ends here: its output is flushed, then the process exits with its code. Exiting
+ * explicitly (rather than waiting for the event loop to empty) keeps a lingering handle, such as
+ * a database connection still being attempted, from holding a finished command open.
+ */
+async function exitWhenFlushed(code: number): Promise<never> {
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
+}
+
 // Run when executed as the bin, not when imported by tests.
 if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`rollgate failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
+  main(process.argv.slice(2)).then(exitWhenFlushed, (err: unknown) => {
+    process.stderr.write(`rollgate failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return exitWhenFlushed(1);
+  });
 }
