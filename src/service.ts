@@ -20,6 +20,7 @@ import { SUBSCRIBED_EVENT_TYPES } from './gerrit/gerrit-event.js';
 import { GerritRestClient } from './gerrit/gerrit-rest-client.js';
 import { StreamListener, type StreamListenerOptions } from './gerrit/stream-listener.js';
 import { createApp } from './http/app.js';
+import { routesOf, type HttpRoute } from './http/route-table.js';
 import { ConfigError } from './errors.js';
 import { createIdentity } from './identity/identity.js';
 import { OpenIdProvider } from './identity/identity-provider.js';
@@ -49,6 +50,8 @@ export interface RunningService {
   readonly metrics: Metrics;
   /** The hash-chained audit trail, served at GET /api/audit. */
   readonly audit: AuditStore;
+  /** Every HTTP route served (method and registered path), for checks that must cover all of them. */
+  readonly routes: readonly HttpRoute[];
   /** Whether the Gerrit stream-events session is up right now. */
   streamConnected(): boolean;
   /** Whether this replica is the one that holds the Gerrit stream (always, on PGlite, once SSH is configured). */
@@ -298,6 +301,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     operations,
     metrics,
     audit,
+    routes: routesOf(app),
     streamConnected: () => listener?.connected ?? false,
     isLeader: () => leader?.isLeader ?? false,
     async stop() {

@@ -10,7 +10,7 @@ import { metricsRoutes } from './routes/metrics.js';
 import { hookRoutes, type WebhookOptions } from './routes/hooks.js';
 import { rolloutRoutes } from './routes/rollouts.js';
 import { securityHeaders } from './security-headers.js';
-import { webRoutes, type WebDeps } from './web/web-routes.js';
+import { webPublicRoutes, webRoutes, type WebDeps } from './web/web-routes.js';
 import { authRoutes } from './routes/auth.js';
 import { rolloutActionRoutes } from './routes/rollout-actions.js';
 import type { DecideDeps } from '../decide/event-processor.js';
@@ -63,6 +63,7 @@ export function createApp(deps: AppDeps): Koa {
     ...(identity ? [authRoutes(identity, deps.logger)] : []),
     ...(deps.audit ? [auditRoutes(deps.audit)] : []),
     hookRoutes({ ...deps.webhooks, logger: deps.logger }),
+    webPublicRoutes(),
     webRoutes({ ...deps.web, rollouts: deps.rollouts, loginRequired: identity !== undefined, ...(deps.audit ? { audit: deps.audit } : {}) }),
   ];
   for (const router of routers) {

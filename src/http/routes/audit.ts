@@ -1,4 +1,5 @@
-import { Router } from '@koa/router';
+import type { Router } from '@koa/router';
+import { createRouter } from '../router.js';
 import { z } from 'zod';
 import type { AuditPageQuery, AuditStore } from '../../audit/audit-store.js';
 import { AUDIT_KINDS } from '../../audit/audit-trail.js';
@@ -26,7 +27,7 @@ const AuditQuerySchema = z.object({
  * reader can check the chain. Only for a logged-in operator holding an `audit_readers` role.
  */
 export function auditRoutes(deps: AuditRouteDeps): Router<OperatorState> {
-  const router = new Router<OperatorState>({ prefix: '/api/audit' });
+  const router = createRouter<OperatorState>({ prefix: '/api/audit' });
 
   router.get('/', async (ctx) => {
     requireAuditReader(requireOperator(ctx), deps.readers());

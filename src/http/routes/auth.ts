@@ -1,4 +1,5 @@
-import { Router } from '@koa/router';
+import type { Router } from '@koa/router';
+import { createRouter } from '../router.js';
 import type { Context } from 'koa';
 import { BadRequestError, UnavailableError } from '../../errors.js';
 import { presentedCsrf, requireCsrf, CSRF_HEADER } from '../../identity/csrf.js';
@@ -15,7 +16,7 @@ import { readFields } from '../form-body.js';
  * - `GET /auth/me` says who the caller is, their roles, and the CSRF token forms must send.
  */
 export function authRoutes(identity: Identity, logger: Logger): Router {
-  const router = new Router({ prefix: '/auth' });
+  const router = createRouter({ prefix: '/auth' });
   const { idp, sessions, cookies, resolver, config } = identity;
 
   router.get('/login', async (ctx) => {

@@ -1,4 +1,5 @@
-import { Router } from '@koa/router';
+import type { Router } from '@koa/router';
+import { createRouter } from '../router.js';
 import type { Readiness } from '../../db/readiness.js';
 
 /**
@@ -6,7 +7,7 @@ import type { Readiness } from '../../db/readiness.js';
  * readiness (`/readyz`: 200 only when the database answers and its schema is current).
  */
 export function healthRoutes(ready?: () => Promise<Readiness>): Router {
-  const router = new Router();
+  const router = createRouter();
   router.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
   });

@@ -1,4 +1,5 @@
-import { Router } from '@koa/router';
+import type { Router } from '@koa/router';
+import { createRouter } from '../router.js';
 import type { Context } from 'koa';
 import { BadRequestError, UnauthorizedError } from '../../errors.js';
 import { readBody } from '../read-body.js';
@@ -22,7 +23,7 @@ export interface WebhookOptions {
  * (stored first, dedup by key); nothing a webhook says is trusted without Gerrit REST later.
  */
 export function hookRoutes(o: WebhookOptions): Router {
-  const router = new Router({ prefix: '/hooks/gerrit' });
+  const router = createRouter({ prefix: '/hooks/gerrit' });
   const handler = async (ctx: Context) => {
     if (o.secret === undefined) {
       ctx.status = 404;

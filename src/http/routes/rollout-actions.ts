@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Router } from '@koa/router';
+import type { Router } from '@koa/router';
+import { createRouter } from '../router.js';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import type { DecideDeps } from '../../decide/event-processor.js';
@@ -33,7 +34,7 @@ const BodySchema = z.object({
  * by a browser is answered with 303 to the rollout's page, the message in `?msg=`.
  */
 export function rolloutActionRoutes(o: RolloutActionOptions): Router {
-  const router = new Router({ prefix: '/api/rollouts' });
+  const router = createRouter({ prefix: '/api/rollouts' });
 
   router.post('/:id/:verb', async (ctx) => {
     const verb = VerbSchema.safeParse(ctx.params.verb);

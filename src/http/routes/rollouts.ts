@@ -1,4 +1,5 @@
-import { Router } from '@koa/router';
+import type { Router } from '@koa/router';
+import { createRouter } from '../router.js';
 import { z } from 'zod';
 import { ROLLOUT_STATUSES, type RolloutRow, type RolloutStatus, type StepRow } from '../../db/schema.js';
 import { BadRequestError, NotFoundError } from '../../errors.js';
@@ -36,7 +37,7 @@ export function parseRolloutId(text: string | undefined): number | undefined {
 
 /** Read-only views of rollouts: their decision, reasons and steps; with `loginRequired`, for logged-in operators only. */
 export function rolloutRoutes(rollouts: RolloutStore, o: { readonly loginRequired: boolean }): Router {
-  const router = new Router({ prefix: '/api/rollouts' });
+  const router = createRouter({ prefix: '/api/rollouts' });
   if (o.loginRequired) {
     router.use(async (ctx, next) => {
       requireOperator(ctx);

@@ -1,4 +1,5 @@
-import { Router } from '@koa/router';
+import type { Router } from '@koa/router';
+import { createRouter } from '../router.js';
 import type { Context, Next } from 'koa';
 import { AUDIT_KINDS } from '../../audit/audit-trail.js';
 import type { DecisionLog } from '../../decide/decision-log.js';
@@ -34,12 +35,32 @@ export interface WebDeps {
 const TITLES: Readonly<Record<number, string>> = { 400: 'Bad request', 401: 'Log in', 403: 'Not allowed', 404: 'Not found' };
 
 /**
- * The web page: `GET /rollouts` (also `/`), `GET /rollouts/:id`, `GET /audit` and the static
- * assets. Pages are rendered on the server from the same stores and checks the API uses; action
- * buttons post to the API.
+ * What the web page serves to anyone: `GET /` (a redirect to the rollouts) and the static assets.
+ * Nothing here shows data, so these are kept apart from the pages, which all need a login.
+ */
+export function webPublicRoutes(): Router {
+  const router = createRouter();
+  router.get('/', (ctx) => ctx.redirect('/rollouts'));
+  for (const [file, type, body] of [
+    ['rollgate.css', 'text/css; charset=utf-8', CSS],
+    ['live.js', 'text/javascript; charset=utf-8', LIVE_JS],
+    ['icon.svg', 'image/svg+xml', ICON_SVG],
+  ] as const) {
+    router.get(`/assets/${file}`, (ctx) => {
+      ctx.type = type;
+      ctx.set('Cache-Control', 'public, max-age=300');
+      ctx.body = body;
+    });
+  }
+  return router;
+}
+
+/**
+ * The web pages: `GET /rollouts`, `GET /rollouts/:id`, `GET /audit`. Pages are rendered on the
+ * server from the same stores and checks the API uses; action buttons post to the API.
  */
 export function webRoutes(deps: WebDeps): Router {
-  const router = new Router();
+  const router = createRouter();
   const viewerOf = (ctx: Context): Viewer => ({ operator: (ctx.state as AuthState).operator, loginConfigured: deps.loginRequired, returnTo: ctx.originalUrl });
   const send = (ctx: Context, body: Html, status = 200) => {
     ctx.status = status;
@@ -72,10 +93,9 @@ export function webRoutes(deps: WebDeps): Router {
     }
   });
 
-  router.get('/', (ctx) => ctx.redirect('/rollouts'));
-
-  // the pages show what the API shows, to the same people
-  router.use(['/rollouts', '/rollouts/:id', '/audit'], async (ctx: Context, next: Next) => {
+  // the pages show what the API shows, to the same people: every route of this router, by
+  // default, so a page added later cannot be left open by a list of paths that forgot it
+  router.use(async (ctx: Context, next: Next) => {
     if (deps.loginRequired && !(ctx.state as AuthState).operator) {
       send(ctx, refusedPage(viewerOf(ctx), 'Log in', (ctx.state as AuthState).authProblem ?? 'Log in to see rollouts and act on them.'), 401);
       return;
@@ -98,7 +118,6 @@ export function webRoutes(deps: WebDeps): Router {
     const policy = deps.policy();
     const steps = await deps.rollouts.steps(rollout.id);
     const decisions = (await deps.decisions.forChange(rollout.project, rollout.change_number)).filter((d) => d.rollout_id === rollout.id);
-    const roles = viewer.operator?.roles.map((g) => g.role) ?? [];
     const msg = typeof ctx.query.msg === 'string' && ctx.query.msg !== '' ? ctx.query.msg.slice(0, 2000) : undefined;
     send(
       ctx,
@@ -108,7 +127,7 @@ export function webRoutes(deps: WebDeps): Router {
         steps,
         decisions,
         workflow: policy.workflows[rollout.workflow],
-        actions: viewer.operator ? allowedActions(policy, rollout, steps, roles) : [],
+        actions: viewer.operator ? allowedActions(policy, rollout, steps, { account: viewer.operator.account, roles: viewer.operator.roles }, decisions) : [],
         flash: msg,
         gerritUrl: deps.gerritUrl,
         now: new Date(),
@@ -128,18 +147,6 @@ export function webRoutes(deps: WebDeps): Router {
     const found = query ? await deps.audit.store.page(query) : { entries: [], next: null };
     send(ctx, auditPage({ viewer, kinds: AUDIT_KINDS, entries: found.entries, next: found.next, form: typed(ctx, 'kind', 'rollout'), problem, gerritUrl: deps.gerritUrl, now: new Date() }), problem === undefined ? 200 : 400);
   });
-
-  for (const [file, type, body] of [
-    ['rollgate.css', 'text/css; charset=utf-8', CSS],
-    ['live.js', 'text/javascript; charset=utf-8', LIVE_JS],
-    ['icon.svg', 'image/svg+xml', ICON_SVG],
-  ] as const) {
-    router.get(`/assets/${file}`, (ctx) => {
-      ctx.type = type;
-      ctx.set('Cache-Control', 'public, max-age=300');
-      ctx.body = body;
-    });
-  }
 
   return router;
 }
