@@ -77,6 +77,10 @@ export class ChainChecker {
   /** The break this entry shows, or undefined when it continues the chain. */
   check(e: AuditEntry): ChainBreak | undefined {
     const expected = this.#lastId + 1;
+    // ids come in ascending order, so a smaller one is only possible for the first row read
+    if (e.id < expected) {
+      return { id: e.id, kind: e.kind, at: e.at, reason: 'row-missing', message: `row #${e.id} has an id before the first row (#${expected}): it was put there outside the chain` };
+    }
     if (e.id !== expected) {
       const gap = e.id - expected === 1 ? `row #${expected}` : `rows #${expected} to #${e.id - 1}`;
       return { id: expected, reason: 'row-missing', message: `missing: the rows go from #${this.#lastId} to #${e.id} (${gap} deleted)` };

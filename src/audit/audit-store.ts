@@ -106,10 +106,16 @@ export class AuditStore implements AuditTrail {
     return { ok: true, rows: checker.count, head: checker.head };
   }
 
-  /** Every entry after `after` in id order, read a page at a time (for export and verify). */
-  async *entries(after = 0): AsyncIterable<AuditEntry> {
+  /**
+   * Every entry after `after` in id order, read a page at a time (for export and verify).
+   * Without `after`, every row there is, ids of 0 and below included: a row put before the
+   * first must be seen, not skipped.
+   */
+  async *entries(after?: number): AsyncIterable<AuditEntry> {
     for (let last = after; ; ) {
-      const rows = await this.#db.selectFrom('audit_log').selectAll().where('id', '>', last).orderBy('id').limit(PAGE_ROWS).execute();
+      let query = this.#db.selectFrom('audit_log').selectAll().orderBy('id').limit(PAGE_ROWS);
+      if (last !== undefined) query = query.where('id', '>', last);
+      const rows = await query.execute();
       for (const row of rows) yield toEntry(row);
       if (rows.length < PAGE_ROWS) return;
       last = rows.at(-1)!.id;

@@ -51,22 +51,25 @@ async function exportEntries(args: readonly string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs('audit export', args, { out: { type: 'string' }, after: { type: 'string' } });
   if (positionals.length > 0) throw new UsageError(`rollgate audit export: unexpected argument "${positionals[0]}"`);
   if (values.after !== undefined && !/^\d+$/.test(values.after)) throw new UsageError(`rollgate audit export: --after must be a row id (0 or more), got "${values.after}"`);
-  const after = Number(values.after ?? 0);
+  // without --after, every row, so an exported trail shows any row put before the first
+  const after = values.after === undefined ? undefined : Number(values.after);
   const out = values.out === undefined ? process.stdout : createWriteStream('', { fd: openOut(values.out) });
-  const { rows, last } = await withAudit(async (audit) => {
+  const { rows, first, last } = await withAudit(async (audit) => {
     let rows = 0;
+    let first: number | undefined;
     let last: number | undefined;
     for await (const entry of audit.entries(after)) {
       // respect backpressure: the trail may be far larger than memory
       if (!out.write(`${JSON.stringify(entry)}\n`)) await once(out, 'drain');
       rows++;
+      first ??= entry.id;
       last = entry.id;
     }
-    return { rows, last };
+    return { rows, first, last };
   });
   if (values.out !== undefined) {
     await endStream(out);
-    process.stdout.write(`exported ${rows} rows${last !== undefined ? ` (#${after + 1} to #${last})` : ''} to ${values.out}\n`);
+    process.stdout.write(`exported ${rows} rows${last !== undefined ? ` (#${first} to #${last})` : ''} to ${values.out}\n`);
   }
   return 0;
 }

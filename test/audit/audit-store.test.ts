@@ -4,6 +4,7 @@ import { entryHash, GENESIS_HASH } from '../../src/audit/audit-chain.js';
 import { AuditStore } from '../../src/audit/audit-store.js';
 import type { AuditEvent } from '../../src/audit/audit-trail.js';
 import type { DatabaseHandle } from '../../src/db/database.js';
+import { withAuditTriggerOff } from '../helpers/audit-tamper.js';
 import { BACKENDS, openTestDatabase } from '../helpers/backends.js';
 
 const event = (n: number, over: Partial<AuditEvent> = {}): AuditEvent => ({
@@ -28,7 +29,7 @@ describe.each(BACKENDS)('%s: audit store', (backend) => {
   });
   afterAll(async () => cleanup());
   beforeEach(async () => {
-    await handle.db.deleteFrom('audit_log').execute();
+    await withAuditTriggerOff(handle.db, () => handle.db.deleteFrom('audit_log').execute());
   });
 
   it('chains each row to the one before it and verifies the chain', async () => {
@@ -102,7 +103,7 @@ describe.each(BACKENDS)('%s: audit store', (backend) => {
 
   it('finds a row whose data was changed in the database', async () => {
     for (let n = 1; n <= 5; n++) await audit.append(event(n));
-    await sql`update audit_log set data = '{"n": 99}' where id = 3`.execute(handle.db);
+    await withAuditTriggerOff(handle.db, () => sql`update audit_log set data = '{"n": 99}' where id = 3`.execute(handle.db));
     const result = await audit.verify();
     expect(result).toMatchObject({ ok: false, rows: 2, broken: { id: 3, kind: 'decision', reason: 'content-changed', message: 'content does not match its hash (changed after it was written)' } });
   });
@@ -111,13 +112,13 @@ describe.each(BACKENDS)('%s: audit store', (backend) => {
     for (let n = 1; n <= 3; n++) await audit.append(event(n));
     const row2 = (await audit.page({ after: 1, limit: 1 })).entries[0]!;
     const forged = { ...row2, summary: 'nothing to see' };
-    await sql`update audit_log set summary = ${forged.summary}, hash = ${entryHash(row2.prevHash, forged)} where id = 2`.execute(handle.db);
+    await withAuditTriggerOff(handle.db, () => sql`update audit_log set summary = ${forged.summary}, hash = ${entryHash(row2.prevHash, forged)} where id = 2`.execute(handle.db));
     expect(await audit.verify()).toMatchObject({ ok: false, rows: 2, broken: { id: 3, reason: 'prev-hash-mismatch', message: 'prev_hash does not match the hash of row #2 (a row before it was replaced)' } });
   });
 
   it('finds a deleted row as a gap in the ids', async () => {
     for (let n = 1; n <= 5; n++) await audit.append(event(n));
-    await sql`delete from audit_log where id = 4`.execute(handle.db);
+    await withAuditTriggerOff(handle.db, () => sql`delete from audit_log where id = 4`.execute(handle.db));
     expect(await audit.verify()).toMatchObject({ ok: false, rows: 3, broken: { id: 4, reason: 'row-missing', message: 'missing: the rows go from #3 to #5 (row #4 deleted)' } });
   });
 

@@ -6,6 +6,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditStore } from '../../src/audit/audit-store.js';
 import { createDatabase, migrateToLatest, type DatabaseHandle, type DatabaseTarget } from '../../src/db/database.js';
+import { withAuditTriggerOff } from '../helpers/audit-tamper.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { runCli } from '../helpers/run-cli.js';
 
@@ -105,7 +106,7 @@ describe.each(BACKENDS)('%s: rollgate audit verify / export', (backend) => {
   });
 
   it('finds a row edited directly in the database, exits 1 and names it', async () => {
-    await withDb((h) => sql`update audit_log set data = jsonb_set(data, '{n}', '42') where id = 3`.execute(h.db));
+    await withDb((h) => withAuditTriggerOff(h.db, () => sql`update audit_log set data = jsonb_set(data, '{n}', '42') where id = 3`.execute(h.db)));
     const r = await runCli(['audit', 'verify'], env);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe(
@@ -115,11 +116,13 @@ describe.each(BACKENDS)('%s: rollgate audit verify / export', (backend) => {
   });
 
   it('finds a deleted row', async () => {
-    await withDb(async (h) => {
-      // put row 3 back as it was, so only the deletion is wrong
-      await sql`update audit_log set data = jsonb_set(data, '{n}', '3') where id = 3`.execute(h.db);
-      await sql`delete from audit_log where id = 2`.execute(h.db);
-    });
+    await withDb((h) =>
+      withAuditTriggerOff(h.db, async () => {
+        // put row 3 back as it was, so only the deletion is wrong
+        await sql`update audit_log set data = jsonb_set(data, '{n}', '3') where id = 3`.execute(h.db);
+        await sql`delete from audit_log where id = 2`.execute(h.db);
+      }),
+    );
     const r = await runCli(['audit', 'verify'], env);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('audit trail broken at row #2: missing: the rows go from #1 to #3 (row #2 deleted)\n');
