@@ -7,7 +7,8 @@ import { configuredTarget, createDatabase, migrateToLatest } from '../db/databas
 import { loadPolicy } from '../decide/load-policy.js';
 import { RollgateError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { startService } from '../service.js';
+import { startService, type RunningService } from '../service.js';
+import { StartAborted } from '../start-abort.js';
 import { auditCommand } from './audit.js';
 import { UsageError } from './cli-args.js';
 import { explainCommand } from './explain.js';
@@ -68,9 +69,27 @@ async function run(argv: readonly string[]): Promise<number> {
 }
 
 async function serve(): Promise<number> {
+  // the handlers come before anything async, so a stop asked for while starting is a clean stop too
+  const stop = new AbortController();
+  const stopNow = () => stop.abort();
+  process.once('SIGINT', stopNow);
+  process.once('SIGTERM', stopNow);
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
-  const service = await startService(config, logger);
+  let service: RunningService;
+  try {
+    service = await startService(config, logger, { signal: stop.signal });
+  } catch (err) {
+    if (!(err instanceof StartAborted)) throw err;
+    logger.info('stopped during start');
+    return 0;
+  }
+  if (stop.signal.aborted) {
+    // the signal came as the last stage finished: stop what has just started
+    await service.stop();
+    logger.info('stopped during start');
+    return 0;
+  }
   if (!config.gerritSsh || !config.gerritRest) {
     process.stderr.write(
       `rollgate is running at ${service.url} on ${config.databaseUrl ? 'PostgreSQL' : `the embedded database in ${config.dataDir}`}.\n` +
@@ -78,10 +97,7 @@ async function serve(): Promise<number> {
         `GERRIT_SSH_HOST, GERRIT_SSH_USER, GERRIT_SSH_KEY_FILE, GERRIT_SSH_HOST_KEY (stream-events); see README.md.\n`,
     );
   }
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  await new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
   await service.stop();
   return 0;
 }
