@@ -34,6 +34,7 @@ import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { deleteExpiredRows } from './db/retention.js';
 import { PollLoop } from './poll-loop.js';
+import { StartStages } from './start-abort.js';
 import { OutboxStore } from './report/outbox-store.js';
 import { Reporter } from './report/reporter.js';
 
@@ -69,6 +70,8 @@ export interface ServiceOverrides {
   readonly eventRetry?: EventRetry;
   /** Reconnect timing of the stream, for tests that need a known gap. */
   readonly stream?: Pick<StreamListenerOptions, 'backoff' | 'random'>;
+  /** A stop asked for while starting: the start is abandoned with `StartAborted`, what it opened closed. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -83,8 +86,10 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const policy = loadPolicy(config.policyDir);
   logger.info({ dir: config.policyDir, rules: policy.rollouts.length, workflows: Object.keys(policy.workflows).length }, 'policy loaded');
 
-  const database = await createDatabase(configuredTarget(config));
-  const migrated = await migrateToLatest(database.db);
+  // a stop signal while the database opens or migrates abandons the start (see StartStages)
+  const stages = new StartStages(overrides.signal);
+  const database = await stages.run(createDatabase(configuredTarget(config)), (opened) => opened.close());
+  const migrated = await stages.run(migrateToLatest(database.db));
   if (migrated.error !== undefined) {
     await database.close();
     throw migrated.error;
