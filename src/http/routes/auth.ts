@@ -76,16 +76,23 @@ export function authRoutes(identity: Identity, logger: Logger): Router {
   return router;
 }
 
+/** Starts with exactly one slash: not `//host` or `/\host`, which leave the site. */
+const SINGLE_SLASH_PATH = /^\/(?![/\\])/;
+
 /**
  * `return_to` as a path on this site; anything that could leave it (`//host`, `/\host`, an
  * absolute URL) is refused, so rollgate cannot be used to send people elsewhere after login.
+ * The check is on the path as resolved, which is what the Location header carries: `/.//host`,
+ * `/..//host` and `/%2e//host` resolve to `//host`, which a browser reads as another site.
  */
 function localPath(value: unknown): string {
   if (value === undefined) return '/';
   const base = 'http://rollgate.invalid';
-  if (typeof value === 'string' && value.startsWith('/') && !/[\\\u0000-\u001f]/.test(value)) {
+  // backslashes and control characters are refused before resolving: browsers read `\` as `/` and drop tabs and newlines
+  if (typeof value === 'string' && value.startsWith('/') && !/[\\\u0000-\u001f\u007f]/.test(value)) {
     const url = new URL(value, base);
-    if (url.origin === base && !value.startsWith('//')) return `${url.pathname}${url.search}${url.hash}`;
+    const path = `${url.pathname}${url.search}${url.hash}`;
+    if (url.origin === base && SINGLE_SLASH_PATH.test(path)) return path;
   }
   throw new BadRequestError('return_to: must be a path on this site, such as /rollouts/7');
 }
