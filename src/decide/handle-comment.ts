@@ -1,7 +1,7 @@
 import type { GerritAccount } from '../gerrit/gerrit-client.js';
 import type { CommentAddedEvent } from '../gerrit/gerrit-event.js';
 import { REVIEW_TAG } from '../report/format-message.js';
-import { parseCommentCommands } from './comment-command.js';
+import { MAX_COMMANDS_PER_COMMENT, parseCommentCommands } from './comment-command.js';
 import { displayName } from './decide.js';
 import type { DecideDeps, Handled } from './event-processor.js';
 import { approveAtGate, approveHeld, denyRollout, operateRollout, type ActingPerson } from './rollout-actions.js';
@@ -15,6 +15,9 @@ import { approveAtGate, approveHeld, denyRollout, operateRollout, type ActingPer
  * one of the rule's approval or break-glass roles; anyone else gets a reply naming the role and
  * nothing changes. The author is resolved over REST, because stream events name people but
  * carry no account id.
+ *
+ * A comment gets at most one reply, answering all its commands together; a comment with more than
+ * MAX_COMMANDS_PER_COMMENT commands is answered that it has too many and none is acted on.
  */
 export async function handleComment(d: DecideDeps, event: CommentAddedEvent, eventId: number, source: string): Promise<Handled> {
   const author = event.author?.username ?? event.author?.email;
@@ -27,29 +30,51 @@ export async function handleComment(d: DecideDeps, event: CommentAddedEvent, eve
     return { status: 'ignored', reason: `no such comment by ${author} on change ${event.change.number} in Gerrit; a ${source} event is not acted on by itself` };
   }
 
-  const reply = async (key: string, message: string) => {
-    await d.outbox.enqueue({ messageKey: `event:${eventId}:${key}`, rolloutId: null, project: event.change.project, changeNumber: event.change.number, revision: event.patchSet.revision, tag: REVIEW_TAG, message });
-    d.onReport();
+  if (commands.length > MAX_COMMANDS_PER_COMMENT) {
+    await reply(d, event, eventId, [
+      `${author}'s comment has ${commands.length} /rollout commands; at most ${MAX_COMMANDS_PER_COMMENT} are read from one comment, so none of them was acted on. Give each command on a line of its own, in as few comments as you need.`,
+    ]);
+    return { status: 'processed', reason: `${commands.length} commands, over the limit of ${MAX_COMMANDS_PER_COMMENT}; answered, none acted on` };
+  }
+
+  // everything this comment is answered with goes into one reply, posted once the commands are done
+  const answers: string[] = [];
+  const say: Say = (message) => {
+    answers.push(message.replace(/^rollgate: /, ''));
+    return Promise.resolve();
   };
   const outcomes: string[] = [];
   const invalid = commands.filter((c) => c.kind === 'invalid');
-  if (invalid.length > 0) {
-    await reply('invalid', `rollgate: ${invalid.map((c) => c.problem).join('\n')}`);
-    outcomes.push('invalid command answered');
-  }
+  for (const c of invalid) await say(c.problem);
+  if (invalid.length > 0) outcomes.push('invalid command answered');
   let account: GerritAccount | undefined;
-  for (const [i, command] of commands.entries()) {
+  const seen = new Set<string>();
+  for (const command of commands) {
     if (command.kind === 'invalid') continue;
+    // the same command twice in one comment is one command
+    const key = `${command.kind} ${command.text}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
     account ??= await d.gerrit.getAccount(author);
-    let said = 0;
-    // one outbox key per reply, so several replies to one command are all posted (and each once)
-    const say = (message: string) => reply(`${i}:${command.kind}:${said++}`, message.startsWith('rollgate: ') ? message : `rollgate: ${message}`);
     const person = commenter(account, eventId);
     if (command.kind === 'approve') outcomes.push(await approve(d, event, person, command.text, say));
     else if (command.kind === 'deny') outcomes.push(await deny(d, event, person, command.text, say));
     else outcomes.push(await operate(d, event, person, command.kind, command.text, say));
   }
+  await reply(d, event, eventId, answers);
   return { status: 'processed', reason: outcomes.join('; ') };
+}
+
+/**
+ * The one reply a comment gets, answering all its commands (nothing when none needs an answer: a
+ * start or hold message says it then). Keyed by the event, so processing it again posts nothing new.
+ */
+async function reply(d: DecideDeps, event: CommentAddedEvent, eventId: number, answers: readonly string[]): Promise<void> {
+  const distinct = [...new Set(answers)];
+  if (distinct.length === 0) return;
+  const message = `rollgate: ${distinct.join('\n\n')}`;
+  await d.outbox.enqueue({ messageKey: `event:${eventId}:reply`, rolloutId: null, project: event.change.project, changeNumber: event.change.number, revision: event.patchSet.revision, tag: REVIEW_TAG, message });
+  d.onReport();
 }
 
 type Say = (message: string) => Promise<void>;
