@@ -24,6 +24,8 @@ export interface IdpUser {
   readonly login: string;
   readonly email: string;
   readonly groups: readonly string[];
+  /** The `email_verified` claim; true unless a test needs a provider that did not verify the address. */
+  readonly emailVerified?: boolean;
 }
 
 export interface TestIdp {
@@ -96,9 +98,9 @@ export async function startTestIdp(options: { readonly redirectUrl: string; read
     async findAccount(_ctx, id) {
       const user = users.get(id);
       if (!user) return undefined;
-      return { accountId: id, claims: async () => ({ sub: id, preferred_username: user.login, email: user.email, groups: [...user.groups] }) };
+      return { accountId: id, claims: async () => ({ sub: id, preferred_username: user.login, email: user.email, email_verified: user.emailVerified ?? true, groups: [...user.groups] }) };
     },
-    claims: { openid: ['sub'], profile: ['preferred_username', 'groups'], email: ['email'] },
+    claims: { openid: ['sub'], profile: ['preferred_username', 'groups'], email: ['email', 'email_verified'] },
     scopes: ['openid', 'profile', 'email', 'deploy'],
     pkce: { required: () => true },
     cookies: { keys: ['test-idp-cookie-key-0123456789abcdef'] },

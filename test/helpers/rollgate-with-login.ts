@@ -38,10 +38,13 @@ const ROLES = `roles:
   staging-deployer: { gerrit_groups: [developers] }
 `;
 
-export async function startRollgateWithLogin(backend: Backend, o: { readonly workflow?: string; readonly rollouts?: string; readonly env?: Readonly<Record<string, string>> } = {}): Promise<RollgateWithLogin> {
+export async function startRollgateWithLogin(
+  backend: Backend,
+  o: { readonly workflow?: string; readonly rollouts?: string; readonly env?: Readonly<Record<string, string>>; /** People the provider knows besides LOGIN_USERS. */ readonly idpUsers?: readonly IdpUser[] } = {},
+): Promise<RollgateWithLogin> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const idp = await startTestIdp({ redirectUrl: `${url}/auth/callback`, users: LOGIN_USERS });
+  const idp = await startTestIdp({ redirectUrl: `${url}/auth/callback`, users: [...LOGIN_USERS, ...(o.idpUsers ?? [])] });
   const rest = await startRestGerritDouble();
   const ssh = await startSshGerritDouble();
   for (const [account, groups] of [[alice, [GROUPS.sre]], [bob, [GROUPS.developers]], [carol, []], [dave, []]] as const) rest.addAccount(account, [...groups]);
