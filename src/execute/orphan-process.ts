@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { StepProcesses } from './step-processes.js';
 
 /**
- * A step's process group outlives a `kill -9` of rollgate: steps are spawned detached (their own
- * group, so a timeout can kill everything they started), so nothing signals them when rollgate
- * dies. The worker that reclaims the step kills what is left before it runs the step again, but
+ * A step's processes outlive a `kill -9` of rollgate: steps are spawned detached (their own
+ * group and session, or cgroup, so a timeout can stop everything they started), so nothing
+ * signals them when rollgate dies. The worker that reclaims the step kills what is left before it runs the step again, but
  * only on the host that started it: process ids mean nothing elsewhere.
  */
 
@@ -25,17 +26,19 @@ function bootId(): string {
 export type OrphanEnd = 'gone' | 'terminated' | 'killed' | 'not-ours';
 
 /**
- * Stops process group `pgid` if it is still running: SIGTERM, then SIGKILL after `graceMs`.
- * Says how it ended: `gone` (nothing was running), `terminated`, `killed`, or `not-ours` (the id
- * belongs to another user's processes now, which rollgate leaves alone).
+ * Stops what a step that led process group `pgid` left running: the group, its session, their
+ * descendants and the step's cgroup (see step-processes.ts); SIGTERM, then SIGKILL after
+ * `graceMs`. Says how it ended: `gone` (nothing was running), `terminated`, `killed`, or
+ * `not-ours` (the group belongs to another user's processes now, which rollgate leaves alone).
  */
 export async function stopProcessGroup(pgid: number, graceMs = 5000): Promise<OrphanEnd> {
-  const first = signalGroup(pgid, 'SIGTERM');
-  if (first !== 'sent') return first;
-  if (await groupGone(pgid, graceMs)) return 'terminated';
-  signalGroup(pgid, 'SIGKILL');
-  await groupGone(pgid, 2000);
-  return 'killed';
+  if (signalGroup(pgid, 0) === 'not-ours') return 'not-ours';
+  const left = StepProcesses.leftBy(pgid);
+  try {
+    return await left.stop(graceMs);
+  } finally {
+    left.release();
+  }
 }
 
 function signalGroup(pgid: number, signal: NodeJS.Signals | 0): 'sent' | 'gone' | 'not-ours' {
@@ -44,14 +47,5 @@ function signalGroup(pgid: number, signal: NodeJS.Signals | 0): 'sent' | 'gone' 
     return 'sent';
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM' ? 'not-ours' : 'gone';
-  }
-}
-
-async function groupGone(pgid: number, withinMs: number): Promise<boolean> {
-  const until = Date.now() + withinMs;
-  for (;;) {
-    if (signalGroup(pgid, 0) !== 'sent') return true;
-    if (Date.now() >= until) return false;
-    await new Promise((r) => setTimeout(r, 50));
   }
 }

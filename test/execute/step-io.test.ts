@@ -73,6 +73,8 @@ describe.each(BACKENDS)('%s: what steps see and what is kept', (backend) => {
       ROLLGATE_PATCHSET: '1',
       ROLLGATE_REVISION: rollout.revision,
       ROLLGATE_NEW_REV: rollout.new_rev,
+      // marks every process of this attempt, so one that leaves the step's process group is still found and stopped
+      ROLLGATE_STEP_INSTANCE: expect.stringMatching(/^[0-9a-f]{24}$/),
     });
   });
 
