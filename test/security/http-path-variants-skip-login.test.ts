@@ -79,6 +79,11 @@ describe.each(BACKENDS)('%s: case and encoding in the path do not get around the
     expect(r.service.routes.length).toBeGreaterThan(PUBLIC.size);
   });
 
+  it('answers 404, not a login page, for a path no route has', async () => {
+    expect((await ask('GET', '/no-such-page')).status).toBe(404);
+    expect((await ask('GET', '/rollouts/1/steps')).status).toBe(404);
+  });
+
   it('answers 401 for every other route, and 401 or 404 for each variant of it, without credentials', async () => {
     const guarded = r.service.routes.filter((route) => !PUBLIC.has(key(route)));
     expect(guarded.map((route) => `${route.method} ${route.path}`)).toEqual(expect.arrayContaining(['GET /api/rollouts', 'GET /api/rollouts/:id', 'GET /rollouts']));
