@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import { loadConfig, type Config } from '../config.js';
 import { displayName, type CommentApproval, type DecisionResult } from '../decide/decide.js';
@@ -7,7 +9,7 @@ import { evaluateChange, votersOf, whyIgnored } from '../decide/evaluate-change.
 import { loadPolicy } from '../decide/load-policy.js';
 import { needsFiles } from '../decide/match.js';
 import type { Policy, RolloutRule } from '../decide/policy-config.js';
-import { DecisionLog } from '../decide/decision-log.js';
+import { DecisionLog, type ReplayOrigin } from '../decide/decision-log.js';
 import { recordMergeDecision, recordRedecision, rolloutKey } from '../decide/record-decision.js';
 import { EventReplay, VoteDeletedEventSchema, type ReplayStep } from '../decide/replay-events.js';
 import { rolesForGroups, type RoleGrant } from '../decide/roles.js';
@@ -19,6 +21,8 @@ import { GerritRestClient } from '../gerrit/gerrit-rest-client.js';
 import { silentLogger } from '../log.js';
 import { denyMessage, holdMessage, startedMessage, type RolloutSummary } from '../report/format-message.js';
 import { OutboxStore } from '../report/outbox-store.js';
+import { EventStore } from '../intake/event-store.js';
+import { Intake } from '../intake/intake.js';
 import { startService, type RunningService } from '../service.js';
 import { parseCommandArgs, UsageError } from './cli-args.js';
 import { readYamlFile } from '../read-yaml-file.js';
@@ -63,7 +67,10 @@ const REPORT_WAIT_MS = 30_000;
  * runs the allowed rollouts through the real execute and report stages.
  *
  * Decisions come from the events themselves (see `EventReplay`), each `change-merged` judged at
- * its `eventCreatedOn`, through the one `evaluateChange()`. Execution reuses `startService`:
+ * its `eventCreatedOn`, through the one `evaluateChange()`. Each line first goes through serve's
+ * intake (`Intake.add`, the same dedup key): a repeat of an earlier line is not decided again, and
+ * an event rollgate already received counts as a fact but is not decided again either. Recorded
+ * decisions are audited with trigger 'replay' and the file's sha256 and line. Execution reuses `startService`:
  * replay records each decided rollout in the configured database with the same rollout key as
  * `serve` (rule + change + merged revision), so a revision `serve` already rolled out is not
  * rolled out again; the service's runner executes the queued ones and its reporter posts the
@@ -85,35 +92,54 @@ export async function replayCommand(args: readonly string[]): Promise<number> {
   const rest = config.gerritRest ? new GerritRestClient(config.gerritRest) : undefined;
   const groups = values.groups !== undefined ? fileGroups(values.groups) : restGroups(rest);
 
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(file, 'utf8');
+    bytes = readFileSync(file);
   } catch (err) {
     process.stderr.write(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
     return 1;
   }
-  const lines = text.split('\n').map((l) => l.replace(/\r$/, ''));
+  // every decision this replay records names the recording by its digest (see ReplayOrigin)
+  const recording = { file: path.resolve(file), sha256: createHash('sha256').update(bytes).digest('hex') };
+  const lines = bytes.toString('utf8').split('\n').map((l) => l.replace(/\r$/, ''));
   if (lines.at(-1) === '') lines.pop();
 
   // a dry run has no database to ask which rules of a change are held, so it keeps track here
   const dryHeld = new Map<string, Set<string>>();
   const sink = dryRun ? undefined : await ExecutionSink.start(config, policyDir, rest !== undefined);
   try {
+    const intake = replayIntake(sink?.events, recording);
     const replay = new EventReplay();
     let good = 0;
     let bad = 0;
     const warnedNoFiles = new Set<string>();
+    /** The line each event (by serve's dedup key) was first read from. */
+    const firstLine = new Map<string, number>();
     for (const [i, line] of lines.entries()) {
       const n = i + 1;
       if (line.trim() === '') continue;
-      const steps = readLine(replay, line);
-      if (steps.kind === 'bad') {
+      const parsed = readLine(line);
+      // every line goes through serve's intake: stored (a bad one as rejected), and keyed for dedup
+      const received = await intake.add(line, 'replay');
+      if (parsed.kind === 'bad') {
         bad++;
-        process.stderr.write(`line ${n}: ${steps.problem}\n`);
+        process.stderr.write(`line ${n}: ${parsed.problem}\n`);
         continue;
       }
       good++;
-      for (const step of steps.steps) {
+      const first = firstLine.get(received.row.dedup_key);
+      if (first !== undefined) {
+        process.stderr.write(`line ${n}: the same event as line ${first}; not decided again\n`);
+        continue;
+      }
+      firstLine.set(received.row.dedup_key, n);
+      let steps = parsed.apply(replay);
+      if (!received.stored) {
+        // serve (or an earlier replay) has this event: it is decided there; what it says still counts here
+        process.stderr.write(`line ${n}: rollgate received this event before; its votes and approvals count, but it is not decided again\n`);
+        steps = steps.filter((s) => s.kind === 'problem');
+      }
+      for (const step of steps) {
         if (step.kind === 'problem') {
           process.stderr.write(`line ${n}: ${step.message}\n`);
           continue;
@@ -131,7 +157,7 @@ export async function replayCommand(args: readonly string[]): Promise<number> {
             continue;
           }
           for (const { rule, result } of decisions) {
-            const id = await sink?.record(rule, change, step.newRev, result, { rolesByAccount, at: step.at });
+            const id = await sink?.record(rule, change, step.newRev, result, { rolesByAccount, at: step.at, replay: { ...recording, line: n } });
             print(decisionLine(change, rule, result, policy, id, sink?.publicUrl));
           }
         } else if (step.kind === 'deny') {
@@ -147,7 +173,7 @@ export async function replayCommand(args: readonly string[]): Promise<number> {
               continue;
             }
             const result: DecisionResult = { ...decision.result, outcome: 'deny', reasons: [{ code: 'denied-by-command', message: `denied by ${who}: ${step.reason}` }] };
-            const id = await sink?.redecide(change, decision.rule, result, n, { rolesByAccount, commentApprovals, at: step.at, actor: step.by.username });
+            const id = await sink?.redecide(change, decision.rule, result, { rolesByAccount, commentApprovals, at: step.at, actor: step.by.username, replay: { ...recording, line: n } });
             if (sink && id === undefined) continue; // no longer held
             print(decisionLine(change, decision.rule, result, policy, id, sink?.publicUrl));
           }
@@ -158,7 +184,7 @@ export async function replayCommand(args: readonly string[]): Promise<number> {
           for (const ruleName of held) {
             const [decision] = evaluateChange({ policy, change, rolesByAccount, commentApprovals, at: step.at, onlyRule: ruleName });
             if (!decision) continue;
-            const id = await sink?.redecide(change, decision.rule, decision.result, n, { rolesByAccount, commentApprovals, at: step.at, actor: step.by.username });
+            const id = await sink?.redecide(change, decision.rule, decision.result, { rolesByAccount, commentApprovals, at: step.at, actor: step.by.username, replay: { ...recording, line: n } });
             if (sink && id === undefined) continue; // no longer held
             print(decisionLine(change, decision.rule, decision.result, policy, id, sink?.publicUrl));
           }
@@ -189,16 +215,41 @@ export async function replayCommand(args: readonly string[]): Promise<number> {
 }
 const keyOf = (c: { project: string; number: number }) => `${c.project}~${c.number}`;
 
-function readLine(replay: EventReplay, line: string): { kind: 'bad'; problem: string } | { kind: 'ok'; steps: ReplayStep[] } {
+/** A line read as an event, and how to apply it to the replay once it is known to be new. */
+function readLine(line: string): { kind: 'bad'; problem: string } | { kind: 'ok'; apply: (replay: EventReplay) => ReplayStep[] } {
   const parsed = parseEventLine(line);
   if (parsed.kind === 'invalid') return { kind: 'bad', problem: parsed.reason };
-  if (parsed.kind === 'event') return { kind: 'ok', steps: replay.apply(parsed.event, parsed.value, new Date()) };
+  if (parsed.kind === 'event') return { kind: 'ok', apply: (replay) => replay.apply(parsed.event, parsed.value, new Date()) };
   if (parsed.type === 'vote-deleted') {
     const deleted = VoteDeletedEventSchema.safeParse(parsed.value);
     if (!deleted.success) return { kind: 'bad', problem: `vote-deleted event: ${deleted.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
-    return { kind: 'ok', steps: replay.apply(deleted.data, parsed.value, new Date()) };
+    return { kind: 'ok', apply: (replay) => replay.apply(deleted.data, parsed.value, new Date()) };
   }
-  return { kind: 'ok', steps: [] }; // other event types do not bear on decisions
+  return { kind: 'ok', apply: () => [] }; // other event types do not bear on decisions
+}
+
+/**
+ * serve's intake (same rows, same dedup keys) for the replayed lines. With a database, the lines
+ * are stored in its `events` table; an event this replay decides is stored as processed, by the
+ * replay, so serve's decide loop never decides it a second time from Gerrit. A dry run writes no
+ * database: the keys are kept in memory, so a repeat within the file is still found.
+ */
+function replayIntake(events: EventStore | undefined, recording: { file: string; sha256: string }): Intake {
+  const seen = new Set<string>();
+  const inMemory: Pick<EventStore, 'insertNew'> = {
+    insertNew: async (rows) => {
+      const fresh = new Set(rows.map((r) => r.dedup_key).filter((key) => !seen.has(key)));
+      for (const key of fresh) seen.add(key);
+      return fresh;
+    },
+  };
+  const decidedHere: Pick<EventStore, 'insertNew'> | undefined = events && {
+    insertNew: (rows) =>
+      events.insertNew(
+        rows.map((r) => (r.status === 'pending' ? { ...r, status: 'processed', reason: `decided by rollgate replay of ${recording.file} (sha256 ${recording.sha256})`, processed_at: r.received_at } : r)),
+      ),
+  };
+  return new Intake({ store: decidedHere ?? inMemory, logger: silentLogger(), settleMs: 0, onStored: () => {} });
 }
 
 /** `rolloutId` is undefined in a dry run: no rollout exists, so the message quotes none. */
@@ -306,12 +357,15 @@ class ExecutionSink {
   readonly #ours = new Map<number, boolean>();
   readonly #decided: number[] = [];
   readonly publicUrl: string | undefined;
+  /** The `events` table the replayed lines are stored in. */
+  readonly events: EventStore;
 
   private constructor(service: RunningService, publicUrl: string | undefined, reports: boolean) {
     this.#service = service;
     this.#rollouts = new RolloutStore(service.database.db);
     this.#outbox = new OutboxStore(service.database.db);
     this.#decisions = new DecisionLog(service.database.db, service.audit);
+    this.events = new EventStore(service.database.db);
     this.publicUrl = publicUrl;
     this.#reports = reports;
   }
@@ -324,11 +378,11 @@ class ExecutionSink {
 
   /** Records a decided rollout once per rule and merged revision, as `serve` does. */
   /** Returns the rollout's id (an existing one's when this merged revision was decided before). */
-  async record(rule: RolloutRule, change: GerritChange, newRev: string | undefined, result: DecisionResult, facts: { rolesByAccount: ReadonlyMap<number, readonly RoleGrant[]>; at: Date }): Promise<number | undefined> {
+  async record(rule: RolloutRule, change: GerritChange, newRev: string | undefined, result: DecisionResult, facts: { rolesByAccount: ReadonlyMap<number, readonly RoleGrant[]>; at: Date; replay: ReplayOrigin }): Promise<number | undefined> {
     const policy = this.#service.policy;
     const deps = { db: this.#service.database.db, rollouts: this.#rollouts, decisions: this.#decisions, outbox: this.#outbox, publicUrl: this.publicUrl };
     // audited like serve's decisions; account ids in a replay are the replay's own (see EventReplay)
-    const created = await recordMergeDecision(deps, { policy, rule, change, newRev, result, rolesByAccount: facts.rolesByAccount, at: facts.at });
+    const created = await recordMergeDecision(deps, { policy, rule, change, newRev, result, rolesByAccount: facts.rolesByAccount, at: facts.at, replay: facts.replay });
     if (!created) {
       const existing = await this.#service.database.db.selectFrom('rollouts').select(['id', 'status']).where('rollout_key', '=', rolloutKey(rule.name, change)).executeTakeFirst();
       process.stderr.write(`change ${change.number} rule ${rule.name}: this merged revision already has rollout #${existing?.id} (${existing?.status}); not recorded or run again\n`);
@@ -349,8 +403,7 @@ class ExecutionSink {
     change: GerritChange,
     rule: RolloutRule,
     result: DecisionResult,
-    line: number,
-    facts: { rolesByAccount: ReadonlyMap<number, readonly RoleGrant[]>; commentApprovals: readonly CommentApproval[]; at: Date; actor: string | undefined },
+    facts: { rolesByAccount: ReadonlyMap<number, readonly RoleGrant[]>; commentApprovals: readonly CommentApproval[]; at: Date; actor: string | undefined; replay: ReplayOrigin },
   ): Promise<number | undefined> {
     const [row] = (await this.#rollouts.heldForChange(change.project, change.number)).filter((r) => r.rule === rule.name && r.revision === change.currentRevision);
     if (!row) return undefined;
@@ -358,7 +411,7 @@ class ExecutionSink {
     const deps = { rollouts: this.#rollouts, decisions: this.#decisions, outbox: this.#outbox, publicUrl: this.publicUrl };
     const updated = await this.#service.database.db
       .transaction()
-      .execute((trx) => recordRedecision(deps, { rollout: row, rule, change, result, ...facts, trigger: 'comment', policyVersion: this.#service.policy.version, keySuffix: `replay:${line}` }, trx));
+      .execute((trx) => recordRedecision(deps, { rollout: row, rule, change, result, ...facts, trigger: 'replay', policyVersion: this.#service.policy.version, keySuffix: `replay:${facts.replay.sha256.slice(0, 12)}:${facts.replay.line}` }, trx));
     if (!updated) return undefined;
     if (result.outcome === 'allow') this.#ours.set(updated.id, false);
     return updated.id;

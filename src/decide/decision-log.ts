@@ -20,9 +20,18 @@ export interface DecisionEntry {
   readonly rolesByAccount: ReadonlyMap<number, readonly RoleGrant[]>;
   readonly commentApprovals: readonly CommentApproval[];
   readonly at: Date;
-  readonly trigger: 'merge' | 'comment' | 'api' | 'command' | 'expiry';
+  readonly trigger: 'merge' | 'comment' | 'api' | 'command' | 'expiry' | 'replay';
+  /** For a decision made by `rollgate replay` (trigger 'replay'): which recording, and which line of it. */
+  readonly replay?: ReplayOrigin;
   readonly actor: string | undefined;
   readonly policyVersion: string;
+}
+
+/** The recording a replayed decision came from: its path, the sha256 of its bytes, and the line. */
+export interface ReplayOrigin {
+  readonly file: string;
+  readonly sha256: string;
+  readonly line: number;
 }
 
 /**
@@ -51,6 +60,7 @@ export class DecisionLog {
       roles: Object.fromEntries([...e.rolesByAccount].map(([id, grants]) => [String(id), grants])),
       commentApprovals: e.commentApprovals,
       justification: e.result.justification ?? null,
+      ...(e.replay ? { replay: e.replay } : {}),
     };
     await this.#insert(
       {
@@ -125,7 +135,8 @@ export class DecisionLog {
         project: d.project,
         changeNumber: d.change_number,
         summary: `${d.outcome} ${d.project}~${d.change_number} ${d.rule === null ? 'under no rule' : `under rule ${d.rule}`} (${d.trigger}${d.actor ? ` by ${d.actor}` : ''})${why ? `: ${why}` : ''}`,
-        data: { trigger: d.trigger, rule: d.rule, revision: d.revision, outcome: d.outcome, reasons: d.reasons, inputs: d.inputs, policyVersion: d.policy_version },
+        // a replayed decision names its recording at the top, so it cannot be taken for a live one
+        data: { trigger: d.trigger, ...(d.inputs.replay ? { replay: d.inputs.replay } : {}), rule: d.rule, revision: d.revision, outcome: d.outcome, reasons: d.reasons, inputs: d.inputs, policyVersion: d.policy_version },
       },
       trx,
     );

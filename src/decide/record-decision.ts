@@ -7,7 +7,7 @@ import { denyMessage, holdMessage, REVIEW_TAG } from '../report/format-message.j
 import type { OutboxStore } from '../report/outbox-store.js';
 import { rolloutSummary } from '../report/rollout-summary.js';
 import type { DecisionResult } from './decide.js';
-import type { DecisionEntry, DecisionLog } from './decision-log.js';
+import type { DecisionEntry, DecisionLog, ReplayOrigin } from './decision-log.js';
 import type { Policy, RolloutRule } from './policy-config.js';
 import type { RoleGrant } from './roles.js';
 
@@ -43,6 +43,8 @@ export async function recordMergeDecision(
     readonly at: Date;
     /** When the change was merged (the event's time); the environment's queue runs in this order. */
     readonly mergedAt?: Date | undefined;
+    /** Set when `rollgate replay` decides: the decision is audited with trigger 'replay' and its recording. */
+    readonly replay?: ReplayOrigin | undefined;
   },
 ): Promise<RolloutRow | undefined> {
   const { policy, rule, change, result } = input;
@@ -71,14 +73,14 @@ export async function recordMergeDecision(
     );
     if (!rollout) return undefined;
     await d.decisions.record(
-      { rolloutId: rollout.id, rule, change, result, rolesByAccount: input.rolesByAccount, commentApprovals: [], at: input.at, trigger: 'merge', actor: undefined, policyVersion: policy.version },
+      { rolloutId: rollout.id, rule, change, result, rolesByAccount: input.rolesByAccount, commentApprovals: [], at: input.at, trigger: input.replay ? 'replay' : 'merge', replay: input.replay, actor: undefined, policyVersion: policy.version },
       trx,
     );
     if (result.outcome !== 'allow') await enqueueWhyNot(d, rollout, result.outcome, `rollout:${rollout.id}:${result.outcome}`, trx);
     return rollout;
   });
   // counted once committed, and only when new: a repeated merge decides nothing
-  if (created) d.metrics?.decisions.inc({ outcome: result.outcome, trigger: 'merge' });
+  if (created) d.metrics?.decisions.inc({ outcome: result.outcome, trigger: input.replay ? 'replay' : 'merge' });
   return created;
 }
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { GerritAccount, GerritChange, GerritVote } from '../gerrit/gerrit-client.js';
 import { AccountAttributeSchema, ChangeAttributeSchema, PatchSetAttributeSchema, type GerritEvent } from '../gerrit/gerrit-event.js';
-import { parseCommentCommands } from './comment-command.js';
+import { MAX_COMMANDS_PER_COMMENT, parseCommentCommands, type CommentCommand } from './comment-command.js';
 import type { CommentApproval } from './decide.js';
 import { shortBranch } from './match.js';
 
@@ -17,7 +17,9 @@ import { shortBranch } from './match.js';
  *   replay counts only votes given on the merged patch set itself.
  * - Owner and uploader come from the merged event's `change.owner` and `patchSet.uploader`.
  * - `/rollout approve <text>` in a comment on a merged change is an approval at that moment, and
- *   `/rollout deny <reason>` a denial. `retry`, `rollback` and `cancel` act on rollouts that run,
+ *   `/rollout deny <reason>` a denial. A comment is answered once: its approvals count together
+ *   (one approval per person, the latest justification) and its first deny once; a comment with
+ *   more than MAX_COMMANDS_PER_COMMENT commands acts on none of them, as in `serve`. `retry`, `rollback` and `cancel` act on rollouts that run,
  *   which a recording cannot replay faithfully; they are not replayed.
  * - Stream events carry no account ids. People are identified by `username` (email when an
  *   account has none), and each gets a stable numeric id in order of first appearance.
@@ -49,6 +51,8 @@ export const VoteDeletedEventSchema = z.looseObject({
 });
 
 type AccountAttribute = z.infer<typeof AccountAttributeSchema>;
+/** A command replay acts on: approve or deny, with its text. */
+type Acting = CommentCommand & { readonly kind: 'approve' | 'deny'; readonly text: string };
 
 interface ChangeState {
   /** patch set → label → person key → vote */
@@ -134,15 +138,29 @@ export class EventReplay {
       }
     }
     if (!state.merged) return steps;
-    // the commands in the order they were written, as serve applies them
-    for (const command of parseCommentCommands(comment)) {
-      if (command.kind === 'approve') {
-        state.approvals.push({ account, justification: command.text });
-        steps.push({ kind: 'approve', change: this.#current(state), by: account, commentApprovals: [...state.approvals], at });
-      } else if (command.kind === 'deny') {
-        steps.push({ kind: 'deny', change: this.#current(state), by: account, reason: command.text, commentApprovals: [...state.approvals], at });
-      }
+    const commands = parseCommentCommands(comment);
+    if (commands.length > MAX_COMMANDS_PER_COMMENT) {
+      // as serve: a flood of commands is answered once and none of them acts
+      const who = account.username ?? account.email!;
+      steps.push({ kind: 'problem', message: `change ${change.number}: ${who}'s comment has ${commands.length} /rollout commands; at most ${MAX_COMMANDS_PER_COMMENT} are read from one comment, so none of them was acted on` });
+      return steps;
     }
+    // a comment is answered once: its approvals count together (one decision), its first deny once,
+    // in the order the comment gives them first
+    const approvals = commands.filter((c): c is Acting => c.kind === 'approve');
+    const deny = commands.find((c): c is Acting => c.kind === 'deny');
+    const approveStep = (): ReplayStep => {
+      // one approval per person: a later one replaces the earlier, so no reason is repeated
+      const latest = approvals.at(-1)!;
+      const others = state.approvals.filter((a) => a.account.accountId !== account.accountId);
+      state.approvals.splice(0, state.approvals.length, ...others, { account, justification: latest.text });
+      return { kind: 'approve', change: this.#current(state), by: account, commentApprovals: [...state.approvals], at };
+    };
+    const denyStep = (reason: string): ReplayStep => ({ kind: 'deny', change: this.#current(state), by: account, reason, commentApprovals: [...state.approvals], at });
+    const approveFirst = approvals.length > 0 && (deny === undefined || commands.indexOf(approvals[0]!) < commands.indexOf(deny));
+    if (approveFirst) steps.push(approveStep());
+    if (deny) steps.push(denyStep(deny.text));
+    if (approvals.length > 0 && !approveFirst) steps.push(approveStep());
     return steps;
   }
 

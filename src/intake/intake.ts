@@ -11,7 +11,8 @@ import type { EventStore } from './event-store.js';
 export type EventSource = 'stream' | 'webhook' | 'replay' | 'backfill';
 
 export interface IntakeOptions {
-  readonly store: EventStore;
+  /** Where lines are stored; only `insertNew` is used (replay gives its own, see src/cli/replay.ts). */
+  readonly store: Pick<EventStore, 'insertNew'>;
   readonly logger: Logger;
   /** Delay before a merge is decided: Gerrit's REST view can lag the event (Zuul waits 10 s). */
   readonly settleMs: number;
