@@ -1,3 +1,5 @@
+import { storableText } from '../db/storable-text.js';
+
 /** A JSON value after `toStorable`: what both backends store and give back unchanged. */
 export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
 
@@ -15,12 +17,7 @@ export function toStorable(value: unknown): JsonValue {
 }
 
 /** A text column's value, made storable the same way (PostgreSQL text refuses NUL too). */
-export function storableText(s: string): string {
-  return s.replace(UNSTORABLE, '\uFFFD');
-}
-
-/** NUL, and a surrogate half without its other half. */
-const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+export { storableText };
 
 function storableStrings(value: JsonValue): JsonValue {
   if (typeof value === 'string') return storableText(value);

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { migrations } from '../../migrations/index.js';
 import type { Database } from './schema.js';
 import { PGliteDialect } from './pglite-dialect.js';
+import { StorableTextPlugin } from './storable-text-plugin.js';
 
 /** Where the data lives: a PostgreSQL server, or an embedded PGlite folder (`memory://` for tests). */
 export type DatabaseTarget = { kind: 'postgres'; url: string } | { kind: 'pglite'; dataDir: string };
@@ -33,7 +34,8 @@ const INT8_OID = 20;
 
 /**
  * The one place that knows there are two backends. Both speak PostgreSQL SQL, so stores and
- * migrations are shared; bigint columns come back as numbers on both.
+ * migrations are shared; bigint columns come back as numbers on both. On both, every value a
+ * query binds passes `StorableTextPlugin`: text PostgreSQL would refuse is made storable.
  */
 export async function createDatabase(target: DatabaseTarget): Promise<DatabaseHandle> {
   if (target.kind === 'postgres') {
@@ -48,7 +50,7 @@ export async function createDatabase(target: DatabaseTarget): Promise<DatabaseHa
       // fails instead, and the pool discards it on release because it is no longer queryable.
       client.on('error', () => {});
     });
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new StorableTextPlugin()] });
     const dedicatedConnection = () => {
       const client = new pg.Client({ connectionString: target.url, keepAlive: true });
       client.setTypeParser(INT8_OID, (value: string) => Number(value));
@@ -58,7 +60,7 @@ export async function createDatabase(target: DatabaseTarget): Promise<DatabaseHa
   }
   if (!target.dataDir.startsWith('memory://')) mkdirSync(target.dataDir, { recursive: true });
   const pglite = await PGlite.create({ dataDir: target.dataDir, parsers: { [INT8_OID]: (value: string) => Number(value) } });
-  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite), plugins: [new StorableTextPlugin()] });
   return {
     db,
     backend: 'pglite',
