@@ -44,13 +44,15 @@ export async function handleComment(d: DecideDeps, event: CommentAddedEvent, eve
     return Promise.resolve();
   };
   const outcomes: string[] = [];
-  const invalid = commands.filter((c) => c.kind === 'invalid');
-  for (const c of invalid) await say(c.problem);
-  if (invalid.length > 0) outcomes.push('invalid command answered');
   let account: GerritAccount | undefined;
   const seen = new Set<string>();
+  // answered in the comment's order
   for (const command of commands) {
-    if (command.kind === 'invalid') continue;
+    if (command.kind === 'invalid') {
+      await say(command.problem);
+      outcomes.push('invalid command answered');
+      continue;
+    }
     // the same command twice in one comment is one command
     const key = `${command.kind} ${command.text}`;
     if (seen.has(key)) continue;
@@ -83,7 +85,8 @@ type Say = (message: string) => Promise<void>;
 async function commentIsOnGerrit(d: DecideDeps, event: CommentAddedEvent, author: string): Promise<boolean> {
   const body = event.comment.replace(/^Patch Set \d+:[^\n]*\n*/, '').trim();
   const messages = await d.gerrit.getChangeMessages(event.change.project, event.change.number);
-  return messages.some((m) => m.author === author && m.message.includes(body));
+  const account = await d.gerrit.getAccount(author);
+  return messages.some((m) => m.authorAccountId === account.accountId && m.message.includes(body));
 }
 
 /** Who gave this comment's commands, for the shared rollout actions. */

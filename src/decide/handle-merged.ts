@@ -2,13 +2,16 @@ import { NotMergedYetError } from '../errors.js';
 import type { ChangeMergedEvent } from '../gerrit/gerrit-event.js';
 import { evaluateChange, votersOf, whyIgnored } from './evaluate-change.js';
 import type { DecideDeps, Handled } from './event-processor.js';
+import { mergedRevision } from './merged-revision.js';
 import { recordMergeDecision } from './record-decision.js';
 import { resolveRoles } from './voter-roles.js';
 
 /**
- * A merge: one decided rollout per matching rule, from Gerrit's REST view of the change (the
- * event is a hint; REST is the truth for status, votes and the commit message). A rollout is
- * keyed by rule, change and merged revision, so a repeated or back-filled event decides nothing new.
+ * A merge: one decided rollout per matching rule, from Gerrit's REST view of the change. The
+ * event (stream, back-fill or webhook) is only a hint naming the change: what the rollout runs
+ * (merged revision and patch set, the branch commit, votes, owner, files) and its place in the
+ * queue (the merge time) come from REST. A rollout is keyed by rule, change and that merged
+ * revision, so a repeated event, or the same merge from several sources, decides nothing new.
  */
 export async function handleMerged(d: DecideDeps, event: ChangeMergedEvent): Promise<Handled> {
   const change = await d.gerrit.getChange(event.change.project, event.change.number);
@@ -28,13 +31,15 @@ export async function handleMerged(d: DecideDeps, event: ChangeMergedEvent): Pro
     return { status: 'ignored', reason };
   }
 
-  // Gerrit's time of the merge (a back-filled event carries the submitted time)
-  const mergedAt = event.eventCreatedOn !== undefined ? new Date(event.eventCreatedOn * 1000) : undefined;
+  const { newRev, refused } = await mergedRevision(d.gerrit, change, event.newRev);
+  if (refused) d.logger.warn({ change: change.number, refused }, 'change-merged event names a newRev Gerrit does not show as the merge');
+  // Gerrit's time of the merge; the event's own time only if REST has none
+  const mergedAt = change.submitted ?? (event.eventCreatedOn !== undefined ? new Date(event.eventCreatedOn * 1000) : undefined);
   const outcomes: string[] = [];
   let queued = false;
   let reported = false;
   for (const { rule, result } of decisions) {
-    const created = await recordMergeDecision(d, { policy, rule, change, newRev: event.newRev, result, rolesByAccount, at, mergedAt });
+    const created = await recordMergeDecision(d, { policy, rule, change, newRev, result, rolesByAccount, at, mergedAt });
     if (!created) {
       outcomes.push(`${rule.name}: already decided`);
       continue;
@@ -45,5 +50,6 @@ export async function handleMerged(d: DecideDeps, event: ChangeMergedEvent): Pro
   }
   if (queued) d.onQueued();
   if (reported) d.onReport();
+  if (refused) outcomes.push(refused);
   return { status: 'processed', reason: outcomes.join('; ') };
 }

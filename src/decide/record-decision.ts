@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database, RolloutRow } from '../db/schema.js';
 import type { RolloutStore } from '../execute/rollout-store.js';
+import { isCommitSha } from '../gerrit/commit-sha.js';
 import type { GerritChange } from '../gerrit/gerrit-client.js';
 import type { Metrics } from '../metrics.js';
 import { denyMessage, holdMessage, REVIEW_TAG } from '../report/format-message.js';
@@ -48,6 +49,10 @@ export async function recordMergeDecision(
   },
 ): Promise<RolloutRow | undefined> {
   const { policy, rule, change, result } = input;
+  // nothing but a full sha is ever recorded as what a rollout runs
+  for (const [what, sha] of [['revision', change.currentRevision], ['newRev', input.newRev]] as const) {
+    if (sha !== undefined && !isCommitSha(sha)) throw new Error(`change ${change.number}: ${what} ${JSON.stringify(sha.slice(0, 80))} is not a 40-character commit sha`);
+  }
   const created = await d.db.transaction().execute(async (trx) => {
     const rollout = await d.rollouts.create(
       {

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { revisionProblem } from '../gerrit/commit-sha.js';
 import type { AuditEvent, AuditTrail } from '../audit/audit-trail.js';
 import type { Database, RolloutRow, StepRow, StepStatus } from '../db/schema.js';
 import type { Policy } from '../decide/policy-config.js';
@@ -266,6 +267,13 @@ class Execution {
     if (!workflow) {
       this.#log.error({ workflow: r.workflow }, 'workflow no longer exists in the policy');
       await this.#finish('failed', `workflow "${r.workflow}" is not in the current policy`);
+      return;
+    }
+    // only full commit shas reach a step's argv and environment, whatever wrote the row
+    const badRevision = revisionProblem(r);
+    if (badRevision) {
+      this.#log.error({ revision: r.revision, newRev: r.new_rev }, 'rollout revision is not a commit sha');
+      await this.#finish('failed', badRevision);
       return;
     }
     // one query fewer per rollout for the many workflows that never look back

@@ -2,11 +2,22 @@ import { createHash } from 'node:crypto';
 
 /**
  * Gerrit events carry no id, so rollgate derives one. Events it acts on are keyed by what they are
- * about, so the same event from the stream, a back-fill or a webhook gets the same key whatever
- * its JSON formatting: a merge by change and merged revision, a comment by change, patch set,
- * author, time and text. Any other event (stored only for the record) by a digest of its line.
+ * about, so the same event from the stream or a back-fill gets the same key whatever its JSON
+ * formatting: a merge by change and merged revision, a comment by change, patch set, author, time
+ * and text. Any other event (stored only for the record) by a digest of its line.
+ *
+ * `hintFrom` names a source that is not Gerrit itself (a webhook: anyone with the secret can say
+ * anything): its keys are kept apart, so a forged or early delivery can never make the real
+ * stream event look like a duplicate and be dropped. The same merge from both is then stored
+ * twice and decided once (a rollout is keyed by rule, change and REST's merged revision), and a
+ * comment acts once (each Gerrit message is consumed once).
  */
-export function eventDedupKey(value: Record<string, unknown>, line?: string): string {
+export function eventDedupKey(value: Record<string, unknown>, line?: string, hintFrom?: string): string {
+  const key = gerritEventKey(value, line);
+  return hintFrom === undefined ? key : `${hintFrom}:${key}`;
+}
+
+function gerritEventKey(value: Record<string, unknown>, line?: string): string {
   const change = value.change as { project?: unknown; number?: unknown } | undefined;
   const patchSet = value.patchSet as { number?: unknown; revision?: unknown } | undefined;
   if (value.type === 'change-merged' && change && patchSet && typeof patchSet.revision === 'string') {

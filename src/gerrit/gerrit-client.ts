@@ -31,6 +31,14 @@ export interface GerritChange {
   readonly files: readonly string[];
   /** Votes on the current patch set, by label; zero votes (placeholders) are left out. */
   readonly votes: Readonly<Record<string, readonly GerritVote[]>>;
+  /** When Gerrit merged it (REST `submitted`); undefined while it is not merged. */
+  readonly submitted?: Date | undefined;
+}
+
+/** A commit of a project as REST shows it, to confirm what a merge put on a branch. */
+export interface GerritCommit {
+  readonly sha: string;
+  readonly parents: readonly string[];
 }
 
 export interface GerritGroup {
@@ -39,8 +47,12 @@ export interface GerritGroup {
   readonly name: string;
 }
 
+/** A message on a change (a review's cover message) as REST lists it; Gerrit's own have no author. */
 export interface ChangeMessage {
-  readonly author: string | undefined;
+  /** Gerrit's id of the message, unique on the change. */
+  readonly id: string;
+  readonly authorAccountId: number | undefined;
+  readonly date: Date;
   readonly message: string;
 }
 
@@ -73,5 +85,9 @@ export interface GerritClient {
   getAccountGroups(accountId: number): Promise<readonly GerritGroup[]>;
   /** The change's messages (review comments' cover messages), oldest first. */
   getChangeMessages(project: string, changeNumber: number): Promise<readonly ChangeMessage[]>;
+  /** The commit, or undefined when the project has no such commit (or rollgate may not see it). */
+  getCommit(project: string, sha: string): Promise<GerritCommit | undefined>;
+  /** Short names of the project's branches that contain the commit. */
+  branchesContaining(project: string, sha: string): Promise<readonly string[]>;
   postReview(project: string, changeNumber: number, revision: string, review: ReviewInput): Promise<void>;
 }

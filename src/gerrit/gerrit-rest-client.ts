@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { GerritRestConfig } from '../config.js';
 import { GerritError } from '../errors.js';
-import type { ChangeMessage, GerritAccount, GerritChange, GerritClient, GerritGroup, GerritVote, MergedChangeRef, ReviewInput } from './gerrit-client.js';
+import { COMMIT_SHA } from './commit-sha.js';
+import type { ChangeMessage, GerritAccount, GerritChange, GerritClient, GerritCommit, GerritGroup, GerritVote, MergedChangeRef, ReviewInput } from './gerrit-client.js';
 
 const PAGE_SIZE = 100;
 
@@ -24,7 +25,9 @@ const ChangeInfoSchema = z.looseObject({
   subject: z.string(),
   status: z.enum(['NEW', 'MERGED', 'ABANDONED']),
   owner: AccountInfoSchema,
-  current_revision: z.string(),
+  // what a rollout runs: a full commit sha, nothing else
+  current_revision: z.string().regex(COMMIT_SHA, 'must be a 40-character commit sha'),
+  submitted: z.lazy(() => gerritTimestamp).optional(),
   labels: z.record(z.string(), z.looseObject({ all: z.array(ApprovalInfoSchema).optional() })).default({}),
   revisions: z.record(
     z.string(),
@@ -58,7 +61,18 @@ const MergedQuerySchema = z.array(
 
 const ChangeListSchema = z.array(z.looseObject({ project: z.string(), _number: z.number().int() }));
 
-const ChangeMessagesSchema = z.array(z.looseObject({ message: z.string().default(''), author: z.looseObject({ username: z.string().optional() }).optional() }));
+const ChangeMessagesSchema = z.array(
+  z.looseObject({
+    id: z.string().min(1),
+    message: z.string().default(''),
+    date: gerritTimestamp,
+    author: z.looseObject({ _account_id: z.number().int() }).optional(),
+  }),
+);
+
+const CommitInfoSchema = z.looseObject({ commit: z.string().regex(COMMIT_SHA).optional(), parents: z.array(z.looseObject({ commit: z.string() })).default([]) });
+
+const IncludedInSchema = z.looseObject({ branches: z.array(z.string()).default([]) });
 
 const GroupInfoListSchema = z.array(z.looseObject({ id: z.string(), name: z.string() }));
 
@@ -97,6 +111,7 @@ export class GerritRestClient implements GerritClient {
       // magic entries such as /COMMIT_MSG are not files of the change
       files: Object.keys(revision.files ?? {}).filter((f) => !f.startsWith('/')),
       votes,
+      submitted: info.submitted,
     };
   }
 
@@ -147,7 +162,28 @@ export class GerritRestClient implements GerritClient {
 
   async getChangeMessages(project: string, changeNumber: number): Promise<readonly ChangeMessage[]> {
     const path = `/changes/${changeId(project, changeNumber)}/messages`;
-    return parseReply(ChangeMessagesSchema, await this.#request('GET', path), `GET ${path}`).map((m) => ({ author: m.author?.username, message: m.message }));
+    return parseReply(ChangeMessagesSchema, await this.#request('GET', path), `GET ${path}`).map((m) => ({ id: m.id, authorAccountId: m.author?._account_id, date: m.date, message: m.message }));
+  }
+
+  async getCommit(project: string, sha: string): Promise<GerritCommit | undefined> {
+    if (!COMMIT_SHA.test(sha)) return undefined;
+    const path = `/projects/${encodeURIComponent(project)}/commits/${sha}`;
+    let text: string;
+    try {
+      text = await this.#request('GET', path);
+    } catch (err) {
+      if (err instanceof GerritError && err.httpStatus === 404) return undefined;
+      throw err;
+    }
+    const info = parseReply(CommitInfoSchema, text, `GET ${path}`);
+    return { sha, parents: info.parents.map((p) => p.commit) };
+  }
+
+  async branchesContaining(project: string, sha: string): Promise<readonly string[]> {
+    if (!COMMIT_SHA.test(sha)) return [];
+    const path = `/projects/${encodeURIComponent(project)}/commits/${sha}/in`;
+    // Gerrit lists short names (`main`); strip a full ref in case a version does not
+    return parseReply(IncludedInSchema, await this.#request('GET', path), `GET ${path}`).branches.map((b) => b.replace(/^refs\/heads\//, ''));
   }
 
   async postReview(project: string, changeNumber: number, revision: string, review: ReviewInput): Promise<void> {

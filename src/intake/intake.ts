@@ -10,6 +10,9 @@ import type { EventStore } from './event-store.js';
 /** Where an event came from; kept with it for the audit and for debugging. */
 export type EventSource = 'stream' | 'webhook' | 'replay' | 'backfill';
 
+/** Sources that are Gerrit itself (its stream, or events made from its REST view); the others are only hints. */
+const GERRIT_SOURCES: ReadonlySet<EventSource> = new Set(['stream', 'backfill']);
+
 export interface IntakeOptions {
   /** Where lines are stored; only `insertNew` is used (replay gives its own, see src/cli/replay.ts). */
   readonly store: Pick<EventStore, 'insertNew'>;
@@ -149,7 +152,7 @@ function toRow(line: SplitLine, source: EventSource, receivedAt: Date, settleMs:
   }
   const createdOn = typeof parsed.value.eventCreatedOn === 'number' ? parsed.value.eventCreatedOn : null;
   // every dropped-output is news (Gerrit lost events again), so it is never a duplicate of an earlier one
-  const key = parsed.value.type === 'dropped-output' ? `dropped-output:${receivedAt.toISOString()}:${randomUUID()}` : eventDedupKey(parsed.value, line.text);
+  const key = parsed.value.type === 'dropped-output' ? `dropped-output:${receivedAt.toISOString()}:${randomUUID()}` : eventDedupKey(parsed.value, line.text, GERRIT_SOURCES.has(source) ? undefined : source);
   const base = { dedup_key: key, source, raw: line.text, received_at: receivedAt, event_created_on: createdOn };
   if (parsed.kind === 'other') {
     return { ...base, type: parsed.type, status: 'ignored', reason: `event type ${parsed.type} is not used by rollgate`, processed_at: receivedAt };

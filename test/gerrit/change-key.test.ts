@@ -21,6 +21,12 @@ describe('eventDedupKey', () => {
     expect(eventDedupKey({ ...a, eventCreatedOn: 1 })).not.toBe(eventDedupKey(a));
   });
 
+  it('keeps a hint source\'s keys apart, so a webhook delivery never shadows the stream\'s event', () => {
+    const event = changeMergedEvent(change);
+    expect(eventDedupKey(event, undefined, 'webhook')).toBe(`webhook:${eventDedupKey(event)}`);
+    expect(eventDedupKey(event, undefined, 'webhook')).toBe(eventDedupKey(JSON.parse(JSON.stringify(event)) as Record<string, unknown>, undefined, 'webhook'));
+  });
+
   it('keys other events by their line', () => {
     const line = '{"type":"ref-updated","refUpdate":{"refName":"refs/heads/main"}}';
     expect(eventDedupKey(JSON.parse(line) as Record<string, unknown>, line)).toMatch(/^ref-updated:[0-9a-f]{64}$/);

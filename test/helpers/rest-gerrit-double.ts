@@ -46,6 +46,8 @@ export interface PostedReview {
   readonly message: string;
   readonly tag: string | undefined;
   readonly user: string;
+  readonly messageId: string;
+  readonly date: string;
 }
 
 export interface RestGerritDouble {
@@ -57,12 +59,28 @@ export interface RestGerritDouble {
   /** `visibleToAll: false` makes a group rollgate cannot see: it is left out of the account's groups. */
   addAccount(account: DoubleAccount, groups: Array<DoubleGroup>): void;
   setChange(change: DoubleChange): void;
-  /** A review comment a person left on the change, as GET /changes/{id}/messages shows it. */
-  addMessage(change: DoubleChange, author: DoubleAccount, text: string): void;
+  /** A review comment a person left on the change, as GET /changes/{id}/messages shows it; returns the message id. */
+  addMessage(change: DoubleChange, author: DoubleAccount, text: string): string;
+  /**
+   * A commit of the project, as GET /projects/{p}/commits/{sha} (parents) and .../in (branches)
+   * show it: e.g. the merge commit a merge-always submit made. A change's own revision is known
+   * without this (one parent, on its branch once merged).
+   */
+  addCommit(project: string, commit: DoubleCommit): void;
   /** The next `count` requests whose path starts with `pathPrefix` get `status` (with `headers`, e.g. Retry-After). */
   failNext(pathPrefix: string, status: number, count?: number, headers?: Readonly<Record<string, string>>): void;
   close(): Promise<void>;
 }
+
+export interface DoubleCommit {
+  readonly sha: string;
+  readonly parents: readonly string[];
+  /** Short names of the branches that contain it. */
+  readonly branches: readonly string[];
+}
+
+/** rollgate's own account in the double (it posts the reviews). */
+export const SERVICE_ACCOUNT_ID = 1000000;
 
 export interface DoubleGroup {
   readonly id: string;
@@ -79,7 +97,11 @@ export async function startRestGerritDouble(options: { user?: string; password?:
   const changes = new Map<string, DoubleChange>();
   const groups = new Map<number, DoubleGroup[]>();
   const accounts = new Map<number, DoubleAccount>();
-  const messages = new Map<string, Array<{ author: { username: string }; message: string }>>();
+  const messages = new Map<string, Array<{ id: string; author: { _account_id: number }; date: string; message: string }>>();
+  const commits = new Map<string, DoubleCommit>();
+  let messageCount = 0;
+  /** Gerrit's timestamp format (UTC), for message dates. */
+  const now = () => new Date().toISOString().replace('T', ' ').replace('Z', '000000');
   const reviews: PostedReview[] = [];
   const requests: string[] = [];
   const faults: Array<{ prefix: string; status: number; left: number; headers: Readonly<Record<string, string>> }> = [];
@@ -120,8 +142,19 @@ export async function startRestGerritDouble(options: { user?: string; password?:
       const key = `${decodeURIComponent(m[1]!)}~${m[2]}`;
       const change = changes.get(key);
       if (!change) return send(res, 404, 'Not found');
-      const posted = reviews.filter((r) => `${r.project}~${r.changeNumber}` === key).map((r) => ({ author: { username: r.user }, message: `Patch Set ${change.patchSet}:\n\n${r.message}`, tag: r.tag }));
-      return json(res, [...(messages.get(key) ?? []), ...posted]);
+      // as Gerrit 3.10 answers it: id, author (its _account_id; no username unless asked), date
+      const posted = reviews
+        .filter((r) => `${r.project}~${r.changeNumber}` === key)
+        .map((r) => ({ id: r.messageId, author: { _account_id: SERVICE_ACCOUNT_ID }, date: r.date, message: `Patch Set ${change.patchSet}:\n\n${r.message}`, tag: r.tag }));
+      return json(res, [...(messages.get(key) ?? []), ...posted].sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : 0)));
+    }
+    m = /^\/a\/projects\/([^/]+)\/commits\/([0-9a-f]{40})(\/in)?$/.exec(url.pathname);
+    if (m && req.method === 'GET') {
+      const project = decodeURIComponent(m[1]!);
+      const commit = commitOf(project, m[2]!);
+      if (!commit) return send(res, 404, 'Not found');
+      if (m[3]) return json(res, { branches: commit.branches, tags: [] });
+      return json(res, { commit: commit.sha, parents: commit.parents.map((p) => ({ commit: p, subject: 'parent' })), subject: 'commit', message: 'commit\n' });
     }
     m = /^\/a\/changes\/([^/]+)~(\d+)\/revisions\/([0-9a-f]{40})\/review$/.exec(url.pathname);
     if (m && req.method === 'POST') {
@@ -129,7 +162,7 @@ export async function startRestGerritDouble(options: { user?: string; password?:
       if (!change) return send(res, 404, 'Not found');
       const body = JSON.parse(await readBody(req)) as { message?: string; tag?: string };
       if (Buffer.byteLength(body.message ?? '') > 16 * 1024) return send(res, 400, 'message too long');
-      reviews.push({ project: change.project, changeNumber: change.number, revision: m[3]!, message: body.message ?? '', tag: body.tag, user });
+      reviews.push({ project: change.project, changeNumber: change.number, revision: m[3]!, message: body.message ?? '', tag: body.tag, user, messageId: `m${++messageCount}`, date: now() });
       return json(res, { labels: {} });
     }
     m = /^\/a\/accounts\/([^/]+)$/.exec(url.pathname);
@@ -147,6 +180,14 @@ export async function startRestGerritDouble(options: { user?: string; password?:
       return json(res, visible.map((g) => ({ id: encodeURIComponent(g.id), name: g.name, group_id: 1, owner: g.name })));
     }
     return send(res, 404, 'Not found');
+  }
+
+  /** A commit added with addCommit, or a change's own revision (on its branch once merged). */
+  function commitOf(project: string, sha: string): DoubleCommit | undefined {
+    const added = commits.get(`${project} ${sha}`);
+    if (added) return added;
+    const change = [...changes.values()].find((c) => c.project === project && c.revision === sha);
+    return change ? { sha, parents: ['0'.repeat(40)], branches: change.status === 'MERGED' ? [change.branch] : [] } : undefined;
   }
 
   /** `q=status:merged after:"YYYY-MM-DD HH:MM:SS +0000"` with n/S paging, as Gerrit answers it. */
@@ -186,8 +227,11 @@ export async function startRestGerritDouble(options: { user?: string; password?:
     setChange: (change) => changes.set(`${change.project}~${change.number}`, change),
     addMessage: (change, author, text) => {
       const key = `${change.project}~${change.number}`;
-      messages.set(key, [...(messages.get(key) ?? []), { author: { username: author.username }, message: `Patch Set ${change.patchSet}:\n\n${text}` }]);
+      const id = `m${++messageCount}`;
+      messages.set(key, [...(messages.get(key) ?? []), { id, author: { _account_id: author._account_id }, date: now(), message: `Patch Set ${change.patchSet}:\n\n${text}` }]);
+      return id;
     },
+    addCommit: (project, commit) => commits.set(`${project} ${commit.sha}`, commit),
     failNext: (prefix, status, count = 1, headers = {}) => faults.push({ prefix, status, left: count, headers }),
     close: () =>
       new Promise<void>((resolve) => {
@@ -222,6 +266,7 @@ function changeInfo(c: DoubleChange, summaries: boolean): Record<string, unknown
     owner: c.owner,
     labels,
     current_revision: c.revision,
+    ...(c.status === 'MERGED' ? { submitted: c.submitted ?? '2026-11-23 08:01:02.000000000' } : {}),
     revisions: {
       [c.revision]: {
         kind: 'REWORK',
