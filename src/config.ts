@@ -130,6 +130,11 @@ export interface Config {
   readonly gerritSsh: GerritSshConfig | undefined;
   /** Absent until ROLLGATE_OIDC_ISSUER, ROLLGATE_OIDC_CLIENT_ID, a client secret and a session secret are set. */
   readonly oidc: OidcConfig | undefined;
+  /**
+   * Every secret rollgate holds (see `heldSecrets`), redacted from step output, HTTP excerpts and
+   * error texts before they are stored, logged or posted.
+   */
+  readonly secrets: readonly string[];
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -153,7 +158,7 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const raw = parsed.data;
-  return {
+  const config: Omit<Config, 'secrets'> = {
     port: raw.PORT,
     host: raw.HOST,
     logLevel: raw.LOG_LEVEL,
@@ -178,6 +183,39 @@ export function loadConfig(env: Env = process.env): Config {
     gerritSsh: gerritSshFrom(raw),
     oidc: oidcFrom(raw),
   };
+  return { ...config, secrets: heldSecrets(config, env) };
+}
+
+/**
+ * The secrets rollgate holds, collected where its settings are read so none is forgotten: the
+ * webhook secret, the Gerrit HTTP password and SSH private key (whole, and each line of its
+ * body, since a step may print part of it), the OIDC client secret, the session secret, and
+ * the database password (from DATABASE_URL, or PGPASSWORD, which the PostgreSQL driver reads).
+ */
+function heldSecrets(config: Omit<Config, 'secrets'>, env: Env): string[] {
+  const key = config.gerritSsh?.privateKey.toString('utf8');
+  const keyLines = key?.split(/\r?\n/).filter((line) => line.length >= 16 && !line.startsWith('-----')) ?? [];
+  const candidates = [
+    config.webhookSecret,
+    config.gerritRest?.password,
+    key,
+    ...keyLines,
+    config.oidc?.clientSecret,
+    config.oidc?.sessionSecret,
+    databasePassword(config.databaseUrl),
+    env.PGPASSWORD,
+  ];
+  return [...new Set(candidates.filter((v): v is string => v !== undefined && v !== ''))];
+}
+
+function databasePassword(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  try {
+    const password = new URL(url).password;
+    return password === '' ? undefined : decodeURIComponent(password);
+  } catch {
+    return undefined;
+  }
 }
 
 type RawConfig = z.infer<typeof RawConfigSchema>;

@@ -7,8 +7,17 @@ export const REDACTED = '[redacted]';
 /** Variable names that hold secrets by convention (`DEPLOY_TOKEN`, `DB_PASSWORD`, `AWS_SECRET_ACCESS_KEY`…). */
 const SECRET_NAME = /(SECRET|TOKEN|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|PRIVATE|API_?KEY|AUTH|_KEY$|^KEY$)/i;
 
-/** Values shorter than this are not treated as secrets: redacting "1" or "on" everywhere would say nothing. */
+/**
+ * Values shorter than this are not treated as secrets: redacting "1" or "on" everywhere would
+ * wreck the output and tell the reader the value anyway.
+ */
 const MIN_SECRET_LENGTH = 4;
+/**
+ * Secrets shorter than this are hidden only as written (and URL- or JSON-escaped): their base64
+ * and hex forms are so short that they turn up in unrelated output, and the base64 of a short
+ * secret inside a longer blob keeps only a few characters that the secret alone decides.
+ */
+const MIN_ENCODED_LENGTH = 8;
 
 export function looksSecret(name: string): boolean {
   return SECRET_NAME.test(name);
@@ -20,11 +29,45 @@ export function secretValues(env: Readonly<Record<string, string>>, configured: 
   return [...new Set(values.filter((v) => v.length >= MIN_SECRET_LENGTH))].sort((a, b) => b.length - a.length);
 }
 
-/** Replaces every occurrence of every secret (longest first, so one containing another is hidden whole). */
+/**
+ * Every form of `secret` that is redacted: as written; URL-encoded (encodeURIComponent, form
+ * encoding, lowercase escapes); JSON-escaped (plain, ASCII-only, with escaped slashes); hex; and
+ * base64 (standard and URL-safe), both whole and as the characters only the secret decides when
+ * it sits inside a larger blob at each of the three byte offsets a base64 group has.
+ */
+export function secretForms(secret: string): string[] {
+  if (secret.length < MIN_SECRET_LENGTH) return [];
+  const json = JSON.stringify(secret).slice(1, -1);
+  const percent = encodeURIComponent(secret);
+  const forms = [
+    secret,
+    percent,
+    percent.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()),
+    new URLSearchParams({ v: secret }).toString().slice(2),
+    json,
+    json.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
+    json.replace(/\//g, '\\/'),
+  ];
+  if (secret.length >= MIN_ENCODED_LENGTH) {
+    const bytes = Buffer.from(secret);
+    forms.push(bytes.toString('hex'), bytes.toString('hex').toUpperCase());
+    forms.push(bytes.toString('base64'), bytes.toString('base64url'), bytes.toString('base64').replace(/=+$/, ''));
+    for (const offset of [0, 1, 2]) {
+      const blob = Buffer.concat([Buffer.alloc(offset), bytes]).toString('base64');
+      // characters before `offset`'s group mix in unknown bytes; so do those after the last full 6 bits
+      const core = blob.slice(offset === 0 ? 0 : offset + 1, Math.floor(((offset + bytes.length) * 8) / 6));
+      forms.push(core, core.replace(/\+/g, '-').replace(/\//g, '_'));
+    }
+  }
+  return forms.filter((f) => f.length >= MIN_SECRET_LENGTH);
+}
+
+/** Replaces every form of every secret (longest first, so a form containing another is hidden whole). */
 export function redact(text: string, secrets: readonly string[]): string {
+  const forms = [...new Set(secrets.flatMap(secretForms))].sort((a, b) => b.length - a.length);
   let out = text;
-  for (const secret of secrets) {
-    if (secret.length >= MIN_SECRET_LENGTH && out.includes(secret)) out = out.split(secret).join(REDACTED);
+  for (const form of forms) {
+    if (out.includes(form)) out = out.split(form).join(REDACTED);
   }
   return out;
 }
