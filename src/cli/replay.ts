@@ -4,7 +4,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { loadConfig, type Config } from '../config.js';
 import { displayName, type CommentApproval, type DecisionResult } from '../decide/decide.js';
-import { ruleActionRoles } from '../decide/rule-roles.js';
+import { relationTo, whoMayAct } from '../decide/who-may-act.js';
 import { evaluateChange, votersOf, whyIgnored } from '../decide/evaluate-change.js';
 import { loadPolicy } from '../decide/load-policy.js';
 import { needsFiles } from '../decide/match.js';
@@ -166,10 +166,19 @@ export async function replayCommand(args: readonly string[]): Promise<number> {
             const [decision] = evaluateChange({ policy, change, rolesByAccount, commentApprovals, at: step.at, onlyRule: ruleName });
             if (!decision) continue;
             const who = displayName(step.by);
-            // as serve: only the rule's approval or break-glass roles may deny; anyone else changes nothing
-            const needed = ruleActionRoles(decision.rule);
-            if (!(rolesByAccount.get(step.by.accountId) ?? []).some((g) => needed.includes(g.role))) {
-              process.stderr.write(`line ${n}: change ${change.number}: ${who} may not /rollout deny ${ruleName}: that needs role ${needed.join(' or ')}; nothing was changed\n`);
+            // as serve: whoMayAct decides (the rule's approval or break-glass roles); anyone else changes nothing
+            const verdict = whoMayAct({
+              verb: 'deny',
+              source: 'comment',
+              rollout: { rule: ruleName, status: 'held' },
+              rule: decision.rule,
+              waitingGates: [],
+              canRollBack: false,
+              actor: { display: who, relation: relationTo(change, step.by.accountId), roles: (rolesByAccount.get(step.by.accountId) ?? []).map((g) => g.role) },
+              roleSources: { gerrit: policy.roles, idp: policy.idpRoles },
+            });
+            if (!verdict.allowed) {
+              process.stderr.write(`line ${n}: change ${change.number}: ${verdict.message}\n`);
               continue;
             }
             const result: DecisionResult = { ...decision.result, outcome: 'deny', reasons: [{ code: 'denied-by-command', message: `denied by ${who}: ${step.reason}` }] };

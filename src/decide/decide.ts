@@ -1,7 +1,10 @@
 import type { GerritAccount, GerritChange } from '../gerrit/gerrit-client.js';
 import type { ApprovalGroup, RolloutRule } from './policy-config.js';
 import type { RoleGrant } from './roles.js';
+import { breakGlassGrants, groupCounts, relationTo, whoHolds, type ChangeRelation, type RoleSources } from './who-may-act.js';
 import { closedWindow, windowOpensAt } from './windows.js';
+
+export type { RoleSources } from './who-may-act.js';
 
 /**
  * The decision for one rule and one merged change, as pure data. Every outcome carries its
@@ -71,12 +74,6 @@ export interface DecisionInput {
   readonly roleSources?: RoleSources;
 }
 
-/** role → Gerrit groups and IdP groups that give it. */
-export interface RoleSources {
-  readonly gerrit: Readonly<Record<string, readonly string[]>>;
-  readonly idp: Readonly<Record<string, readonly string[]>>;
-}
-
 export function displayName(account: GerritAccount): string {
   return account.username ?? account.name ?? account.email ?? `account ${account.accountId}`;
 }
@@ -95,9 +92,8 @@ export function decide(input: DecisionInput): DecisionResult {
   const { rule, change } = input;
   const groups = rule.approval;
   const reasons: Reason[] = [];
-  // owner and uploader of the merged patch set, and which they are, for the explanation
-  const selfIds = new Map<number, string>(change.uploader ? [[change.uploader.accountId, 'uploaded']] : []);
-  selfIds.set(change.owner.accountId, 'owns');
+  // owner and uploader of the merged patch set: whoMayAct's relation, which says whose approval counts
+  const relationOf = (id: number): ChangeRelation => relationTo(change, id);
   const grantsOf = (id: number) => input.rolesByAccount.get(id) ?? [];
   const labels = [...new Set(groups.map((g) => g.label))];
   const ballots: Ballot[] = [
@@ -118,7 +114,7 @@ export function decide(input: DecisionInput): DecisionResult {
   const eligible = groups.map(() => new Map<number, Ballot>());
   for (const b of ballots) {
     if (b.value <= 0) continue;
-    const fits = groups.map((g, i) => ({ g, i, why: ineligibility(b, g, selfIds, grantsOf(b.account.accountId)) }));
+    const fits = groups.map((g, i) => ({ g, i, why: ineligibility(b, g, relationOf(b.account.accountId), grantsOf(b.account.accountId)) }));
     const ok = fits.filter((f) => f.why === undefined);
     for (const f of ok) if (!eligible[f.i]!.has(b.account.accountId)) eligible[f.i]!.set(b.account.accountId, b);
     if (ok.length === 0) {
@@ -162,9 +158,9 @@ export function decide(input: DecisionInput): DecisionResult {
   // only a person whose approval could count (or who may break glass) can justify the rollout:
   // anyone else's "/rollout approve <text>" must not satisfy a required justification
   const glassRoles = rule.break_glass?.roles ?? [];
-  const mayBreakGlass = (a: CommentApproval) => !selfIds.has(a.account.accountId) && grantsOf(a.account.accountId).some((x) => glassRoles.includes(x.role));
-  const mayJustify = (a: CommentApproval) =>
-    mayBreakGlass(a) || groups.some((g) => ineligibility({ account: a.account, label: undefined, value: g.min_value, via: '' }, g, selfIds, grantsOf(a.account.accountId)) === undefined);
+  const glassGrants = (a: CommentApproval) => breakGlassGrants(rule, relationOf(a.account.accountId), grantsOf(a.account.accountId));
+  const mayBreakGlass = (a: CommentApproval) => glassGrants(a).length > 0;
+  const mayJustify = (a: CommentApproval) => mayBreakGlass(a) || groups.some((g) => groupCounts(g, relationOf(a.account.accountId), grantsOf(a.account.accountId)).counts);
   const latestFirst = [...(input.commentApprovals ?? [])].reverse().filter((a) => a.justification.trim() !== '');
   const fromComments = latestFirst.find(mayJustify)?.justification.trim();
   const justification = input.justification?.trim() || fromComments;
@@ -184,7 +180,7 @@ export function decide(input: DecisionInput): DecisionResult {
     // breaking glass is a person's own act: their "/rollout approve <why>", never the author's footer
     const breaker = latestFirst.find(mayBreakGlass);
     if (breaker) {
-      const grants = grantsOf(breaker.account.accountId).filter((x) => glassRoles.includes(x.role));
+      const grants = glassGrants(breaker);
       reasons.push({
         code: 'break-glass',
         message: `closed window overridden (break glass): ${closed.reason}; by ${displayName(breaker.account)} (${describeGrants(grants)}), because: ${breaker.justification.trim()}`,
@@ -209,23 +205,6 @@ function heldRoles(grants: readonly RoleGrant[], g: ApprovalGroup): RoleGrant[] 
   return grants.filter((x) => g.roles.includes(x.role));
 }
 
-/** " Role sre is given by Gerrit group `sre`.": where to find the people who can act; empty without the role map. */
-function whoHolds(roles: readonly string[], sources: RoleSources | undefined): string {
-  if (!sources) return '';
-  const quote = (names: readonly string[]) => names.map((n) => `\`${n}\``).join(' or ');
-  const sentences = roles.map((role) => {
-    const gerrit = sources.gerrit[role] ?? [];
-    const idp = sources.idp[role] ?? [];
-    const from = [
-      gerrit.length > 0 ? `Gerrit group${gerrit.length > 1 ? 's' : ''} ${quote(gerrit)}` : '',
-      // IdP groups count for operators logged in to rollgate, not for comments or votes in Gerrit
-      idp.length > 0 ? `IdP group${idp.length > 1 ? 's' : ''} ${quote(idp)} (on rollgate's web page or API)` : '',
-    ].filter((p) => p !== '');
-    return from.length > 0 ? ` Role ${role} is given by ${from.join(' or ')}.` : ` No group gives role ${role}.`;
-  });
-  return sentences.join('');
-}
-
 /** A window's opening time in words: `Mon 2026-11-30 00:00 UTC`. */
 function formatOpening(at: Date): string {
   const weekday = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][at.getUTCDay()]!;
@@ -239,18 +218,17 @@ function describeGrants(grants: readonly RoleGrant[]): string {
 type Ineligible = { readonly code: 'vote-too-low' | 'self-approval' | 'missing-role'; readonly message: (who: string, via: string) => string };
 const RANK: Record<Ineligible['code'], number> = { 'self-approval': 0, 'missing-role': 1, 'vote-too-low': 2 };
 
-function ineligibility(b: Ballot, g: ApprovalGroup, selfIds: ReadonlyMap<number, string>, grants: readonly RoleGrant[]): Ineligible | undefined {
+/** Why a ballot cannot count for a group: its label and value here, who the person is from `groupCounts`. */
+function ineligibility(b: Ballot, g: ApprovalGroup, relation: ChangeRelation, grants: readonly RoleGrant[]): Ineligible | undefined {
   if (b.label !== undefined && b.label !== g.label) return { code: 'missing-role', message: (who, via) => `${who}'s ${via} is not on label ${g.label}` };
   if (b.value < g.min_value) return { code: 'vote-too-low', message: (who, via) => `${who} voted ${via}; only ${signed(g.min_value)} or more counts` };
-  const self = selfIds.get(b.account.accountId);
-  if (g.forbid_self_approval && self !== undefined) {
-    return { code: 'self-approval', message: (who, via) => `${who}'s ${via} does not count: ${who} ${self} the change (no self-approval)` };
+  const counts = groupCounts(g, relation, grants);
+  if (counts.counts) return undefined;
+  if (counts.why === 'self-approval') {
+    return { code: 'self-approval', message: (who, via) => `${who}'s ${via} does not count: ${who} ${relation} the change (no self-approval)` };
   }
-  if (heldRoles(grants, g).length === 0) {
-    const has = grants.length > 0 ? `holds only ${describeGrants(grants)}` : 'holds no role';
-    return { code: 'missing-role', message: (who, via) => `${who}'s ${via} does not count: ${who} ${has}; needs one of ${g.roles.join(', ')}` };
-  }
-  return undefined;
+  const has = grants.length > 0 ? `holds only ${describeGrants(grants)}` : 'holds no role';
+  return { code: 'missing-role', message: (who, via) => `${who}'s ${via} does not count: ${who} ${has}; needs one of ${g.roles.join(', ')}` };
 }
 
 /**

@@ -3,6 +3,7 @@ import type { AuditTrail } from '../audit/audit-trail.js';
 import type { Database, EventRow } from '../db/schema.js';
 import { GerritError, NotMergedYetError } from '../errors.js';
 import type { RolloutStore } from '../execute/rollout-store.js';
+import type { ChangeRelation } from './who-may-act.js';
 import type { GerritClient } from '../gerrit/gerrit-client.js';
 import { ChangeMergedEventSchema, CommentAddedEventSchema } from '../gerrit/gerrit-event.js';
 import type { EventStore } from '../intake/event-store.js';
@@ -47,12 +48,17 @@ export interface Actor {
   readonly accountId: number;
   readonly username?: string | undefined;
   readonly roles: readonly string[];
+  /** Owner or uploader of the change, or neither; absent is judged like an author (an approval gate asks). */
+  readonly relation?: ChangeRelation;
+  /** How they asked, for the words of a refusal. */
+  readonly source?: 'comment' | 'api';
 }
 
-/** What an operation did, in words for the person who asked (posted as a reply). */
+/** What an operation did, in words for the person who asked (posted as a reply); `forbidden`: refused for who they are. */
 export interface OperationResult {
   readonly ok: boolean;
   readonly message: string;
+  readonly forbidden?: boolean;
 }
 
 /** The workflow engine's operator actions, as the decide stage calls them after checking roles. */

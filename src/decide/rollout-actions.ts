@@ -9,8 +9,8 @@ import { evaluateChange, votersOf } from './evaluate-change.js';
 import type { Actor, DecideDeps } from './event-processor.js';
 import { recordRedecision } from './record-decision.js';
 import { mergeGrants, type RoleGrant } from './roles.js';
-import { ruleActionRoles } from './rule-roles.js';
 import { resolveRoles } from './voter-roles.js';
+import { canRollBack, relationTo, waitingGates, whoMayAct, type ActVerdict, type ChangeRelation } from './who-may-act.js';
 
 /** Where an action came from: a `/rollout` comment on the change, or rollgate's HTTP API (and web page). */
 export type ActionSource = 'comment' | 'api';
@@ -38,7 +38,7 @@ export interface ActionResult {
 
 /**
  * The one implementation of what people do to a rollout, for `/rollout` comments and for the
- * HTTP API alike: the same roles (`ruleActionRoles`, a gate's roles), the same decision on
+ * HTTP API alike: the same judgement of who may (`whoMayAct`), the same decision on
  * approval (recorded, then decided again at this moment: roles, no self-approval, quorum,
  * windows, justification), the same engine operations. Each action is appended to the audit
  * trail (`command` or `api-action`, and `approval` for an approval that was taken); an API action
@@ -65,15 +65,11 @@ export async function approveHeld(d: DecideDeps, rollout: RolloutRow, person: Ac
   const change = await d.gerrit.getChange(rollout.project, rollout.change_number);
   const who = displayName(person.account);
   const grants = await rolesOf(d, person);
-  if (person.source === 'api') {
-    // through the API a refusal is an answer to the caller, not a comment; nothing is recorded
-    const self = selfRelation(change, person.account);
-    if (self) return audited(d, rollout, 'approve', person, justification, { outcome: 'forbidden', message: `${who} may not approve rollout #${rollout.id} (${rollout.rule}): ${who} ${self} the change (no self-approval)` });
-  }
-  // someone with none of the roles that could help changes nothing: no approval stored, no new
-  // decision (their text must not become the rollout's justification); a comment gets this as a reply
-  const refusal = roleRefusal(rollout, 'approve', person, grants, ruleActionRoles(rule));
-  if (refusal) return audited(d, rollout, 'approve', person, justification, refusal);
+  // someone whose approval could not count (no role that helps, or their own change where the
+  // rule forbids that) changes nothing: no approval stored, no new decision (their text must not
+  // become the rollout's justification); a comment gets this as a reply, the API as its answer
+  const verdict = await judge(d, rollout, 'approve', person, grants, relationTo(change, person.account.accountId));
+  if (!verdict.allowed) return audited(d, rollout, 'approve', person, justification, refused(verdict));
   if (person.source === 'api') await announce(d, rollout, 'approve', person, grants, justification);
 
   const stored = await d.approvals.forRollout(rollout.id);
@@ -109,23 +105,18 @@ export async function approveHeld(d: DecideDeps, rollout: RolloutRow, person: Ac
 export async function approveAtGate(d: DecideDeps, rollout: RolloutRow, person: ActingPerson, justification: string): Promise<ActionResult> {
   const who = displayName(person.account);
   if (!d.operations) return audited(d, rollout, 'approve', person, justification, { outcome: 'nothing', message: `${who}'s ${how(person, 'approve')} has nothing to approve: the workflow engine is not running here.` });
-  // separation of duties holds at a gate too: the author of the change cannot let it go on
-  const self = selfRelation(await d.gerrit.getChange(rollout.project, rollout.change_number), person.account);
-  if (self) {
-    return audited(d, rollout, 'approve', person, justification, {
-      outcome: 'forbidden',
-      message: `${who}'s ${how(person, 'approve')} does not count: ${who} ${self} the change, and an approval gate needs someone else (no self-approval).`,
-    });
-  }
+  // separation of duties holds at a gate too, as the rule has it: whoMayAct says whether the author may
+  const relation = relationTo(await d.gerrit.getChange(rollout.project, rollout.change_number), person.account.accountId);
   const grants = await rolesOf(d, person);
-  const result = await d.operations.approveGate(rollout.id, actorOf(person, grants), justification);
+  const verdict = await judge(d, rollout, 'approve', person, grants, relation);
+  if (!verdict.allowed) return audited(d, rollout, 'approve', person, justification, refused(verdict));
+  // the engine asks whoMayAct again for the gates waiting when it passes them
+  const result = await d.operations.approveGate(rollout.id, actorOf(person, grants, relation), justification);
   if (result.ok) {
     await d.audit?.append(auditEvent('approval', rollout, person, `gate passed by ${who}: ${justification}`, { justification, roles: grants }));
     if (person.source === 'api') await announce(d, rollout, 'approve', person, grants, justification);
   }
-  // approveGate refuses without the gate's role, or when the gate is gone
-  const refusedForRole = !result.ok && / needs one of the roles /.test(result.message);
-  return audited(d, rollout, 'approve', person, justification, { outcome: result.ok ? 'done' : refusedForRole ? 'forbidden' : 'nothing', message: result.message });
+  return audited(d, rollout, 'approve', person, justification, { outcome: result.ok ? 'done' : result.forbidden ? 'forbidden' : 'nothing', message: result.message });
 }
 
 /**
@@ -135,19 +126,18 @@ export async function approveAtGate(d: DecideDeps, rollout: RolloutRow, person: 
 export async function denyRollout(d: DecideDeps, rollout: RolloutRow, person: ActingPerson, reason: string): Promise<ActionResult> {
   const who = displayName(person.account);
   const grants = await rolesOf(d, person);
-  if (d.operations && (await waitsAtGate(d, rollout))) {
-    const refusal = roleRefusal(rollout, 'deny', person, grants, [...ruleActionRoles(ruleOf(d, rollout)), ...gateRoles(d, rollout)]);
-    if (refusal) return audited(d, rollout, 'deny', person, reason, refusal);
-    const result = await d.operations.cancel(rollout.id, actorOf(person, grants), `denied at the approval gate: ${reason}`);
+  // stopping a rollout is never self-approval: the author's relation does not matter to a deny
+  const verdict = await judge(d, rollout, 'deny', person, grants, 'unknown');
+  if (verdict.allowed && verdict.at === 'gate' && d.operations) {
+    const result = await d.operations.cancel(rollout.id, actorOf(person, grants, 'unknown'), `denied at the approval gate: ${reason}`);
     if (result.ok) await recordGateDenial(d, rollout, person, grants, reason);
     if (result.ok && person.source === 'api') await announce(d, rollout, 'deny', person, grants, reason);
     return audited(d, rollout, 'deny', person, reason, { outcome: result.ok ? 'done' : 'nothing', message: result.message });
   }
-  if (rollout.status !== 'held') {
-    return audited(d, rollout, 'deny', person, reason, { outcome: 'nothing', message: `${who}'s ${how(person, 'deny')} has nothing to deny: rollout #${rollout.id} (${rollout.rule}) is ${describe(rollout)}, not waiting for approval.` });
+  if (!verdict.allowed) return audited(d, rollout, 'deny', person, reason, refused(verdict));
+  if (verdict.at !== 'held') {
+    return audited(d, rollout, 'deny', person, reason, { outcome: 'nothing', message: `${who}'s ${how(person, 'deny')} has nothing to deny: the workflow engine is not running here.` });
   }
-  const refusal = roleRefusal(rollout, 'deny', person, grants, ruleActionRoles(ruleOf(d, rollout)));
-  if (refusal) return audited(d, rollout, 'deny', person, reason, refusal);
   const rule = ruleOf(d, rollout);
   if (!rule) return audited(d, rollout, 'deny', person, reason, { outcome: 'nothing', message: `${rollout.rule}: rule no longer in the policy, left on hold` });
   if (person.source === 'api') await announce(d, rollout, 'deny', person, grants, reason);
@@ -217,13 +207,40 @@ async function waitsAtGate(d: DecideDeps, rollout: RolloutRow): Promise<boolean>
   return (await d.rollouts.steps(rollout.id)).some((s) => s.status === 'waiting');
 }
 
+/**
+ * `whoMayAct` on the rollout as it is now: its rule and workflow from the policy in force, the
+ * approval steps waiting, the person's roles and relation to the change. The web page asks the
+ * same question (`allowedActions`), so a button and the action behind it agree.
+ */
+async function judge(d: DecideDeps, rollout: RolloutRow, verb: CommandVerb, person: ActingPerson, grants: readonly RoleGrant[], relation: ChangeRelation): Promise<ActVerdict> {
+  const policy = d.policy();
+  const workflow = policy.workflows[rollout.workflow];
+  const steps = rollout.status === 'waiting' || rollout.status === 'running' ? await d.rollouts.steps(rollout.id) : [];
+  return whoMayAct({
+    verb,
+    source: person.source,
+    rollout: { id: rollout.id, rule: rollout.rule, status: rollout.status },
+    rule: ruleOf(d, rollout),
+    waitingGates: waitingGates(workflow, steps),
+    canRollBack: canRollBack(workflow),
+    actor: { display: displayName(person.account), relation, roles: grants.map((g) => g.role) },
+    roleSources: { gerrit: policy.roles, idp: policy.idpRoles },
+  });
+}
+
+/** A refusal as an action's answer: `forbidden` for who the person is, `nothing` for the rollout's state. */
+function refused(verdict: Extract<ActVerdict, { allowed: false }>): ActionResult {
+  return { outcome: verdict.refusal === 'forbidden' ? 'forbidden' : 'nothing', message: verdict.message };
+}
+
 /** `retry`, `rollback`, `cancel`: handed to the workflow engine once the role is checked. */
 export async function operateRollout(d: DecideDeps, rollout: RolloutRow, verb: 'retry' | 'rollback' | 'cancel', person: ActingPerson, reason: string): Promise<ActionResult> {
   if (!d.operations) return audited(d, rollout, verb, person, reason, { outcome: 'nothing', message: `there is no rollout of this change to ${verb}: the workflow engine is not running here.` });
   const grants = await rolesOf(d, person);
-  const refusal = roleRefusal(rollout, verb, person, grants, ruleActionRoles(ruleOf(d, rollout)));
-  if (refusal) return audited(d, rollout, verb, person, reason, refusal);
-  const result = await d.operations[verb](rollout.id, actorOf(person, grants), reason);
+  // the engine re-checks the state in the same update that acts, so two requests get one effect
+  const verdict = await judge(d, rollout, verb, person, grants, 'unknown');
+  if (!verdict.allowed) return audited(d, rollout, verb, person, reason, refused(verdict));
+  const result = await d.operations[verb](rollout.id, actorOf(person, grants, 'unknown'), reason);
   if (result.ok && person.source === 'api') await announce(d, rollout, verb, person, grants, reason);
   return audited(d, rollout, verb, person, reason, { outcome: result.ok ? 'done' : 'nothing', message: result.message });
 }
@@ -234,8 +251,8 @@ export async function rolesOf(d: DecideDeps, person: ActingPerson): Promise<Role
   return mergeGrants(fromGerrit, person.idpGrants);
 }
 
-export function actorOf(person: ActingPerson, grants: readonly RoleGrant[]): Actor {
-  return { accountId: person.account.accountId, username: person.account.username, roles: grants.map((g) => g.role) };
+export function actorOf(person: ActingPerson, grants: readonly RoleGrant[], relation: ChangeRelation): Actor {
+  return { accountId: person.account.accountId, username: person.account.username, roles: grants.map((g) => g.role), relation, source: person.source };
 }
 
 /** How the person asked, in replies: the comment command, or the plain verb for the API. */
@@ -243,28 +260,8 @@ function how(person: ActingPerson, verb: CommandVerb): string {
   return person.source === 'comment' ? `/rollout ${verb}` : verb;
 }
 
-function roleRefusal(rollout: RolloutRow, verb: CommandVerb, person: ActingPerson, grants: readonly RoleGrant[], allowed: readonly string[]): ActionResult | undefined {
-  if (allowed.some((r) => grants.some((g) => g.role === r))) return undefined;
-  const needed = [...new Set(allowed)];
-  return {
-    outcome: 'forbidden',
-    message: `${displayName(person.account)} may not ${how(person, verb)} rollout #${rollout.id} (${rollout.rule}): that needs role ${needed.length > 0 ? needed.join(' or ') : '(none configured)'}; nothing was changed.`,
-  };
-}
-
-function selfRelation(change: GerritChange, account: GerritAccount): 'owns' | 'uploaded' | undefined {
-  if (change.owner.accountId === account.accountId) return 'owns';
-  if (change.uploader?.accountId === account.accountId) return 'uploaded';
-  return undefined;
-}
-
 function ruleOf(d: DecideDeps, rollout: RolloutRow) {
   return d.policy().rollouts.find((r) => r.name === rollout.rule);
-}
-
-/** Roles of the approval steps of the rollout's workflow (which one waits is the engine's to check). */
-function gateRoles(d: DecideDeps, rollout: RolloutRow): string[] {
-  return d.policy().workflows[rollout.workflow]?.steps.flatMap((s) => s.approval?.roles ?? []) ?? [];
 }
 
 function describe(r: RolloutRow): string {

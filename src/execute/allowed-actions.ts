@@ -1,37 +1,47 @@
+import { z } from 'zod';
 import type { RolloutRow, StepRow } from '../db/schema.js';
 import type { Policy } from '../decide/policy-config.js';
-import { ruleActionRoles } from '../decide/rule-roles.js';
-import { stepKind } from './workflow-config.js';
+import { canRollBack, relationTo, ROLLOUT_VERBS, waitingGates, whoMayAct, type ChangeRelation, type RolloutVerb } from '../decide/who-may-act.js';
 
-export const ROLLOUT_ACTIONS = ['approve', 'deny', 'cancel', 'retry', 'rollback'] as const;
-export type RolloutAction = (typeof ROLLOUT_ACTIONS)[number];
+export const ROLLOUT_ACTIONS = ROLLOUT_VERBS;
+export type RolloutAction = RolloutVerb;
+
+/** The viewer, as the page knows them: their account and the roles they hold now. */
+export interface PageViewer {
+  readonly account: { readonly accountId: number; readonly username?: string };
+  readonly roles: ReadonlyArray<{ readonly role: string }>;
+}
 
 /**
- * What someone holding `roles` may do to a rollout in its current state:
- * - held: approve or deny, with one of the rule's approval or break-glass roles;
- * - waiting at an approval gate: approve with one of the gate's roles, deny (stop and roll back)
- *   with one of the gate's or the rule's roles;
- * - queued, running or parked at a gate: cancel; failed or rolled back: retry; succeeded or
- *   failed (with something to roll back): rollback; each with one of the rule's roles.
- * The web page shows buttons for these only; the operations re-check state and roles when asked.
+ * The actions the web page offers this viewer on a rollout in its current state: each verb that
+ * `whoMayAct` allows, asked exactly as the API will ask when the form is posted (which checks
+ * again). `decisions` are the rollout's recorded decisions: their inputs name the change's owner
+ * and uploader, so an author is not offered an approval that would not count.
  */
-export function allowedActions(policy: Policy, rollout: RolloutRow, steps: readonly StepRow[], roles: readonly string[]): RolloutAction[] {
-  const holds = (needed: readonly string[]) => needed.some((r) => roles.includes(r));
-  const rule = policy.rollouts.find((r) => r.name === rollout.rule);
+export function allowedActions(policy: Policy, rollout: RolloutRow, steps: readonly StepRow[], viewer: PageViewer, decisions: ReadonlyArray<{ readonly inputs: unknown }>): RolloutAction[] {
   const workflow = policy.workflows[rollout.workflow];
-  const byRule = holds(ruleActionRoles(rule));
-  const gateRoles = steps
-    .filter((s) => s.status === 'waiting')
-    .flatMap((s) => workflow?.steps.find((d) => d.id === s.step_id && stepKind(d) === 'approval')?.approval?.roles ?? []);
-  const atGate = gateRoles.length > 0 && (rollout.status === 'waiting' || rollout.status === 'running');
-  const canRollBack = workflow !== undefined && (workflow.rollback.length > 0 || workflow.steps.some((s) => s.undo));
+  return ROLLOUT_ACTIONS.filter(
+    (verb) =>
+      whoMayAct({
+        verb,
+        source: 'api',
+        rollout: { id: rollout.id, rule: rollout.rule, status: rollout.status },
+        rule: policy.rollouts.find((r) => r.name === rollout.rule),
+        waitingGates: waitingGates(workflow, steps),
+        canRollBack: canRollBack(workflow),
+        actor: { display: viewer.account.username ?? `account ${viewer.account.accountId}`, relation: relationFromDecisions(decisions, viewer.account.accountId), roles: viewer.roles.map((g) => g.role) },
+      }).allowed,
+  );
+}
 
-  const allowed: RolloutAction[] = [];
-  if ((rollout.status === 'held' && byRule) || (atGate && holds(gateRoles))) allowed.push('approve');
-  // stopping at a gate is the gate's people's call as much as the rule's
-  if ((rollout.status === 'held' && byRule) || (atGate && (holds(gateRoles) || byRule))) allowed.push('deny');
-  if (['queued', 'running', 'waiting'].includes(rollout.status) && byRule) allowed.push('cancel');
-  if (['failed', 'rolled_back'].includes(rollout.status) && byRule) allowed.push('retry');
-  if (['succeeded', 'failed'].includes(rollout.status) && byRule && canRollBack) allowed.push('rollback');
-  return allowed;
+/** The owner and uploader as a decision recorded them (`decisions.inputs`); other shapes say nothing. */
+const AuthorsSchema = z.object({ owner: z.object({ accountId: z.number() }), uploader: z.object({ accountId: z.number() }).nullish() });
+
+/** The viewer's relation to the change from any recorded decision that names its authors; `unknown` if none does. */
+export function relationFromDecisions(decisions: ReadonlyArray<{ readonly inputs: unknown }>, accountId: number): ChangeRelation {
+  for (const d of decisions) {
+    const authors = AuthorsSchema.safeParse(d.inputs);
+    if (authors.success) return relationTo({ owner: authors.data.owner, uploader: authors.data.uploader ?? undefined }, accountId);
+  }
+  return 'unknown';
 }

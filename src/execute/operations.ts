@@ -1,23 +1,27 @@
 import type { RolloutRow } from '../db/schema.js';
 import type { Policy } from '../decide/policy-config.js';
 import type { RolloutStore } from './rollout-store.js';
-import { stepKind } from './workflow-config.js';
+import { canRollBack, waitingGates, whoMayAct, type ChangeRelation } from '../decide/who-may-act.js';
 
 /**
  * What operators do to a rollout after it was decided: pass an approval gate, retry a failed
  * rollout, cancel one, roll back a finished one. Comment commands (`/rollout approve|retry|cancel|
- * rollback`) and the HTTP API call these after checking the operator's own role; the role an
- * approval gate asks for is checked here. Each is one conditional update, so two people acting at
+ * rollback`) and the HTTP API call these after asking `whoMayAct`; an approval gate asks it
+ * again here, for the gates waiting at that moment. Each is one conditional update, so two people acting at
  * once get one effect and one explanation, and each wakes the runner.
  */
 export interface Actor {
   readonly accountId: number;
   readonly username?: string;
   readonly roles: readonly string[];
+  /** Owner or uploader of the change, or neither; absent or 'unknown' is judged like an author (an approval gate asks). */
+  readonly relation?: ChangeRelation;
+  /** How they asked, for the words of a refusal; the API's when absent. */
+  readonly source?: 'comment' | 'api';
 }
 
-/** `message` is shown to the person, e.g. as a Gerrit reply. */
-export type OperationResult = { readonly ok: boolean; readonly message: string };
+/** `message` is shown to the person, e.g. as a Gerrit reply; `forbidden`: refused for who they are, not for the rollout's state. */
+export type OperationResult = { readonly ok: boolean; readonly message: string; readonly forbidden?: boolean };
 
 export interface OperationDeps {
   readonly rollouts: RolloutStore;
@@ -28,35 +32,42 @@ export interface OperationDeps {
 
 const who = (a: Actor) => a.username ?? `account ${a.accountId}`;
 
-/** Passes the approval step a rollout is waiting at, if the actor holds one of its roles. */
+/**
+ * Passes the approval steps a rollout is waiting at that this actor may pass. Who may is
+ * `whoMayAct`'s call (a gate's roles; its author only where the rule lets authors approve), asked
+ * again here with the steps as they are now, since the caller looked a moment ago.
+ */
 export async function approveGate(deps: OperationDeps, rolloutId: number, actor: Actor, justification: string): Promise<OperationResult> {
   const rollout = await deps.rollouts.get(rolloutId);
   if (!rollout) return { ok: false, message: `rollgate: there is no rollout #${rolloutId}.` };
   if (justification.trim() === '') return { ok: false, message: `rollgate: an approval needs a justification: /rollout approve <why>.` };
-  const workflow = deps.policy().workflows[rollout.workflow];
-  const waiting = (await deps.rollouts.steps(rolloutId)).filter((s) => s.status === 'waiting');
-  if (waiting.length === 0 || !workflow) {
+  const policy = deps.policy();
+  const workflow = policy.workflows[rollout.workflow];
+  const gates = waitingGates(workflow, await deps.rollouts.steps(rolloutId));
+  if (gates.length === 0) {
     return { ok: false, message: `rollgate: rollout #${rolloutId} (${rollout.rule}) is ${describe(rollout)}; it is not waiting at an approval gate.` };
   }
+  const verdict = whoMayAct({
+    verb: 'approve',
+    source: actor.source ?? 'api',
+    rollout: { id: rollout.id, rule: rollout.rule, status: rollout.status },
+    rule: policy.rollouts.find((r) => r.name === rollout.rule),
+    waitingGates: gates,
+    canRollBack: canRollBack(workflow),
+    actor: { display: who(actor), relation: actor.relation ?? 'unknown', roles: actor.roles },
+    roleSources: { gerrit: policy.roles, idp: policy.idpRoles },
+  });
+  if (!verdict.allowed) return { ok: false, forbidden: verdict.refusal === 'forbidden', message: `rollgate: ${verdict.message}` };
   const passed: string[] = [];
-  const refused: string[] = [];
-  for (const step of waiting) {
-    const gate = workflow.steps.find((s) => s.id === step.step_id);
-    if (!gate || stepKind(gate) !== 'approval') continue;
-    const roles = gate.approval!.roles;
-    const held = actor.roles.filter((r) => roles.includes(r));
-    if (held.length === 0) {
-      refused.push(`step ${gate.id} needs one of the roles ${roles.join(', ')}; ${who(actor)} holds ${actor.roles.length > 0 ? actor.roles.join(', ') : 'none'}`);
-      continue;
-    }
+  for (const stepId of verdict.gates) {
+    const held = actor.roles.filter((r) => gates.find((g) => g.stepId === stepId)!.roles.includes(r));
     const note = `approved by ${who(actor)} (${held.join(', ')}): ${justification.trim()}`;
-    if (await deps.rollouts.passGate(rolloutId, gate.id, note)) passed.push(gate.id);
+    if (await deps.rollouts.passGate(rolloutId, stepId, note)) passed.push(stepId);
   }
   if (passed.length > 0) {
     deps.wake();
     return { ok: true, message: `rollgate: ${who(actor)} passed the approval gate ${passed.join(', ')} of rollout #${rolloutId} (${rollout.rule}); it goes on.` };
   }
-  if (refused.length > 0) return { ok: false, message: `rollgate: ${who(actor)}'s approval does not count for rollout #${rolloutId}: ${refused.join('; ')}.` };
   return { ok: false, message: `rollgate: rollout #${rolloutId} is no longer waiting at that gate (already approved, timed out or cancelled).` };
 }
 

@@ -117,7 +117,7 @@ describe('rollgate replay --dry-run', () => {
     writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n'));
     const out = await runCli(['replay', file, '--dry-run', '--policies', POLICIES, '--groups', GROUPS_FILE]);
     expect(out.code).toBe(0);
-    expect(out.stderr).toBe('line 3: change 440: carol may not /rollout deny payments-api-prod: that needs role prod-deployer; nothing was changed\n');
+    expect(out.stderr).toBe('line 3: change 440: carol may not /rollout deny payments-api-prod: that needs role prod-deployer; nothing was changed. Role prod-deployer is given by Gerrit group `sre`.\n');
     const [hold, deny, ignore, ...rest] = jsonLines(out.stdout);
     expect(rest).toEqual([]);
     expect(hold).toMatchObject({ change: 440, decision: 'hold' });

@@ -35,7 +35,7 @@ describe.each(BACKENDS)('%s: /rollout comments on held rollouts', (backend) => {
     const { change, id } = await heldForJustification(601);
     suite.ssh.push(commentAddedEvent(change, carol, '/rollout approve trust me'));
     const refusal = await waitFor('the refusal', () => reviewsOf(601).find((m) => m.includes('carol may not')));
-    expect(refusal).toBe(`rollgate: carol may not /rollout approve rollout #${id} (payments-api-prod): that needs role prod-deployer; nothing was changed.`);
+    expect(refusal).toBe(`rollgate: carol may not /rollout approve rollout #${id} (payments-api-prod): that needs role prod-deployer; nothing was changed. Role prod-deployer is given by Gerrit group \`sre\`.`);
     // bob owns the change and holds only staging-deployer
     suite.ssh.push(commentAddedEvent(change, bob, '/rollout approve trust me too'));
     await waitFor('the second refusal', () => reviewsOf(601).find((m) => m.includes('bob may not')));

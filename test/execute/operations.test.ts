@@ -5,7 +5,7 @@ import { BACKENDS, openTestDatabase } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { Engine, policy, queueRollout, rule, run, workflow } from './engine-harness.js';
 
-const alice: Actor = { accountId: 1000001, username: 'alice', roles: ['prod-deployer'] };
+const alice: Actor = { accountId: 1000001, username: 'alice', roles: ['prod-deployer'], relation: 'other' };
 
 describe.each(BACKENDS)('%s: operator operations', (backend) => {
   let handle: DatabaseHandle;
@@ -73,6 +73,31 @@ describe.each(BACKENDS)('%s: operator operations', (backend) => {
     expect((await engine.steps(first.id)).promote!.status).toBe('cancelled');
     expect(engine.calls().filter((c) => c.event === 'start').map((c) => c.name)).toEqual(['canary', 'uncanary']);
     expect(await approveGate(engine.operations(), first.id, alice, 'too late')).toMatchObject({ ok: false, message: expect.stringContaining('not waiting at an approval gate') });
+  });
+
+  it("an approval gate refuses the change's author (and anyone the caller could not place) unless the rule lets authors approve", async () => {
+    const wf = workflow({ name: 'gate-author', steps: [{ id: 'promote', approval: { roles: ['prod-deployer'], timeout: '1h' } }] });
+    const strict = rule('gate-author', 'gate-author', 'gate-author-env');
+    const lenient = { ...strict, name: 'gate-author-lenient', environment: 'gate-author-lenient-env', approval: strict.approval.map((g) => ({ ...g, forbid_self_approval: false })) };
+    engine = new Engine(handle, policy([wf], [strict, lenient]));
+    const held = await queueRollout(engine.store, wf, strict);
+    const open = await queueRollout(engine.store, wf, lenient);
+    engine.start();
+    await waitFor('both to park at the gate', async () => (await engine!.status(held.id)) === 'waiting' && (await engine!.status(open.id)) === 'waiting');
+
+    const owner = { ...alice, relation: 'owns' } as const;
+    expect(await approveGate(engine.operations(), held.id, owner, 'mine')).toEqual({
+      ok: false,
+      forbidden: true,
+      message: "rollgate: alice's approve does not count: alice owns the change, and an approval gate needs someone else (no self-approval).",
+    });
+    const { relation: _, ...unplaced } = alice;
+    expect(await approveGate(engine.operations(), held.id, unplaced, 'who knows')).toMatchObject({ ok: false, forbidden: true, message: expect.stringContaining('alice may be the author of the change') });
+    expect(await engine.status(held.id)).toBe('waiting');
+
+    expect(await approveGate(engine.operations(), open.id, owner, 'the rule lets authors approve')).toMatchObject({ ok: true });
+    expect(await approveGate(engine.operations(), held.id, alice, 'reviewed')).toMatchObject({ ok: true });
+    await waitFor('both to succeed', async () => (await engine!.status(held.id)) === 'succeeded' && (await engine!.status(open.id)) === 'succeeded');
   });
 
   it('retry re-runs a failed rollout from the failed step, once however many ask, and reports the new run', async () => {

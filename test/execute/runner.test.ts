@@ -279,12 +279,12 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
     expect((await engine.messages(rollout.id)).at(-1)).toContain('WAITING FOR APPROVAL at step promote');
 
     const { approveGate } = await import('../../src/execute/operations.js');
-    const carol = await approveGate(engine.operations(), rollout.id, { accountId: 3, username: 'carol', roles: ['staging-deployer'] }, 'ship it');
-    expect(carol).toEqual({ ok: false, message: expect.stringContaining('step promote needs one of the roles prod-deployer; carol holds staging-deployer') });
+    const carol = await approveGate(engine.operations(), rollout.id, { accountId: 3, username: 'carol', roles: ['staging-deployer'], relation: 'other' }, 'ship it');
+    expect(carol).toEqual({ ok: false, forbidden: true, message: expect.stringContaining('step promote needs one of the roles prod-deployer; carol holds staging-deployer') });
     // two approvals at once: one passes the gate, the other is told it no longer waits
     const [a, b] = await Promise.all([
-      approveGate(engine.operations(), rollout.id, { accountId: 1, username: 'alice', roles: ['prod-deployer'] }, 'canary is green'),
-      approveGate(engine.operations(), rollout.id, { accountId: 4, username: 'dave', roles: ['prod-deployer'] }, 'me too'),
+      approveGate(engine.operations(), rollout.id, { accountId: 1, username: 'alice', roles: ['prod-deployer'], relation: 'other' }, 'canary is green'),
+      approveGate(engine.operations(), rollout.id, { accountId: 4, username: 'dave', roles: ['prod-deployer'], relation: 'other' }, 'me too'),
     ]);
     expect([a.ok, b.ok].sort()).toEqual([false, true]);
     await waitFor('the rollout to succeed', async () => (await engine!.status(rollout.id)) === 'succeeded');

@@ -4,6 +4,9 @@ import { alice, bob, changeMergedEvent, mergedChange } from '../helpers/change-e
 import { startRollgateWithLogin, type RollgateWithLogin } from '../helpers/rollgate-with-login.js';
 import { waitFor } from '../helpers/wait-for.js';
 
+/** A refusal names the groups that give the role it needs (roles.yaml of startRollgateWithLogin). */
+const WHO_GIVES_PROD_DEPLOYER = " Role prod-deployer is given by Gerrit group `sre` or IdP group `ops-oncall` (on rollgate's web page or API).";
+
 describe.each(BACKENDS)('%s: approving and acting on rollouts through the HTTP API', (backend) => {
   let r: RollgateWithLogin;
   const tokens: Record<string, string> = {};
@@ -78,11 +81,11 @@ describe.each(BACKENDS)('%s: approving and acting on rollouts through the HTTP A
     const id = await heldRollout(702);
     const own = await post(`/api/rollouts/${id}/approve`, { token: tokens.bob!, json: { justification: 'trust me' } });
     expect(own.status).toBe(403);
-    expect((await json(own)).error).toBe(`bob may not approve rollout #${id} (payments-api-prod): bob owns the change (no self-approval)`);
+    expect((await json(own)).error).toBe(`bob may not approve rollout #${id} (payments-api-prod): bob owns the change (no self-approval); nothing was changed.`);
 
     const noRole = await post(`/api/rollouts/${id}/approve`, { token: tokens.carol!, json: { justification: 'looks fine' } });
     expect(noRole.status).toBe(403);
-    expect((await json(noRole)).error).toBe(`carol may not approve rollout #${id} (payments-api-prod): that needs role prod-deployer; nothing was changed.`);
+    expect((await json(noRole)).error).toBe(`carol may not approve rollout #${id} (payments-api-prod): that needs role prod-deployer; nothing was changed.${WHO_GIVES_PROD_DEPLOYER}`);
     const denyNoRole = await post(`/api/rollouts/${id}/deny`, { token: tokens.carol!, json: { justification: 'no' } });
     expect(denyNoRole.status).toBe(403);
 
@@ -106,7 +109,7 @@ describe.each(BACKENDS)('%s: approving and acting on rollouts through the HTTP A
     for (const verb of ['rollback', 'cancel', 'retry'] as const) {
       const res = await post(`/api/rollouts/${id}/${verb}`, { token: tokens.carol!, json: { justification: 'I want to' } });
       expect(res.status).toBe(403);
-      expect((await json(res)).error).toBe(`carol may not ${verb} rollout #${id} (payments-api-prod): that needs role prod-deployer; nothing was changed.`);
+      expect((await json(res)).error).toBe(`carol may not ${verb} rollout #${id} (payments-api-prod): that needs role prod-deployer; nothing was changed.${WHO_GIVES_PROD_DEPLOYER}`);
     }
     expect((await r.service.database.db.selectFrom('rollouts').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status).toBe('succeeded');
     expect(reviewsOf(706)).toHaveLength(messagesBefore);

@@ -99,7 +99,7 @@ describe.each(BACKENDS)('%s: an approval gate inside a workflow, through Gerrit 
 
     ssh.push(commentAddedEvent(change, carol, '/rollout approve looks fine'));
     const refused = await waitFor('the refusal', () => reviewsOf(401).find((r) => r.message.includes('carol')));
-    expect(refused.message).toMatch(/^rollgate: carol's approval does not count for rollout #\d+: step promote needs one of the roles prod-deployer; carol holds none\.$/);
+    expect(refused.message).toMatch(/^rollgate: carol's approval does not count for rollout #\d+ \(payments-api-prod\): step promote needs one of the roles prod-deployer; carol holds none\. Role prod-deployer is given by Gerrit group `sre`\.$/);
 
     ssh.push(commentAddedEvent(change, alice, '/rollout approve canary is green'));
     const finished = await waitFor('the finish message', () => reviewsOf(401).find((r) => r.message.includes('SUCCEEDED')));
