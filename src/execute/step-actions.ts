@@ -63,7 +63,7 @@ async function runProgram(action: ActionDefinition, run: readonly string[], ctx:
   const ok = r.exitCode === 0 && !r.timedOut && r.spawnError === undefined && !ctx.signal.aborted;
   const error = ok
     ? null
-    : (r.spawnError ?? (r.timedOut ? `timed out after ${ctx.timeoutMs} ms; its process group was killed` : r.exitCode === null ? `killed by ${r.signal}` : `exit code ${r.exitCode}`));
+    : (r.spawnError ?? (r.timedOut ? `timed out after ${ctx.timeoutMs} ms; everything it started was stopped` : r.exitCode === null ? `killed by ${r.signal}` : `exit code ${r.exitCode}`));
   return { ok, exitCode: r.exitCode, httpStatus: null, output: redactedTail(r.outputTail, secrets, OUTPUT_TAIL_BYTES), error: error === null ? null : redact(error, secrets) };
 }
 
