@@ -1,0 +1,73 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { DatabaseHandle } from '../../src/db/database.js';
+import { THIS_HOST } from '../../src/execute/orphan-process.js';
+import { BACKENDS, openTestDatabase } from '../helpers/backends.js';
+import { waitFor } from '../helpers/wait-for.js';
+import { Engine, policy, queueRollout, rule, run, workflow } from '../execute/engine-harness.js';
+
+/**
+ * Attack: a step leaves `setsid sleep 90` behind (outside its process group and session), and
+ * then the worker running it dies. The worker that takes the step over stopped only the recorded
+ * process group, so the escaped process ran on beside the step's second run. Now the takeover
+ * stops everything the step started that it can find: its cgroup, group, session and their
+ * descendants.
+ */
+
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+describe.each(BACKENDS)('%s: a dead worker\'s step that escaped its process group', (backend) => {
+  let handle: DatabaseHandle;
+  let cleanup: () => Promise<void>;
+  let engine: Engine | undefined;
+  let dir: string;
+  const leftovers: number[] = [];
+
+  beforeAll(async () => {
+    ({ handle, cleanup } = await openTestDatabase(backend));
+  });
+  afterAll(async () => {
+    await cleanup();
+  });
+  afterEach(async () => {
+    for (const pid of leftovers.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    await engine?.stop();
+    engine = undefined;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is stopped, escaped child and all, before the step runs again', async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'rollgate-crash-escape-'));
+    const pidFile = path.join(dir, 'sleep.pid');
+    // what the dead worker's step left: its program (leading its own group) and an escaped child
+    const program = spawn('/bin/sh', ['-c', 'setsid sleep 90 & echo $! > "$0"; exec sleep 60', pidFile], { detached: true, stdio: 'ignore' });
+    leftovers.push(program.pid!);
+    const sleeper = await waitFor('the escaped child', () => (existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '' ? Number(readFileSync(pidFile, 'utf8')) : undefined));
+    leftovers.push(sleeper);
+    expect(alive(sleeper)).toBe(true);
+
+    const wf = workflow({ name: 'crash-escape', steps: [{ id: 'deploy', run: run('deploy') }] });
+    const r = rule('crash-escape-prod', wf.name, 'crash-escape-prod');
+    engine = new Engine(handle, policy([wf], [r]));
+    const rollout = await queueRollout(engine.store, wf, r);
+    expect((await engine.store.claim('dead-worker', 1))?.id).toBe(rollout.id);
+    await engine.store.startStep(rollout.id, 'deploy', 'dead-worker', 1, { kind: 'run', attempt: 1, idempotencyKey: `rollgate-${rollout.id}-deploy` });
+    await engine.store.setStepProcess(rollout.id, 'deploy', 'dead-worker', program.pid!, THIS_HOST);
+    await engine.db.updateTable('rollouts').set({ lease_expires_at: new Date(Date.now() - 1000) }).where('id', '=', rollout.id).execute();
+
+    engine.start(1);
+    await waitFor('the rollout to succeed', async () => (await engine!.status(rollout.id)) === 'succeeded');
+    expect(alive(sleeper)).toBe(false);
+    expect((await engine.store.steps(rollout.id))[0]!.note).toBe(`stopped process group ${program.pid} left running by worker dead-worker (SIGTERM) before running it again`);
+  });
+});
