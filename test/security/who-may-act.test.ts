@@ -177,7 +177,7 @@ describe('whoMayAct', () => {
     it.each(ACTOR_NAMES)('held, %s: approve and deny', (actorName) => {
       const actor = ACTORS[actorName]!;
       const got = (['approve', 'deny'] as const).map((verb) => code(ask({ verb, rule: ruleName, actor, status: 'held' })));
-      expect(got).toEqual(HELD[ruleName][actorName]);
+      expect(got).toEqual(HELD[ruleName]![actorName]);
       // nothing else applies to a held rollout, whoever asks (the role comes first for a stranger)
       for (const verb of ['retry', 'rollback'] as const) expect(['state', 'role']).toContain(code(ask({ verb, rule: ruleName, actor, status: 'held' })));
     });
@@ -185,7 +185,7 @@ describe('whoMayAct', () => {
     it.each(cross(ACTOR_NAMES, ['waiting', 'running'] as const))('at a gate, %s, rollout %s: approve, deny and cancel', (actorName, status) => {
       const actor = ACTORS[actorName]!;
       const got = (['approve', 'deny', 'cancel'] as const).map((verb) => code(ask({ verb, rule: ruleName, actor, status, gate: true })));
-      expect(got).toEqual(AT_GATE[ruleName][actorName]);
+      expect(got).toEqual(AT_GATE[ruleName]![actorName]);
     });
   });
 
