@@ -34,6 +34,7 @@ export class StepProcesses {
   readonly #known = new Map<number, string>();
   #timer: NodeJS.Timeout | undefined;
   #stopping: Promise<'gone' | 'terminated' | 'killed'> | undefined;
+  readonly #terminated = new Set<string>();
 
   /** False for a dead worker's step, whose marker value is not known. */
   #markerKnown = true;
@@ -118,6 +119,10 @@ export class StepProcesses {
   #signal(signal: NodeJS.Signals, scanEnvironments: boolean): number {
     const members = this.#members(scanEnvironments);
     for (const pid of members) {
+      // SIGTERM once per process: a step's cleanup trap should run once, not every poll
+      const id = `${pid} ${processInfo(Math.abs(pid))?.startTime ?? ''}`;
+      if (signal === 'SIGTERM' && this.#terminated.has(id)) continue;
+      if (signal === 'SIGTERM') this.#terminated.add(id);
       try {
         process.kill(pid, signal);
       } catch {

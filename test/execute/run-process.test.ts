@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -43,6 +43,17 @@ describe('runProcess', () => {
     expect(r.exitCode).toBeNull();
     await new Promise((resolve) => setTimeout(resolve, 2000));
     expect(existsSync(grandchildMarker)).toBe(false);
+  });
+
+  it('sends a stopped step SIGTERM once, then SIGKILL after the grace period', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'rollgate-term-once-'));
+    const traps = path.join(dir, 'traps');
+    // a program whose cleanup trap runs on every SIGTERM and which never exits by itself
+    const r = await runProcess({ argv: ['/bin/sh', '-c', 'trap \'echo term >> "$0"\' TERM; while :; do sleep 0.05; done', traps], cwd: dir, env, timeoutMs: 200, graceMs: 1000 });
+    expect(r.timedOut).toBe(true);
+    expect(r.signal).toBe('SIGKILL');
+    expect(readFileSync(traps, 'utf8')).toBe('term\n');
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('says when the program cannot be started', async () => {
