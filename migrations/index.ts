@@ -9,6 +9,7 @@ import * as m0007 from './0007_events_pending_index.js';
 import * as m0008 from './0008_approval_idp_grants.js';
 import * as m0009 from './0009_merge_order_and_step_processes.js';
 import * as m0010 from './0010_decisions_without_rule.js';
+import * as m0011 from './0011_consumed_comment_messages.js';
 import * as m0012 from './0012_audit_log_append_only.js';
 
 /**
@@ -26,5 +27,6 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0008_approval_idp_grants': m0008,
   '0009_merge_order_and_step_processes': m0009,
   '0010_decisions_without_rule': m0010,
+  '0011_consumed_comment_messages': m0011,
   '0012_audit_log_append_only': m0012,
 };

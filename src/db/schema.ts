@@ -11,6 +11,7 @@ export interface Database {
   decisions: DecisionsTable;
   audit_log: AuditLogTable;
   operator_sessions: OperatorSessionsTable;
+  consumed_comment_messages: ConsumedCommentMessagesTable;
 }
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
@@ -230,3 +231,14 @@ export type NewEvent = Insertable<EventsTable>;
 export type RolloutRow = Selectable<RolloutsTable>;
 export type StepRow = Selectable<RolloutStepsTable>;
 export type OutboxRow = Selectable<OutboxTable>;
+
+/** A Gerrit message whose `/rollout` commands were acted on, by the event that did; each is used once. */
+export interface ConsumedCommentMessagesTable {
+  project: string;
+  change_number: number;
+  /** Gerrit's id of the message (unique on the change). */
+  message_id: string;
+  event_id: number;
+  account_id: number;
+  consumed_at: DefaultedTimestamp;
+}

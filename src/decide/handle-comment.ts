@@ -2,6 +2,7 @@ import type { GerritAccount } from '../gerrit/gerrit-client.js';
 import type { CommentAddedEvent } from '../gerrit/gerrit-event.js';
 import { REVIEW_TAG } from '../report/format-message.js';
 import { MAX_COMMANDS_PER_COMMENT, parseCommentCommands } from './comment-command.js';
+import { bindToGerritMessage } from './comment-message.js';
 import { displayName } from './decide.js';
 import type { DecideDeps, Handled } from './event-processor.js';
 import { approveAtGate, approveHeld, denyRollout, operateRollout, type ActingPerson } from './rollout-actions.js';
@@ -14,7 +15,8 @@ import { approveAtGate, approveHeld, denyRollout, operateRollout, type ActingPer
  * windows), or passes a workflow's approval gate. `deny`, `retry`, `rollback` and `cancel` need
  * one of the rule's approval or break-glass roles; anyone else gets a reply naming the role and
  * nothing changes. The author is resolved over REST, because stream events name people but
- * carry no account id.
+ * carry no account id, and the comment counts only as the Gerrit message it stands for, each
+ * message once (`comment-message.ts`): a webhook delivery Gerrit does not show is ignored.
  *
  * A comment gets at most one reply, answering all its commands together; a comment with more than
  * MAX_COMMANDS_PER_COMMENT commands is answered that it has too many and none is acted on.
@@ -25,10 +27,10 @@ export async function handleComment(d: DecideDeps, event: CommentAddedEvent, eve
   if (d.serviceUser !== undefined && author === d.serviceUser) return { status: 'ignored', reason: "rollgate's own comment" };
   const commands = parseCommentCommands(event.comment);
   if (commands.length === 0) return { status: 'ignored', reason: 'no rollout command in the comment' };
-  if (source !== 'stream' && !(await commentIsOnGerrit(d, event, author))) {
-    // only Gerrit's own stream is trusted to say who wrote what; a webhook could be forged
-    return { status: 'ignored', reason: `no such comment by ${author} on change ${event.change.number} in Gerrit; a ${source} event is not acted on by itself` };
-  }
+  const account = await d.gerrit.getAccount(author);
+  // the event names a comment; only a Gerrit message by that account, used once, makes it one
+  const binding = await bindToGerritMessage(d, { project: event.change.project, changeNumber: event.change.number, account, author, commands, eventId, source });
+  if (binding.kind === 'refused') return { status: 'ignored', reason: binding.reason };
 
   if (commands.length > MAX_COMMANDS_PER_COMMENT) {
     await reply(d, event, eventId, [
@@ -44,7 +46,6 @@ export async function handleComment(d: DecideDeps, event: CommentAddedEvent, eve
     return Promise.resolve();
   };
   const outcomes: string[] = [];
-  let account: GerritAccount | undefined;
   const seen = new Set<string>();
   // answered in the comment's order
   for (const command of commands) {
@@ -57,7 +58,6 @@ export async function handleComment(d: DecideDeps, event: CommentAddedEvent, eve
     const key = `${command.kind} ${command.text}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    account ??= await d.gerrit.getAccount(author);
     const person = commenter(account, eventId);
     if (command.kind === 'approve') outcomes.push(await approve(d, event, person, command.text, say));
     else if (command.kind === 'deny') outcomes.push(await deny(d, event, person, command.text, say));
@@ -80,14 +80,6 @@ async function reply(d: DecideDeps, event: CommentAddedEvent, eventId: number, a
 }
 
 type Say = (message: string) => Promise<void>;
-
-/** Whether Gerrit shows this author's comment with this text on the change. */
-async function commentIsOnGerrit(d: DecideDeps, event: CommentAddedEvent, author: string): Promise<boolean> {
-  const body = event.comment.replace(/^Patch Set \d+:[^\n]*\n*/, '').trim();
-  const messages = await d.gerrit.getChangeMessages(event.change.project, event.change.number);
-  const account = await d.gerrit.getAccount(author);
-  return messages.some((m) => m.authorAccountId === account.accountId && m.message.includes(body));
-}
 
 /** Who gave this comment's commands, for the shared rollout actions. */
 function commenter(account: GerritAccount, eventId: number): ActingPerson {

@@ -99,7 +99,7 @@ describe.each(BACKENDS)('%s: POST /hooks/gerrit (webhooks plugin intake)', (back
       const row = await service.database.db.selectFrom('events').select(['status', 'reason']).where('raw', 'like', '%forged by someone else%').executeTakeFirst();
       return row?.status === 'ignored' && row;
     });
-    expect(forged.reason).toBe('no such comment by alice on change 303 in Gerrit; a webhook event is not acted on by itself');
+    expect(forged.reason).toBe("Gerrit shows no message by alice on change 303 whose commands are exactly this comment's; a webhook event is not acted on by itself");
     expect((await service.database.db.selectFrom('rollouts').select('status').where('change_number', '=', 303).executeTakeFirstOrThrow()).status).toBe('held');
 
     // real: Gerrit shows alice's comment, so the same delivery is acted on
