@@ -101,7 +101,7 @@ export async function approveHeld(d: DecideDeps, rollout: RolloutRow, person: Ac
   return audited(d, rollout, 'approve', person, justification, { outcome: 'done', message });
 }
 
-/** Passes the approval step a rollout waits at; never by the change's owner or uploader. */
+/** Passes the approval step a rollout waits at; by its author only where the rule lets authors approve (`whoMayAct`). */
 export async function approveAtGate(d: DecideDeps, rollout: RolloutRow, person: ActingPerson, justification: string): Promise<ActionResult> {
   const who = displayName(person.account);
   if (!d.operations) return audited(d, rollout, 'approve', person, justification, { outcome: 'nothing', message: `${who}'s ${how(person, 'approve')} has nothing to approve: the workflow engine is not running here.` });
