@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
 import { configuredTarget, createDatabase, migrateToLatest } from '../db/database.js';
 import { loadPolicy } from '../decide/load-policy.js';
+import { describeGroupRefs } from '../decide/roles.js';
 import { RollgateError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { startService, type RunningService } from '../service.js';
@@ -123,6 +124,8 @@ function policyCheck(dir: string | undefined): number {
   const policyDir = dir ?? loadConfig().policyDir;
   const policy = loadPolicy(policyDir);
   process.stdout.write(`${policyDir}: ok (${Object.keys(policy.roles).length} roles, ${policy.rollouts.length} rollout rules, ${Object.keys(policy.workflows).length} workflows)\n`);
+  // how each gerrit_groups entry is matched: a UUID only against UUIDs, a name only against names
+  for (const line of describeGroupRefs(policy.roles)) process.stdout.write(`  ${line}\n`);
   return 0;
 }
 

@@ -53,10 +53,10 @@ describe('parseFooters', () => {
 });
 
 describe('rolesForGroups', () => {
-  const roleMap = { 'prod-deployer': ['sre', 'payments-oncall'], auditor: ['b1e3c0f5a0e1'] };
+  const roleMap = { 'prod-deployer': ['sre', 'payments-oncall'], auditor: ['b1e3c0f5a0e14c1f9d1e6f1a2b3c4d5e6f708192'] };
   it('maps group names and UUIDs to roles', () => {
     expect(rolesForGroups(roleMap, [{ id: 'x', name: 'sre' }])).toEqual([{ role: 'prod-deployer', via: 'sre' }]);
-    expect(rolesForGroups(roleMap, [{ id: 'b1e3c0f5a0e1', name: 'Auditors' }])).toEqual([{ role: 'auditor', via: 'Auditors' }]);
+    expect(rolesForGroups(roleMap, [{ id: 'b1e3c0f5a0e14c1f9d1e6f1a2b3c4d5e6f708192', name: 'Auditors' }])).toEqual([{ role: 'auditor', via: 'Auditors' }]);
     expect(rolesForGroups(roleMap, [{ id: 'y', name: 'developers' }])).toEqual([]);
   });
 });
