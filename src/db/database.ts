@@ -4,6 +4,7 @@ import { Kysely, Migrator, PostgresDialect, type MigrationResult } from 'kysely'
 import pg from 'pg';
 import { migrations } from '../../migrations/index.js';
 import type { Database } from './schema.js';
+import { acquireDataDirLock, type LockHolder } from './data-dir-lock.js';
 import { PGliteDialect } from './pglite-dialect.js';
 import { StorableTextPlugin } from './storable-text-plugin.js';
 
@@ -32,12 +33,23 @@ export interface DatabaseHandle {
 
 const INT8_OID = 20;
 
+export interface DatabaseOptions {
+  /** Told when an embedded folder's lock was left by a process that is gone and is taken over; default a line on stderr. */
+  readonly onStaleLock?: (dataDir: string, stale: LockHolder) => void;
+}
+
+function writeStaleLockLine(dataDir: string, h: LockHolder): void {
+  process.stderr.write(`took over the lock of the embedded database in ${dataDir}: "${h.command}" (pid ${h.pid} on host ${h.host}, since ${h.since}) is no longer running\n`);
+}
+
 /**
  * The one place that knows there are two backends. Both speak PostgreSQL SQL, so stores and
  * migrations are shared; bigint columns come back as numbers on both. On both, every value a
- * query binds passes `StorableTextPlugin`: text PostgreSQL would refuse is made storable.
+ * query binds passes `StorableTextPlugin`: text PostgreSQL would refuse is made storable. An
+ * embedded folder is opened by one process at a time (`acquireDataDirLock`); another refuses
+ * with `DataDirInUseError`, naming the holder.
  */
-export async function createDatabase(target: DatabaseTarget): Promise<DatabaseHandle> {
+export async function createDatabase(target: DatabaseTarget, options: DatabaseOptions = {}): Promise<DatabaseHandle> {
   if (target.kind === 'postgres') {
     const pool = new pg.Pool({ connectionString: target.url, max: 10 });
     // an idle connection the server closes (restart, terminated backend) must not crash the
@@ -58,16 +70,29 @@ export async function createDatabase(target: DatabaseTarget): Promise<DatabaseHa
     };
     return { db, backend: 'postgres', singleConnection: false, dedicatedConnection, close: () => db.destroy() };
   }
-  if (!target.dataDir.startsWith('memory://')) mkdirSync(target.dataDir, { recursive: true });
-  const pglite = await PGlite.create({ dataDir: target.dataDir, parsers: { [INT8_OID]: (value: string) => Number(value) } });
+  const inMemory = target.dataDir.startsWith('memory://');
+  if (!inMemory) mkdirSync(target.dataDir, { recursive: true });
+  // one process per folder: a second one would overwrite what the first recorded
+  const lock = inMemory ? undefined : acquireDataDirLock(target.dataDir, { onTakeover: (stale) => (options.onStaleLock ?? writeStaleLockLine)(target.dataDir, stale) });
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create({ dataDir: target.dataDir, parsers: { [INT8_OID]: (value: string) => Number(value) } });
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite), plugins: [new StorableTextPlugin()] });
   return {
     db,
     backend: 'pglite',
     singleConnection: true,
     close: async () => {
-      await db.destroy();
-      await pglite.close();
+      try {
+        await db.destroy();
+        await pglite.close();
+      } finally {
+        lock?.release();
+      }
     },
   };
 }
