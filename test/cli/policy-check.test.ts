@@ -14,7 +14,14 @@ describe('rollgate policy check', () => {
   it('accepts the shipped example policy', async () => {
     const r = await runCli(['policy', 'check', 'policies']);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toBe('policies: ok (4 roles, 2 rollout rules, 1 workflows)\n');
+    expect(r.stdout).toBe(
+      'policies: ok (4 roles, 2 rollout rules, 1 workflows)\n' +
+        '  role prod-deployer: sre is a group name\n' +
+        '  role prod-deployer: payments-oncall is a group name\n' +
+        '  role release-manager: release-managers is a group name\n' +
+        '  role security: security-team is a group name\n' +
+        '  role staging-deployer: developers is a group name\n',
+    );
     expect(r.code).toBe(0);
   });
 
