@@ -64,7 +64,9 @@ export async function handleComment(d: DecideDeps, event: CommentAddedEvent, eve
     else outcomes.push(await operate(d, event, person, command.kind, command.text, say));
   }
   await reply(d, event, eventId, answers);
-  return { status: 'processed', reason: outcomes.join('; ') };
+  // which Gerrit message this was, so the event row shows what it was bound to
+  const boundTo = binding.kind === 'bound' ? `Gerrit message ${binding.messageId}: ` : '';
+  return { status: 'processed', reason: `${boundTo}${outcomes.join('; ')}` };
 }
 
 /**
