@@ -77,7 +77,9 @@ async function reply(d: DecideDeps, event: CommentAddedEvent, eventId: number, a
   const distinct = [...new Set(answers)];
   if (distinct.length === 0) return;
   const message = `rollgate: ${distinct.join('\n\n')}`;
-  await d.outbox.enqueue({ messageKey: `event:${eventId}:reply`, rolloutId: null, project: event.change.project, changeNumber: event.change.number, revision: event.patchSet.revision, tag: REVIEW_TAG, message });
+  // posted on the revision REST names: the event's patch set is only a hint (a webhook body says what it likes)
+  const { currentRevision } = await d.gerrit.getChange(event.change.project, event.change.number);
+  await d.outbox.enqueue({ messageKey: `event:${eventId}:reply`, rolloutId: null, project: event.change.project, changeNumber: event.change.number, revision: currentRevision, tag: REVIEW_TAG, message });
   d.onReport();
 }
 
