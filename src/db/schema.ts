@@ -24,7 +24,7 @@ export type EventStatus = 'pending' | 'processed' | 'ignored' | 'rejected' | 'fa
 /** Every line that reached rollgate, stored before it is interpreted. */
 export interface EventsTable {
   id: Generated<number>;
-  /** Derived identity: the same event from the stream, a back-fill or a webhook is stored once. */
+  /** Derived identity: the same event from the stream or a back-fill is stored once; a webhook's or replay's are keyed apart (hints never shadow Gerrit's own). */
   dedup_key: string;
   source: string;
   type: string | null;
