@@ -4,7 +4,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { loadConfig, type Config } from '../config.js';
 import { displayName, type CommentApproval, type DecisionResult } from '../decide/decide.js';
-import { relationTo, whoMayAct } from '../decide/who-may-act.js';
+import { relationTo, whoMayAct, type ActVerdict } from '../decide/who-may-act.js';
 import { evaluateChange, votersOf, whyIgnored } from '../decide/evaluate-change.js';
 import { loadPolicy } from '../decide/load-policy.js';
 import { needsFiles } from '../decide/match.js';
@@ -133,24 +133,21 @@ export async function replayCommand(args: readonly string[]): Promise<number> {
         continue;
       }
       firstLine.set(received.row.dedup_key, n);
-      let steps = parsed.apply(replay);
-      if (!received.stored) {
-        // serve (or an earlier replay) has this event: it is decided there; what it says still counts here
-        process.stderr.write(`line ${n}: rollgate received this event before; its votes and approvals count, but it is not decided again\n`);
-        steps = steps.filter((s) => s.kind === 'problem');
-      }
+      const steps = parsed.apply(replay);
+      // serve (or an earlier replay) has this event: it was decided and answered there; what it
+      // says still counts here (its votes, and its approvals where whoMayAct lets them count)
+      const decideHere = received.stored;
+      if (!decideHere) process.stderr.write(`line ${n}: rollgate received this event before; its votes and approvals count, but it is not decided again\n`);
       for (const step of steps) {
         if (step.kind === 'problem') {
           process.stderr.write(`line ${n}: ${step.message}\n`);
           continue;
         }
         let change = step.change;
-        if (step.kind === 'merged' && !step.filesKnown && needsFiles(policy.rollouts)) {
-          change = await withFilesFromRest(change, rest, n, warnedNoFiles);
-        }
-        const commentApprovals = step.kind === 'merged' ? [] : step.commentApprovals;
-        const rolesByAccount = await rolesOf(policy, groups, change, step.kind === 'deny' ? [...commentApprovals, { account: step.by, justification: '' }] : commentApprovals);
         if (step.kind === 'merged') {
+          if (!decideHere) continue;
+          if (!step.filesKnown && needsFiles(policy.rollouts)) change = await withFilesFromRest(change, rest, n, warnedNoFiles);
+          const rolesByAccount = await rolesOf(policy, groups, change, []);
           const decisions = evaluateChange({ policy, change, rolesByAccount, at: step.at });
           if (decisions.length === 0) {
             print({ kind: 'decision', change: change.number, project: change.project, rule: null, decision: 'ignore', approvers: [], reasons: [whyIgnored(policy, change)], comment: null });
@@ -160,43 +157,34 @@ export async function replayCommand(args: readonly string[]): Promise<number> {
             const id = await sink?.record(rule, change, step.newRev, result, { rolesByAccount, at: step.at, replay: { ...recording, line: n } });
             print(decisionLine(change, rule, result, policy, id, sink?.publicUrl));
           }
-        } else if (step.kind === 'deny') {
-          const held = sink ? await sink.held(change) : dryHeld.get(keyOf(change));
-          for (const ruleName of held ?? []) {
-            const [decision] = evaluateChange({ policy, change, rolesByAccount, commentApprovals, at: step.at, onlyRule: ruleName });
-            if (!decision) continue;
-            const who = displayName(step.by);
-            // as serve: whoMayAct decides (the rule's approval or break-glass roles); anyone else changes nothing
-            const verdict = whoMayAct({
-              verb: 'deny',
-              source: 'comment',
-              rollout: { rule: ruleName, status: 'held' },
-              rule: decision.rule,
-              waitingGates: [],
-              canRollBack: false,
-              actor: { display: who, relation: relationTo(change, step.by.accountId), roles: (rolesByAccount.get(step.by.accountId) ?? []).map((g) => g.role) },
-              roleSources: { gerrit: policy.roles, idp: policy.idpRoles },
-            });
-            if (!verdict.allowed) {
-              process.stderr.write(`line ${n}: change ${change.number}: ${verdict.message}\n`);
-              continue;
-            }
-            const result: DecisionResult = { ...decision.result, outcome: 'deny', reasons: [{ code: 'denied-by-command', message: `denied by ${who}: ${step.reason}` }] };
-            const id = await sink?.redecide(change, decision.rule, result, { rolesByAccount, commentApprovals, at: step.at, actor: step.by.username, replay: { ...recording, line: n } });
-            if (sink && id === undefined) continue; // no longer held
-            print(decisionLine(change, decision.rule, result, policy, id, sink?.publicUrl));
+          continue;
+        }
+        if (step.kind === 'deny' && !decideHere) continue;
+        // as serve: each of the change's held rollouts, judged by whoMayAct for its own rule
+        const held = sink ? await sink.held(change) : dryHeld.get(keyOf(change));
+        for (const ruleName of held ?? []) {
+          const rule = policy.rollouts.find((r) => r.name === ruleName);
+          if (!rule) continue; // left the policy: serve leaves it on hold
+          const who = displayName(step.by);
+          const mine: CommentApproval = { account: step.by, justification: step.kind === 'approve' ? step.justification : '' };
+          const counted = replay.approvals(change, ruleName);
+          const rolesByAccount = await rolesOf(policy, groups, change, [...counted, mine]);
+          // anyone whose approval could not count (no role that helps, their own change where the rule
+          // forbids that), or who may not deny, changes nothing: their text is no part of any decision
+          const verdict = judge(step.kind, rule, change, step.by, rolesByAccount, policy);
+          if (!verdict.allowed) {
+            if (decideHere) process.stderr.write(`line ${n}: change ${change.number}: ${verdict.message}\n`);
+            continue;
           }
-        } else {
-          // serve decides a change's held rollouts again when an approval arrives; so does replay
-          const held = sink ? await sink.held(change) : dryHeld.get(keyOf(change));
-          if (!held || held.size === 0) continue;
-          for (const ruleName of held) {
-            const [decision] = evaluateChange({ policy, change, rolesByAccount, commentApprovals, at: step.at, onlyRule: ruleName });
-            if (!decision) continue;
-            const id = await sink?.redecide(change, decision.rule, decision.result, { rolesByAccount, commentApprovals, at: step.at, actor: step.by.username, replay: { ...recording, line: n } });
-            if (sink && id === undefined) continue; // no longer held
-            print(decisionLine(change, decision.rule, decision.result, policy, id, sink?.publicUrl));
-          }
+          const commentApprovals = step.kind === 'approve' ? replay.countApproval(change, ruleName, mine) : counted;
+          if (!decideHere) continue;
+          const [decision] = evaluateChange({ policy, change, rolesByAccount, commentApprovals, at: step.at, onlyRule: ruleName });
+          if (!decision) continue;
+          const result: DecisionResult =
+            step.kind === 'deny' ? { ...decision.result, outcome: 'deny', reasons: [{ code: 'denied-by-command', message: `denied by ${who}: ${step.reason}` }] } : decision.result;
+          const id = await sink?.redecide(change, decision.rule, result, { rolesByAccount, commentApprovals, at: step.at, actor: step.by.username, replay: { ...recording, line: n } });
+          if (sink && id === undefined) continue; // no longer held
+          print(decisionLine(change, decision.rule, result, policy, id, sink?.publicUrl));
         }
       }
       await sink?.printFinished();
@@ -223,6 +211,26 @@ export async function replayCommand(args: readonly string[]): Promise<number> {
   }
 }
 const keyOf = (c: { project: string; number: number }) => `${c.project}~${c.number}`;
+
+/**
+ * whoMayAct on a held rollout of `rule`, for a recorded `/rollout approve` or `/rollout deny`: the
+ * question serve's comment commands ask (`rollout-actions.ts`), with the person's roles from the
+ * replay's group source and their relation to the merged change. A dry run has no rollout row, so
+ * refusals name the rule.
+ */
+function judge(verb: 'approve' | 'deny', rule: RolloutRule, change: GerritChange, by: GerritAccount, rolesByAccount: ReadonlyMap<number, readonly RoleGrant[]>, policy: Policy): ActVerdict {
+  return whoMayAct({
+    verb,
+    source: 'comment',
+    rollout: { rule: rule.name, status: 'held' },
+    rule,
+    waitingGates: [],
+    canRollBack: false,
+    // as serve: stopping a rollout is never self-approval, so a deny does not ask who wrote the change
+    actor: { display: displayName(by), relation: verb === 'deny' ? 'unknown' : relationTo(change, by.accountId), roles: (rolesByAccount.get(by.accountId) ?? []).map((g) => g.role) },
+    roleSources: { gerrit: policy.roles, idp: policy.idpRoles },
+  });
+}
 
 /** A line read as an event, and how to apply it to the replay once it is known to be new. */
 function readLine(line: string): { kind: 'bad'; problem: string } | { kind: 'ok'; apply: (replay: EventReplay) => ReplayStep[] } {

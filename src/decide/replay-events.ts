@@ -16,9 +16,12 @@ import { shortBranch } from './match.js';
  *   Gerrit may copy votes to a new patch set (copy conditions); events do not say so, so a
  *   replay counts only votes given on the merged patch set itself.
  * - Owner and uploader come from the merged event's `change.owner` and `patchSet.uploader`.
- * - `/rollout approve <text>` in a comment on a merged change is an approval at that moment, and
- *   `/rollout deny <reason>` a denial. A comment is answered once: its approvals count together
- *   (one approval per person, the latest justification) and its first deny once; a comment with
+ * - `/rollout approve <text>` in a comment on a merged change asks to approve at that moment, and
+ *   `/rollout deny <reason>` to deny. Whether the person may is not known here (it takes their
+ *   roles): the caller asks `whoMayAct` for each held rule, as serve does, and only an approval it
+ *   lets count is kept for that rule (`countApproval`), as serve stores approvals per rollout; a
+ *   refused one is never part of a decision. A comment is answered once: its approvals are one
+ *   request (the latest justification) and its first deny once; a comment with
  *   more than MAX_COMMANDS_PER_COMMENT commands acts on none of them, as in `serve`. `retry`, `rollback` and `cancel` act on rollouts that run,
  *   which a recording cannot replay faithfully; they are not replayed.
  * - Stream events carry no account ids. People are identified by `username` (email when an
@@ -27,10 +30,13 @@ import { shortBranch } from './match.js';
 export type ReplayStep =
   /** A `change-merged`: decide every matching rule at `at`. */
   | { readonly kind: 'merged'; readonly change: GerritChange; readonly newRev: string | undefined; readonly at: Date; readonly filesKnown: boolean }
-  /** A `/rollout approve` on a merged change: held rollouts are decided again at `at` with all approvals so far. */
-  | { readonly kind: 'approve'; readonly change: GerritChange; readonly by: GerritAccount; readonly commentApprovals: readonly CommentApproval[]; readonly at: Date }
-  /** A `/rollout deny <reason>` on a merged change: held rollouts are denied, if `by` holds one of the rule's roles. */
-  | { readonly kind: 'deny'; readonly change: GerritChange; readonly by: GerritAccount; readonly reason: string; readonly commentApprovals: readonly CommentApproval[]; readonly at: Date }
+  /**
+   * A `/rollout approve` on a merged change: each held rollout whose rule lets `by` approve
+   * (`whoMayAct`) counts the approval (`countApproval`) and is decided again at `at`.
+   */
+  | { readonly kind: 'approve'; readonly change: GerritChange; readonly by: GerritAccount; readonly justification: string; readonly at: Date }
+  /** A `/rollout deny <reason>` on a merged change: held rollouts are denied, where `whoMayAct` lets `by`. */
+  | { readonly kind: 'deny'; readonly change: GerritChange; readonly by: GerritAccount; readonly reason: string; readonly at: Date }
   /** Something in a usable event that could not be used, in words. */
   | { readonly kind: 'problem'; readonly message: string };
 
@@ -58,7 +64,8 @@ interface ChangeState {
   /** patch set → label → person key → vote */
   readonly votes: Map<number, Map<string, Map<string, GerritVote>>>;
   merged: { readonly change: Omit<GerritChange, 'votes'> } | undefined;
-  readonly approvals: CommentApproval[];
+  /** rule → the approvals counted for its rollout of the merged revision (serve's `approvals` rows) */
+  readonly approvals: Map<string, CommentApproval[]>;
 }
 
 /** The first account id handed out; Gerrit's own ids start at 1000000 too. */
@@ -103,7 +110,7 @@ export class EventReplay {
     const key = `${change.project}~${change.number}`;
     let state = this.#changes.get(key);
     if (!state) {
-      state = { votes: new Map(), merged: undefined, approvals: [] };
+      state = { votes: new Map(), merged: undefined, approvals: new Map() };
       this.#changes.set(key, state);
     }
     return state;
@@ -149,14 +156,8 @@ export class EventReplay {
     // in the order the comment gives them first
     const approvals = commands.filter((c): c is Acting => c.kind === 'approve');
     const deny = commands.find((c): c is Acting => c.kind === 'deny');
-    const approveStep = (): ReplayStep => {
-      // one approval per person: a later one replaces the earlier, so no reason is repeated
-      const latest = approvals.at(-1)!;
-      const others = state.approvals.filter((a) => a.account.accountId !== account.accountId);
-      state.approvals.splice(0, state.approvals.length, ...others, { account, justification: latest.text });
-      return { kind: 'approve', change: this.#current(state), by: account, commentApprovals: [...state.approvals], at };
-    };
-    const denyStep = (reason: string): ReplayStep => ({ kind: 'deny', change: this.#current(state), by: account, reason, commentApprovals: [...state.approvals], at });
+    const approveStep = (): ReplayStep => ({ kind: 'approve', change: this.#current(state), by: account, justification: approvals.at(-1)!.text, at });
+    const denyStep = (reason: string): ReplayStep => ({ kind: 'deny', change: this.#current(state), by: account, reason, at });
     const approveFirst = approvals.length > 0 && (deny === undefined || commands.indexOf(approvals[0]!) < commands.indexOf(deny));
     if (approveFirst) steps.push(approveStep());
     if (deny) steps.push(denyStep(deny.text));
@@ -187,8 +188,25 @@ export class EventReplay {
       },
     };
     // approvals given by comment before this merge approved nothing: there was no rollout yet
-    state.approvals.length = 0;
+    state.approvals.clear();
     return [{ kind: 'merged', change: this.#current(state), newRev: event.newRev, at, filesKnown: files !== undefined }];
+  }
+
+  /** The approvals counted so far for `rule`'s rollout of the change's merged revision. */
+  approvals(change: { project: string; number: number }, rule: string): readonly CommentApproval[] {
+    return [...(this.#state(change).approvals.get(rule) ?? [])];
+  }
+
+  /**
+   * Counts an approval for `rule`'s rollout of the merged change, once `whoMayAct` let the person
+   * approve it (the caller's check, as serve stores only those). One approval per person: a later
+   * one replaces the earlier, so no reason is repeated. Returns the rule's approvals now.
+   */
+  countApproval(change: { project: string; number: number }, rule: string, approval: CommentApproval): readonly CommentApproval[] {
+    const state = this.#state(change);
+    const others = (state.approvals.get(rule) ?? []).filter((a) => a.account.accountId !== approval.account.accountId);
+    state.approvals.set(rule, [...others, approval]);
+    return this.approvals(change, rule);
   }
 
   /** The merged change with the votes on its merged patch set as they stand now. */

@@ -58,7 +58,7 @@ describe('EventReplay', () => {
     expect(votes(feed(replay, changeMergedEvent(change)))).toEqual({});
   });
 
-  it('turns /rollout approve after the merge into an approval at the comment time, and ignores one before the merge', () => {
+  it('turns /rollout approve after the merge into a request to approve at the comment time, and ignores one before the merge', () => {
     const change = mergedChange(303, bob);
     const replay = new EventReplay();
     const before = feed(replay, { ...commentAddedEvent(change, alice, '/rollout approve too early'), eventCreatedOn: 10 });
@@ -69,10 +69,24 @@ describe('EventReplay', () => {
     const last = after[1] as Extract<ReplayStep, { kind: 'approve' }>;
     expect(last.at.toISOString()).toBe(new Date(1763885100 * 1000).toISOString());
     expect(last.by.username).toBe('alice');
-    expect(last.commentApprovals.map((a) => [a.account.username, a.justification])).toEqual([
-      ['carol', 'ship it'],
-      ['alice', 'hotfix'],
-    ]);
+    expect(last.justification).toBe('hotfix');
+    // nothing counts until the caller (whoMayAct, as serve) lets it
+    expect(replay.approvals(change, 'payments-api-prod')).toEqual([]);
+  });
+
+  it('keeps the approvals the caller counted per rule, one per person (the latest), until the next merge', () => {
+    const change = mergedChange(305, bob);
+    const replay = new EventReplay();
+    feed(replay, changeMergedEvent(change));
+    const [first] = feed(replay, commentAddedEvent(change, alice, '/rollout approve one')) as Array<Extract<ReplayStep, { kind: 'approve' }>>;
+    replay.countApproval(change, 'prod', { account: first!.by, justification: 'one' });
+    const [second] = feed(replay, commentAddedEvent(change, alice, '/rollout approve two')) as Array<Extract<ReplayStep, { kind: 'approve' }>>;
+    replay.countApproval(change, 'prod', { account: second!.by, justification: 'two' });
+    expect(replay.approvals(change, 'prod').map((a) => [a.account.username, a.justification])).toEqual([['alice', 'two']]);
+    // another rule's rollout has its own approvals: none were counted for it
+    expect(replay.approvals(change, 'staging')).toEqual([]);
+    feed(replay, changeMergedEvent(change));
+    expect(replay.approvals(change, 'prod')).toEqual([]);
   });
 
   it('refuses to decide a merge whose owner it cannot identify', () => {
