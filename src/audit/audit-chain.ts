@@ -38,6 +38,8 @@ export interface ChainBreak {
 export interface RecordedHead {
   readonly id: number;
   readonly hash: string;
+  /** Where it was recorded, for messages, e.g. "in a review message on payments/api~101". */
+  readonly source?: string;
 }
 
 /** The `prevHash` of the first entry. */

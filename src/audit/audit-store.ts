@@ -87,21 +87,44 @@ export class AuditStore implements AuditTrail {
       .execute();
   }
 
+  /** When the first row was written, or undefined while the trail is empty. */
+  async firstAt(): Promise<Date | undefined> {
+    const row = await this.#db.selectFrom('audit_log').select('at').orderBy('id').limit(1).executeTakeFirst();
+    return row ? new Date(row.at) : undefined;
+  }
+
+  /** Every change the trail names. */
+  async changes(): Promise<Array<{ project: string; number: number }>> {
+    const rows = await this.#db.selectFrom('audit_log').select(['project', 'change_number']).distinct().where('project', 'is not', null).where('change_number', 'is not', null).execute();
+    return rows.map((r) => ({ project: r.project!, number: r.change_number! }));
+  }
+
+  /** The newest row's id and hash, or undefined while the trail is empty. */
+  async head(): Promise<RecordedHead | undefined> {
+    const row = await this.#db.selectFrom('audit_log').select(['id', 'hash']).orderBy('id', 'desc').limit(1).executeTakeFirst();
+    return row ? { id: row.id, hash: row.hash } : undefined;
+  }
+
   /**
-   * Walks the chain from row 1 in id order, a page at a time; stops at the first break. With
-   * `recorded` (a head kept outside the database earlier), that row must still be there with that
-   * hash: this finds a chain rewritten up to it, or its newest rows deleted, which the links alone
-   * cannot show.
+   * Walks the chain from its first row in id order, a page at a time; stops at the first break.
+   * With `recorded` (heads kept outside the database earlier: printed by `audit verify`, or
+   * posted in review messages), each row must still be there with that hash: this finds a chain
+   * rewritten up to it, or its newest rows deleted, which the links alone cannot show.
    */
-  async verify(recorded?: RecordedHead): Promise<AuditVerification> {
+  async verify(recorded: RecordedHead | readonly RecordedHead[] = []): Promise<AuditVerification> {
+    const heads: readonly RecordedHead[] = Array.isArray(recorded) ? recorded : [recorded as RecordedHead];
+    const byId = new Map<number, RecordedHead[]>();
+    for (const h of heads) byId.set(h.id, [...(byId.get(h.id) ?? []), h]);
     const checker = new ChainChecker();
     for await (const entry of this.entries()) {
-      const broken = checker.check(entry) ?? (entry.id === recorded?.id && entry.hash !== recorded.hash ? notAsRecorded(entry) : undefined);
+      const differs = byId.get(entry.id)?.find((h) => h.hash !== entry.hash);
+      const broken = checker.check(entry) ?? (differs ? notAsRecorded(entry, differs) : undefined);
       if (broken) return { ok: false, rows: checker.count, broken };
     }
     const last = checker.head?.id ?? 0;
-    if (recorded && last < recorded.id) {
-      return { ok: false, rows: checker.count, broken: { id: last + 1, reason: 'row-missing', message: `missing: the trail ends at #${last}, but row #${recorded.id} was recorded earlier (the newest rows were deleted)` } };
+    const newest = heads.reduce<RecordedHead | undefined>((max, h) => (max === undefined || h.id > max.id ? h : max), undefined);
+    if (newest && last < newest.id) {
+      return { ok: false, rows: checker.count, broken: { id: last + 1, reason: 'row-missing', message: `missing: the trail ends at #${last}, but row #${newest.id} was recorded earlier${sourceOf(newest)} (the newest rows were deleted)` } };
     }
     return { ok: true, rows: checker.count, head: checker.head };
   }
@@ -133,8 +156,12 @@ export class AuditStore implements AuditTrail {
   }
 }
 
-function notAsRecorded(e: AuditEntry): ChainBreak {
-  return { id: e.id, kind: e.kind, at: e.at, reason: 'not-as-recorded', message: 'its hash is not the one recorded for it earlier (the chain was rewritten up to here)' };
+function notAsRecorded(e: AuditEntry, recorded: RecordedHead): ChainBreak {
+  return { id: e.id, kind: e.kind, at: e.at, reason: 'not-as-recorded', message: `its hash is not the one recorded for it earlier${sourceOf(recorded)} (the chain was rewritten up to here)` };
+}
+
+function sourceOf(h: RecordedHead): string {
+  return h.source ? ` ${h.source}` : '';
 }
 
 function toEntry(row: AuditLogRow): AuditEntry {

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
+import type { RecordedHead } from './audit-chain.js';
 
 /** What happened, one word each; auditors filter on it. */
 export const AUDIT_KINDS = ['decision', 'approval', 'command', 'api-action', 'step-started', 'step-finished', 'report-posted', 'report-failed'] as const;
@@ -25,4 +26,6 @@ export interface AuditEvent {
  */
 export interface AuditTrail {
   append(event: AuditEvent, trx?: Kysely<Database>): Promise<void>;
+  /** The newest row's id and hash (what review messages carry), or undefined while empty. */
+  head(): Promise<RecordedHead | undefined>;
 }

@@ -1,10 +1,13 @@
 import { createWriteStream, existsSync, openSync } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
+import type { RecordedHead } from '../audit/audit-chain.js';
 import { AuditStore, type AuditVerification } from '../audit/audit-store.js';
+import { headsPostedInGerrit, type PostedHeads } from '../audit/gerrit-heads.js';
 import { loadConfig } from '../config.js';
 import { configuredTarget, createDatabase } from '../db/database.js';
 import { RollgateError } from '../errors.js';
+import { GerritRestClient } from '../gerrit/gerrit-rest-client.js';
 import { parseCommandArgs, UsageError } from './cli-args.js';
 
 /** No audit trail to read, or no file to write to; said in words, exit 1. */
@@ -17,29 +20,41 @@ export async function auditCommand(args: readonly string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'verify') return verify(rest);
   if (sub === 'export') return exportEntries(rest);
-  throw new UsageError(`rollgate audit: ${sub === undefined ? 'give a subcommand' : `unknown subcommand "${sub}"`}: rollgate audit verify [--head ID:HASH] | rollgate audit export [--out FILE] [--after ID]`);
+  throw new UsageError(`rollgate audit: ${sub === undefined ? 'give a subcommand' : `unknown subcommand "${sub}"`}: rollgate audit verify [--head ID:HASH] [--from-gerrit] | rollgate audit export [--out FILE] [--after ID]`);
 }
 
 /**
  * Walks the whole chain; exit 0 when intact (printing the head hash, worth keeping somewhere
  * else), exit 1 naming the first broken row. `--head ID:HASH` is a head printed earlier: that row
- * must still be there, unchanged.
+ * must still be there, unchanged. `--from-gerrit` does the same for every head rollgate posted in
+ * its review messages, read back from Gerrit, where the database user cannot rewrite them.
  */
 async function verify(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs('audit verify', args, { head: { type: 'string' } });
+  const { values, positionals } = parseCommandArgs('audit verify', args, { head: { type: 'string' }, 'from-gerrit': { type: 'boolean', default: false } });
   if (positionals.length > 0) throw new UsageError(`rollgate audit verify: unexpected argument "${positionals[0]}"`);
   const head = values.head === undefined ? undefined : /^(\d+):([0-9a-f]{64})$/.exec(values.head);
   if (head === null) throw new UsageError(`rollgate audit verify: --head must be ID:HASH as audit verify printed it (e.g. 1234:3f2a…, 64 hex digits), got "${values.head}"`);
-  const recorded = head ? { id: Number(head[1]), hash: head[2]! } : undefined;
-  const result = await withAudit((audit) => audit.verify(recorded));
-  process.stdout.write(`${verificationText(result, recorded !== undefined)}\n`);
+  const recorded: RecordedHead[] = head ? [{ id: Number(head[1]), hash: head[2]! }] : [];
+  const gerritRest = values['from-gerrit'] ? loadConfig().gerritRest : undefined;
+  if (values['from-gerrit'] && !gerritRest) {
+    throw new UsageError('rollgate audit verify: --from-gerrit reads review messages over Gerrit REST: set GERRIT_URL, GERRIT_HTTP_USER and GERRIT_HTTP_PASSWORD_FILE as for rollgate serve');
+  }
+  const { result, posted } = await withAudit(async (audit) => {
+    const posted = gerritRest ? await headsPostedInGerrit(new GerritRestClient(gerritRest), gerritRest.user, audit) : undefined;
+    return { result: await audit.verify([...recorded, ...(posted?.heads ?? [])]), posted };
+  });
+  process.stdout.write(`${verificationText(result, head !== undefined, posted)}\n`);
   return result.ok ? 0 : 1;
 }
 
-function verificationText(r: AuditVerification, checkedHead: boolean): string {
+function verificationText(r: AuditVerification, checkedHead: boolean, posted: PostedHeads | undefined): string {
   if (r.ok) {
-    if (!r.head) return 'audit trail intact: 0 rows (nothing recorded yet)';
-    return `audit trail intact: ${r.rows} rows, head ${r.head.id}:${r.head.hash}${checkedHead ? ' (the recorded head is in it, unchanged)' : ''}`;
+    if (!r.head) return `audit trail intact: 0 rows (nothing recorded yet)${posted && posted.heads.length > 0 ? `, but Gerrit shows ${posted.heads.length} heads rollgate posted` : ''}`;
+    const checked = [
+      ...(checkedHead ? ['the recorded head is in it, unchanged'] : []),
+      ...(posted ? [posted.heads.length === 0 ? 'no heads posted by rollgate found in Gerrit' : `the ${posted.heads.length} heads rollgate posted on ${posted.changes} changes in Gerrit are in it, unchanged`] : []),
+    ];
+    return `audit trail intact: ${r.rows} rows, head ${r.head.id}:${r.head.hash}${checked.length > 0 ? ` (${checked.join('; ')})` : ''}`;
   }
   const b = r.broken;
   const which = b.kind !== undefined ? `row #${b.id} (${b.kind}, ${b.at})` : `row #${b.id}`;

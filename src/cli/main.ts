@@ -27,7 +27,9 @@ commands:
                         the decision for a change now, with every reason, and its rollouts
   replay <events.jsonl> [--dry-run] [--policies DIR] [--groups FILE]
                         decide recorded stream-events lines (and, without --dry-run, run the rollouts)
-  audit verify          check the hash-chained audit trail end to end; exit 1 naming the first broken row
+  audit verify [--head ID:HASH] [--from-gerrit]
+                        check the hash-chained audit trail end to end; exit 1 naming the first broken row;
+                        --from-gerrit also checks the audit heads rollgate posted in its review messages
   audit export [--out FILE] [--after ID]
                         write the audit trail as JSON lines, with hashes, to check elsewhere
 

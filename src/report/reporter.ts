@@ -1,3 +1,5 @@
+import type { RecordedHead } from '../audit/audit-chain.js';
+import { withAuditHead } from '../audit/audit-head-line.js';
 import type { AuditEvent, AuditTrail } from '../audit/audit-trail.js';
 import type { OutboxRow } from '../db/schema.js';
 import { GerritError } from '../errors.js';
@@ -39,8 +41,13 @@ export class Reporter {
     if (!row) return false;
     const log = this.#d.logger.child({ outboxId: row.id, change: row.change_number, key: row.message_key });
     try {
-      await this.#d.gerrit.postReview(row.project, row.change_number, row.revision, { message: row.message, tag: row.tag, notify: 'OWNER' });
-      await this.#settle((outbox) => outbox.markSent(row.id), reportEvent(row, 'report-posted', `review message ${row.message_key} posted on ${row.project}~${row.change_number}`, { accepted: true }));
+      // the trail's head as it is now, kept by Gerrit where rollgate cannot rewrite it
+      const head = await this.#d.audit?.head();
+      await this.#d.gerrit.postReview(row.project, row.change_number, row.revision, { message: withAuditHead(row.message, head), tag: row.tag, notify: 'OWNER' });
+      await this.#settle(
+        (outbox) => outbox.markSent(row.id),
+        reportEvent(row, 'report-posted', `review message ${row.message_key} posted on ${row.project}~${row.change_number}`, { accepted: true }, head),
+      );
       this.#d.metrics?.outboxSent.inc();
       log.info('review message posted');
     } catch (err) {
@@ -77,7 +84,7 @@ export class Reporter {
 }
 
 /** What happened to a review message, with Gerrit's answer; never the credentials it was posted with. */
-function reportEvent(row: OutboxRow, kind: 'report-posted' | 'report-failed', summary: string, gerrit: Readonly<Record<string, unknown>>): AuditEvent {
+function reportEvent(row: OutboxRow, kind: 'report-posted' | 'report-failed', summary: string, gerrit: Readonly<Record<string, unknown>>, auditHead?: RecordedHead): AuditEvent {
   return {
     kind,
     actor: 'rollgate',
@@ -85,6 +92,6 @@ function reportEvent(row: OutboxRow, kind: 'report-posted' | 'report-failed', su
     project: row.project,
     changeNumber: row.change_number,
     summary,
-    data: { outboxId: row.id, messageKey: row.message_key, revision: row.revision, tag: row.tag, attempts: row.attempts, gerrit },
+    data: { outboxId: row.id, messageKey: row.message_key, revision: row.revision, tag: row.tag, attempts: row.attempts, gerrit, ...(auditHead ? { auditHead: `${auditHead.id}:${auditHead.hash}` } : {}) },
   };
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { withoutAuditHead } from '../helpers/audit-head.js';
 import { BACKENDS } from '../helpers/backends.js';
 import { alice, bob, carol, changeMergedEvent, commentAddedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
 import { serviceOnDoublesForSuite } from '../helpers/service-on-doubles.js';
@@ -16,7 +17,7 @@ describe.each(BACKENDS)('%s: /rollout comments on held rollouts', (backend) => {
     [carol, []],
   ]);
 
-  const reviewsOf = (change: number) => suite.rest.reviews.filter((r) => r.changeNumber === change).map((r) => r.message);
+  const reviewsOf = (change: number) => suite.rest.reviews.filter((r) => r.changeNumber === change).map((r) => withoutAuditHead(r.message));
   const db = () => suite.service.database.db;
   const decisionsOf = (change: number) => db().selectFrom('decisions').select(['rollout_id', 'rule', 'trigger', 'actor', 'outcome', 'policy_version']).where('change_number', '=', change).orderBy('id').execute();
 
