@@ -28,6 +28,9 @@ const LEASE_MS = 2 * 60_000;
  * refusal Gerrit will repeat (400, 403, 404, 409) marks it failed with the reason. A 429 or 503
  * with `Retry-After` waits at least that long. Messages for one change go out in the order they
  * were queued: the outbox does not hand out a later one while an earlier one is pending.
+ * Each message goes out with the audit trail's head at that moment as its last line
+ * (`rollgate-audit: ID:HASH`): Gerrit keeps it where rollgate's database user cannot rewrite it,
+ * for `rollgate audit verify --from-gerrit`.
  */
 export class Reporter {
   readonly #d: ReporterDeps;
