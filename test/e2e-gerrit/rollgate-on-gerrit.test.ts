@@ -2,7 +2,11 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { auditHeadsIn } from '../../src/audit/audit-head-line.js';
+import { AuditStore } from '../../src/audit/audit-store.js';
+import { headsPostedInGerrit } from '../../src/audit/gerrit-heads.js';
 import { loadConfig } from '../../src/config.js';
+import { GerritRestClient } from '../../src/gerrit/gerrit-rest-client.js';
 import { silentLogger } from '../../src/log.js';
 import { startService, type RunningService } from '../../src/service.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
@@ -112,6 +116,17 @@ describe(`rollgate on a real Gerrit (${backend})`, () => {
     expect(finished.message).toMatch(/\* build: succeeded \(exit 0, /);
     expect(finished.message).toMatch(/\* deploy: succeeded \(exit 0, /);
     expect(calls().filter((c) => c.args[0] === 'deploy' && c.args[2] === String(change.number))).toHaveLength(1);
+    // each message ends with the audit head when it was sent, and Gerrit keeps it as posted:
+    // that row is in the trail with that hash, and audit verify --from-gerrit reads it back
+    expect(finished.message).toMatch(/\n\nrollgate-audit: \d+:[0-9a-f]{64}$/);
+    const [head] = auditHeadsIn(finished.message);
+    const row = await service.database.db.selectFrom('audit_log').select('hash').where('id', '=', head!.id).executeTakeFirst();
+    expect(row?.hash).toBe(head!.hash);
+    const rest = gerritSettings(gerrit, mkdtempSync(path.join(tmpdir(), 'rollgate-e2e-heads-')));
+    const gerritRest = loadConfig({ ...rest, PATH: process.env.PATH }).gerritRest!;
+    const posted = await headsPostedInGerrit(new GerritRestClient(gerritRest), gerritRest.user, new AuditStore(service.database.db));
+    expect(posted.heads).toContainEqual({ ...head, source: `in a review message on payments/api~${change.number}` });
+    expect(await new AuditStore(service.database.db).verify(posted.heads)).toMatchObject({ ok: true });
     recordMessage('1-allow-started', startedMsg);
     recordMessage('1-allow-finished', finished);
   }, SCENARIO_TIMEOUT_MS);
