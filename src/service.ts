@@ -127,7 +127,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     publicUrl: config.publicUrl,
     workerId: `${process.pid}-${randomUUID().slice(0, 8)}`,
     baseEnv: config.stepEnv,
-    secrets: config.gerritRest ? [config.gerritRest.password] : [],
+    secrets: config.secrets,
     leaseMs: config.leaseMs,
     metrics,
     audit,
