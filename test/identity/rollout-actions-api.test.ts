@@ -3,6 +3,7 @@ import { BACKENDS } from '../helpers/backends.js';
 import { alice, bob, changeMergedEvent, mergedChange } from '../helpers/change-events.js';
 import { startRollgateWithLogin, type RollgateWithLogin } from '../helpers/rollgate-with-login.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { withoutAuditHead } from '../helpers/audit-head.js';
 
 /** A refusal names the groups that give the role it needs (roles.yaml of startRollgateWithLogin). */
 const WHO_GIVES_PROD_DEPLOYER = " Role prod-deployer is given by Gerrit group `sre` or IdP group `ops-oncall` (on rollgate's web page or API).";
@@ -20,7 +21,7 @@ describe.each(BACKENDS)('%s: approving and acting on rollouts through the HTTP A
     await r?.stop();
   });
 
-  const reviewsOf = (change: number) => r.rest.reviews.filter((m) => m.changeNumber === change).map((m) => m.message);
+  const reviewsOf = (change: number) => r.rest.reviews.filter((m) => m.changeNumber === change).map((m) => withoutAuditHead(m.message));
   const post = (path: string, init: { token?: string; cookie?: string; json?: unknown; form?: Record<string, string>; headers?: Record<string, string> }) =>
     fetch(`${r.url}${path}`, {
       method: 'POST',
@@ -202,7 +203,7 @@ describe.each(BACKENDS)('%s: a quorum of two, one approver holding the role only
   });
 
   it("still counts dave's approval when alice's later one decides the rollout again", async () => {
-    const reviewsOf = (change: number) => r.rest.reviews.filter((m) => m.changeNumber === change).map((m) => m.message);
+    const reviewsOf = (change: number) => r.rest.reviews.filter((m) => m.changeNumber === change).map((m) => withoutAuditHead(m.message));
     const change = mergedChange(711, bob, { commitMessage: 'Change 711\n\nRollout-Justification: routine\n' });
     r.rest.setChange(change);
     r.ssh.push(changeMergedEvent(change));
@@ -244,7 +245,7 @@ steps:
   });
 
   it('passes the gate through the API while the rollout is running, as the web page offers', async () => {
-    const reviewsOf = (change: number) => r.rest.reviews.filter((m) => m.changeNumber === change).map((m) => m.message);
+    const reviewsOf = (change: number) => r.rest.reviews.filter((m) => m.changeNumber === change).map((m) => withoutAuditHead(m.message));
     const change = mergedChange(721, bob, { commitMessage: 'Change 721\n\nRollout-Justification: routine\n', votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
     r.rest.setChange(change);
     r.ssh.push(changeMergedEvent(change));
