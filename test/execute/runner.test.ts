@@ -10,6 +10,7 @@ import { BACKENDS, openTestDatabase } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { RolloutStore } from '../../src/execute/rollout-store.js';
 import { Engine, policy, queueRollout, rule, run, workflow } from './engine-harness.js';
+import { alive } from '../helpers/process-alive.js';
 
 /** A loopback HTTP server standing in for a deploy API: records requests, answers as told. */
 interface Target {
@@ -438,15 +439,6 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
     expect((await engine.messages(rollout.id)).filter((m) => m.includes('STARTED'))).toHaveLength(1);
   });
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Simulates a worker that stopped (a frozen or killed process): its heartbeat timer and every

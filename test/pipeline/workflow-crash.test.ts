@@ -5,6 +5,7 @@ import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-ge
 import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
 import { serveSetup, ServeProcess, type ServeSetup } from '../helpers/serve-process.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { alive } from '../helpers/process-alive.js';
 
 /**
  * rollgate as separate processes (`rollgate serve`, started the way an operator starts it) on a
@@ -140,11 +141,3 @@ describe.each(BACKENDS)('%s: rollgate processes on a shared database', (backend)
   }, 120_000);
 });
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -7,6 +7,7 @@ import { cancelRollout, type Actor } from '../../src/execute/operations.js';
 import { BACKENDS, openTestDatabase } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { Engine, policy, queueRollout, rule, workflow } from '../execute/engine-harness.js';
+import { alive } from '../helpers/process-alive.js';
 
 /**
  * Attack: a `run` step starts `setsid sleep 90 &`. The sleeping process leaves the step's process
@@ -21,16 +22,6 @@ const alice: Actor = { accountId: 1000001, username: 'alice', roles: ['prod-depl
 /** A step that leaves a `setsid sleep 90` behind (its pid in the file given as $0), then runs `tail`. */
 function escapingStep(tail: string): string[] {
   return ['/bin/sh', '-c', `setsid sleep 90 & echo $! > "$0"; ${tail}`, '${env.PID_FILE}'];
-}
-
-/** True while process `pid` exists and is not a zombie waiting to be reaped. */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 describe.each(BACKENDS)('%s: a step that escapes its process group', (backend) => {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runProcess } from '../../src/execute/run-process.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { alive } from '../helpers/process-alive.js';
 
 /**
  * The same attack as step-escapes-timeout-and-cancel.test.ts (a step leaves `setsid sleep 90`
@@ -13,15 +14,6 @@ import { waitFor } from '../helpers/wait-for.js';
  */
 
 const env = { PATH: process.env.PATH ?? '' };
-
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 describe('a step that escapes its process group, where there is no cgroup', () => {
   let dir: string;

@@ -8,6 +8,7 @@ import { THIS_HOST } from '../../src/execute/orphan-process.js';
 import { BACKENDS, openTestDatabase } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { Engine, policy, queueRollout, rule, run, workflow } from '../execute/engine-harness.js';
+import { alive } from '../helpers/process-alive.js';
 
 /**
  * Attack: a step leaves `setsid sleep 90` behind (outside its process group and session), and
@@ -16,15 +17,6 @@ import { Engine, policy, queueRollout, rule, run, workflow } from '../execute/en
  * stops everything the step started that it can find: its cgroup, group, session and their
  * descendants.
  */
-
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 describe.each(BACKENDS)('%s: a dead worker\'s step that escaped its process group', (backend) => {
   let handle: DatabaseHandle;
