@@ -1,11 +1,10 @@
 import { sql } from 'kysely';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { entryHash, GENESIS_HASH } from '../../src/audit/audit-chain.js';
 import { AuditStore } from '../../src/audit/audit-store.js';
 import type { AuditEvent } from '../../src/audit/audit-trail.js';
-import type { DatabaseHandle } from '../../src/db/database.js';
 import { withAuditTriggerOff } from '../helpers/audit-tamper.js';
-import { BACKENDS, openTestDatabase } from '../helpers/backends.js';
+import { BACKENDS, openTestDatabaseForSuite } from '../helpers/backends.js';
 
 const event = (n: number, over: Partial<AuditEvent> = {}): AuditEvent => ({
   kind: 'decision',
@@ -19,22 +18,19 @@ const event = (n: number, over: Partial<AuditEvent> = {}): AuditEvent => ({
 });
 
 describe.each(BACKENDS)('%s: audit store', (backend) => {
-  let handle: DatabaseHandle;
-  let cleanup: () => Promise<void>;
+  const database = openTestDatabaseForSuite(backend);
   let audit: AuditStore;
 
-  beforeAll(async () => {
-    ({ handle, cleanup } = await openTestDatabase(backend));
-    audit = new AuditStore(handle.db);
+  beforeAll(() => {
+    audit = new AuditStore(database.handle.db);
   });
-  afterAll(async () => cleanup());
   beforeEach(async () => {
-    await withAuditTriggerOff(handle.db, () => handle.db.deleteFrom('audit_log').execute());
+    await withAuditTriggerOff(database.handle.db, () => database.handle.db.deleteFrom('audit_log').execute());
   });
 
   it('chains each row to the one before it and verifies the chain', async () => {
     for (let n = 1; n <= 3; n++) await audit.append(event(n));
-    const rows = await handle.db.selectFrom('audit_log').selectAll().orderBy('id').execute();
+    const rows = await database.handle.db.selectFrom('audit_log').selectAll().orderBy('id').execute();
     expect(rows.map((r) => r.id)).toEqual([1, 2, 3]);
     expect(rows[0]!.prev_hash).toBe(GENESIS_HASH);
     expect(rows[1]!.prev_hash).toBe(rows[0]!.hash);
@@ -62,7 +58,7 @@ describe.each(BACKENDS)('%s: audit store', (backend) => {
       }),
     );
     expect(await audit.verify()).toMatchObject({ ok: true, rows: 1 });
-    const row = await handle.db.selectFrom('audit_log').select(['data', 'summary']).executeTakeFirstOrThrow();
+    const row = await database.handle.db.selectFrom('audit_log').select(['data', 'summary']).executeTakeFirstOrThrow();
     expect(row.summary).toBe('nul \uFFFD and a lone \uFFFD surrogate');
     expect(row.data).toEqual({
       zeta: 1,
@@ -77,13 +73,13 @@ describe.each(BACKENDS)('%s: audit store', (backend) => {
   it("appends inside the caller's transaction: a rolled-back change leaves no audit row", async () => {
     await audit.append(event(1));
     await expect(
-      handle.db.transaction().execute(async (trx) => {
+      database.handle.db.transaction().execute(async (trx) => {
         await audit.append(event(2), trx);
         throw new Error('the state change failed');
       }),
     ).rejects.toThrow('the state change failed');
-    await handle.db.transaction().execute(async (trx) => audit.append(event(3), trx));
-    const rows = await handle.db.selectFrom('audit_log').select(['id', 'summary']).orderBy('id').execute();
+    await database.handle.db.transaction().execute(async (trx) => audit.append(event(3), trx));
+    const rows = await database.handle.db.selectFrom('audit_log').select(['id', 'summary']).orderBy('id').execute();
     expect(rows).toEqual([
       { id: 1, summary: 'decision 1' },
       { id: 2, summary: 'decision 3' },
@@ -93,9 +89,9 @@ describe.each(BACKENDS)('%s: audit store', (backend) => {
 
   it('keeps one unbroken chain under 50 appends at once (several connections on PostgreSQL)', async () => {
     // two stores on one database stand for two replicas
-    const other = new AuditStore(handle.db);
+    const other = new AuditStore(database.handle.db);
     await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? audit : other).append(event(i + 1))));
-    const rows = await handle.db.selectFrom('audit_log').select(['id', 'summary']).orderBy('id').execute();
+    const rows = await database.handle.db.selectFrom('audit_log').select(['id', 'summary']).orderBy('id').execute();
     expect(rows.map((r) => r.id)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
     expect(new Set(rows.map((r) => r.summary)).size).toBe(50);
     expect(await audit.verify()).toMatchObject({ ok: true, rows: 50 });
@@ -103,7 +99,7 @@ describe.each(BACKENDS)('%s: audit store', (backend) => {
 
   it('finds a row whose data was changed in the database', async () => {
     for (let n = 1; n <= 5; n++) await audit.append(event(n));
-    await withAuditTriggerOff(handle.db, () => sql`update audit_log set data = '{"n": 99}' where id = 3`.execute(handle.db));
+    await withAuditTriggerOff(database.handle.db, () => sql`update audit_log set data = '{"n": 99}' where id = 3`.execute(database.handle.db));
     const result = await audit.verify();
     expect(result).toMatchObject({ ok: false, rows: 2, broken: { id: 3, kind: 'decision', reason: 'content-changed', message: 'content does not match its hash (changed after it was written)' } });
   });
@@ -112,13 +108,13 @@ describe.each(BACKENDS)('%s: audit store', (backend) => {
     for (let n = 1; n <= 3; n++) await audit.append(event(n));
     const row2 = (await audit.page({ after: 1, limit: 1 })).entries[0]!;
     const forged = { ...row2, summary: 'nothing to see' };
-    await withAuditTriggerOff(handle.db, () => sql`update audit_log set summary = ${forged.summary}, hash = ${entryHash(row2.prevHash, forged)} where id = 2`.execute(handle.db));
+    await withAuditTriggerOff(database.handle.db, () => sql`update audit_log set summary = ${forged.summary}, hash = ${entryHash(row2.prevHash, forged)} where id = 2`.execute(database.handle.db));
     expect(await audit.verify()).toMatchObject({ ok: false, rows: 2, broken: { id: 3, reason: 'prev-hash-mismatch', message: 'prev_hash does not match the hash of row #2 (a row before it was replaced)' } });
   });
 
   it('finds a deleted row as a gap in the ids', async () => {
     for (let n = 1; n <= 5; n++) await audit.append(event(n));
-    await withAuditTriggerOff(handle.db, () => sql`delete from audit_log where id = 4`.execute(handle.db));
+    await withAuditTriggerOff(database.handle.db, () => sql`delete from audit_log where id = 4`.execute(database.handle.db));
     expect(await audit.verify()).toMatchObject({ ok: false, rows: 3, broken: { id: 4, reason: 'row-missing', message: 'missing: the rows go from #3 to #5 (row #4 deleted)' } });
   });
 

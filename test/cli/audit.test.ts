@@ -5,9 +5,9 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditStore } from '../../src/audit/audit-store.js';
-import { createDatabase, migrateToLatest, type DatabaseHandle, type DatabaseTarget } from '../../src/db/database.js';
+import { migrateToLatest } from '../../src/db/database.js';
 import { withAuditTriggerOff } from '../helpers/audit-tamper.js';
-import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
+import { BACKENDS, createCliTestDatabase, type CliTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { runCli } from '../helpers/run-cli.js';
 
 /**
@@ -30,25 +30,12 @@ function reverify(lines: ReadonlyArray<Record<string, unknown>>, prev = '0'.repe
 
 describe.each(BACKENDS)('%s: rollgate audit verify / export', (backend) => {
   let database: TestDatabase;
-  let target: DatabaseTarget;
   let env: Record<string, string>;
+  let withDb: CliTestDatabase['withDb'];
   const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-audit-cli-'));
 
-  /** The CLI opens the database itself: on PGlite, only one process may hold the folder at a time. */
-  async function withDb<T>(fn: (handle: DatabaseHandle) => Promise<T>): Promise<T> {
-    const handle = await createDatabase(target);
-    try {
-      return await fn(handle);
-    } finally {
-      await handle.close();
-    }
-  }
-
   beforeAll(async () => {
-    database = await createTestDatabase(backend);
-    const dataDir = path.join(tmp, 'data');
-    target = database.url ? database.target : { kind: 'pglite', dataDir };
-    env = database.url ? { DATABASE_URL: database.url } : { ROLLGATE_DATA_DIR: dataDir };
+    ({ database, env, withDb } = await createCliTestDatabase(backend, tmp));
     await withDb(async (h) => {
       const migrated = await migrateToLatest(h.db);
       if (migrated.error !== undefined) throw migrated.error;

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
 import { createDatabase, migrateToLatest, type DatabaseHandle, type DatabaseTarget } from '../../src/db/database.js';
 
 /**
@@ -61,6 +63,57 @@ export async function openTestDatabase(backend: Backend): Promise<{ handle: Data
     cleanup: async () => {
       await handle.close();
       await test.drop();
+    },
+  };
+}
+
+/**
+ * For one `describe` block: a fresh migrated database on `backend` (`openTestDatabase`), opened in
+ * `beforeAll` and cleaned up in `afterAll`. Read `handle` inside hooks and tests, not at collection time.
+ */
+export function openTestDatabaseForSuite(backend: Backend): { readonly handle: DatabaseHandle } {
+  let opened: Awaited<ReturnType<typeof openTestDatabase>> | undefined;
+  beforeAll(async () => {
+    opened = await openTestDatabase(backend);
+  });
+  afterAll(async () => {
+    await opened?.cleanup();
+  });
+  return {
+    get handle() {
+      if (!opened) throw new Error(`${backend}: the suite's database is not open (use it inside hooks and tests)`);
+      return opened.handle;
+    },
+  };
+}
+
+/** A test database that the test and `rollgate` CLI processes take turns opening (`createCliTestDatabase`). */
+export interface CliTestDatabase {
+  readonly database: TestDatabase;
+  /** The settings that point a `rollgate` process at it. */
+  readonly env: Record<string, string>;
+  /** Opens it for the length of `fn`: the CLI opens it itself, and on PGlite only one process may hold the folder. */
+  withDb<T>(fn: (handle: DatabaseHandle) => Promise<T>): Promise<T>;
+}
+
+/**
+ * A fresh database on `backend` for a test that runs the `rollgate` CLI on it: on PGlite a folder
+ * `data` in `folder` (not memory, which another process could not see), on PostgreSQL a new database.
+ */
+export async function createCliTestDatabase(backend: Backend, folder: string): Promise<CliTestDatabase> {
+  const database = await createTestDatabase(backend);
+  const dataDir = path.join(folder, 'data');
+  const target: DatabaseTarget = database.url ? database.target : { kind: 'pglite', dataDir };
+  return {
+    database,
+    env: database.url ? { DATABASE_URL: database.url } : { ROLLGATE_DATA_DIR: dataDir },
+    async withDb(fn) {
+      const handle = await createDatabase(target);
+      try {
+        return await fn(handle);
+      } finally {
+        await handle.close();
+      }
     },
   };
 }

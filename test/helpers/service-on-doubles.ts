@@ -59,22 +59,29 @@ export interface SuiteService {
   readonly ssh: SshGerritDouble;
   readonly rest: RestGerritDouble;
   readonly service: RunningService;
+  /** Where the fixture steps write their calls (`ServiceOnDoubles.recordDir`). */
+  readonly recordDir: string;
 }
 
 /**
  * For one `describe` block: the Gerrit doubles with `accounts`, a fresh database on `backend`,
- * and rollgate on them (`startServiceOnDoubles`), started in `beforeAll` and torn down in
- * `afterAll`. Read the fields inside tests, not at collection time.
+ * and rollgate on them (`startServiceOnDoubles`, with `options.env`), started in `beforeAll` and
+ * torn down in `afterAll`. Read the fields inside tests, not at collection time.
  */
-export function serviceOnDoublesForSuite(backend: Backend, name: string, accounts: ReadonlyArray<readonly [DoubleAccount, DoubleGroup[]]>): SuiteService {
+export function serviceOnDoublesForSuite(
+  backend: Backend,
+  name: string,
+  accounts: ReadonlyArray<readonly [DoubleAccount, DoubleGroup[]]>,
+  options: { readonly env?: (dirs: { tmp: string; recordDir: string }) => Record<string, string> } = {},
+): SuiteService {
   let started: (SuiteService & { readonly database: TestDatabase }) | undefined;
   beforeAll(async () => {
     const ssh = await startSshGerritDouble();
     const rest = await startRestGerritDouble();
     for (const [account, groups] of accounts) rest.addAccount(account, groups);
     const database = await createTestDatabase(backend);
-    const { service } = await startServiceOnDoubles({ name, database, rest, ssh });
-    started = { ssh, rest, database, service };
+    const { service, recordDir } = await startServiceOnDoubles({ name, database, rest, ssh, ...(options.env ? { env: options.env } : {}) });
+    started = { ssh, rest, database, service, recordDir };
   });
   afterAll(async () => {
     await started?.service.stop();
@@ -95,6 +102,9 @@ export function serviceOnDoublesForSuite(backend: Backend, name: string, account
     },
     get service() {
       return get().service;
+    },
+    get recordDir() {
+      return get().recordDir;
     },
   };
 }

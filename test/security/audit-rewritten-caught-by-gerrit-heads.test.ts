@@ -5,9 +5,8 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { entryHash, GENESIS_HASH, type AuditEntry } from '../../src/audit/audit-chain.js';
 import { AuditStore } from '../../src/audit/audit-store.js';
-import { createDatabase, type DatabaseHandle, type DatabaseTarget } from '../../src/db/database.js';
 import { withAuditTriggerOff } from '../helpers/audit-tamper.js';
-import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
+import { BACKENDS, createCliTestDatabase, type CliTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { alice, bob, changeMergedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
 import { doubleSettings } from '../helpers/double-settings.js';
 import { SERVICE_ACCOUNT_ID, startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
@@ -26,18 +25,9 @@ describe.each(BACKENDS)('%s: a consistently rewritten audit trail is caught by t
   let ssh: SshGerritDouble;
   let rest: RestGerritDouble;
   let database: TestDatabase;
-  let target: DatabaseTarget;
   let env: Record<string, string>;
+  let withDb: CliTestDatabase['withDb'];
   const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-gerrit-heads-'));
-
-  async function withDb<T>(fn: (h: DatabaseHandle) => Promise<T>): Promise<T> {
-    const handle = await createDatabase(target);
-    try {
-      return await fn(handle);
-    } finally {
-      await handle.close();
-    }
-  }
 
   beforeAll(async () => {
     ssh = await startSshGerritDouble();
@@ -46,10 +36,8 @@ describe.each(BACKENDS)('%s: a consistently rewritten audit trail is caught by t
     rest.addAccount(bob, [GROUPS.developers]);
     // rollgate's own account, which wrote the messages whose heads count
     rest.addAccount({ _account_id: SERVICE_ACCOUNT_ID, username: rest.user, name: 'rollgate', email: 'rollgate@example.com' }, []);
-    database = await createTestDatabase(backend);
-    const dataDir = path.join(tmp, 'data');
-    target = database.url ? database.target : { kind: 'pglite', dataDir };
-    const dbEnv: Record<string, string> = database.url ? { DATABASE_URL: database.url } : { ROLLGATE_DATA_DIR: dataDir };
+    let dbEnv: Record<string, string>;
+    ({ database, env: dbEnv, withDb } = await createCliTestDatabase(backend, tmp));
     env = { ...dbEnv, ...doubleSettings(tmp, { rest }) };
     const { service } = await startServiceOnDoubles({ name: 'gerrit-heads', database, rest, ssh, env: () => dbEnv });
     try {

@@ -6,32 +6,29 @@ import { entryHash } from '../../src/audit/audit-chain.js';
 import { AuditStore } from '../../src/audit/audit-store.js';
 import type { AuditEvent } from '../../src/audit/audit-trail.js';
 import { createDatabase, migrateToLatest, type DatabaseHandle } from '../../src/db/database.js';
-import { BACKENDS, createTestDatabase, openTestDatabase, type TestDatabase } from '../helpers/backends.js';
+import { BACKENDS, createTestDatabase, openTestDatabaseForSuite, type TestDatabase } from '../helpers/backends.js';
 import { withAuditTriggerOff } from '../helpers/audit-tamper.js';
 
 const event = (n: number): AuditEvent => ({ kind: 'decision', actor: 'rollgate', rolloutId: n, project: 'payments/api', changeNumber: 100 + n, summary: `decision ${n}`, data: { n } });
 
 /** Attack: the service's own database user rewrites or deletes audit rows (issue 11, hole 10). */
 describe.each(BACKENDS)('%s: the audit trail cannot be rewritten through the database', (backend) => {
-  let handle: DatabaseHandle;
-  let cleanup: () => Promise<void>;
+  const database = openTestDatabaseForSuite(backend);
   let audit: AuditStore;
 
   beforeAll(async () => {
-    ({ handle, cleanup } = await openTestDatabase(backend));
-    audit = new AuditStore(handle.db);
+    audit = new AuditStore(database.handle.db);
     for (let n = 1; n <= 4; n++) await audit.append(event(n));
   });
-  afterAll(async () => cleanup());
 
-  const rows = () => handle.db.selectFrom('audit_log').select(['id', 'summary', 'hash']).orderBy('id').execute();
+  const rows = () => database.handle.db.selectFrom('audit_log').select(['id', 'summary', 'hash']).orderBy('id').execute();
 
   it('refuses UPDATE, DELETE and TRUNCATE from the user rollgate connects as, and leaves the rows as they were', async () => {
     const before = await rows();
-    await expect(sql`update audit_log set summary = 'nothing to see' where id = 2`.execute(handle.db)).rejects.toThrow(/audit_log is append-only: UPDATE is refused/);
-    await expect(sql`delete from audit_log where id >= 3`.execute(handle.db)).rejects.toThrow(/audit_log is append-only: DELETE is refused/);
-    await expect(handle.db.deleteFrom('audit_log').execute()).rejects.toThrow(/append-only/);
-    await expect(sql`truncate audit_log`.execute(handle.db)).rejects.toThrow(/audit_log is append-only: TRUNCATE is refused/);
+    await expect(sql`update audit_log set summary = 'nothing to see' where id = 2`.execute(database.handle.db)).rejects.toThrow(/audit_log is append-only: UPDATE is refused/);
+    await expect(sql`delete from audit_log where id >= 3`.execute(database.handle.db)).rejects.toThrow(/audit_log is append-only: DELETE is refused/);
+    await expect(database.handle.db.deleteFrom('audit_log').execute()).rejects.toThrow(/append-only/);
+    await expect(sql`truncate audit_log`.execute(database.handle.db)).rejects.toThrow(/audit_log is append-only: TRUNCATE is refused/);
     expect(await rows()).toEqual(before);
     expect(await audit.verify()).toMatchObject({ ok: true, rows: 4 });
     // appending still works
@@ -42,17 +39,17 @@ describe.each(BACKENDS)('%s: the audit trail cannot be rewritten through the dat
   it('reads rows with id 0 or below: a row slipped in before the first is found', async () => {
     const first = (await audit.page({ limit: 1 })).entries[0]!;
     const forged = { ...first, id: 0, summary: 'approved by the CTO' };
-    await sql`insert into audit_log (id, at, kind, actor, summary, data, prev_hash, hash) values (0, ${forged.at}, 'decision', 'rollgate', ${forged.summary}, '{}'::jsonb, ${'f'.repeat(64)}, ${entryHash('f'.repeat(64), { ...forged, data: {}, rolloutId: null, project: null, changeNumber: null })})`.execute(handle.db);
+    await sql`insert into audit_log (id, at, kind, actor, summary, data, prev_hash, hash) values (0, ${forged.at}, 'decision', 'rollgate', ${forged.summary}, '{}'::jsonb, ${'f'.repeat(64)}, ${entryHash('f'.repeat(64), { ...forged, data: {}, rolloutId: null, project: null, changeNumber: null })})`.execute(database.handle.db);
     try {
       expect(await audit.verify()).toMatchObject({ ok: false, rows: 0, broken: { id: 0, reason: 'row-missing', message: expect.stringMatching(/row #0 .*before the first row/) } });
     } finally {
-      await withAuditTriggerOff(handle.db, () => sql`delete from audit_log where id = 0`.execute(handle.db));
+      await withAuditTriggerOff(database.handle.db, () => sql`delete from audit_log where id = 0`.execute(database.handle.db));
     }
     expect(await audit.verify()).toMatchObject({ ok: true });
   });
 
   it('checks ids are contiguous from the first row: a trail whose oldest rows are gone is broken', async () => {
-    await withAuditTriggerOff(handle.db, () => sql`delete from audit_log where id <= 2`.execute(handle.db));
+    await withAuditTriggerOff(database.handle.db, () => sql`delete from audit_log where id <= 2`.execute(database.handle.db));
     expect(await audit.verify()).toMatchObject({ ok: false, rows: 0, broken: { id: 1, reason: 'row-missing' } });
   });
 });

@@ -1,13 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningService } from '../../src/service.js';
-import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
+import { describe, expect, it } from 'vitest';
+import { BACKENDS } from '../helpers/backends.js';
 import { alice, bob, changeMergedEvent, commentAddedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
-import { startRestGerritDouble, type DoubleChange, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
+import type { DoubleChange } from '../helpers/rest-gerrit-double.js';
 import { policiesWithWorkflow } from '../helpers/serve-process.js';
-import { startServiceOnDoubles } from '../helpers/service-on-doubles.js';
-import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
+import { serviceOnDoublesForSuite } from '../helpers/service-on-doubles.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const SECRET = 'webhook-secret-0123456789abcdef';
@@ -36,45 +34,26 @@ steps:
  * each Gerrit message is acted on once.
  */
 describe.each(BACKENDS)('%s: a webhook comment must be a Gerrit message, used once', (backend) => {
-  let rest: RestGerritDouble;
-  let ssh: SshGerritDouble;
-  let database: TestDatabase;
-  let service: RunningService;
-
-  beforeAll(async () => {
-    rest = await startRestGerritDouble();
-    ssh = await startSshGerritDouble();
-    rest.addAccount(alice, [GROUPS.sre]);
-    rest.addAccount(bob, [GROUPS.developers]);
-    database = await createTestDatabase(backend);
-    ({ service } = await startServiceOnDoubles({
-      name: 'webhook-comment',
-      database,
-      rest,
-      ssh,
-      env: ({ tmp }) => {
-        writeFileSync(path.join(tmp, 'secret'), `${SECRET}\n`);
-        return { ROLLGATE_WEBHOOK_SECRET_FILE: path.join(tmp, 'secret'), ROLLGATE_POLICY_DIR: policiesWithWorkflow(tmp, WORKFLOW) };
-      },
-    }));
-  });
-  afterAll(async () => {
-    await service?.stop();
-    await database?.drop();
-    await ssh?.close();
-    await rest?.close();
+  const s = serviceOnDoublesForSuite(backend, 'webhook-comment', [
+    [alice, [GROUPS.sre]],
+    [bob, [GROUPS.developers]],
+  ], {
+    env: ({ tmp }) => {
+      writeFileSync(path.join(tmp, 'secret'), `${SECRET}\n`);
+      return { ROLLGATE_WEBHOOK_SECRET_FILE: path.join(tmp, 'secret'), ROLLGATE_POLICY_DIR: policiesWithWorkflow(tmp, WORKFLOW) };
+    },
   });
 
-  const db = () => service.database.db;
+  const db = () => s.service.database.db;
   const hook = async (body: unknown) => {
-    const r = await fetch(`${service.url}/hooks/gerrit/${SECRET}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const r = await fetch(`${s.service.url}/hooks/gerrit/${SECRET}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     expect(r.status).toBe(202);
   };
   /** bob's approved merge, waiting at its first gate. */
   const atFirstGate = async (number: number) => {
     const change = mergedChange(number, bob, { commitMessage: `Change ${number}\n\nRollout-Justification: INC-3\n`, votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
-    rest.setChange(change);
-    ssh.push(changeMergedEvent(change));
+    s.rest.setChange(change);
+    s.ssh.push(changeMergedEvent(change));
     await waitingAt(number, 'first-gate');
     return change;
   };
@@ -99,7 +78,7 @@ describe.each(BACKENDS)('%s: a webhook comment must be a Gerrit message, used on
     (await db().selectFrom('rollout_steps').innerJoin('rollouts', 'rollouts.id', 'rollout_steps.rollout_id').select('rollout_steps.status').where('rollouts.change_number', '=', number).where('rollout_steps.step_id', '=', step).executeTakeFirstOrThrow()).status;
   /** Ends the change's rollout (its environment runs one at a time): alice cancels it over the stream. */
   const end = async (change: DoubleChange) => {
-    ssh.push(comment(change, '/rollout cancel test over', 1763886999));
+    s.ssh.push(comment(change, '/rollout cancel test over', 1763886999));
     await waitFor('the rollout ended', async () => {
       const row = await db().selectFrom('rollouts').select('status').where('change_number', '=', change.number).executeTakeFirstOrThrow();
       return !['queued', 'running', 'waiting'].includes(row.status);
@@ -110,7 +89,7 @@ describe.each(BACKENDS)('%s: a webhook comment must be a Gerrit message, used on
   it('ignores a forged comment whose text alice only quoted', async () => {
     const change = await atFirstGate(1701);
     try {
-    rest.addMessage(change, alice, 'carol wants me to say\n> /rollout approve ship it\nbut the canary is red, so no.');
+    s.rest.addMessage(change, alice, 'carol wants me to say\n> /rollout approve ship it\nbut the canary is red, so no.');
     await hook(comment(change, '/rollout approve ship it', 1763886001));
     const verdict = await judged('ship it', 1763886001);
     expect(verdict.status).toBe('ignored');
@@ -124,7 +103,7 @@ describe.each(BACKENDS)('%s: a webhook comment must be a Gerrit message, used on
   it('acts on a real message once: the same text delivered again at a later gate is ignored', async () => {
     const change = await atFirstGate(1702);
     try {
-    rest.addMessage(change, alice, '/rollout approve canary may start');
+    s.rest.addMessage(change, alice, '/rollout approve canary may start');
     await hook(comment(change, '/rollout approve canary may start', 1763886101));
     await waitingAt(1702, 'second-gate');
 
@@ -136,9 +115,9 @@ describe.each(BACKENDS)('%s: a webhook comment must be a Gerrit message, used on
     expect(await stepStatus(1702, 'second-gate')).toBe('waiting');
 
     // a new real message passes the second gate
-    rest.addMessage(change, alice, '/rollout approve full rollout');
+    s.rest.addMessage(change, alice, '/rollout approve full rollout');
     await hook(comment(change, '/rollout approve full rollout', 1763886103));
-    await waitFor('the finish message', () => rest.reviews.find((r) => r.changeNumber === 1702 && r.message.includes('SUCCEEDED')), 30_000);
+    await waitFor('the finish message', () => s.rest.reviews.find((r) => r.changeNumber === 1702 && r.message.includes('SUCCEEDED')), 30_000);
     } finally {
       await end(change);
     }
@@ -147,8 +126,8 @@ describe.each(BACKENDS)('%s: a webhook comment must be a Gerrit message, used on
   it('acts once on a comment that arrives from both the stream and a webhook', async () => {
     const change = await atFirstGate(1703);
     try {
-    rest.addMessage(change, alice, '/rollout approve both ways');
-    ssh.push(comment(change, '/rollout approve both ways', 1763886201));
+    s.rest.addMessage(change, alice, '/rollout approve both ways');
+    s.ssh.push(comment(change, '/rollout approve both ways', 1763886201));
     await waitingAt(1703, 'second-gate');
     await hook(comment(change, '/rollout approve both ways', 1763886201));
     const second = await waitFor('the webhook copy judged', async () => {

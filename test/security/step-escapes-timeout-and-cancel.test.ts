@@ -1,13 +1,9 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { DatabaseHandle } from '../../src/db/database.js';
+import { describe, expect, it } from 'vitest';
 import { cancelRollout, type Actor } from '../../src/execute/operations.js';
-import { BACKENDS, openTestDatabase } from '../helpers/backends.js';
+import { BACKENDS, openTestDatabaseForSuite } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { Engine, policy, queueRollout, rule, workflow } from '../execute/engine-harness.js';
-import { alive } from '../helpers/process-alive.js';
+import { alive, escapedProcessesPerTest } from '../helpers/process-alive.js';
 
 /**
  * Attack: a `run` step starts `setsid sleep 90 &`. The sleeping process leaves the step's process
@@ -25,37 +21,22 @@ function escapingStep(tail: string): string[] {
 }
 
 describe.each(BACKENDS)('%s: a step that escapes its process group', (backend) => {
-  let handle: DatabaseHandle;
-  let cleanup: () => Promise<void>;
+  const database = openTestDatabaseForSuite(backend);
   let engine: Engine | undefined;
-  let dir: string;
-  const leftovers: number[] = [];
-
-  beforeAll(async () => {
-    ({ handle, cleanup } = await openTestDatabase(backend));
-  });
-  afterAll(async () => {
-    await cleanup();
-  });
-  afterEach(async () => {
-    // a failing run must not leave its sleep behind for the next test (or the machine)
-    for (const pid of leftovers.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  const escaped = escapedProcessesPerTest('escape', async () => {
     await engine?.stop();
     engine = undefined;
-    rmSync(dir, { recursive: true, force: true });
   });
 
   async function start(name: string, step: Record<string, unknown>) {
-    dir = mkdtempSync(path.join(tmpdir(), 'rollgate-escape-'));
-    const pidFile = path.join(dir, 'sleep.pid');
+    const pidFile = escaped.newPidFile();
     const wf = workflow({ name, steps: [{ id: 'deploy', ...step }] });
     const r = rule(`${name}-prod`, name, `${name}-env`);
-    engine = new Engine(handle, policy([wf], [r]));
+    engine = new Engine(database.handle, policy([wf], [r]));
     const rollout = await queueRollout(engine.store, wf, r);
     const began = Date.now();
     engine.start(1, { baseEnv: { PATH: process.env.PATH ?? '', PID_FILE: pidFile } });
-    const sleeper = await waitFor('the step to start its escaping child', () => (existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '' ? Number(readFileSync(pidFile, 'utf8')) : undefined));
-    leftovers.push(sleeper);
+    const sleeper = await escaped.pidIn(pidFile, 'the step to start its escaping child');
     return { rollout, sleeper, began };
   }
 

@@ -1,10 +1,7 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runProcess } from '../../src/execute/run-process.js';
-import { waitFor } from '../helpers/wait-for.js';
-import { alive } from '../helpers/process-alive.js';
+import { alive, escapedProcessesPerTest } from '../helpers/process-alive.js';
 
 /**
  * The same attack as step-escapes-timeout-and-cancel.test.ts (a step leaves `setsid sleep 90`
@@ -16,24 +13,14 @@ import { alive } from '../helpers/process-alive.js';
 const env = { PATH: process.env.PATH ?? '' };
 
 describe('a step that escapes its process group, where there is no cgroup', () => {
-  let dir: string;
-  const leftovers: number[] = [];
-
-  afterEach(() => {
-    for (const pid of leftovers.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const escaped = escapedProcessesPerTest('walk');
 
   /** Starts a step that leaves `setsid sleep 90` behind, then runs `tail`. */
   function escaping(tail: string, options: { timeoutMs: number; signal?: AbortSignal }) {
-    dir = mkdtempSync(path.join(tmpdir(), 'rollgate-walk-'));
-    const pidFile = path.join(dir, 'sleep.pid');
+    const pidFile = escaped.newPidFile();
     const began = Date.now();
-    const result = runProcess({ argv: ['/bin/sh', '-c', `setsid sleep 90 & echo $! > "$0"; ${tail}`, pidFile], cwd: dir, env, containment: 'walk', ...options });
-    const sleeper = waitFor('the escaping child', () => (existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '' ? Number(readFileSync(pidFile, 'utf8')) : undefined)).then((pid) => {
-      leftovers.push(pid);
-      return pid;
-    });
+    const result = runProcess({ argv: ['/bin/sh', '-c', `setsid sleep 90 & echo $! > "$0"; ${tail}`, pidFile], cwd: path.dirname(pidFile), env, containment: 'walk', ...options });
+    const sleeper = escaped.pidIn(pidFile, 'the escaping child');
     return { result, sleeper, began };
   }
 

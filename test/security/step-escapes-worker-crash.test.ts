@@ -1,14 +1,10 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { DatabaseHandle } from '../../src/db/database.js';
+import { describe, expect, it } from 'vitest';
 import { THIS_HOST } from '../../src/execute/orphan-process.js';
-import { BACKENDS, openTestDatabase } from '../helpers/backends.js';
+import { BACKENDS, openTestDatabaseForSuite } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { Engine, policy, queueRollout, rule, run, workflow } from '../execute/engine-harness.js';
-import { alive } from '../helpers/process-alive.js';
+import { alive, escapedProcessesPerTest } from '../helpers/process-alive.js';
 
 /**
  * Attack: a step leaves `setsid sleep 90` behind (outside its process group and session), and
@@ -19,38 +15,24 @@ import { alive } from '../helpers/process-alive.js';
  */
 
 describe.each(BACKENDS)('%s: a dead worker\'s step that escaped its process group', (backend) => {
-  let handle: DatabaseHandle;
-  let cleanup: () => Promise<void>;
+  const database = openTestDatabaseForSuite(backend);
   let engine: Engine | undefined;
-  let dir: string;
-  const leftovers: number[] = [];
-
-  beforeAll(async () => {
-    ({ handle, cleanup } = await openTestDatabase(backend));
-  });
-  afterAll(async () => {
-    await cleanup();
-  });
-  afterEach(async () => {
-    for (const pid of leftovers.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  const escaped = escapedProcessesPerTest('crash-escape', async () => {
     await engine?.stop();
     engine = undefined;
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('is stopped, escaped child and all, before the step runs again', async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'rollgate-crash-escape-'));
-    const pidFile = path.join(dir, 'sleep.pid');
+    const pidFile = escaped.newPidFile();
     // what the dead worker's step left: its program (leading its own group) and an escaped child
     const program = spawn('/bin/sh', ['-c', 'setsid sleep 90 & echo $! > "$0"; exec sleep 60', pidFile], { detached: true, stdio: 'ignore' });
-    leftovers.push(program.pid!);
-    const sleeper = await waitFor('the escaped child', () => (existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '' ? Number(readFileSync(pidFile, 'utf8')) : undefined));
-    leftovers.push(sleeper);
+    escaped.track(program.pid!);
+    const sleeper = await escaped.pidIn(pidFile, 'the escaped child');
     expect(alive(sleeper)).toBe(true);
 
     const wf = workflow({ name: 'crash-escape', steps: [{ id: 'deploy', run: run('deploy') }] });
     const r = rule('crash-escape-prod', wf.name, 'crash-escape-prod');
-    engine = new Engine(handle, policy([wf], [r]));
+    engine = new Engine(database.handle, policy([wf], [r]));
     const rollout = await queueRollout(engine.store, wf, r);
     expect((await engine.store.claim('dead-worker', 1))?.id).toBe(rollout.id);
     await engine.store.startStep(rollout.id, 'deploy', 'dead-worker', 1, { kind: 'run', attempt: 1, idempotencyKey: `rollgate-${rollout.id}-deploy` });

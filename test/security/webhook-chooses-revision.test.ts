@@ -1,12 +1,10 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningService } from '../../src/service.js';
-import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
+import { describe, expect, it } from 'vitest';
+import { BACKENDS } from '../helpers/backends.js';
 import { alice, bob, changeMergedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
-import { startRestGerritDouble, type DoubleChange, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
-import { startServiceOnDoubles } from '../helpers/service-on-doubles.js';
-import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
+import type { DoubleChange } from '../helpers/rest-gerrit-double.js';
+import { serviceOnDoublesForSuite } from '../helpers/service-on-doubles.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const SECRET = 'webhook-secret-0123456789abcdef';
@@ -18,58 +16,38 @@ const SECRET = 'webhook-secret-0123456789abcdef';
  * rollout runs comes from Gerrit REST; a hint never shadows the real event.
  */
 describe.each(BACKENDS)('%s: a webhook does not choose the deployed revision', (backend) => {
-  let rest: RestGerritDouble;
-  let ssh: SshGerritDouble;
-  let database: TestDatabase;
-  let service: RunningService;
-  let recordDir: string;
-
-  beforeAll(async () => {
-    rest = await startRestGerritDouble();
-    ssh = await startSshGerritDouble();
-    rest.addAccount(alice, [GROUPS.sre]);
-    rest.addAccount(bob, [GROUPS.developers]);
-    database = await createTestDatabase(backend);
-    ({ service, recordDir } = await startServiceOnDoubles({
-      name: 'webhook-revision',
-      database,
-      rest,
-      ssh,
-      env: ({ tmp }) => {
-        writeFileSync(path.join(tmp, 'secret'), `${SECRET}\n`);
-        return { ROLLGATE_WEBHOOK_SECRET_FILE: path.join(tmp, 'secret') };
-      },
-    }));
-  });
-  afterAll(async () => {
-    await service?.stop();
-    await database?.drop();
-    await ssh?.close();
-    await rest?.close();
+  const s = serviceOnDoublesForSuite(backend, 'webhook-revision', [
+    [alice, [GROUPS.sre]],
+    [bob, [GROUPS.developers]],
+  ], {
+    env: ({ tmp }) => {
+      writeFileSync(path.join(tmp, 'secret'), `${SECRET}\n`);
+      return { ROLLGATE_WEBHOOK_SECRET_FILE: path.join(tmp, 'secret') };
+    },
   });
 
-  const db = () => service.database.db;
-  const hook = (body: unknown) => fetch(`${service.url}/hooks/gerrit/${SECRET}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const db = () => s.service.database.db;
+  const hook = (body: unknown) => fetch(`${s.service.url}/hooks/gerrit/${SECRET}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const buildArgs = () =>
-    existsSync(path.join(recordDir, 'calls.jsonl'))
-      ? readFileSync(path.join(recordDir, 'calls.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { args: string[] }).filter((c) => c.args[0] === 'build').map((c) => c.args)
+    existsSync(path.join(s.recordDir, 'calls.jsonl'))
+      ? readFileSync(path.join(s.recordDir, 'calls.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { args: string[] }).filter((c) => c.args[0] === 'build').map((c) => c.args)
       : [];
   const approved = (number: number, patch: Partial<DoubleChange> = {}) =>
     mergedChange(number, bob, { commitMessage: `Change ${number}\n\nRollout-Justification: INC-9\n`, votes: { 'Code-Review': [{ account: alice, value: 2 }] }, ...patch });
-  const finished = (number: number) => waitFor('the finish message', () => rest.reviews.find((r) => r.changeNumber === number && r.message.includes('SUCCEEDED')), 30_000);
+  const finished = (number: number) => waitFor('the finish message', () => s.rest.reviews.find((r) => r.changeNumber === number && r.message.includes('SUCCEEDED')), 30_000);
   const mergedEvents = (number: number) =>
     db().selectFrom('events').select(['source', 'status']).where('type', '=', 'change-merged').where('raw', 'like', `%"number":${number},%`).orderBy('id').execute();
 
   it('runs the REST revision when a forged webhook with a made-up newRev comes before the real merge, and keeps the real event', async () => {
     const change = approved(1601);
     const forgedRev = 'f'.repeat(40);
-    rest.setChange({ ...change, status: 'NEW' });
+    s.rest.setChange({ ...change, status: 'NEW' });
     const forged = await hook({ ...changeMergedEvent(change), newRev: forgedRev, eventCreatedOn: 1 });
     expect(forged.status).toBe(202);
     await waitFor('the forged event tried', async () => (await mergedEvents(1601)).find((e) => e.source === 'webhook'));
 
-    rest.setChange(change);
-    ssh.push(changeMergedEvent(change));
+    s.rest.setChange(change);
+    s.ssh.push(changeMergedEvent(change));
     await finished(1601);
 
     const rollouts = await db().selectFrom('rollouts').select(['revision', 'new_rev']).where('change_number', '=', 1601).execute();
@@ -85,17 +63,17 @@ describe.each(BACKENDS)('%s: a webhook does not choose the deployed revision', (
     // a merge-always submit: the branch commit is a merge whose second parent is the patch set
     const change = approved(1602);
     const mergeCommit = '2'.repeat(40);
-    rest.addCommit(change.project, { sha: mergeCommit, parents: ['1'.repeat(40), change.revision], branches: [change.branch] });
-    rest.setChange(change);
-    ssh.push({ ...changeMergedEvent(change), newRev: mergeCommit });
+    s.rest.addCommit(change.project, { sha: mergeCommit, parents: ['1'.repeat(40), change.revision], branches: [change.branch] });
+    s.rest.setChange(change);
+    s.ssh.push({ ...changeMergedEvent(change), newRev: mergeCommit });
     await finished(1602);
     expect(await db().selectFrom('rollouts').select(['revision', 'new_rev']).where('change_number', '=', 1602).execute()).toEqual([{ revision: change.revision, new_rev: mergeCommit }]);
 
     // a later merge of another change has this change's commit as its FIRST parent: it is not this change's merge
     const other = approved(1603);
     const laterMerge = '3'.repeat(40);
-    rest.addCommit(other.project, { sha: laterMerge, parents: [other.revision, '4'.repeat(40)], branches: [other.branch] });
-    rest.setChange(other);
+    s.rest.addCommit(other.project, { sha: laterMerge, parents: [other.revision, '4'.repeat(40)], branches: [other.branch] });
+    s.rest.setChange(other);
     await hook({ ...changeMergedEvent(other), newRev: laterMerge });
     await finished(1603);
     expect(await db().selectFrom('rollouts').select(['revision', 'new_rev']).where('change_number', '=', 1603).execute()).toEqual([{ revision: other.revision, new_rev: other.revision }]);
