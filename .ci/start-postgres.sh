@@ -5,7 +5,8 @@ set -euo pipefail
 # a free loopback port, unless one is given
 port=${PGPORT_TEST:-$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")}
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-dir=$(mktemp -d /tmp/rollgate-pg.XXXXXX)
+# the folder: PG_TEST_DIR when the caller wants to stop and remove it later, else a new one
+dir=${PG_TEST_DIR:-$(mktemp -d /tmp/rollgate-pg.XXXXXX)}
 chown postgres:postgres "$dir"
 runuser -u postgres -- "$bin/initdb" -D "$dir/data" -A trust -U rollgate >/dev/null
 runuser -u postgres -- "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
