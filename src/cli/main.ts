@@ -33,7 +33,7 @@ commands:
   audit export [--out FILE] [--after ID]
                         write the audit trail as JSON lines, with hashes, to check elsewhere
 
-configuration is read from the environment (see README.md, "Configuration").`;
+configuration is read from the environment (see docs/configuration.md).`;
 
 /** Runs one command and returns its exit code; prints expected errors as plain sentences, not stacks. */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -97,7 +97,7 @@ async function serve(): Promise<number> {
     process.stderr.write(
       `rollgate is running at ${service.url} on ${config.databaseUrl ? 'PostgreSQL' : `the embedded database in ${config.dataDir}`}.\n` +
         `To reach a Gerrit, set GERRIT_URL, GERRIT_HTTP_USER, GERRIT_HTTP_PASSWORD_FILE (REST) and\n` +
-        `GERRIT_SSH_HOST, GERRIT_SSH_USER, GERRIT_SSH_KEY_FILE, GERRIT_SSH_HOST_KEY (stream-events); see README.md.\n`,
+        `GERRIT_SSH_HOST, GERRIT_SSH_USER, GERRIT_SSH_KEY_FILE, GERRIT_SSH_HOST_KEY (stream-events); see docs/configuration.md.\n`,
     );
   }
   await new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
