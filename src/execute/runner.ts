@@ -5,16 +5,22 @@ import type { Database, RolloutRow, StepRow, StepStatus } from '../db/schema.js'
 import type { Policy } from '../decide/policy-config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { finishedMessage, gateMessage, REVIEW_TAG, startedMessage, supersededMessage } from '../report/format-message.js';
+import { finishedMessage, gateMessage, startedMessage, supersededMessage } from '../report/format-message.js';
 import type { OutboxStore } from '../report/outbox-store.js';
 import { rolloutSummary, stepSummary } from '../report/rollout-summary.js';
 import { formatDuration, parseDuration } from './duration.js';
-import { interpolate, type Variables } from './interpolate.js';
+import { sleep, MAX_TIMER_MS } from './abortable-sleep.js';
+import { expiredGates, forwardState, parkedUntil, readySteps, resumedStatus, skippedSteps, stepFailure, stepsIn } from './dag-plan.js';
+import type { Variables } from './interpolate.js';
 import { stopProcessGroup, THIS_HOST } from './orphan-process.js';
 import { redact, secretValues } from './redact.js';
+import { isRollbackStep, rollbackDefinition, rollbackEnd, rollbackPlan } from './rollback-plan.js';
+import { enqueueRolloutMessage } from './rollout-messages.js';
 import type { RolloutStore } from './rollout-store.js';
 import { runAction, type ActionResult } from './step-actions.js';
+import { stepEvent, stepFinished } from './step-audit.js';
 import { stepCredential, type StepCredentials } from './step-credentials.js';
+import { idempotencyKey, stepEnv, usesPreviousRev, workflowVariables } from './step-environment.js';
 import { DEFAULT_STEP_TIMEOUT, stepKind, type ActionDefinition, type StepDefinition, type WorkflowDefinition } from './workflow-config.js';
 
 export interface RunnerDeps {
@@ -56,8 +62,6 @@ type ForwardEnd =
   | { readonly kind: 'parked' };
 
 const DEFAULT_LEASE_MS = 30_000;
-/** setTimeout's longest delay; longer waits are taken in pieces. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The execute stage. `runNext()` claims one rollout (queued, or abandoned by a crashed worker, or
@@ -146,15 +150,7 @@ export class Runner {
 
   /** Queues a review message inside the caller's transaction; the caller wakes the reporter after commit. */
   async enqueue(rollout: RolloutRow, phase: string, message: string, trx?: Kysely<Database>): Promise<void> {
-    await this.#d.outbox.enqueue({
-      messageKey: `rollout:${rollout.id}${rollout.run > 1 ? `:run${rollout.run}` : ''}:${phase}`,
-      rolloutId: rollout.id,
-      project: rollout.project,
-      changeNumber: rollout.change_number,
-      revision: rollout.revision,
-      tag: REVIEW_TAG,
-      message,
-    }, trx);
+    await enqueueRolloutMessage(this.#d.outbox, rollout, phase, message, trx);
   }
 
   async #supersede(): Promise<void> {
@@ -277,8 +273,8 @@ class Execution {
       return;
     }
     // one query fewer per rollout for the many workflows that never look back
-    const previousRev = JSON.stringify(workflow).includes('rollout.previous_rev') ? await this.#d.rollouts.previousRev(r) : undefined;
-    this.#vars = variables(r, workflow, this.#d.baseEnv, previousRev);
+    const previousRev = usesPreviousRev(workflow) ? await this.#d.rollouts.previousRev(r) : undefined;
+    this.#vars = workflowVariables(r, workflow, this.#d.baseEnv, previousRev);
     this.#secrets = secretValues(this.#d.baseEnv, this.#d.secrets);
 
     if (r.phase === 'forward') {
@@ -310,12 +306,12 @@ class Execution {
           : this.#stopReason === 'timeout'
             ? `the workflow timed out after ${workflow.timeout}`
             : ((await this.#d.rollouts.get(r.id))?.outcome ?? 'cancelled by an operator');
-      if (!(await this.#d.rollouts.startRollback(r.id, this.#d.workerId, await this.#rollbackPlan(workflow), outcome))) return;
+      if (!(await this.#d.rollouts.startRollback(r.id, this.#d.workerId, rollbackPlan(workflow, await this.#d.rollouts.steps(r.id)), outcome))) return;
       this.#rollout = { ...this.#rollout, phase: 'rollback', outcome };
     } else {
       const steps = await this.#d.rollouts.steps(r.id);
       if (!steps.some((s) => isRollbackStep(s.step_id))) {
-        if (!(await this.#d.rollouts.startRollback(r.id, this.#d.workerId, await this.#rollbackPlan(workflow, steps), null))) return;
+        if (!(await this.#d.rollouts.startRollback(r.id, this.#d.workerId, rollbackPlan(workflow, steps), null))) return;
       }
     }
     const result = await this.#runRollback(workflow);
@@ -324,8 +320,7 @@ class Execution {
       return;
     }
     const cancelled = this.#rollout.request === 'cancel' || this.#stopReason === 'cancel';
-    const status = result === 'ok' ? 'rolled_back' : result === 'none' && cancelled ? 'cancelled' : 'failed';
-    await this.#finish(status, this.#rollout.outcome ?? null);
+    await this.#finish(rollbackEnd(result, cancelled), this.#rollout.outcome ?? null);
   }
 
   // ---- forward: the DAG --------------------------------------------------------------------
@@ -333,21 +328,21 @@ class Execution {
   async #runForward(workflow: WorkflowDefinition): Promise<ForwardEnd> {
     const id = this.#rollout.id;
     const worker = this.#d.workerId;
+    const steps = workflow.steps;
     let rows = new Map((await this.#d.rollouts.steps(id)).map((s) => [s.step_id, s]));
-    const missing = workflow.steps.filter((s) => !rows.has(s.id));
+    const missing = steps.filter((s) => !rows.has(s.id));
     if (missing.length > 0) {
       // the workflow gained steps since the rollout was planned: plan them now
       await this.#d.rollouts.addSteps(id, missing.map((s) => s.id), rows.size);
       rows = new Map((await this.#d.rollouts.steps(id)).map((s) => [s.step_id, s]));
     }
-    // a step left running by a crashed worker runs again (same idempotency key)
-    const status = new Map<string, StepStatus>(workflow.steps.map((s) => [s.id, rows.get(s.id)!.status === 'running' ? 'pending' : rows.get(s.id)!.status]));
+    const status = new Map<string, StepStatus>(steps.map((s) => [s.id, resumedStatus(rows.get(s.id)!.status)]));
     const gateDeadline = new Map<string, number>();
-    for (const s of workflow.steps) if (status.get(s.id) === 'waiting') gateDeadline.set(s.id, rows.get(s.id)!.deadline_at?.getTime() ?? Infinity);
-    const failedRow = workflow.steps.find((s) => status.get(s.id) === 'failed');
-    let failure: string | undefined = failedRow ? `step ${failedRow.id} failed${rows.get(failedRow.id)!.error ? `: ${rows.get(failedRow.id)!.error}` : ''}` : undefined;
+    for (const gate of stepsIn(steps, status, 'waiting')) gateDeadline.set(gate, rows.get(gate)!.deadline_at?.getTime() ?? Infinity);
+    const failedRow = steps.find((s) => status.get(s.id) === 'failed');
+    let failure: string | undefined = failedRow ? stepFailure(failedRow.id, rows.get(failedRow.id)!.error) : undefined;
     const running = new Map<string, Promise<void>>();
-    const byId = new Map(workflow.steps.map((s) => [s.id, s]));
+    const byId = new Map(steps.map((s) => [s.id, s]));
 
     // a step's bookkeeping failed (the database went away): give up this claim, see run()
     let crashed: { err: unknown } | undefined;
@@ -357,9 +352,8 @@ class Execution {
         await Promise.all(running.values());
         if (this.#stopReason === 'cancel' || this.#stopReason === 'timeout') {
           const note = this.#stopReason === 'cancel' ? 'the rollout was cancelled' : 'the workflow timed out';
-          const left = (want: StepStatus) => workflow.steps.filter((s) => status.get(s.id) === want).map((s) => s.id);
-          await this.#d.rollouts.markSteps(id, left('waiting'), worker, ['waiting'], 'cancelled', { note });
-          await this.#d.rollouts.markSteps(id, left('pending'), worker, ['pending', 'running'], 'skipped', { note });
+          await this.#d.rollouts.markSteps(id, stepsIn(steps, status, 'waiting'), worker, ['waiting'], 'cancelled', { note });
+          await this.#d.rollouts.markSteps(id, stepsIn(steps, status, 'pending'), worker, ['pending', 'running'], 'skipped', { note });
         }
         return { kind: 'stopped' };
       }
@@ -368,92 +362,79 @@ class Execution {
         return { kind: 'stopped' };
       }
       // approval gates past their deadline fail the rollout
-      const now = Date.now();
-      for (const [stepId, deadline] of gateDeadline) {
-        if (status.get(stepId) === 'waiting' && deadline <= now) {
-          const gate = byId.get(stepId)!;
-          const error = `no approval by ${gate.approval!.roles.join(' or ')} within ${gate.approval!.timeout}`;
-          await this.#audited(
-            (rollouts) => rollouts.markSteps(id, [stepId], worker, ['waiting'], 'failed', { error }),
-            ([r]) => r && this.#stepEvent('step-finished', r, `step ${stepId} failed: ${error}`, { status: r.status, error }),
+      for (const stepId of expiredGates(gateDeadline, status, Date.now())) {
+        const gate = byId.get(stepId)!.approval!;
+        const error = `no approval by ${gate.roles.join(' or ')} within ${gate.timeout}`;
+        await this.#audited(
+          (rollouts) => rollouts.markSteps(id, [stepId], worker, ['waiting'], 'failed', { error }),
+          ([r]) => r && this.#stepEvent('step-finished', r, `step ${stepId} failed: ${error}`, { status: r.status, error }),
+        );
+        status.set(stepId, 'failed');
+        failure ??= stepFailure(stepId, error);
+      }
+      // a step whose needs cannot succeed any more is skipped (again after the writes: a running step may have ended meanwhile)
+      for (let skips = skippedSteps(steps, status); skips.length > 0; skips = skippedSteps(steps, status)) {
+        for (const { stepId, note } of skips) {
+          await this.#d.rollouts.markSteps(id, [stepId], worker, ['pending', 'running'], 'skipped', { note });
+          status.set(stepId, 'skipped');
+        }
+      }
+      // one at a time, planned afresh: each start waits on the database, and steps end meanwhile
+      for (let next = readySteps(steps, status, running.size, workflow.max_parallel)[0]; next && failure === undefined && !this.#r.stopping; next = readySteps(steps, status, running.size, workflow.max_parallel)[0]) {
+        const step = next.step;
+        if (next.as === 'gate') {
+          const gate = step.approval!;
+          const waitingFor = `waiting for approval by ${gate.roles.join(' or ')}`;
+          const row = await this.#audited(
+            (rollouts) => rollouts.waitAtGate(id, step.id, worker, parseDuration(gate.timeout)!, waitingFor),
+            (r) => r && this.#stepEvent('step-started', r, `step ${step.id} started: ${waitingFor} until ${r.deadline_at?.toISOString()}`, { deadline: r.deadline_at }),
           );
-          status.set(stepId, 'failed');
-          failure ??= `step ${stepId} failed: ${error}`;
+          if (!row) return this.#lost();
+          status.set(step.id, 'waiting');
+          gateDeadline.set(step.id, row.deadline_at?.getTime() ?? Infinity);
+          await this.#r.report(this.#rollout, `gate:${step.id}`, gateMessage(rolloutSummary(this.#rollout, this.#d.publicUrl), step.id, gate.roles, row.deadline_at ?? new Date()));
+          continue;
         }
+        status.set(step.id, 'running');
+        const task = this.#runStep(step.id, stepKind(step), step, rows.get(step.id)!, this.#forward.signal);
+        this.#inflight.add(task);
+        const ended = () => {
+          this.#inflight.delete(task);
+          running.delete(step.id);
+          this.poke();
+        };
+        running.set(
+          step.id,
+          task.then(
+            (end) => {
+              status.set(step.id, end.status);
+              if (end.status === 'failed') failure ??= stepFailure(step.id, end.error);
+              ended();
+            },
+            (err: unknown) => {
+              crashed ??= { err };
+              ended();
+            },
+          ),
+        );
       }
-      // a step whose needs cannot succeed any more is skipped
-      for (let changed = true; changed; ) {
-        changed = false;
-        for (const step of workflow.steps) {
-          if (status.get(step.id) !== 'pending') continue;
-          const blocker = step.needs.find((n) => ['failed', 'skipped', 'cancelled'].includes(status.get(n)!));
-          if (blocker === undefined) continue;
-          await this.#d.rollouts.markSteps(id, [step.id], worker, ['pending', 'running'], 'skipped', { note: `needs ${blocker}, which ${status.get(blocker) === 'failed' ? 'failed' : `was ${status.get(blocker)}`}` });
-          status.set(step.id, 'skipped');
-          changed = true;
-        }
+      const state = forwardState(steps, status, running.size, failure);
+      if (state.kind === 'failed') {
+        await this.#d.rollouts.markSteps(id, state.waiting, worker, ['waiting'], 'cancelled', { note: 'the rollout failed before this gate was passed' });
+        await this.#d.rollouts.markSteps(id, state.pending, worker, ['pending', 'running'], 'skipped', { note: 'an earlier step failed' });
+        return { kind: 'failed', outcome: state.outcome };
       }
-      if (failure === undefined && !this.#r.stopping) {
-        for (const step of workflow.steps) {
-          if (status.get(step.id) !== 'pending' || !step.needs.every((n) => status.get(n) === 'succeeded')) continue;
-          if (stepKind(step) === 'approval') {
-            const gate = step.approval!;
-            const waitingFor = `waiting for approval by ${gate.roles.join(' or ')}`;
-            const row = await this.#audited(
-              (rollouts) => rollouts.waitAtGate(id, step.id, worker, parseDuration(gate.timeout)!, waitingFor),
-              (r) => r && this.#stepEvent('step-started', r, `step ${step.id} started: ${waitingFor} until ${r.deadline_at?.toISOString()}`, { deadline: r.deadline_at }),
-            );
-            if (!row) return this.#lost();
-            status.set(step.id, 'waiting');
-            gateDeadline.set(step.id, row.deadline_at?.getTime() ?? Infinity);
-            await this.#r.report(this.#rollout, `gate:${step.id}`, gateMessage(rolloutSummary(this.#rollout, this.#d.publicUrl), step.id, gate.roles, row.deadline_at ?? new Date()));
-            continue;
-          }
-          if (running.size >= workflow.max_parallel) continue;
-          status.set(step.id, 'running');
-          const row = rows.get(step.id)!;
-          const task = this.#runStep(step.id, stepKind(step), step, row, this.#forward.signal);
-          this.#inflight.add(task);
-          running.set(
-            step.id,
-            task.then(
-              (end) => {
-                this.#inflight.delete(task);
-                status.set(step.id, end.status);
-                if (end.status === 'failed') failure ??= `step ${step.id} failed${end.error ? `: ${end.error}` : ''}`;
-                running.delete(step.id);
-                this.poke();
-              },
-              (err: unknown) => {
-                this.#inflight.delete(task);
-                crashed ??= { err };
-                running.delete(step.id);
-                this.poke();
-              },
-            ),
-          );
-        }
-      }
-      if (running.size === 0) {
-        const pending = workflow.steps.filter((s) => status.get(s.id) === 'pending').map((s) => s.id);
-        const waiting = workflow.steps.filter((s) => status.get(s.id) === 'waiting').map((s) => s.id);
-        if (failure !== undefined) {
-          await this.#d.rollouts.markSteps(id, waiting, worker, ['waiting'], 'cancelled', { note: 'the rollout failed before this gate was passed' });
-          await this.#d.rollouts.markSteps(id, pending, worker, ['pending', 'running'], 'skipped', { note: 'an earlier step failed' });
-          return { kind: 'failed', outcome: failure };
-        }
-        if (pending.length === 0 && waiting.length === 0) return { kind: 'succeeded' };
-        if (waiting.length > 0 && !this.#r.stopping) {
-          // only approvals can move this rollout on: give the worker back until one comes
-          const wakeAt = new Date(Math.min(this.#deadline, ...waiting.map((s) => gateDeadline.get(s) ?? Infinity)));
-          if (await this.#d.rollouts.park(id, worker, waiting, wakeAt)) {
-            this.#log.info({ gates: waiting, wakeAt }, 'rollout parked at approval gates');
-            return { kind: 'parked' };
-          }
+      if (state.kind === 'succeeded') return { kind: 'succeeded' };
+      if (state.kind === 'at-gates' && !this.#r.stopping) {
+        // only approvals can move this rollout on: give the worker back until one comes
+        const wakeAt = parkedUntil(this.#deadline, state.gates, gateDeadline);
+        if (await this.#d.rollouts.park(id, worker, state.gates, wakeAt)) {
+          this.#log.info({ gates: state.gates, wakeAt }, 'rollout parked at approval gates');
+          return { kind: 'parked' };
         }
       }
       await this.#nextEvent();
-      if (workflow.steps.some((s) => status.get(s.id) === 'waiting')) {
+      if (stepsIn(steps, status, 'waiting').length > 0) {
         for (const row of await this.#d.rollouts.steps(id)) {
           if (status.get(row.step_id) === 'waiting' && row.status !== 'waiting') status.set(row.step_id, row.status);
         }
@@ -498,7 +479,7 @@ class Execution {
   async #runAttempts(stepId: string, kind: string, def: ActionDefinition | StepDefinition, row: StepRow, signal: AbortSignal): Promise<{ status: StepStatus; error?: string | null }> {
     const id = this.#rollout.id;
     const worker = this.#d.workerId;
-    const key = `rollgate-${id}-${stepId}`;
+    const key = idempotencyKey(id, stepId);
     const log = this.#log.child({ step: stepId });
     // left running by a worker that died: what it started may still run, and must not overlap this run
     const orphanNote = row.status === 'running' && row.process_group !== null ? await this.#stopOrphan(row, log) : undefined;
@@ -530,7 +511,7 @@ class Execution {
           : await runAction(def, {
               vars: this.#vars,
               workDir: this.#d.workDir,
-              env: { ...this.#d.baseEnv, ...this.#stepEnv(stepId, key, attempt), ...credential.env },
+              env: { ...this.#d.baseEnv, ...stepEnv(this.#rollout, stepId, key, attempt), ...credential.env },
               idempotencyKey: key,
               timeoutMs,
               secrets: [...credential.secrets, ...this.#secrets],
@@ -591,15 +572,8 @@ class Execution {
       (rollouts) => rollouts.endStep(this.#rollout.id, stepId, this.#d.workerId, update),
       (r) => {
         if (!r) return undefined;
-        const how = [r.exit_code !== null ? `exit ${r.exit_code}` : null, r.http_status !== null ? `HTTP ${r.http_status}` : null, r.duration_ms !== null ? formatDuration(r.duration_ms) : null, r.attempts > 1 ? `${r.attempts} attempts` : null].filter(Boolean);
-        return this.#stepEvent('step-finished', r, `step ${stepId} ${r.status}${how.length > 0 ? ` (${how.join(', ')})` : ''}${r.error ? `: ${r.error}` : ''}`, {
-          status: r.status,
-          attempts: r.attempts,
-          exitCode: r.exit_code,
-          httpStatus: r.http_status,
-          durationMs: r.duration_ms,
-          error: r.error,
-        });
+        const { summary, facts } = stepFinished(r);
+        return this.#stepEvent('step-finished', r, summary, facts);
       },
     );
   }
@@ -620,16 +594,7 @@ class Execution {
   }
 
   #stepEvent(kind: 'step-started' | 'step-finished', row: StepRow, summary: string, facts: Readonly<Record<string, unknown>>): AuditEvent {
-    const r = this.#rollout;
-    return {
-      kind,
-      actor: 'rollgate',
-      rolloutId: r.id,
-      project: r.project,
-      changeNumber: r.change_number,
-      summary: `rollout #${r.id}: ${summary}`,
-      data: { step: row.step_id, stepKind: row.kind, run: r.run, phase: r.phase, worker: this.#d.workerId, ...facts },
-    };
+    return stepEvent(this.#rollout, this.#d.workerId, kind, row, summary, facts);
   }
 
   #stepLost(): { status: StepStatus } {
@@ -647,40 +612,7 @@ class Execution {
     return { status, error };
   }
 
-  /** rollgate's own variables in a step's environment. */
-  #stepEnv(stepId: string, key: string, attempt: number): Record<string, string> {
-    const r = this.#rollout;
-    return {
-      ROLLGATE_ROLLOUT_ID: String(r.id),
-      ROLLGATE_STEP_ID: stepId,
-      ROLLGATE_IDEMPOTENCY_KEY: key,
-      ROLLGATE_ATTEMPT: String(attempt),
-      ROLLGATE_RULE: r.rule,
-      ROLLGATE_ENVIRONMENT: r.environment,
-      ROLLGATE_CHANGE_PROJECT: r.project,
-      ROLLGATE_CHANGE_BRANCH: r.branch,
-      ROLLGATE_CHANGE_NUMBER: String(r.change_number),
-      ROLLGATE_PATCHSET: String(r.patchset),
-      ROLLGATE_REVISION: r.revision,
-      ROLLGATE_NEW_REV: r.new_rev ?? r.revision,
-    };
-  }
-
   // ---- rollback ----------------------------------------------------------------------------
-
-  /** Undo of each completed step, newest first, then the workflow's `rollback` steps in file order. */
-  async #rollbackPlan(workflow: WorkflowDefinition, rows?: readonly StepRow[]): Promise<Array<{ stepId: string; kind: string; note: string | null }>> {
-    const steps = rows ?? (await this.#d.rollouts.steps(this.#rollout.id));
-    const undone = steps
-      .filter((s) => s.status === 'succeeded' && !isRollbackStep(s.step_id))
-      .map((s) => ({ row: s, def: workflow.steps.find((d) => d.id === s.step_id) }))
-      .filter((s) => s.def?.undo !== undefined)
-      .sort((a, b) => (b.row.finished_at?.getTime() ?? 0) - (a.row.finished_at?.getTime() ?? 0) || b.row.position - a.row.position);
-    return [
-      ...undone.map((s) => ({ stepId: `undo:${s.row.step_id}`, kind: stepKind(s.def!.undo!), note: `undoes ${s.row.step_id}` })),
-      ...workflow.rollback.map((s) => ({ stepId: `rollback:${s.id}`, kind: stepKind(s), note: null })),
-    ];
-  }
 
   /** Runs the planned rollback steps one by one; a failed one does not stop the others. */
   async #runRollback(workflow: WorkflowDefinition): Promise<'ok' | 'failed' | 'none' | 'released'> {
@@ -690,7 +622,7 @@ class Execution {
     for (const row of plan) {
       if (row.status !== 'pending' && row.status !== 'running') continue;
       if (this.#all.signal.aborted || this.#r.stopping) return 'released';
-      const def = row.step_id.startsWith('undo:') ? workflow.steps.find((s) => `undo:${s.id}` === row.step_id)?.undo : workflow.rollback.find((s) => `rollback:${s.id}` === row.step_id);
+      const def = rollbackDefinition(workflow, row.step_id);
       if (!def) {
         await this.#d.rollouts.markSteps(this.#rollout.id, [row.step_id], this.#d.workerId, ['pending', 'running'], 'failed', { error: 'no longer in the workflow' });
         failed = true;
@@ -728,50 +660,8 @@ class Execution {
   }
 }
 
-function isRollbackStep(stepId: string): boolean {
-  return stepId.startsWith('undo:') || stepId.startsWith('rollback:');
-}
-
 /** Exponential backoff with "equal jitter": half the delay fixed, half random, capped. */
 export function backoff(retry: { backoff: string; max_backoff: string }, attempt: number, random: () => number): number {
   const base = Math.min(parseDuration(retry.backoff)! * 2 ** (attempt - 1), parseDuration(retry.max_backoff)!);
   return Math.round(base / 2 + random() * (base / 2));
-}
-
-async function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until && !signal.aborted) await sleepPiece(Math.min(until - Date.now(), MAX_TIMER_MS), signal);
-}
-
-function sleepPiece(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
-/** The values a workflow may refer to; all are plain strings placed into argv elements or JSON strings. */
-function variables(rollout: RolloutRow, workflow: WorkflowDefinition, env: Readonly<Record<string, string>>, previousRev: string | undefined): Variables {
-  const builtins: Record<string, string> = {
-    'change.project': rollout.project,
-    'change.branch': rollout.branch,
-    'change.number': String(rollout.change_number),
-    'change.subject': rollout.subject,
-    patchset: String(rollout.patchset),
-    revision: rollout.revision,
-    newRev: rollout.new_rev ?? rollout.revision,
-    'rollout.id': String(rollout.id),
-    'rollout.rule': rollout.rule,
-    'rollout.environment': rollout.environment,
-    'rollout.previous_rev': previousRev ?? '',
-  };
-  for (const [k, v] of Object.entries(env)) builtins[`env.${k}`] = v;
-  for (const [name, template] of Object.entries(workflow.params)) builtins[`params.${name}`] = interpolate(template, builtins);
-  return builtins;
 }
