@@ -4,7 +4,8 @@ import { parse as parseYaml } from 'yaml';
 import cron from 'node-cron';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
-import { parseDuration } from './execute/duration.js';
+import { parseDuration } from './duration.js';
+import type { GerritRestConfig } from './gerrit/gerrit-rest-client.js';
 import { parseFingerprintList } from './gerrit/host-key.js';
 
 /**
@@ -56,12 +57,6 @@ const RawConfigSchema = z.object({
   ROLLGATE_SESSION_SECRET_FILE: z.string().min(1).optional(),
   ROLLGATE_SESSION_TTL: z.string().refine((v) => parseDuration(v) !== undefined, 'not a duration (e.g. 30m, 12h)').default('12h'),
 });
-
-export interface GerritRestConfig {
-  readonly url: string;
-  readonly user: string;
-  readonly password: string;
-}
 
 export interface GerritSshConfig {
   readonly host: string;

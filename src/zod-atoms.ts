@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseDuration } from './execute/duration.js';
+import { parseDuration } from './duration.js';
 
 /** Small zod pieces shared by the policy and workflow file schemas. */
 export const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'use letters, digits, ".", "_" and "-"');

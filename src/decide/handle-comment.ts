@@ -4,7 +4,7 @@ import { REVIEW_TAG } from '../report/format-message.js';
 import { MAX_COMMANDS_PER_COMMENT, parseCommentCommands } from './comment-command.js';
 import { bindToGerritMessage } from './comment-message.js';
 import { displayName } from './decide.js';
-import type { DecideDeps, Handled } from './event-processor.js';
+import type { DecideDeps, Handled } from './decide-deps.js';
 import { approveAtGate, approveHeld, denyRollout, operateRollout, type ActingPerson } from './rollout-actions.js';
 
 /**

@@ -1,7 +1,7 @@
 import { NotMergedYetError } from '../errors.js';
 import type { ChangeMergedEvent } from '../gerrit/gerrit-event.js';
 import { evaluateChange, votersOf, whyIgnored } from './evaluate-change.js';
-import type { DecideDeps, Handled } from './event-processor.js';
+import type { DecideDeps, Handled } from './decide-deps.js';
 import { mergedRevision } from './merged-revision.js';
 import { recordMergeDecision } from './record-decision.js';
 import { resolveRoles } from './voter-roles.js';

@@ -6,7 +6,7 @@ import { asCommentApproval } from './approval-store.js';
 import type { CommandVerb } from './comment-command.js';
 import { displayName, type Approver, type DecisionResult } from './decide.js';
 import { evaluateChange, votersOf } from './evaluate-change.js';
-import type { Actor, DecideDeps } from './event-processor.js';
+import type { Actor, DecideDeps } from './decide-deps.js';
 import { recordRedecision } from './record-decision.js';
 import { mergeGrants, type RoleGrant } from './roles.js';
 import { resolveRoles } from './voter-roles.js';

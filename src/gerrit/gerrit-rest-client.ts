@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import type { GerritRestConfig } from '../config.js';
 import { GerritError } from '../errors.js';
 import { COMMIT_SHA } from './commit-sha.js';
 import type { ChangeMessage, GerritAccount, GerritChange, GerritClient, GerritCommit, GerritGroup, GerritVote, MergedChangeRef, ReviewInput } from './gerrit-client.js';
@@ -77,6 +76,13 @@ const IncludedInSchema = z.looseObject({ branches: z.array(z.string()).default([
 const GroupInfoListSchema = z.array(z.looseObject({ id: z.string(), name: z.string() }));
 
 type AccountInfo = z.infer<typeof AccountInfoSchema>;
+
+/** Where Gerrit's REST API is and the account rollgate uses there (read from the settings by config.ts). */
+export interface GerritRestConfig {
+  readonly url: string;
+  readonly user: string;
+  readonly password: string;
+}
 
 /** Talks to Gerrit's authenticated REST API (`/a/...`) with HTTP Basic and the HTTP password. */
 export class GerritRestClient implements GerritClient {

@@ -13,7 +13,7 @@ import { securityHeaders } from './security-headers.js';
 import { webPublicRoutes, webRoutes, type WebDeps } from './web/web-routes.js';
 import { authRoutes } from './routes/auth.js';
 import { rolloutActionRoutes } from './routes/rollout-actions.js';
-import type { DecideDeps } from '../decide/event-processor.js';
+import type { DecideDeps } from '../decide/decide-deps.js';
 import { SessionCookies } from '../identity/session-cookie.js';
 import type { Identity } from '../identity/identity.js';
 

@@ -1,5 +1,5 @@
 import { ForbiddenError } from '../errors.js';
-import { sameSecret } from '../http/same-secret.js';
+import { sameSecret } from './same-secret.js';
 import type { Operator } from './operator.js';
 
 /** Where a page or script sends the CSRF token back. */

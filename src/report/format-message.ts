@@ -1,5 +1,5 @@
 import type { Approver, Reason } from '../decide/decide.js';
-import { formatDuration } from '../execute/duration.js';
+import { formatDuration } from '../duration.js';
 import { fitMessage, MAX_MESSAGE_BYTES } from './fit-message.js';
 
 /**

@@ -3,7 +3,7 @@ import { createRouter } from '../router.js';
 import type { Context } from 'koa';
 import { BadRequestError, UnauthorizedError } from '../../errors.js';
 import { readBody } from '../read-body.js';
-import { sameSecret } from '../same-secret.js';
+import { sameSecret } from '../../identity/same-secret.js';
 import type { Intake } from '../../intake/intake.js';
 import type { Logger } from '../../log.js';
 

@@ -3,7 +3,7 @@ import type { Router } from '@koa/router';
 import { createRouter } from '../router.js';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import type { DecideDeps } from '../../decide/event-processor.js';
+import type { DecideDeps } from '../../decide/decide-deps.js';
 import { actOnRollout, type ActingPerson } from '../../decide/rollout-actions.js';
 import { BadRequestError, ConflictError, ForbiddenError, NotFoundError, RollgateError, UnauthorizedError, UnavailableError } from '../../errors.js';
 import { ROLLOUT_ACTIONS } from '../../execute/allowed-actions.js';
