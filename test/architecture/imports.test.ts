@@ -48,6 +48,8 @@ const KNOWN_VIOLATIONS: readonly string[] = [
   'src/execute/operations.ts -> src/decide/policy-config.ts',
   'src/execute/operations.ts -> src/decide/who-may-act.ts',
   'src/execute/rollout-store.ts -> src/decide/decide.ts',
+  'src/execute/rollout-messages.ts -> src/report/format-message.ts',
+  'src/execute/rollout-messages.ts -> src/report/outbox-store.ts',
   'src/execute/runner.ts -> src/decide/policy-config.ts',
   'src/execute/runner.ts -> src/report/format-message.ts',
   'src/execute/runner.ts -> src/report/outbox-store.ts',
