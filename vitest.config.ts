@@ -8,6 +8,7 @@ import { defineConfig } from 'vitest/config';
 export const TEST_TIERS = {
   /** No database, no process, no server: pure functions and in-memory classes, seconds in all. */
   unit: [
+    'test/architecture/**/*.test.ts',
     'test/test-tiers.test.ts',
     'test/config.test.ts',
     'test/decide/decide.test.ts',
