@@ -1,0 +1,19 @@
+import type { Logger } from '../log.js';
+import type { Policy } from '../decide/policy-config.js';
+import type { OutboxStore } from '../report/outbox-store.js';
+import type { StepDeps } from './step-runner.js';
+
+/** What the execute stage needs of the service: its stores, policy, logger and settings. */
+export interface RunnerDeps extends StepDeps {
+  readonly outbox: OutboxStore;
+  readonly policy: () => Policy;
+  readonly logger: Logger;
+  readonly publicUrl: string | undefined;
+  /** Values never stored or posted (e.g. the Gerrit password); secret-looking step variables are added. */
+  readonly secrets?: readonly string[];
+  readonly onReport: () => void;
+  /** How long a lease lasts without a heartbeat; a crashed worker's rollouts resume after this. */
+  readonly leaseMs?: number;
+  /** How often a running rollout renews its lease and looks for operator requests and passed gates. */
+  readonly pollMs?: number;
+}

@@ -1,0 +1,217 @@
+import type { AuditEvent, AuditTrail } from '../audit/audit-trail.js';
+import type { RolloutRow, StepRow, StepStatus } from '../db/schema.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { sleep } from './abortable-sleep.js';
+import { parseDuration } from './duration.js';
+import type { Variables } from './interpolate.js';
+import { stopProcessGroup, THIS_HOST } from './orphan-process.js';
+import { redact } from './redact.js';
+import { backoff } from './retry-backoff.js';
+import type { RolloutStore } from './rollout-store.js';
+import { runAction, type ActionResult } from './step-actions.js';
+import { stepEvent, stepFinished } from './step-audit.js';
+import { stepCredential, type StepCredentials } from './step-credentials.js';
+import { idempotencyKey, stepEnv } from './step-environment.js';
+import { DEFAULT_STEP_TIMEOUT, type ActionDefinition, type StepDefinition } from './workflow-config.js';
+
+/** Why a rollout's steps were stopped from outside. */
+export type StopReason = 'cancel' | 'timeout' | 'shutdown' | 'lost';
+
+/** How a step ended here; 'running' when it did not (shutdown, lost lease) and whoever resumes it records it. */
+export interface StepEnd {
+  readonly status: StepStatus;
+  readonly error?: string | null;
+}
+
+/** What running steps needs of the service. */
+export interface StepDeps {
+  readonly rollouts: RolloutStore;
+  /** Unique per process (and per runner): the name its leases are held under. */
+  readonly workerId: string;
+  readonly workDir: string;
+  /** The allowlisted environment a step's process sees; rollgate's own variables are added to it. */
+  readonly baseEnv: Readonly<Record<string, string>>;
+  /** Observes step durations. */
+  readonly metrics?: Metrics;
+  /** Jitter source for retry backoff; injectable for tests. */
+  readonly random?: () => number;
+  /** Appends step starts and ends to the audit trail, in the transaction that records them. */
+  readonly audit?: AuditTrail;
+  /** Gets the tokens of steps with `credentials.oidc`; absent while OIDC is not configured. */
+  readonly credentials?: StepCredentials;
+}
+
+/** What running steps needs of the claim they run under (read when used: the rollout's phase and stop reason change). */
+export interface StepClaim {
+  readonly rollout: RolloutRow;
+  readonly log: Logger;
+  readonly leaseMs: number;
+  readonly vars: Variables;
+  readonly secrets: readonly string[];
+  /** Forward steps' attempts also end at the workflow deadline; rollback steps' do not. */
+  readonly forwardSignal: AbortSignal;
+  readonly deadline: number;
+  readonly stopReason: StopReason | undefined;
+  abort(reason: 'lost'): void;
+}
+
+/**
+ * Runs the steps of one claim: each attempt recorded under the claim's lease (and in the audit
+ * trail, in the same transaction), retried with backoff, stopped by the claim's signals.
+ */
+export class StepRunner {
+  readonly #d: StepDeps;
+  readonly #claim: StepClaim;
+
+  constructor(deps: StepDeps, claim: StepClaim) {
+    this.#d = deps;
+    this.#claim = claim;
+  }
+
+  /** Runs a step (see #runAttempts) and, when it ended here, records how long it took. */
+  async run(stepId: string, kind: string, def: ActionDefinition | StepDefinition, row: StepRow, signal: AbortSignal): Promise<StepEnd> {
+    const started = performance.now();
+    const end = await this.#runAttempts(stepId, kind, def, row, signal);
+    // 'running' means it did not end here (shutdown, lost lease): whoever resumes it records it
+    if (end.status !== 'running') this.#d.metrics?.stepDuration.observe({ kind, status: end.status }, (performance.now() - started) / 1000);
+    return end;
+  }
+
+  /** Runs a `run`, `http` or `wait` step (or an undo / rollback step) with its retries; the status it ended in. */
+  async #runAttempts(stepId: string, kind: string, def: ActionDefinition | StepDefinition, row: StepRow, signal: AbortSignal): Promise<StepEnd> {
+    const id = this.#claim.rollout.id;
+    const worker = this.#d.workerId;
+    const key = idempotencyKey(id, stepId);
+    const log = this.#claim.log.child({ step: stepId });
+    // left running by a worker that died: what it started may still run, and must not overlap this run
+    const orphanNote = row.status === 'running' && row.process_group !== null ? await this.#stopOrphan(row, log) : undefined;
+    const note = orphanNote !== undefined ? { note: orphanNote } : {};
+    if (kind === 'wait') {
+      const started = await this.#startStep(stepId, { kind, attempt: 1, idempotencyKey: key, ...note });
+      if (!started) return this.#stepLost();
+      const until = (started.started_at?.getTime() ?? Date.now()) + parseDuration((def as StepDefinition).wait!)!;
+      await sleep(until - Date.now(), signal);
+      if (signal.aborted) return this.#interrupted(stepId, null);
+      await this.#endStep(stepId, { status: 'succeeded', attempts: 1 });
+      return { status: 'succeeded' };
+    }
+    const maxAttempts = def.retry?.attempts ?? 1;
+    const firstAttempt = row.status === 'running' ? Math.max(1, row.attempts) : row.attempts + 1;
+    const stepTimeout = parseDuration(def.timeout ?? DEFAULT_STEP_TIMEOUT)!;
+    let result: ActionResult | undefined;
+    let attempt = Math.min(firstAttempt, maxAttempts);
+    for (; attempt <= maxAttempts; attempt++) {
+      const started = await this.#startStep(stepId, { kind, attempt, idempotencyKey: key, ...(attempt === firstAttempt ? note : {}) });
+      if (!started) return this.#stepLost();
+      const forward = signal === this.#claim.forwardSignal;
+      const timeoutMs = forward ? Math.max(1, Math.min(stepTimeout, this.#claim.deadline - Date.now())) : stepTimeout;
+      // a fresh token for every attempt, held only in this attempt's environment and redaction list
+      const credential = await stepCredential(def, this.#d.credentials);
+      result =
+        'error' in credential
+          ? { ok: false, exitCode: null, httpStatus: null, output: null, error: redact(credential.error, this.#claim.secrets) }
+          : await runAction(def, {
+              vars: this.#claim.vars,
+              workDir: this.#d.workDir,
+              env: { ...this.#d.baseEnv, ...stepEnv(this.#claim.rollout, stepId, key, attempt), ...credential.env },
+              idempotencyKey: key,
+              timeoutMs,
+              secrets: [...credential.secrets, ...this.#claim.secrets],
+              signal,
+              onSpawn: (pgid) =>
+                this.#d.rollouts.setStepProcess(id, stepId, worker, pgid, THIS_HOST).catch((err: unknown) => {
+                  // the step runs on; only a takeover after a crash would miss its process group
+                  log.warn({ err, pgid }, 'could not record the step process group');
+                }),
+            });
+      log.info({ attempt, ok: result.ok, exitCode: result.exitCode, httpStatus: result.httpStatus, error: result.error }, 'step attempt finished');
+      if (signal.aborted) return this.#interrupted(stepId, result);
+      if (result.ok) {
+        await this.#endStep(stepId, { status: 'succeeded', attempts: attempt, exitCode: result.exitCode, httpStatus: result.httpStatus, outputTail: result.output, error: null });
+        return { status: 'succeeded' };
+      }
+      if (attempt < maxAttempts) {
+        const delay = backoff(def.retry!, attempt, this.#d.random ?? Math.random);
+        log.info({ attempt, retryInMs: delay }, 'step failed; retrying');
+        await sleep(delay, signal);
+        if (signal.aborted) return this.#interrupted(stepId, result);
+      }
+    }
+    const error = result?.error ?? 'failed';
+    await this.#endStep(stepId, { status: 'failed', attempts: maxAttempts, exitCode: result?.exitCode ?? null, httpStatus: result?.httpStatus ?? null, outputTail: result?.output ?? null, error });
+    return { status: 'failed', error };
+  }
+
+  /**
+   * Stops the process group a dead worker's attempt of this step left running, when it is on
+   * this host; returns the note the step keeps about it (undefined when nothing was running).
+   * On another host it can only be said: the step runs again with the same idempotency key.
+   */
+  async #stopOrphan(row: StepRow, log: Logger): Promise<string | undefined> {
+    const pgid = row.process_group!;
+    const previous = row.lease_owner ?? 'that stopped';
+    if (row.process_host !== THIS_HOST) {
+      log.warn({ pgid, host: row.process_host, previousWorker: previous }, 'the step may still be running on another host; running it again');
+      return `the previous attempt ran on ${row.process_host} (process group ${pgid}), which rollgate cannot stop from ${THIS_HOST}; it ran again with the same idempotency key`;
+    }
+    const end = await stopProcessGroup(pgid);
+    if (end === 'gone' || end === 'not-ours') return undefined;
+    log.warn({ pgid, previousWorker: previous, how: end }, 'stopped a step process group left running by a worker that died');
+    return `stopped process group ${pgid} left running by worker ${previous} (${end === 'killed' ? 'SIGKILL after SIGTERM' : 'SIGTERM'}) before running it again`;
+  }
+
+  /** Starts (or resumes) an attempt of a step under this worker's lease; undefined when the lease was lost. */
+  #startStep(stepId: string, s: { kind: string; attempt: number; idempotencyKey: string; note?: string }): Promise<StepRow | undefined> {
+    return this.audited(
+      (rollouts) => rollouts.startStep(this.#claim.rollout.id, stepId, this.#d.workerId, this.#claim.leaseMs, s),
+      (r) => r && this.stepEvent('step-started', r, `step ${stepId} started (${s.kind}, attempt ${s.attempt})`, { attempt: s.attempt, idempotencyKey: s.idempotencyKey }),
+    );
+  }
+
+  /** Records a step's end under this worker's lease; undefined when the lease was lost. */
+  #endStep(stepId: string, update: Parameters<RolloutStore['endStep']>[3]): Promise<StepRow | undefined> {
+    return this.audited(
+      (rollouts) => rollouts.endStep(this.#claim.rollout.id, stepId, this.#d.workerId, update),
+      (r) => {
+        if (!r) return undefined;
+        const { summary, facts } = stepFinished(r);
+        return this.stepEvent('step-finished', r, summary, facts);
+      },
+    );
+  }
+
+  /**
+   * Makes a state change and, with an audit trail, appends what it did in the same transaction:
+   * the trail never shows a step start or end the database does not, nor misses one it does.
+   */
+  async audited<T>(change: (rollouts: RolloutStore) => Promise<T>, event: (result: T) => AuditEvent | undefined): Promise<T> {
+    const audit = this.#d.audit;
+    if (!audit) return change(this.#d.rollouts);
+    return this.#d.rollouts.inTransaction(async (tx) => {
+      const result = await change(tx.rollouts);
+      const e = event(result);
+      if (e) await audit.append(e, tx.db);
+      return result;
+    });
+  }
+
+  stepEvent(kind: 'step-started' | 'step-finished', row: StepRow, summary: string, facts: Readonly<Record<string, unknown>>): AuditEvent {
+    return stepEvent(this.#claim.rollout, this.#d.workerId, kind, row, summary, facts);
+  }
+
+  #stepLost(): StepEnd {
+    this.#claim.abort('lost');
+    return { status: 'running' };
+  }
+
+  /** A step stopped from outside: cancelled or timed out are recorded; a shutdown or lost lease leaves it to be resumed. */
+  async #interrupted(stepId: string, result: ActionResult | null): Promise<StepEnd> {
+    const reason = this.#claim.stopReason;
+    if (reason !== 'cancel' && reason !== 'timeout') return { status: 'running' };
+    const error = reason === 'cancel' ? 'stopped: the rollout was cancelled' : 'stopped: the workflow timed out';
+    const status = reason === 'cancel' ? 'cancelled' : 'failed';
+    await this.#endStep(stepId, { status, exitCode: result?.exitCode ?? null, httpStatus: result?.httpStatus ?? null, outputTail: result?.output ?? null, error });
+    return { status, error };
+  }
+}
