@@ -13,6 +13,7 @@ import { isRollbackStep, rollbackDefinition, rollbackEnd, rollbackPlan } from '.
 import type { RunnerDeps } from './runner-deps.js';
 import { usesPreviousRev, workflowVariables } from './step-environment.js';
 import { StepRunner, type StepClaim, type StopReason } from './step-runner.js';
+import { WakeUp } from './wake-up.js';
 import { stepKind, type WorkflowDefinition } from './workflow-config.js';
 
 /** What a claim needs of the runner that took it. */
@@ -46,8 +47,8 @@ export class Execution implements StepClaim {
   readonly #forward = new AbortController();
   readonly #all = new AbortController();
   #stopReason: StopReason | undefined;
-  #wakeUp: (() => void) | undefined;
-  #poked = false;
+  /** Wakes the forward loop: a running step ended, a heartbeat, a passed gate, an operator request. */
+  readonly #wakeUp = new WakeUp();
   #vars: Variables = {};
   #secrets: readonly string[] = [];
   #deadline = Infinity;
@@ -104,8 +105,7 @@ export class Execution implements StepClaim {
   }
 
   poke(): void {
-    this.#poked = true;
-    this.#wakeUp?.();
+    this.#wakeUp.poke();
   }
 
   async #run(): Promise<void> {
@@ -284,7 +284,7 @@ export class Execution implements StepClaim {
           return { kind: 'parked' };
         }
       }
-      await this.#nextEvent();
+      await this.#wakeUp.next(this.#r.pollMs);
       if (stepsIn(steps, status, 'waiting').length > 0) {
         for (const row of await this.#d.rollouts.steps(id)) {
           if (status.get(row.step_id) === 'waiting' && row.status !== 'waiting') status.set(row.step_id, row.status);
@@ -296,23 +296,6 @@ export class Execution implements StepClaim {
   #lost(): ForwardEnd {
     this.abort('lost');
     return { kind: 'stopped' };
-  }
-
-  /** Waits for a running step to end, a poke (heartbeat, gate passed, request), or the poll interval. */
-  async #nextEvent(): Promise<void> {
-    if (this.#poked) {
-      this.#poked = false;
-      return;
-    }
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, this.#r.pollMs);
-      this.#wakeUp = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
-    this.#wakeUp = undefined;
-    this.#poked = false;
   }
 
   // ---- rollback ----------------------------------------------------------------------------
