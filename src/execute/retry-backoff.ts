@@ -1,4 +1,4 @@
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../duration.js';
 
 /** Exponential backoff with "equal jitter": half the delay fixed, half random, capped. */
 export function backoff(retry: { backoff: string; max_backoff: string }, attempt: number, random: () => number): number {

@@ -1,6 +1,6 @@
 import type { AuditEvent } from '../audit/audit-trail.js';
 import type { RolloutRow, StepRow } from '../db/schema.js';
-import { formatDuration } from './duration.js';
+import { formatDuration } from '../duration.js';
 
 /** The audit trail's record of a step starting or ending, as the runner appends it with the change it describes. */
 export function stepEvent(rollout: RolloutRow, workerId: string, kind: 'step-started' | 'step-finished', row: StepRow, summary: string, facts: Readonly<Record<string, unknown>>): AuditEvent {
