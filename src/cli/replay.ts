@@ -4,7 +4,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { loadConfig, type Config } from '../config.js';
 import { displayName, type CommentApproval, type DecisionResult } from '../decide/decide.js';
-import { relationTo, whoMayAct, type ActVerdict } from '../decide/who-may-act.js';
+import { actRequestFor, relationTo, whoMayAct, type ActVerdict } from '../decide/who-may-act.js';
 import { evaluateChange, votersOf, whyIgnored } from '../decide/evaluate-change.js';
 import { loadPolicy } from '../decide/load-policy.js';
 import { needsFiles } from '../decide/match.js';
@@ -219,17 +219,10 @@ const keyOf = (c: { project: string; number: number }) => `${c.project}~${c.numb
  * refusals name the rule.
  */
 function judge(verb: 'approve' | 'deny', rule: RolloutRule, change: GerritChange, by: GerritAccount, rolesByAccount: ReadonlyMap<number, readonly RoleGrant[]>, policy: Policy): ActVerdict {
-  return whoMayAct({
-    verb,
-    source: 'comment',
-    rollout: { rule: rule.name, status: 'held' },
-    rule,
-    waitingGates: [],
-    canRollBack: false,
-    // as serve: stopping a rollout is never self-approval, so a deny does not ask who wrote the change
-    actor: { display: displayName(by), relation: verb === 'deny' ? 'unknown' : relationTo(change, by.accountId), roles: (rolesByAccount.get(by.accountId) ?? []).map((g) => g.role) },
-    roleSources: { gerrit: policy.roles, idp: policy.idpRoles },
-  });
+  // as serve: stopping a rollout is never self-approval, so a deny does not ask who wrote the change
+  const relation = verb === 'deny' ? 'unknown' : relationTo(change, by.accountId);
+  const actor = { display: displayName(by), relation, roles: (rolesByAccount.get(by.accountId) ?? []).map((g) => g.role) };
+  return whoMayAct(actRequestFor(policy, { rule: rule.name, status: 'held', workflow: rule.workflow }, [], { verb, source: 'comment', actor }));
 }
 
 /** A line read as an event, and how to apply it to the replay once it is known to be new. */

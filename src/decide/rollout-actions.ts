@@ -10,7 +10,7 @@ import type { Actor, DecideDeps } from './decide-deps.js';
 import { recordRedecision } from './record-decision.js';
 import { mergeGrants, type RoleGrant } from './roles.js';
 import { resolveRoles } from './voter-roles.js';
-import { canRollBack, relationTo, waitingGates, whoMayAct, type ActVerdict, type ChangeRelation } from './who-may-act.js';
+import { actRequestFor, relationTo, whoMayAct, type ActVerdict, type ChangeRelation } from './who-may-act.js';
 
 /** Where an action came from: a `/rollout` comment on the change, or rollgate's HTTP API (and web page). */
 export type ActionSource = 'comment' | 'api';
@@ -213,19 +213,8 @@ async function waitsAtGate(d: DecideDeps, rollout: RolloutRow): Promise<boolean>
  * same question (`allowedActions`), so a button and the action behind it agree.
  */
 async function judge(d: DecideDeps, rollout: RolloutRow, verb: CommandVerb, person: ActingPerson, grants: readonly RoleGrant[], relation: ChangeRelation): Promise<ActVerdict> {
-  const policy = d.policy();
-  const workflow = policy.workflows[rollout.workflow];
   const steps = rollout.status === 'waiting' || rollout.status === 'running' ? await d.rollouts.steps(rollout.id) : [];
-  return whoMayAct({
-    verb,
-    source: person.source,
-    rollout: { id: rollout.id, rule: rollout.rule, status: rollout.status },
-    rule: ruleOf(d, rollout),
-    waitingGates: waitingGates(workflow, steps),
-    canRollBack: canRollBack(workflow),
-    actor: { display: displayName(person.account), relation, roles: grants.map((g) => g.role) },
-    roleSources: { gerrit: policy.roles, idp: policy.idpRoles },
-  });
+  return whoMayAct(actRequestFor(d.policy(), rollout, steps, { verb, source: person.source, actor: { display: displayName(person.account), relation, roles: grants.map((g) => g.role) } }));
 }
 
 /** A refusal as an action's answer: `forbidden` for who the person is, `nothing` for the rollout's state. */

@@ -1,6 +1,6 @@
 import type { RolloutStatus } from '../db/schema.js';
 import type { WorkflowDefinition } from '../execute/workflow-config.js';
-import type { ApprovalGroup, RolloutRule } from './policy-config.js';
+import type { ApprovalGroup, Policy, RolloutRule } from './policy-config.js';
 
 /**
  * The one place that says who may approve, deny, cancel, retry or roll back a rollout, and
@@ -135,6 +135,29 @@ export function canRollBack(workflow: WorkflowDefinition | undefined): boolean {
 export function ruleRoles(rule: Pick<RolloutRule, 'approval' | 'break_glass'> | undefined): string[] {
   if (!rule) return [];
   return [...new Set([...rule.approval.flatMap((g) => g.roles), ...(rule.break_glass?.roles ?? [])])];
+}
+
+/**
+ * The question every surface asks (comments and the API, the web page's buttons, an approval
+ * gate, replay), built one way: the rollout's rule and workflow from the policy in force, the
+ * approval steps waiting among `steps` (none for a rollout with no step rows yet), and where to
+ * find the people who hold a role.
+ */
+export function actRequestFor(
+  policy: Policy,
+  rollout: { readonly id?: number; readonly rule: string; readonly status: RolloutStatus; readonly workflow: string },
+  steps: ReadonlyArray<{ readonly step_id: string; readonly status: string }>,
+  ask: Pick<ActRequest, 'verb' | 'source' | 'actor'>,
+): ActRequest {
+  const workflow = policy.workflows[rollout.workflow];
+  return {
+    ...ask,
+    rollout: { ...(rollout.id !== undefined ? { id: rollout.id } : {}), rule: rollout.rule, status: rollout.status },
+    rule: policy.rollouts.find((r) => r.name === rollout.rule),
+    waitingGates: waitingGates(workflow, steps),
+    canRollBack: canRollBack(workflow),
+    roleSources: { gerrit: policy.roles, idp: policy.idpRoles },
+  };
 }
 
 const ENGINE_STATES: Readonly<Record<'cancel' | 'retry' | 'rollback', readonly RolloutStatus[]>> = {

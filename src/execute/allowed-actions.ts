@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { RolloutRow, StepRow } from '../db/schema.js';
 import type { Policy } from '../decide/policy-config.js';
-import { canRollBack, relationTo, ROLLOUT_VERBS, waitingGates, whoMayAct, type ChangeRelation, type RolloutVerb } from '../decide/who-may-act.js';
+import { actRequestFor, relationTo, ROLLOUT_VERBS, whoMayAct, type ChangeRelation, type RolloutVerb } from '../decide/who-may-act.js';
 
 export const ROLLOUT_ACTIONS = ROLLOUT_VERBS;
 export type RolloutAction = RolloutVerb;
@@ -19,19 +19,8 @@ export interface PageViewer {
  * and uploader, so an author is not offered an approval that would not count.
  */
 export function allowedActions(policy: Policy, rollout: RolloutRow, steps: readonly StepRow[], viewer: PageViewer, decisions: ReadonlyArray<{ readonly inputs: unknown }>): RolloutAction[] {
-  const workflow = policy.workflows[rollout.workflow];
-  return ROLLOUT_ACTIONS.filter(
-    (verb) =>
-      whoMayAct({
-        verb,
-        source: 'api',
-        rollout: { id: rollout.id, rule: rollout.rule, status: rollout.status },
-        rule: policy.rollouts.find((r) => r.name === rollout.rule),
-        waitingGates: waitingGates(workflow, steps),
-        canRollBack: canRollBack(workflow),
-        actor: { display: viewer.account.username ?? `account ${viewer.account.accountId}`, relation: relationFromDecisions(decisions, viewer.account.accountId), roles: viewer.roles.map((g) => g.role) },
-      }).allowed,
-  );
+  const actor = { display: viewer.account.username ?? `account ${viewer.account.accountId}`, relation: relationFromDecisions(decisions, viewer.account.accountId), roles: viewer.roles.map((g) => g.role) };
+  return ROLLOUT_ACTIONS.filter((verb) => whoMayAct(actRequestFor(policy, rollout, steps, { verb, source: 'api', actor })).allowed);
 }
 
 /** The owner and uploader as a decision recorded them (`decisions.inputs`); other shapes say nothing. */

@@ -1,7 +1,7 @@
 import type { RolloutRow } from '../db/schema.js';
 import type { Policy } from '../decide/policy-config.js';
 import type { RolloutStore } from './rollout-store.js';
-import { canRollBack, waitingGates, whoMayAct, type ChangeRelation } from '../decide/who-may-act.js';
+import { actRequestFor, whoMayAct, type ChangeRelation } from '../decide/who-may-act.js';
 
 /**
  * What operators do to a rollout after it was decided: pass an approval gate, retry a failed
@@ -41,22 +41,16 @@ export async function approveGate(deps: OperationDeps, rolloutId: number, actor:
   const rollout = await deps.rollouts.get(rolloutId);
   if (!rollout) return { ok: false, message: `rollgate: there is no rollout #${rolloutId}.` };
   if (justification.trim() === '') return { ok: false, message: `rollgate: an approval needs a justification: /rollout approve <why>.` };
-  const policy = deps.policy();
-  const workflow = policy.workflows[rollout.workflow];
-  const gates = waitingGates(workflow, await deps.rollouts.steps(rolloutId));
+  const request = actRequestFor(deps.policy(), rollout, await deps.rollouts.steps(rolloutId), {
+    verb: 'approve',
+    source: actor.source ?? 'api',
+    actor: { display: who(actor), relation: actor.relation ?? 'unknown', roles: actor.roles },
+  });
+  const gates = request.waitingGates;
   if (gates.length === 0) {
     return { ok: false, message: `rollgate: rollout #${rolloutId} (${rollout.rule}) is ${describe(rollout)}; it is not waiting at an approval gate.` };
   }
-  const verdict = whoMayAct({
-    verb: 'approve',
-    source: actor.source ?? 'api',
-    rollout: { id: rollout.id, rule: rollout.rule, status: rollout.status },
-    rule: policy.rollouts.find((r) => r.name === rollout.rule),
-    waitingGates: gates,
-    canRollBack: canRollBack(workflow),
-    actor: { display: who(actor), relation: actor.relation ?? 'unknown', roles: actor.roles },
-    roleSources: { gerrit: policy.roles, idp: policy.idpRoles },
-  });
+  const verdict = whoMayAct(request);
   if (!verdict.allowed) return { ok: false, forbidden: verdict.refusal === 'forbidden', message: `rollgate: ${verdict.message}` };
   const passed: string[] = [];
   for (const stepId of verdict.gates) {
