@@ -50,13 +50,6 @@ export class StartStages {
     return opened;
   }
 
-  /** Throws `StartAborted`, closing what was opened, if the signal has come. */
-  async check(): Promise<void> {
-    if (!this.#signal?.aborted) return;
-    await this.#closeAll();
-    throw new StartAborted();
-  }
-
   async #abandon<T>(work: Promise<T>, close: ((opened: T) => Promise<void>) | undefined): Promise<void> {
     const finished = await withinGrace(work.then((value) => ({ value }), () => undefined));
     if (finished && close) this.#closers.push(() => close(finished.value));

@@ -2,7 +2,8 @@ import { sql, type Kysely } from 'kysely';
 import type { AuditLogRow, Database } from '../db/schema.js';
 import { ChainChecker, entryHash, GENESIS_HASH, type AuditEntry, type ChainBreak, type RecordedHead } from './audit-chain.js';
 import type { AuditEvent, AuditTrail } from './audit-trail.js';
-import { storableText, toStorable, type JsonValue } from './canonical-json.js';
+import { storableText } from '../db/storable-text.js';
+import { toStorable, type JsonValue } from './canonical-json.js';
 
 /** What walking the whole chain found. */
 export type AuditVerification =

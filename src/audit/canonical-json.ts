@@ -17,7 +17,6 @@ export function toStorable(value: unknown): JsonValue {
 }
 
 /** A text column's value, made storable the same way (PostgreSQL text refuses NUL too). */
-export { storableText };
 
 function storableStrings(value: JsonValue): JsonValue {
   if (typeof value === 'string') return storableText(value);
