@@ -1,4 +1,5 @@
 import type { Logger } from './log.js';
+import { WakeUp } from './wake-up.js';
 
 /**
  * Runs `tick` until stopped: again at once while it reports work done, otherwise after `idleMs`
@@ -11,8 +12,7 @@ export class PollLoop {
   readonly #idleMs: number;
   readonly #logger: Logger;
   #running = false;
-  #wakeUp: (() => void) | undefined;
-  #woken = false;
+  readonly #wakeUp = new WakeUp();
   #done: Promise<void> = Promise.resolve();
 
   constructor(name: string, tick: () => Promise<boolean>, options: { idleMs: number; logger: Logger }) {
@@ -29,8 +29,7 @@ export class PollLoop {
   }
 
   wake(): void {
-    this.#woken = true;
-    this.#wakeUp?.();
+    this.#wakeUp.poke();
   }
 
   async stop(): Promise<void> {
@@ -42,7 +41,6 @@ export class PollLoop {
   async #run(): Promise<void> {
     let failures = 0;
     while (this.#running) {
-      this.#woken = false;
       let busy = false;
       try {
         busy = await this.#tick();
@@ -53,16 +51,8 @@ export class PollLoop {
         this.#logger.error({ loop: this.#name, err }, 'loop iteration failed');
       }
       if (busy || !this.#running) continue;
-      if (this.#woken) continue;
-      const delay = failures > 0 ? Math.min(this.#idleMs * 2 ** failures, 30_000) : this.#idleMs;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delay);
-        this.#wakeUp = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.#wakeUp = undefined;
+      // a wake() during the tick is not lost: the wait returns at once
+      await this.#wakeUp.next(failures > 0 ? Math.min(this.#idleMs * 2 ** failures, 30_000) : this.#idleMs);
     }
   }
 }

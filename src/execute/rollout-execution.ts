@@ -13,7 +13,7 @@ import { isRollbackStep, rollbackDefinition, rollbackEnd, rollbackPlan } from '.
 import type { RunnerDeps } from './runner-deps.js';
 import { usesPreviousRev, workflowVariables } from './step-environment.js';
 import { StepRunner, type StepClaim, type StopReason } from './step-runner.js';
-import { WakeUp } from './wake-up.js';
+import { WakeUp } from '../wake-up.js';
 import { stepKind, type WorkflowDefinition } from './workflow-config.js';
 
 /** What a claim needs of the runner that took it. */
