@@ -10,7 +10,7 @@ import type { OutboxStore } from '../report/outbox-store.js';
 import type { ApprovalStore } from './approval-store.js';
 import type { DecisionLog } from './decision-log.js';
 import type { Policy } from './policy-config.js';
-import type { ChangeRelation } from './who-may-act.js';
+import type { Actor, OperationResult } from './who-may-act.js';
 
 // The decide stage's dependencies and the shapes its handlers share. They live apart from the
 // event processor so that the handlers it calls can name them without importing it back (a cycle).
@@ -40,24 +40,6 @@ export interface DecideDeps {
   readonly operations?: RolloutOperations;
   /** Appends decisions, approvals and commands to the audit trail; absent in tests that do not look at it. */
   readonly audit?: AuditTrail;
-}
-
-/** A person acting on a rollout, with the roles they hold now. */
-export interface Actor {
-  readonly accountId: number;
-  readonly username?: string | undefined;
-  readonly roles: readonly string[];
-  /** Owner or uploader of the change, or neither; absent is judged like an author (an approval gate asks). */
-  readonly relation?: ChangeRelation;
-  /** How they asked, for the words of a refusal. */
-  readonly source?: 'comment' | 'api';
-}
-
-/** What an operation did, in words for the person who asked (posted as a reply); `forbidden`: refused for who they are. */
-export interface OperationResult {
-  readonly ok: boolean;
-  readonly message: string;
-  readonly forbidden?: boolean;
 }
 
 /** The workflow engine's operator actions, as the decide stage calls them after checking roles. */

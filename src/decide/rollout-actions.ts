@@ -6,11 +6,11 @@ import { asCommentApproval } from './approval-store.js';
 import type { CommandVerb } from './comment-command.js';
 import { displayName, type Approver, type DecisionResult } from './decide.js';
 import { evaluateChange, votersOf } from './evaluate-change.js';
-import type { Actor, DecideDeps } from './decide-deps.js';
+import type { DecideDeps } from './decide-deps.js';
 import { recordRedecision } from './record-decision.js';
 import { mergeGrants, type RoleGrant } from './roles.js';
 import { resolveRoles } from './voter-roles.js';
-import { actRequestFor, relationTo, whoMayAct, type ActVerdict, type ChangeRelation } from './who-may-act.js';
+import { actRequestFor, relationTo, whoMayAct, type ActVerdict, type Actor, type ChangeRelation } from './who-may-act.js';
 
 /** Where an action came from: a `/rollout` comment on the change, or rollgate's HTTP API (and web page). */
 export type ActionSource = 'comment' | 'api';

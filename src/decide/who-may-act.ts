@@ -32,6 +32,27 @@ export type RolloutVerb = (typeof ROLLOUT_VERBS)[number];
 export type ChangeRelation = 'owns' | 'uploaded' | 'other' | 'unknown';
 const RELATION_WORDS: Readonly<Record<ChangeRelation, string>> = { owns: 'owns', uploaded: 'uploaded', unknown: 'may be the author of', other: 'is not the author of' };
 
+/**
+ * A person acting on a rollout through the workflow engine (comments, the API), with the roles
+ * they hold now; the engine asks `whoMayAct` again with it where the answer may have changed.
+ */
+export interface Actor {
+  readonly accountId: number;
+  readonly username?: string | undefined;
+  readonly roles: readonly string[];
+  /** Owner or uploader of the change, or neither; absent or 'unknown' is judged like an author (an approval gate asks). */
+  readonly relation?: ChangeRelation;
+  /** How they asked, for the words of a refusal; the API's when absent. */
+  readonly source?: 'comment' | 'api';
+}
+
+/** What an operation did, in words for the person who asked (e.g. a Gerrit reply); `forbidden`: refused for who they are, not for the rollout's state. */
+export interface OperationResult {
+  readonly ok: boolean;
+  readonly message: string;
+  readonly forbidden?: boolean;
+}
+
 /** role → the Gerrit groups and IdP groups that give it (roles.yaml), so a refusal can say whom to ask. */
 export interface RoleSources {
   readonly gerrit: Readonly<Record<string, readonly string[]>>;

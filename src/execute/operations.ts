@@ -1,7 +1,7 @@
 import type { RolloutRow } from '../db/schema.js';
 import type { Policy } from '../decide/policy-config.js';
 import type { RolloutStore } from './rollout-store.js';
-import { actRequestFor, whoMayAct, type ChangeRelation } from '../decide/who-may-act.js';
+import { actRequestFor, whoMayAct, type Actor, type OperationResult } from '../decide/who-may-act.js';
 
 /**
  * What operators do to a rollout after it was decided: pass an approval gate, retry a failed
@@ -10,19 +10,6 @@ import { actRequestFor, whoMayAct, type ChangeRelation } from '../decide/who-may
  * again here, for the gates waiting at that moment. Each is one conditional update, so two people acting at
  * once get one effect and one explanation, and each wakes the runner.
  */
-export interface Actor {
-  readonly accountId: number;
-  readonly username?: string;
-  readonly roles: readonly string[];
-  /** Owner or uploader of the change, or neither; absent or 'unknown' is judged like an author (an approval gate asks). */
-  readonly relation?: ChangeRelation;
-  /** How they asked, for the words of a refusal; the API's when absent. */
-  readonly source?: 'comment' | 'api';
-}
-
-/** `message` is shown to the person, e.g. as a Gerrit reply; `forbidden`: refused for who they are, not for the rollout's state. */
-export type OperationResult = { readonly ok: boolean; readonly message: string; readonly forbidden?: boolean };
-
 export interface OperationDeps {
   readonly rollouts: RolloutStore;
   readonly policy: () => Policy;

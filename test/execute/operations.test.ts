@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../src/db/database.js';
-import { approveGate, cancelRollout, retryRollout, rollbackRollout, type Actor } from '../../src/execute/operations.js';
+import type { Actor } from '../../src/decide/who-may-act.js';
+import { approveGate, cancelRollout, retryRollout, rollbackRollout } from '../../src/execute/operations.js';
 import { BACKENDS, openTestDatabase } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { Engine, policy, queueRollout, rule, run, workflow } from './engine-harness.js';
