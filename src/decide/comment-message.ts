@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { ChangeMessage, GerritAccount, GerritClient } from '../gerrit/gerrit-client.js';
-import { parseCommentCommands, type CommentCommand } from './comment-command.js';
+import { parseCommentCommands, type CommentCommand } from '../policy/comment-command.js';
 
 /** What binding a comment event to a Gerrit message came to. */
 export type MessageBinding =

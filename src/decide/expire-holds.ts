@@ -1,11 +1,11 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { Logger } from '../log.js';
-import { expiredMessage, REVIEW_TAG } from '../report/format-message.js';
-import type { OutboxStore } from '../report/outbox-store.js';
-import { rolloutSummary } from '../report/rollout-summary.js';
-import type { Reason } from './decide.js';
-import type { DecisionLog } from './decision-log.js';
+import { expiredMessage, REVIEW_TAG } from '../messages/format-message.js';
+import type { OutboxStore } from '../messages/outbox-store.js';
+import { rolloutSummary } from '../messages/rollout-summary.js';
+import type { Reason } from '../policy/decide.js';
+import type { DecisionLog } from '../rollouts/decision-log.js';
 
 export interface ExpireHoldsDeps {
   readonly db: Kysely<Database>;

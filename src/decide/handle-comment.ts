@@ -1,11 +1,11 @@
 import type { GerritAccount } from '../gerrit/gerrit-client.js';
 import type { CommentAddedEvent } from '../gerrit/gerrit-event.js';
-import { REVIEW_TAG } from '../report/format-message.js';
-import { MAX_COMMANDS_PER_COMMENT, parseCommentCommands } from './comment-command.js';
+import { REVIEW_TAG } from '../messages/format-message.js';
+import { MAX_COMMANDS_PER_COMMENT, parseCommentCommands } from '../policy/comment-command.js';
 import { bindToGerritMessage } from './comment-message.js';
-import { displayName } from './decide.js';
+import { displayName } from '../policy/decide.js';
 import type { DecideDeps, Handled } from './decide-deps.js';
-import { approveAtGate, approveHeld, denyRollout, operateRollout, type ActingPerson } from './rollout-actions.js';
+import { approveAtGate, approveHeld, denyRollout, operateRollout, type ActingPerson } from '../actions/rollout-actions.js';
 
 /**
  * A review comment with `/rollout` commands on a merged change: each command is applied to the

@@ -1,10 +1,10 @@
 import { NotMergedYetError } from '../errors.js';
 import type { ChangeMergedEvent } from '../gerrit/gerrit-event.js';
-import { evaluateChange, votersOf, whyIgnored } from './evaluate-change.js';
+import { evaluateChange, votersOf, whyIgnored } from '../policy/evaluate-change.js';
 import type { DecideDeps, Handled } from './decide-deps.js';
 import { mergedRevision } from './merged-revision.js';
-import { recordMergeDecision } from './record-decision.js';
-import { resolveRoles } from './voter-roles.js';
+import { recordMergeDecision } from '../actions/record-decision.js';
+import { resolveRoles } from '../policy/voter-roles.js';
 
 /**
  * A merge: one decided rollout per matching rule, from Gerrit's REST view of the change. The

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import type { GerritAccount, GerritChange, GerritVote } from '../gerrit/gerrit-client.js';
 import { AccountAttributeSchema, ChangeAttributeSchema, PatchSetAttributeSchema, type GerritEvent } from '../gerrit/gerrit-event.js';
-import { MAX_COMMANDS_PER_COMMENT, parseCommentCommands, type CommentCommand } from './comment-command.js';
-import type { CommentApproval } from './decide.js';
-import { shortBranch } from './match.js';
+import { MAX_COMMANDS_PER_COMMENT, parseCommentCommands, type CommentCommand } from '../policy/comment-command.js';
+import type { CommentApproval } from '../policy/decide.js';
+import { shortBranch } from '../policy/match.js';
 
 /**
  * Rebuilds the changes that recorded `gerrit stream-events` lines describe, as `GerritChange`

@@ -1,5 +1,5 @@
 import type { StepStatus } from '../db/schema.js';
-import { stepKind } from './workflow-config.js';
+import { stepKind } from '../policy/workflow-config.js';
 
 /**
  * The forward run's decisions about a workflow's steps, apart from carrying them out: which steps

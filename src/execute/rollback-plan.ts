@@ -1,5 +1,5 @@
 import type { StepRow } from '../db/schema.js';
-import { stepKind, type ActionDefinition, type WorkflowDefinition } from './workflow-config.js';
+import { stepKind, type ActionDefinition, type WorkflowDefinition } from '../policy/workflow-config.js';
 
 /**
  * What a rollback runs, decided from the forward run's recorded steps. Pure: the runner stores the

@@ -2,19 +2,19 @@ import type { Kysely } from 'kysely';
 import { revisionProblem } from '../gerrit/commit-sha.js';
 import type { Database, RolloutRow, StepStatus } from '../db/schema.js';
 import type { Logger } from '../log.js';
-import { finishedMessage, gateMessage, startedMessage } from '../report/format-message.js';
-import { rolloutSummary, stepSummary } from '../report/rollout-summary.js';
+import { finishedMessage, gateMessage, startedMessage } from '../messages/format-message.js';
+import { rolloutSummary, stepSummary } from '../messages/rollout-summary.js';
 import { formatDuration, parseDuration } from '../duration.js';
 import { MAX_TIMER_MS } from './abortable-sleep.js';
 import { expiredGates, forwardState, parkedUntil, readySteps, resumedStatus, skippedSteps, stepFailure, stepsIn } from './dag-plan.js';
-import type { Variables } from './interpolate.js';
+import type { Variables } from '../policy/interpolate.js';
 import { redact, secretValues } from './redact.js';
 import { isRollbackStep, rollbackDefinition, rollbackEnd, rollbackPlan } from './rollback-plan.js';
 import type { RunnerDeps } from './runner-deps.js';
 import { usesPreviousRev, workflowVariables } from './step-environment.js';
 import { StepRunner, type StepClaim, type StopReason } from './step-runner.js';
 import { WakeUp } from '../wake-up.js';
-import { stepKind, type WorkflowDefinition } from './workflow-config.js';
+import { stepKind, type WorkflowDefinition } from '../policy/workflow-config.js';
 
 /** What a claim needs of the runner that took it. */
 export interface ExecutionHost {

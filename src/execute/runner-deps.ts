@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
-import type { Policy } from '../decide/policy-config.js';
-import type { OutboxStore } from '../report/outbox-store.js';
+import type { Policy } from '../policy/policy-config.js';
+import type { OutboxStore } from '../messages/outbox-store.js';
 import type { StepDeps } from './step-runner.js';
 
 /** What the execute stage needs of the service: its stores, policy, logger and settings. */

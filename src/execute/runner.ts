@@ -1,9 +1,9 @@
 import type { Kysely } from 'kysely';
 import type { Database, RolloutRow } from '../db/schema.js';
-import { supersededMessage } from '../report/format-message.js';
-import { rolloutSummary } from '../report/rollout-summary.js';
+import { supersededMessage } from '../messages/format-message.js';
+import { rolloutSummary } from '../messages/rollout-summary.js';
 import { Execution, type ExecutionHost } from './rollout-execution.js';
-import { enqueueRolloutMessage } from './rollout-messages.js';
+import { enqueueRolloutMessage } from '../messages/rollout-messages.js';
 import type { RunnerDeps } from './runner-deps.js';
 
 export type { RunnerDeps } from './runner-deps.js';

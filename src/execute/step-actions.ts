@@ -1,6 +1,6 @@
 import path from 'node:path';
-import type { ActionDefinition } from './workflow-config.js';
-import { interpolate, interpolateJson, interpolateUrl, type Variables } from './interpolate.js';
+import type { ActionDefinition } from '../policy/workflow-config.js';
+import { interpolate, interpolateJson, interpolateUrl, type Variables } from '../policy/interpolate.js';
 import { redact, redactedTail, secretValues } from './redact.js';
 import { runProcess } from './run-process.js';
 

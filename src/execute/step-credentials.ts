@@ -1,4 +1,4 @@
-import type { ActionDefinition } from './workflow-config.js';
+import type { ActionDefinition } from '../policy/workflow-config.js';
 
 /** Where step tokens come from: rollgate's OpenID provider, by the client-credentials grant. */
 export interface StepCredentials {

@@ -1,6 +1,6 @@
 import type { RolloutRow } from '../db/schema.js';
-import { interpolate, type Variables } from './interpolate.js';
-import type { WorkflowDefinition } from './workflow-config.js';
+import { interpolate, type Variables } from '../policy/interpolate.js';
+import type { WorkflowDefinition } from '../policy/workflow-config.js';
 
 /** What a step sees of its rollout: the `${…}` variables of its workflow, and rollgate's variables in its environment. */
 

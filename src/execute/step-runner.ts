@@ -4,16 +4,16 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { parseDuration } from '../duration.js';
 import { sleep } from './abortable-sleep.js';
-import type { Variables } from './interpolate.js';
+import type { Variables } from '../policy/interpolate.js';
 import { stopProcessGroup, THIS_HOST } from './orphan-process.js';
 import { redact } from './redact.js';
 import { backoff } from './retry-backoff.js';
-import type { RolloutStore } from './rollout-store.js';
+import type { RolloutStore } from '../rollouts/rollout-store.js';
 import { runAction, type ActionResult } from './step-actions.js';
 import { stepEvent, stepFinished } from './step-audit.js';
 import { stepCredential, type StepCredentials } from './step-credentials.js';
 import { idempotencyKey, stepEnv } from './step-environment.js';
-import { DEFAULT_STEP_TIMEOUT, type ActionDefinition, type StepDefinition } from './workflow-config.js';
+import { DEFAULT_STEP_TIMEOUT, type ActionDefinition, type StepDefinition } from '../policy/workflow-config.js';
 
 /** Why a rollout's steps were stopped from outside. */
 export type StopReason = 'cancel' | 'timeout' | 'shutdown' | 'lost';

@@ -1,5 +1,5 @@
 import Koa from 'koa';
-import type { RolloutStore } from '../execute/rollout-store.js';
+import type { RolloutStore } from '../rollouts/rollout-store.js';
 import type { Logger } from '../log.js';
 import { errorMiddleware } from './error-middleware.js';
 import type { Readiness } from '../db/readiness.js';
@@ -13,7 +13,7 @@ import { securityHeaders } from './security-headers.js';
 import { webPublicRoutes, webRoutes, type WebDeps } from './web/web-routes.js';
 import { authRoutes } from './routes/auth.js';
 import { rolloutActionRoutes } from './routes/rollout-actions.js';
-import type { DecideDeps } from '../decide/decide-deps.js';
+import type { ActionDeps } from '../actions/action-deps.js';
 import { SessionCookies } from '../identity/session-cookie.js';
 import type { Identity } from '../identity/identity.js';
 
@@ -32,7 +32,7 @@ export interface AppDeps {
   /** Serves `GET /api/audit` to logged-in operators holding an `audit_readers` role. */
   readonly audit?: AuditRouteDeps;
   /** What the API's rollout actions act through (the decide stage's dependencies); absent without Gerrit REST. */
-  readonly actions?: DecideDeps | undefined;
+  readonly actions?: ActionDeps | undefined;
 }
 
 /** The request path as logged: the webhook secret may be its last segment (right or a near miss), so that segment never reaches a log. */

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { OidcConfig } from '../config.js';
 import type { Database } from '../db/schema.js';
-import type { Policy } from '../decide/policy-config.js';
+import type { Policy } from '../policy/policy-config.js';
 import type { GerritClient } from '../gerrit/gerrit-client.js';
 import type { Logger } from '../log.js';
 import type { IdentityProvider } from './identity-provider.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Context, Next } from 'koa';
-import type { Policy } from '../decide/policy-config.js';
-import { mergeGrants, rolesForGroups, rolesForIdpGroups, type RoleGrant } from '../decide/roles.js';
+import type { Policy } from '../policy/policy-config.js';
+import { mergeGrants, rolesForGroups, rolesForIdpGroups, type RoleGrant } from '../policy/roles.js';
 import { GerritError, UnauthorizedError, UnavailableError } from '../errors.js';
 import type { GerritAccount, GerritClient, GerritGroup } from '../gerrit/gerrit-client.js';
 import type { Logger } from '../log.js';

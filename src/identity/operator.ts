@@ -1,4 +1,4 @@
-import type { RoleGrant } from '../decide/roles.js';
+import type { RoleGrant } from '../policy/roles.js';
 import type { GerritAccount } from '../gerrit/gerrit-client.js';
 
 /**

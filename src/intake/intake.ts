@@ -5,7 +5,7 @@ import { parseEventLine } from '../gerrit/gerrit-event.js';
 import type { SplitLine } from '../gerrit/line-splitter.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { EventStore } from './event-store.js';
+import type { EventStore } from '../rollouts/event-store.js';
 
 /** Where an event came from; kept with it for the audit and for debugging. */
 export type EventSource = 'stream' | 'webhook' | 'replay' | 'backfill';

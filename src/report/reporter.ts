@@ -6,7 +6,7 @@ import { GerritError } from '../errors.js';
 import type { GerritClient } from '../gerrit/gerrit-client.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { OutboxStore } from './outbox-store.js';
+import type { OutboxStore } from '../messages/outbox-store.js';
 
 export interface ReporterDeps {
   readonly outbox: OutboxStore;

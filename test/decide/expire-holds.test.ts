@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { AuditStore } from '../../src/audit/audit-store.js';
 import type { DatabaseHandle } from '../../src/db/database.js';
-import { DecisionLog } from '../../src/decide/decision-log.js';
+import { DecisionLog } from '../../src/rollouts/decision-log.js';
 import { expireHolds } from '../../src/decide/expire-holds.js';
-import { RolloutStore } from '../../src/execute/rollout-store.js';
+import { RolloutStore } from '../../src/rollouts/rollout-store.js';
 import { silentLogger } from '../../src/log.js';
-import { OutboxStore } from '../../src/report/outbox-store.js';
+import { OutboxStore } from '../../src/messages/outbox-store.js';
 import { BACKENDS, openTestDatabase } from '../helpers/backends.js';
 
 describe.each(BACKENDS)('%s: expireHolds', (backend) => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { StepRow, StepStatus } from '../../src/db/schema.js';
 import { expiredGates, forwardState, parkedUntil, readySteps, resumedStatus, skippedSteps, stepFailure, type PlanStep } from '../../src/execute/dag-plan.js';
 import { isRollbackStep, rollbackDefinition, rollbackEnd, rollbackPlan } from '../../src/execute/rollback-plan.js';
-import { WorkflowFileSchema } from '../../src/execute/workflow-config.js';
+import { WorkflowFileSchema } from '../../src/policy/workflow-config.js';
 
 /** Steps written as `id<-need,need` (a run step) or `?id<-need` (an approval gate). */
 function graph(...specs: string[]): PlanStep[] {

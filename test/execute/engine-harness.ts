@@ -4,14 +4,14 @@ import path from 'node:path';
 import { AuditStore } from '../../src/audit/audit-store.js';
 import type { DatabaseHandle } from '../../src/db/database.js';
 import type { RolloutRow, StepRow } from '../../src/db/schema.js';
-import type { Policy, RolloutRule } from '../../src/decide/policy-config.js';
-import type { OperationDeps } from '../../src/execute/operations.js';
-import { RolloutStore } from '../../src/execute/rollout-store.js';
+import type { Policy, RolloutRule } from '../../src/policy/policy-config.js';
+import type { OperationDeps } from '../../src/actions/operations.js';
+import { RolloutStore } from '../../src/rollouts/rollout-store.js';
 import { Runner, type RunnerDeps } from '../../src/execute/runner.js';
-import { checkWorkflow, WorkflowFileSchema, type WorkflowDefinition } from '../../src/execute/workflow-config.js';
+import { checkWorkflow, WorkflowFileSchema, type WorkflowDefinition } from '../../src/policy/workflow-config.js';
 import { silentLogger } from '../../src/log.js';
 import { PollLoop } from '../../src/poll-loop.js';
-import { OutboxStore } from '../../src/report/outbox-store.js';
+import { OutboxStore } from '../../src/messages/outbox-store.js';
 
 /** The step program the engine tests run: a real process that records what reached it. */
 export const STEP = path.resolve('test/fixtures/ops/step.mjs');

@@ -8,7 +8,7 @@ import type { DatabaseHandle } from '../../src/db/database.js';
 import type { RolloutRow } from '../../src/db/schema.js';
 import { BACKENDS, openTestDatabase } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { RolloutStore } from '../../src/execute/rollout-store.js';
+import { RolloutStore } from '../../src/rollouts/rollout-store.js';
 import { Engine, policy, queueRollout, rule, run, workflow } from './engine-harness.js';
 import { alive } from '../helpers/process-alive.js';
 
@@ -279,7 +279,7 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
     expect((await engine.store.waitingForChange('payments/api', rollout.change_number)).map((w) => w.id)).toEqual([rollout.id]);
     expect((await engine.messages(rollout.id)).at(-1)).toContain('WAITING FOR APPROVAL at step promote');
 
-    const { approveGate } = await import('../../src/execute/operations.js');
+    const { approveGate } = await import('../../src/actions/operations.js');
     const carol = await approveGate(engine.operations(), rollout.id, { accountId: 3, username: 'carol', roles: ['staging-deployer'], relation: 'other' }, 'ship it');
     expect(carol).toEqual({ ok: false, forbidden: true, message: expect.stringContaining('step promote needs one of the roles prod-deployer; carol holds staging-deployer') });
     // two approvals at once: one passes the gate, the other is told it no longer waits

@@ -3,7 +3,7 @@ import type { DatabaseHandle } from '../../src/db/database.js';
 import type { GerritClient, MergedChangeRef } from '../../src/gerrit/gerrit-client.js';
 import { Backfill } from '../../src/intake/backfill.js';
 import { CheckpointStore } from '../../src/intake/checkpoint-store.js';
-import { EventStore } from '../../src/intake/event-store.js';
+import { EventStore } from '../../src/rollouts/event-store.js';
 import { Intake } from '../../src/intake/intake.js';
 import { silentLogger } from '../../src/log.js';
 import { BACKENDS, openTestDatabase } from '../helpers/backends.js';

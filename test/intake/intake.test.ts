@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NewEvent } from '../../src/db/schema.js';
-import { EventStore } from '../../src/intake/event-store.js';
+import { EventStore } from '../../src/rollouts/event-store.js';
 import { Intake } from '../../src/intake/intake.js';
 import { silentLogger } from '../../src/log.js';
 import { BACKENDS, openTestDatabase } from '../helpers/backends.js';

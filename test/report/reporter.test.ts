@@ -6,7 +6,7 @@ import type { DatabaseHandle } from '../../src/db/database.js';
 import { parseRetryAfter, GerritRestClient } from '../../src/gerrit/gerrit-rest-client.js';
 import { silentLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics.js';
-import { OutboxStore } from '../../src/report/outbox-store.js';
+import { OutboxStore } from '../../src/messages/outbox-store.js';
 import { Reporter } from '../../src/report/reporter.js';
 import { PollLoop } from '../../src/poll-loop.js';
 import { BACKENDS, openTestDatabase } from '../helpers/backends.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCommentCommands } from '../../src/decide/comment-command.js';
+import { parseCommentCommands } from '../../src/policy/comment-command.js';
 import { BACKENDS } from '../helpers/backends.js';
 import { alice, bob, changeMergedEvent, commentAddedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
 import { serviceOnDoublesForSuite } from '../helpers/service-on-doubles.js';

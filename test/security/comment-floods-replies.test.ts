@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_COMMANDS_PER_COMMENT } from '../../src/decide/comment-command.js';
+import { MAX_COMMANDS_PER_COMMENT } from '../../src/policy/comment-command.js';
 import { BACKENDS } from '../helpers/backends.js';
 import { alice, bob, carol, changeMergedEvent, commentAddedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
 import { serviceOnDoublesForSuite } from '../helpers/service-on-doubles.js';

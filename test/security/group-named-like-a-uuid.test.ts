@@ -2,7 +2,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { describeGroupRefs, rolesForGroups } from '../../src/decide/roles.js';
+import { describeGroupRefs, rolesForGroups } from '../../src/policy/roles.js';
 import { runCli } from '../helpers/run-cli.js';
 
 /**

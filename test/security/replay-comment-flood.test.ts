@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MAX_COMMANDS_PER_COMMENT } from '../../src/decide/comment-command.js';
+import { MAX_COMMANDS_PER_COMMENT } from '../../src/policy/comment-command.js';
 import { alice, bob, carol, changeMergedEvent, commentAddedEvent, mergedChange } from '../helpers/change-events.js';
 import { runCli } from '../helpers/run-cli.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Actor } from '../../src/decide/who-may-act.js';
-import { cancelRollout } from '../../src/execute/operations.js';
+import type { Actor } from '../../src/policy/who-may-act.js';
+import { cancelRollout } from '../../src/actions/operations.js';
 import { BACKENDS, openTestDatabaseForSuite } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { Engine, policy, queueRollout, rule, workflow } from '../execute/engine-harness.js';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { RolloutStatus } from '../../src/db/schema.js';
-import { decide } from '../../src/decide/decide.js';
-import { RolloutRuleSchema, type RolloutRule } from '../../src/decide/policy-config.js';
-import { whoMayAct, type ActRequest, type ActVerdict, type ChangeRelation, type RolloutVerb } from '../../src/decide/who-may-act.js';
+import { decide } from '../../src/policy/decide.js';
+import { RolloutRuleSchema, type RolloutRule } from '../../src/policy/policy-config.js';
+import { whoMayAct, type ActRequest, type ActVerdict, type ChangeRelation, type RolloutVerb } from '../../src/policy/who-may-act.js';
 
 /**
  * Who may act on a rollout, over every rule field that bears on it (approval groups' roles,

@@ -4,11 +4,12 @@ import type { Context } from 'koa';
 import { BadRequestError, UnauthorizedError } from '../../errors.js';
 import { readBody } from '../read-body.js';
 import { sameSecret } from '../../identity/same-secret.js';
-import type { Intake } from '../../intake/intake.js';
+import type { NewEvent } from '../../db/schema.js';
 import type { Logger } from '../../log.js';
 
 export interface WebhookOptions {
-  readonly intake: Intake;
+  /** Stores a webhook body the way the intake stores a stream line (the intake stage passes itself). */
+  readonly intake: { add(text: string, source: 'webhook'): Promise<{ stored: boolean; row: NewEvent }> };
   readonly logger: Logger;
   /** The shared secret; absent means the webhook intake is off. */
   readonly secret: string | undefined;

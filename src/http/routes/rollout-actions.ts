@@ -3,10 +3,10 @@ import type { Router } from '@koa/router';
 import { createRouter } from '../router.js';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import type { DecideDeps } from '../../decide/decide-deps.js';
-import { actOnRollout, type ActingPerson } from '../../decide/rollout-actions.js';
+import type { ActionDeps } from '../../actions/action-deps.js';
+import { actOnRollout, type ActingPerson } from '../../actions/rollout-actions.js';
 import { BadRequestError, ConflictError, ForbiddenError, NotFoundError, RollgateError, UnauthorizedError, UnavailableError } from '../../errors.js';
-import { ROLLOUT_ACTIONS } from '../../execute/allowed-actions.js';
+import { ROLLOUT_ACTIONS } from '../../actions/allowed-actions.js';
 import { CSRF_HEADER, presentedCsrf, requireCsrf } from '../../identity/csrf.js';
 import type { Operator } from '../../identity/operator.js';
 import { requireOperator } from '../../identity/operator-resolver.js';
@@ -15,7 +15,7 @@ import { parseRolloutId, rolloutView } from './rollouts.js';
 
 export interface RolloutActionOptions {
   /** The decide stage's dependencies; absent until Gerrit REST is configured (roles come from Gerrit). */
-  readonly decide: DecideDeps | undefined;
+  readonly decide: ActionDeps | undefined;
   /** Whether OIDC login is configured; without it nobody can be known, so nothing can be done. */
   readonly loginConfigured: boolean;
 }

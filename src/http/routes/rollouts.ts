@@ -3,7 +3,7 @@ import { createRouter } from '../router.js';
 import { z } from 'zod';
 import { ROLLOUT_STATUSES, type RolloutRow, type RolloutStatus, type StepRow } from '../../db/schema.js';
 import { BadRequestError, NotFoundError } from '../../errors.js';
-import type { RolloutStore } from '../../execute/rollout-store.js';
+import type { RolloutStore } from '../../rollouts/rollout-store.js';
 import { requireOperator } from '../../identity/operator-resolver.js';
 import { parseQuery } from '../parse-query.js';
 

@@ -1,4 +1,4 @@
-import { displayName } from '../../decide/decide.js';
+import { displayName } from '../../policy/decide.js';
 import type { Operator } from '../../identity/operator.js';
 import { html, type Html } from './html.js';
 

@@ -1,7 +1,7 @@
 import type { DecisionRow, RolloutRow, StepRow } from '../../db/schema.js';
-import type { Approver, Reason } from '../../decide/decide.js';
-import type { RolloutAction } from '../../execute/allowed-actions.js';
-import type { WorkflowDefinition } from '../../execute/workflow-config.js';
+import type { Approver, Reason } from '../../policy/decide.js';
+import type { RolloutAction } from '../../actions/allowed-actions.js';
+import type { WorkflowDefinition } from '../../policy/workflow-config.js';
 import { age, badge, changeLink, shortRevision } from './format.js';
 import { html, type Html } from './html.js';
 import { page, type Viewer } from './layout.js';

@@ -1,5 +1,5 @@
 import type { StepRow } from '../../db/schema.js';
-import type { WorkflowDefinition } from '../../execute/workflow-config.js';
+import type { WorkflowDefinition } from '../../policy/workflow-config.js';
 import { badge, duration } from './format.js';
 import { html, type Html } from './html.js';
 

@@ -1,16 +1,16 @@
 import type { AuditKind } from '../audit/audit-trail.js';
 import type { RolloutRow } from '../db/schema.js';
 import type { GerritAccount, GerritChange } from '../gerrit/gerrit-client.js';
-import { REVIEW_TAG } from '../report/format-message.js';
-import { asCommentApproval } from './approval-store.js';
-import type { CommandVerb } from './comment-command.js';
-import { displayName, type Approver, type DecisionResult } from './decide.js';
-import { evaluateChange, votersOf } from './evaluate-change.js';
-import type { DecideDeps } from './decide-deps.js';
+import { REVIEW_TAG } from '../messages/format-message.js';
+import { asCommentApproval } from '../rollouts/approval-store.js';
+import type { CommandVerb } from '../policy/comment-command.js';
+import { displayName, type Approver, type DecisionResult } from '../policy/decide.js';
+import { evaluateChange, votersOf } from '../policy/evaluate-change.js';
+import type { ActionDeps } from './action-deps.js';
 import { recordRedecision } from './record-decision.js';
-import { mergeGrants, type RoleGrant } from './roles.js';
-import { resolveRoles } from './voter-roles.js';
-import { actRequestFor, relationTo, whoMayAct, type ActVerdict, type Actor, type ChangeRelation } from './who-may-act.js';
+import { mergeGrants, type RoleGrant } from '../policy/roles.js';
+import { resolveRoles } from '../policy/voter-roles.js';
+import { actRequestFor, relationTo, whoMayAct, type ActVerdict, type Actor, type ChangeRelation } from '../policy/who-may-act.js';
 
 /** Where an action came from: a `/rollout` comment on the change, or rollgate's HTTP API (and web page). */
 export type ActionSource = 'comment' | 'api';
@@ -44,7 +44,7 @@ export interface ActionResult {
  * trail (`command` or `api-action`, and `approval` for an approval that was taken); an API action
  * that was done is also announced on the change, since nobody commented there.
  */
-export async function actOnRollout(d: DecideDeps, rollout: RolloutRow, verb: CommandVerb, person: ActingPerson, text: string): Promise<ActionResult> {
+export async function actOnRollout(d: ActionDeps, rollout: RolloutRow, verb: CommandVerb, person: ActingPerson, text: string): Promise<ActionResult> {
   switch (verb) {
     case 'approve':
       if (rollout.status === 'held') return approveHeld(d, rollout, person, text);
@@ -58,7 +58,7 @@ export async function actOnRollout(d: DecideDeps, rollout: RolloutRow, verb: Com
 }
 
 /** Records an approval of a held rollout and decides it again now; it starts if the rule is met. */
-export async function approveHeld(d: DecideDeps, rollout: RolloutRow, person: ActingPerson, justification: string): Promise<ActionResult> {
+export async function approveHeld(d: ActionDeps, rollout: RolloutRow, person: ActingPerson, justification: string): Promise<ActionResult> {
   const policy = d.policy();
   const rule = policy.rollouts.find((r) => r.name === rollout.rule);
   if (!rule) return audited(d, rollout, 'approve', person, justification, { outcome: 'nothing', message: `${rollout.rule}: rule no longer in the policy, left on hold` });
@@ -102,7 +102,7 @@ export async function approveHeld(d: DecideDeps, rollout: RolloutRow, person: Ac
 }
 
 /** Passes the approval step a rollout waits at; by its author only where the rule lets authors approve (`whoMayAct`). */
-export async function approveAtGate(d: DecideDeps, rollout: RolloutRow, person: ActingPerson, justification: string): Promise<ActionResult> {
+export async function approveAtGate(d: ActionDeps, rollout: RolloutRow, person: ActingPerson, justification: string): Promise<ActionResult> {
   const who = displayName(person.account);
   if (!d.operations) return audited(d, rollout, 'approve', person, justification, { outcome: 'nothing', message: `${who}'s ${how(person, 'approve')} has nothing to approve: the workflow engine is not running here.` });
   // separation of duties holds at a gate too, as the rule has it: whoMayAct says whether the author may
@@ -123,7 +123,7 @@ export async function approveAtGate(d: DecideDeps, rollout: RolloutRow, person: 
  * `deny`: a held rollout will not run; one waiting at an approval gate is stopped and rolled back
  * (the gate's roles may do that, like the rule's).
  */
-export async function denyRollout(d: DecideDeps, rollout: RolloutRow, person: ActingPerson, reason: string): Promise<ActionResult> {
+export async function denyRollout(d: ActionDeps, rollout: RolloutRow, person: ActingPerson, reason: string): Promise<ActionResult> {
   const who = displayName(person.account);
   const grants = await rolesOf(d, person);
   // stopping a rollout is never self-approval: the author's relation does not matter to a deny
@@ -178,7 +178,7 @@ export async function denyRollout(d: DecideDeps, rollout: RolloutRow, person: Ac
 }
 
 /** A deny at an approval gate is a decision too: a `decisions` entry, with the person's roles and the policy version. */
-async function recordGateDenial(d: DecideDeps, rollout: RolloutRow, person: ActingPerson, grants: readonly RoleGrant[], reason: string): Promise<void> {
+async function recordGateDenial(d: ActionDeps, rollout: RolloutRow, person: ActingPerson, grants: readonly RoleGrant[], reason: string): Promise<void> {
   const rule = ruleOf(d, rollout);
   if (!rule) return;
   const change = await d.gerrit.getChange(rollout.project, rollout.change_number);
@@ -202,7 +202,7 @@ async function recordGateDenial(d: DecideDeps, rollout: RolloutRow, person: Acti
  * step waits and a parallel step still runs. The same rule as `waitingForChange` (comments) and
  * `allowedActions` (the web page's buttons), so the API acts wherever the page offers it.
  */
-async function waitsAtGate(d: DecideDeps, rollout: RolloutRow): Promise<boolean> {
+async function waitsAtGate(d: ActionDeps, rollout: RolloutRow): Promise<boolean> {
   if (rollout.status !== 'waiting' && rollout.status !== 'running') return false;
   return (await d.rollouts.steps(rollout.id)).some((s) => s.status === 'waiting');
 }
@@ -212,7 +212,7 @@ async function waitsAtGate(d: DecideDeps, rollout: RolloutRow): Promise<boolean>
  * approval steps waiting, the person's roles and relation to the change. The web page asks the
  * same question (`allowedActions`), so a button and the action behind it agree.
  */
-async function judge(d: DecideDeps, rollout: RolloutRow, verb: CommandVerb, person: ActingPerson, grants: readonly RoleGrant[], relation: ChangeRelation): Promise<ActVerdict> {
+async function judge(d: ActionDeps, rollout: RolloutRow, verb: CommandVerb, person: ActingPerson, grants: readonly RoleGrant[], relation: ChangeRelation): Promise<ActVerdict> {
   const steps = rollout.status === 'waiting' || rollout.status === 'running' ? await d.rollouts.steps(rollout.id) : [];
   return whoMayAct(actRequestFor(d.policy(), rollout, steps, { verb, source: person.source, actor: { display: displayName(person.account), relation, roles: grants.map((g) => g.role) } }));
 }
@@ -223,7 +223,7 @@ function refused(verdict: Extract<ActVerdict, { allowed: false }>): ActionResult
 }
 
 /** `retry`, `rollback`, `cancel`: handed to the workflow engine once the role is checked. */
-export async function operateRollout(d: DecideDeps, rollout: RolloutRow, verb: 'retry' | 'rollback' | 'cancel', person: ActingPerson, reason: string): Promise<ActionResult> {
+export async function operateRollout(d: ActionDeps, rollout: RolloutRow, verb: 'retry' | 'rollback' | 'cancel', person: ActingPerson, reason: string): Promise<ActionResult> {
   if (!d.operations) return audited(d, rollout, verb, person, reason, { outcome: 'nothing', message: `there is no rollout of this change to ${verb}: the workflow engine is not running here.` });
   const grants = await rolesOf(d, person);
   // the engine re-checks the state in the same update that acts, so two requests get one effect
@@ -235,7 +235,7 @@ export async function operateRollout(d: DecideDeps, rollout: RolloutRow, verb: '
 }
 
 /** The person's roles now: their Gerrit groups (asked again) and, through the API, their IdP groups. */
-export async function rolesOf(d: DecideDeps, person: ActingPerson): Promise<RoleGrant[]> {
+export async function rolesOf(d: ActionDeps, person: ActingPerson): Promise<RoleGrant[]> {
   const fromGerrit = (await resolveRoles(d.gerrit, d.policy().roles, [person.account.accountId])).get(person.account.accountId) ?? [];
   return mergeGrants(fromGerrit, person.idpGrants);
 }
@@ -249,7 +249,7 @@ function how(person: ActingPerson, verb: CommandVerb): string {
   return person.source === 'comment' ? `/rollout ${verb}` : verb;
 }
 
-function ruleOf(d: DecideDeps, rollout: RolloutRow) {
+function ruleOf(d: ActionDeps, rollout: RolloutRow) {
   return d.policy().rollouts.find((r) => r.name === rollout.rule);
 }
 
@@ -260,7 +260,7 @@ function describe(r: RolloutRow): string {
 const PAST: Record<CommandVerb, string> = { approve: 'approved', deny: 'denied', retry: 'retry requested', rollback: 'rollback requested', cancel: 'cancel requested' };
 
 /** An API action on the change's page in Gerrit: nobody commented there, so rollgate says who did what and why. */
-async function announce(d: DecideDeps, rollout: RolloutRow, verb: CommandVerb, person: ActingPerson, grants: readonly RoleGrant[], text: string): Promise<void> {
+async function announce(d: ActionDeps, rollout: RolloutRow, verb: CommandVerb, person: ActingPerson, grants: readonly RoleGrant[], text: string): Promise<void> {
   const roles = grants.map((g) => `${g.role} via ${g.via}`).join(', ');
   const why = text.trim() === '' ? '' : `: ${text.trim()}`;
   await d.outbox.enqueue({
@@ -276,7 +276,7 @@ async function announce(d: DecideDeps, rollout: RolloutRow, verb: CommandVerb, p
 }
 
 /** Appends the action (done or not) to the audit trail, and returns its result. */
-async function audited(d: DecideDeps, rollout: RolloutRow, verb: CommandVerb, person: ActingPerson, text: string, result: ActionResult): Promise<ActionResult> {
+async function audited(d: ActionDeps, rollout: RolloutRow, verb: CommandVerb, person: ActingPerson, text: string, result: ActionResult): Promise<ActionResult> {
   const kind: AuditKind = person.source === 'api' ? 'api-action' : 'command';
   const said = person.source === 'api' ? `${verb} via rollgate` : `/rollout ${verb}`;
   await d.audit?.append(auditEvent(kind, rollout, person, `${said} by ${displayName(person.account)}: ${result.outcome}: ${result.message.replace(/^rollgate: /, '')}`, { verb, text, outcome: result.outcome }));

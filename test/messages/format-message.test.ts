@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateChange } from '../../src/decide/evaluate-change.js';
-import { RolloutRuleSchema, type Policy } from '../../src/decide/policy-config.js';
-import type { RoleGrant } from '../../src/decide/roles.js';
+import { evaluateChange } from '../../src/policy/evaluate-change.js';
+import { RolloutRuleSchema, type Policy } from '../../src/policy/policy-config.js';
+import type { RoleGrant } from '../../src/policy/roles.js';
 import type { GerritChange } from '../../src/gerrit/gerrit-client.js';
-import { finishedMessage, holdMessage, MAX_MESSAGE_BYTES, startedMessage, type RolloutSummary, type StepSummary } from '../../src/report/format-message.js';
+import { finishedMessage, holdMessage, MAX_MESSAGE_BYTES, startedMessage, type RolloutSummary, type StepSummary } from '../../src/messages/format-message.js';
 
 const summary: RolloutSummary = {
   id: 7,

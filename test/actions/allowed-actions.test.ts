@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { RolloutRow, RolloutStatus, StepRow, StepStatus } from '../../src/db/schema.js';
-import type { Policy, RolloutRule } from '../../src/decide/policy-config.js';
-import { RolloutRuleSchema } from '../../src/decide/policy-config.js';
-import { allowedActions } from '../../src/execute/allowed-actions.js';
-import { WorkflowFileSchema } from '../../src/execute/workflow-config.js';
+import type { Policy, RolloutRule } from '../../src/policy/policy-config.js';
+import { RolloutRuleSchema } from '../../src/policy/policy-config.js';
+import { allowedActions } from '../../src/actions/allowed-actions.js';
+import { WorkflowFileSchema } from '../../src/policy/workflow-config.js';
 
 const rule: RolloutRule = RolloutRuleSchema.parse({
   name: 'prod',

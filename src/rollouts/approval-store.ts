@@ -1,5 +1,5 @@
-import type { CommentApproval } from './decide.js';
-import type { RoleGrant } from './roles.js';
+import type { CommentApproval } from '../policy/decide.js';
+import type { RoleGrant } from '../policy/roles.js';
 import type { Kysely } from 'kysely';
 import type { ApprovalRow, Database } from '../db/schema.js';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { name } from '../zod-atoms.js';
-import type { WorkflowDefinition } from '../execute/workflow-config.js';
+import type { WorkflowDefinition } from './workflow-config.js';
 
 /**
  * The shapes of the files users write under `policies/`. Everything is strict: an unknown key is

@@ -1,7 +1,7 @@
 import type { RolloutRow } from '../db/schema.js';
-import type { Policy } from '../decide/policy-config.js';
-import type { RolloutStore } from './rollout-store.js';
-import { actRequestFor, whoMayAct, type Actor, type OperationResult } from '../decide/who-may-act.js';
+import type { Policy } from '../policy/policy-config.js';
+import type { RolloutStore } from '../rollouts/rollout-store.js';
+import { actRequestFor, whoMayAct, type Actor, type OperationResult } from '../policy/who-may-act.js';
 
 /**
  * What operators do to a rollout after it was decided: pass an approval gate, retry a failed

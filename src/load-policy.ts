@@ -2,12 +2,12 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
-import { PolicyConfigError } from '../errors.js';
-import { readYamlFile } from '../read-yaml-file.js';
-import { checkWorkflow, WorkflowFileSchema, type WorkflowDefinition } from '../execute/workflow-config.js';
-import { RolesFileSchema, RolloutsFileSchema, type Policy } from './policy-config.js';
-import { globProblem } from './match.js';
-import { windowProblems } from './windows.js';
+import { PolicyConfigError } from './errors.js';
+import { readYamlFile } from './read-yaml-file.js';
+import { checkWorkflow, WorkflowFileSchema, type WorkflowDefinition } from './policy/workflow-config.js';
+import { RolesFileSchema, RolloutsFileSchema, type Policy } from './policy/policy-config.js';
+import { globProblem } from './policy/match.js';
+import { windowProblems } from './policy/windows.js';
 
 /**
  * Reads `roles.yaml`, `rollouts.yaml` and `workflows/*.yaml` from a policy folder. Every problem

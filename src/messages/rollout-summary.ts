@@ -1,5 +1,5 @@
 import type { RolloutRow, StepRow } from '../db/schema.js';
-import type { Approver, Reason } from '../decide/decide.js';
+import type { Approver, Reason } from '../policy/decide.js';
 import type { RolloutSummary, StepSummary } from './format-message.js';
 
 /** Adapts stored rows to what the message formatter reads. */

@@ -2,9 +2,9 @@ import type { Insertable, Kysely } from 'kysely';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import type { Database, DecisionRow, DecisionsTable, RolloutRow } from '../db/schema.js';
 import type { GerritChange } from '../gerrit/gerrit-client.js';
-import type { CommentApproval, DecisionResult, Reason } from './decide.js';
-import type { RolloutRule } from './policy-config.js';
-import type { RoleGrant } from './roles.js';
+import type { CommentApproval, DecisionResult, Reason } from '../policy/decide.js';
+import type { RolloutRule } from '../policy/policy-config.js';
+import type { RoleGrant } from '../policy/roles.js';
 
 /** The reason of an `ignore`: not one of decide()'s codes, as no rule was decided. */
 interface IgnoreReason {

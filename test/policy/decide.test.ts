@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { decide, type CommentApproval, type DecisionInput } from '../../src/decide/decide.js';
-import { RolloutRuleSchema, type RolloutRule } from '../../src/decide/policy-config.js';
-import type { RoleGrant } from '../../src/decide/roles.js';
+import { decide, type CommentApproval, type DecisionInput } from '../../src/policy/decide.js';
+import { RolloutRuleSchema, type RolloutRule } from '../../src/policy/policy-config.js';
+import type { RoleGrant } from '../../src/policy/roles.js';
 import type { GerritAccount } from '../../src/gerrit/gerrit-client.js';
 
 const account = (accountId: number, username: string): GerritAccount => ({ accountId, username });

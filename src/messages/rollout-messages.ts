@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database, RolloutRow } from '../db/schema.js';
-import { REVIEW_TAG } from '../report/format-message.js';
-import type { OutboxStore } from '../report/outbox-store.js';
+import { REVIEW_TAG } from './format-message.js';
+import type { OutboxStore } from './outbox-store.js';
 
 /**
  * The outbox key of a rollout's message: one per rollout, run and phase, so a resumed or retried

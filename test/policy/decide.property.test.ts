@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decide, type DecisionInput } from '../../src/decide/decide.js';
-import { RolloutRuleSchema } from '../../src/decide/policy-config.js';
-import type { RoleGrant } from '../../src/decide/roles.js';
+import { decide, type DecisionInput } from '../../src/policy/decide.js';
+import { RolloutRuleSchema } from '../../src/policy/policy-config.js';
+import type { RoleGrant } from '../../src/policy/roles.js';
 import type { GerritAccount } from '../../src/gerrit/gerrit-client.js';
 
 /**

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database, RolloutRow, RolloutStatus, StepRow, StepStatus } from '../db/schema.js';
-import type { Approver, Reason } from '../decide/decide.js';
+import type { Approver, Reason } from '../policy/decide.js';
 
 export interface NewRollout {
   readonly rolloutKey: string;

@@ -1,10 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../src/db/database.js';
-import type { Actor } from '../../src/decide/who-may-act.js';
-import { approveGate, cancelRollout, retryRollout, rollbackRollout } from '../../src/execute/operations.js';
+import type { Actor } from '../../src/policy/who-may-act.js';
+import { approveGate, cancelRollout, retryRollout, rollbackRollout } from '../../src/actions/operations.js';
 import { BACKENDS, openTestDatabase } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { Engine, policy, queueRollout, rule, run, workflow } from './engine-harness.js';
+import { Engine, policy, queueRollout, rule, run, workflow } from '../execute/engine-harness.js';
 
 const alice: Actor = { accountId: 1000001, username: 'alice', roles: ['prod-deployer'], relation: 'other' };
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { matchingRules, whyNoRuleMatches } from '../../src/decide/match.js';
-import { RolloutRuleSchema } from '../../src/decide/policy-config.js';
-import { parseFooters, footer } from '../../src/decide/footers.js';
-import { rolesForGroups } from '../../src/decide/roles.js';
+import { matchingRules, whyNoRuleMatches } from '../../src/policy/match.js';
+import { RolloutRuleSchema } from '../../src/policy/policy-config.js';
+import { parseFooters, footer } from '../../src/policy/footers.js';
+import { rolesForGroups } from '../../src/policy/roles.js';
 
 const rule = (name: string, match: Record<string, unknown>) =>
   RolloutRuleSchema.parse({ name, match, workflow: 'w', environment: 'e', approval: { roles: ['r'] } });

@@ -1,4 +1,4 @@
-import type { Approver, Reason } from '../decide/decide.js';
+import type { Approver, Reason } from '../policy/decide.js';
 import { formatDuration } from '../duration.js';
 import { fitMessage, MAX_MESSAGE_BYTES } from './fit-message.js';
 

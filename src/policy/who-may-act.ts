@@ -1,5 +1,5 @@
 import type { RolloutStatus } from '../db/schema.js';
-import type { WorkflowDefinition } from '../execute/workflow-config.js';
+import type { WorkflowDefinition } from './workflow-config.js';
 import type { ApprovalGroup, Policy, RolloutRule } from './policy-config.js';
 
 /**

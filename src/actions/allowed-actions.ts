@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { RolloutRow, StepRow } from '../db/schema.js';
-import type { Policy } from '../decide/policy-config.js';
-import { actRequestFor, relationTo, ROLLOUT_VERBS, whoMayAct, type ChangeRelation, type RolloutVerb } from '../decide/who-may-act.js';
+import type { Policy } from '../policy/policy-config.js';
+import { actRequestFor, relationTo, ROLLOUT_VERBS, whoMayAct, type ChangeRelation, type RolloutVerb } from '../policy/who-may-act.js';
 
 export const ROLLOUT_ACTIONS = ROLLOUT_VERBS;
 export type RolloutAction = RolloutVerb;

@@ -1,16 +1,16 @@
 import type { Kysely } from 'kysely';
 import type { Database, RolloutRow } from '../db/schema.js';
-import type { RolloutStore } from '../execute/rollout-store.js';
+import type { RolloutStore } from '../rollouts/rollout-store.js';
 import { isCommitSha } from '../gerrit/commit-sha.js';
 import type { GerritChange } from '../gerrit/gerrit-client.js';
 import type { Metrics } from '../metrics.js';
-import { denyMessage, holdMessage, REVIEW_TAG } from '../report/format-message.js';
-import type { OutboxStore } from '../report/outbox-store.js';
-import { rolloutSummary } from '../report/rollout-summary.js';
-import type { DecisionResult } from './decide.js';
-import type { DecisionEntry, DecisionLog, ReplayOrigin } from './decision-log.js';
-import type { Policy, RolloutRule } from './policy-config.js';
-import type { RoleGrant } from './roles.js';
+import { denyMessage, holdMessage, REVIEW_TAG } from '../messages/format-message.js';
+import type { OutboxStore } from '../messages/outbox-store.js';
+import { rolloutSummary } from '../messages/rollout-summary.js';
+import type { DecisionResult } from '../policy/decide.js';
+import type { DecisionEntry, DecisionLog, ReplayOrigin } from '../rollouts/decision-log.js';
+import type { Policy, RolloutRule } from '../policy/policy-config.js';
+import type { RoleGrant } from '../policy/roles.js';
 
 export interface RecordDeps {
   readonly db: Kysely<Database>;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { checkWorkflow, DEFAULT_STEP_TIMEOUT, findCycle, WorkflowFileSchema } from '../../src/execute/workflow-config.js';
-import { interpolateJson, interpolateUrl } from '../../src/execute/interpolate.js';
+import { checkWorkflow, DEFAULT_STEP_TIMEOUT, findCycle, WorkflowFileSchema } from '../../src/policy/workflow-config.js';
+import { interpolateJson, interpolateUrl } from '../../src/policy/interpolate.js';
 import { redact, redactedTail, secretValues } from '../../src/execute/redact.js';
 import { backoff } from '../../src/execute/runner.js';
 
