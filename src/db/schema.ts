@@ -39,13 +39,16 @@ export interface EventsTable {
 }
 
 export type Decision = 'allow' | 'hold' | 'deny';
-/**
- * `queued` waits for a worker and for its environment; `running` (a worker holds its lease) and
- * `waiting` (parked at an approval gate) hold the environment; the rest are final.
- */
 /** Every status a rollout can have, for validating filters. */
 export const ROLLOUT_STATUSES = ['held', 'expired', 'denied', 'queued', 'running', 'waiting', 'succeeded', 'failed', 'rolled_back', 'superseded', 'cancelled'] as const;
 export type RolloutStatus = (typeof ROLLOUT_STATUSES)[number];
+/**
+ * The statuses in which a rollout has come to an end: nothing changes it unless a person acts
+ * (a retry or rollback of a failed one). `held` waits for an approval; `queued` waits for a
+ * worker and for its environment; `running` (a worker holds its lease) and `waiting` (parked at
+ * an approval gate) hold the environment.
+ */
+export const ENDED_STATUSES: ReadonlySet<RolloutStatus> = new Set(['expired', 'denied', 'succeeded', 'failed', 'rolled_back', 'superseded', 'cancelled']);
 export type RolloutPhase = 'forward' | 'rollback';
 
 export interface RolloutsTable {

@@ -1,4 +1,4 @@
-import type { DecisionRow, RolloutRow, StepRow } from '../../db/schema.js';
+import { ENDED_STATUSES, type DecisionRow, type RolloutRow, type StepRow } from '../../db/schema.js';
 import type { Approver, Reason } from '../../policy/decide.js';
 import type { RolloutAction } from '../../actions/allowed-actions.js';
 import type { WorkflowDefinition } from '../../policy/workflow-config.js';
@@ -6,9 +6,6 @@ import { age, badge, changeLink, shortRevision } from './format.js';
 import { html, type Html } from './html.js';
 import { page, type Viewer } from './layout.js';
 import { stepDag } from './step-dag.js';
-
-/** Statuses a rollout does not leave by itself; the page stops watching for changes there. */
-export const SETTLED_STATUSES: ReadonlySet<string> = new Set(['expired', 'denied', 'succeeded', 'failed', 'rolled_back', 'superseded', 'cancelled']);
 
 export interface RolloutPageInput {
   readonly viewer: Viewer;
@@ -74,7 +71,8 @@ ${p.decisions.length === 0 ? html`<p class="empty">No decision recorded for this
     title: `Rollout #${r.id}`,
     viewer: p.viewer,
     body,
-    mainData: { rollout: String(r.id), status: r.status, ...(SETTLED_STATUSES.has(r.status) ? {} : { live: 'on' }) },
+    // an ended rollout does not change by itself: the page stops watching it
+    mainData: { rollout: String(r.id), status: r.status, ...(ENDED_STATUSES.has(r.status) ? {} : { live: 'on' }) },
   });
 }
 
