@@ -10,6 +10,7 @@ export const TEST_TIERS = {
   unit: [
     'test/architecture/**/*.test.ts',
     'test/test-tiers.test.ts',
+    'test/backoff.test.ts',
     'test/config.test.ts',
     'test/policy/decide.test.ts',
     'test/policy/decide.property.test.ts',
@@ -49,8 +50,8 @@ export const TEST_TIERS = {
     'test/helpers/**/*.test.ts',
     'test/pipeline/**/*.test.ts',
     'test/decide/comment-commands.test.ts',
-    'test/decide/replay-events.test.ts',
-    'test/decide/replay-events.property.test.ts',
+    'test/replay/replay-events.test.ts',
+    'test/replay/replay-events.property.test.ts',
     'test/execute/run-process.test.ts',
     'test/gerrit/change-key.test.ts',
     'test/gerrit/gerrit-rest-client.test.ts',

@@ -14,7 +14,7 @@ export type EventSource = 'stream' | 'webhook' | 'replay' | 'backfill';
 const GERRIT_SOURCES: ReadonlySet<EventSource> = new Set(['stream', 'backfill']);
 
 export interface IntakeOptions {
-  /** Where lines are stored; only `insertNew` is used (replay gives its own, see src/cli/replay.ts). */
+  /** Where lines are stored; only `insertNew` is used (replay gives its own, see src/replay/replay-intake.ts). */
   readonly store: Pick<EventStore, 'insertNew'>;
   readonly logger: Logger;
   /** Delay before a merge is decided: Gerrit's REST view can lag the event (Zuul waits 10 s). */

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { evaluateChange } from '../../src/policy/evaluate-change.js';
 import { RolloutRuleSchema, type Policy } from '../../src/policy/policy-config.js';
-import { EventReplay, type ReplayStep } from '../../src/decide/replay-events.js';
+import { EventReplay, type ReplayStep } from '../../src/replay/replay-events.js';
 import type { RoleGrant } from '../../src/policy/roles.js';
 import { parseEventLine } from '../../src/gerrit/gerrit-event.js';
 import { alice, bob, carol, changeMergedEvent, commentAddedEvent, mergedChange } from '../helpers/change-events.js';

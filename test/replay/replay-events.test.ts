@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EventReplay, type ReplayStep } from '../../src/decide/replay-events.js';
+import { EventReplay, type ReplayStep } from '../../src/replay/replay-events.js';
 import { parseEventLine } from '../../src/gerrit/gerrit-event.js';
 import { alice, bob, carol, changeMergedEvent, commentAddedEvent, mergedChange } from '../helpers/change-events.js';
 import type { DoubleAccount, DoubleChange } from '../helpers/rest-gerrit-double.js';
