@@ -4,9 +4,3 @@ import { parseDuration } from './duration.js';
 /** Small zod pieces shared by the policy and workflow file schemas. */
 export const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'use letters, digits, ".", "_" and "-"');
 export const duration = z.string().refine((s) => parseDuration(s) !== undefined, 'not a duration (e.g. 30s, 10m, 2h)');
-
-
-/** A key that later versions will support: rejected with a clear message rather than silently ignored. */
-export const notYet = (what: string) =>
-  z.unknown().refine(() => false, `${what} is not supported by this version of rollgate`).optional();
-
