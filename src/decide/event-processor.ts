@@ -1,3 +1,4 @@
+import { exponentialBackoff } from '../backoff.js';
 import type { EventRow } from '../db/schema.js';
 import { GerritError, NotMergedYetError } from '../errors.js';
 import { ChangeMergedEventSchema, CommentAddedEventSchema } from '../gerrit/gerrit-event.js';
@@ -50,7 +51,8 @@ export class EventProcessor {
       if (retryable) {
         // a 429/503 with Retry-After is not asked again sooner than Gerrit said
         const retryAfter = err instanceof GerritError ? (err.retryAfterMs ?? 0) : 0;
-        const delay = Math.max(Math.min(this.#retry.baseMs * 2 ** Math.min(row.attempts - 1, 30), this.#retry.maxMs), retryAfter);
+        const backoff = exponentialBackoff(row.attempts - 1, { baseMs: this.#retry.baseMs, maxMs: this.#retry.maxMs, jitter: 'none' });
+        const delay = Math.max(backoff, retryAfter);
         // past the point where a lagging index explains it, say so loudly on every try
         const level = row.attempts >= this.#retry.notMergedAttempts ? 'error' : 'warn';
         log[level]({ err, attempt: row.attempts, retryInMs: delay }, 'event processing failed; will retry');

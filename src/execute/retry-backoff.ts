@@ -1,7 +1,11 @@
+import { exponentialBackoff } from '../backoff.js';
 import { parseDuration } from '../duration.js';
 
-/** Exponential backoff with "equal jitter": half the delay fixed, half random, capped. */
-export function backoff(retry: { backoff: string; max_backoff: string }, attempt: number, random: () => number): number {
-  const base = Math.min(parseDuration(retry.backoff)! * 2 ** (attempt - 1), parseDuration(retry.max_backoff)!);
-  return Math.round(base / 2 + random() * (base / 2));
+/**
+ * How long a failed step waits before its next attempt (`attempt` is the one that just failed,
+ * from 1): the workflow's `backoff`, doubled per attempt up to `max_backoff`, half of it jittered.
+ */
+export function stepRetryDelay(retry: { backoff: string; max_backoff: string }, attempt: number, random: () => number): number {
+  const curve = { baseMs: parseDuration(retry.backoff)!, maxMs: parseDuration(retry.max_backoff)!, jitter: 'equal' } as const;
+  return exponentialBackoff(attempt - 1, curve, random);
 }

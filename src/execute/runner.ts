@@ -143,6 +143,3 @@ export class Runner implements ExecutionHost {
     return this.#beating;
   }
 }
-
-// the retry delay's formula lives with the step runner; re-exported where its tests look for it
-export { backoff } from './retry-backoff.js';

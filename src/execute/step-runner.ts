@@ -7,7 +7,7 @@ import { sleep } from './abortable-sleep.js';
 import type { Variables } from '../policy/interpolate.js';
 import { stopProcessGroup, THIS_HOST } from './orphan-process.js';
 import { redact } from './redact.js';
-import { backoff } from './retry-backoff.js';
+import { stepRetryDelay } from './retry-backoff.js';
 import type { RolloutStore } from '../rollouts/rollout-store.js';
 import { runAction, type ActionResult } from './step-actions.js';
 import { stepEvent, stepFinished } from './step-audit.js';
@@ -132,7 +132,7 @@ export class StepRunner {
         return { status: 'succeeded' };
       }
       if (attempt < maxAttempts) {
-        const delay = backoff(def.retry!, attempt, this.#d.random ?? Math.random);
+        const delay = stepRetryDelay(def.retry!, attempt, this.#d.random ?? Math.random);
         log.info({ attempt, retryInMs: delay }, 'step failed; retrying');
         await sleep(delay, signal);
         if (signal.aborted) return this.#interrupted(stepId, result);

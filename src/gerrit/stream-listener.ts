@@ -1,6 +1,7 @@
 import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { Client as SshClient, ClientChannel, ParsedKey } from 'ssh2';
+import { exponentialBackoff } from '../backoff.js';
 import type { Logger } from '../log.js';
 import { isFingerprintSha256, makeHostVerifier } from './host-key.js';
 import { LineSplitter, type SplitLine } from './line-splitter.js';
@@ -61,8 +62,7 @@ export const DEFAULT_BACKOFF: BackoffOptions = Object.freeze({
 
 /** Delay before retry number `attempt` (0-based), with full jitter. */
 export function backoffDelay(attempt: number, backoff: BackoffOptions, random: () => number): number {
-  const ceiling = Math.min(backoff.maxMs, backoff.initialMs * backoff.factor ** attempt);
-  return Math.floor(random() * ceiling);
+  return exponentialBackoff(attempt, { baseMs: backoff.initialMs, maxMs: backoff.maxMs, factor: backoff.factor, jitter: 'full' }, random);
 }
 
 /** Event types become argv of a command run by Gerrit's SSH daemon, so only this alphabet passes. */

@@ -1,6 +1,7 @@
 import type { RecordedHead } from '../audit/audit-chain.js';
 import { withAuditHead } from '../audit/audit-head-line.js';
 import type { AuditEvent, AuditTrail } from '../audit/audit-trail.js';
+import { exponentialBackoff } from '../backoff.js';
 import type { OutboxRow } from '../db/schema.js';
 import { GerritError } from '../errors.js';
 import type { GerritClient } from '../gerrit/gerrit-client.js';
@@ -63,7 +64,7 @@ export class Reporter {
         );
         this.#d.metrics?.outboxFailures.inc({ status: String(err.httpStatus ?? 'none') });
       } else {
-        const backoff = Math.min(1000 * 2 ** (row.attempts - 1), this.#d.maxBackoffMs ?? 5 * 60_000);
+        const backoff = exponentialBackoff(row.attempts - 1, { baseMs: 1000, maxMs: this.#d.maxBackoffMs ?? 5 * 60_000, jitter: 'none' });
         // Gerrit (or a proxy in front of it) said how long to stay away: at least that long
         const retryAfter = err instanceof GerritError ? (err.retryAfterMs ?? 0) : 0;
         const delay = Math.max(backoff, retryAfter);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { checkWorkflow, DEFAULT_STEP_TIMEOUT, findCycle, WorkflowFileSchema } from '../../src/policy/workflow-config.js';
 import { interpolateJson, interpolateUrl } from '../../src/policy/interpolate.js';
 import { redact, redactedTail, secretValues } from '../../src/execute/redact.js';
-import { backoff } from '../../src/execute/runner.js';
+import { stepRetryDelay } from '../../src/execute/retry-backoff.js';
 
 const check = (spec: Record<string, unknown>) => {
   const parsed = WorkflowFileSchema.safeParse(spec);
@@ -155,10 +155,10 @@ describe('redaction', () => {
   });
 });
 
-describe('backoff', () => {
+describe('stepRetryDelay', () => {
   it('doubles per attempt with half of it jittered, up to the cap', () => {
     const retry = { backoff: '1s', max_backoff: '5s' };
-    expect([1, 2, 3, 4].map((a) => backoff(retry, a, () => 0))).toEqual([500, 1000, 2000, 2500]);
-    expect([1, 2, 3, 4].map((a) => backoff(retry, a, () => 1))).toEqual([1000, 2000, 4000, 5000]);
+    expect([1, 2, 3, 4].map((a) => stepRetryDelay(retry, a, () => 0))).toEqual([500, 1000, 2000, 2500]);
+    expect([1, 2, 3, 4].map((a) => stepRetryDelay(retry, a, () => 1))).toEqual([1000, 2000, 4000, 5000]);
   });
 });
