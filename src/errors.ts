@@ -86,3 +86,8 @@ export class NotMergedYetError extends GerritError {
     super(message, 200, true);
   }
 }
+
+/** The message of a caught value, which JavaScript lets be anything, not only an Error. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -2,6 +2,7 @@ import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { Client as SshClient, ClientChannel, ParsedKey } from 'ssh2';
 import { exponentialBackoff } from '../backoff.js';
+import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { isFingerprintSha256, makeHostVerifier } from './host-key.js';
 import { LineSplitter, type SplitLine } from './line-splitter.js';
@@ -383,8 +384,4 @@ function validatePrivateKey(data: Buffer | string): void {
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
   if (key instanceof Error) throw new Error(`gerrit ssh privateKey is not a usable private key: ${key.message}`);
   if (key === undefined || !key.isPrivateKey()) throw new Error('gerrit ssh privateKey holds no private key');
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { DatabaseHandle } from '../db/database.js';
+import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 
 /**
@@ -106,7 +107,7 @@ export class StreamLeader {
         }
         if (this.#broken !== undefined) throw new Error(this.#broken);
       } catch (err) {
-        const reason = err instanceof Error ? err.message : String(err);
+        const reason = errorMessage(err);
         // fencing: the stream stops before anything else, then the lock is tried again
         if (this.#leader) {
           this.#log.error({ reason }, 'stream leader lost its lock connection; stopping the stream');
