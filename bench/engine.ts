@@ -22,13 +22,16 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { AuditStore } from '../src/audit/audit-store.js';
 import { createDatabase, migrateToLatest, type DatabaseHandle, type DatabaseTarget } from '../src/db/database.js';
-import type { Policy } from '../src/decide/policy-config.js';
-import { RolloutStore } from '../src/execute/rollout-store.js';
+import type { Policy } from '../src/policy/policy-config.js';
+import { RolloutLeaseStore } from '../src/rollouts/rollout-lease-store.js';
+import { RolloutReads } from '../src/rollouts/rollout-reads.js';
+import { RolloutStore } from '../src/rollouts/rollout-store.js';
+import { StepStore } from '../src/rollouts/step-store.js';
 import { Runner } from '../src/execute/runner.js';
-import { WorkflowFileSchema } from '../src/execute/workflow-config.js';
+import { WorkflowFileSchema } from '../src/policy/workflow-config.js';
 import { silentLogger } from '../src/log.js';
 import { PollLoop } from '../src/poll-loop.js';
-import { OutboxStore } from '../src/report/outbox-store.js';
+import { OutboxStore } from '../src/messages/outbox-store.js';
 
 const ROLLOUTS = Number(process.env.BENCH_ROLLOUTS ?? 1000);
 const ENVIRONMENTS = Number(process.env.BENCH_ENVIRONMENTS ?? 8);
@@ -103,7 +106,7 @@ async function benchRun(handle: DatabaseHandle, label: string, WORKERS: number):
   const db = handle.db.withPlugin(timer);
   const rollouts = new RolloutStore(db);
   const outbox = new OutboxStore(db);
-  // the audit store is used inside the rollout store's transactions, so it is timed with them
+  // the audit store is used inside the lease and step stores' transactions, so it is timed with them
   const workflow = WorkflowFileSchema.parse({
     name: 'noop',
     steps: [
@@ -143,7 +146,9 @@ async function benchRun(handle: DatabaseHandle, label: string, WORKERS: number):
   timer.queries = 0;
 
   const runner = new Runner({
-    rollouts: calls.wrap(rollouts),
+    leases: calls.wrap(new RolloutLeaseStore(db)),
+    steps: calls.wrap(new StepStore(db)),
+    reads: calls.wrap(new RolloutReads(db)),
     outbox: calls.wrap(outbox),
     audit: new AuditStore(db),
     policy: () => policy,

@@ -13,7 +13,11 @@ import { expireHolds } from './decide/expire-holds.js';
 import type { DecideDeps } from './decide/decide-deps.js';
 import { EventProcessor, type EventRetry } from './decide/event-processor.js';
 import type { Policy } from './policy/policy-config.js';
+import { OperatorRequestStore } from './rollouts/operator-request-store.js';
+import { RolloutLeaseStore } from './rollouts/rollout-lease-store.js';
+import { RolloutReads } from './rollouts/rollout-reads.js';
 import { RolloutStore } from './rollouts/rollout-store.js';
+import { StepStore } from './rollouts/step-store.js';
 import { bindOperations, type OperationDeps } from './actions/operations.js';
 import { Runner } from './execute/runner.js';
 import type { GerritClient } from './gerrit/gerrit-client.js';
@@ -99,6 +103,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
 
   const events = new EventStore(database.db);
   const rollouts = new RolloutStore(database.db);
+  const reads = new RolloutReads(database.db);
   const outbox = new OutboxStore(database.db);
   const approvals = new ApprovalStore(database.db);
   const metrics = new Metrics(database.db);
@@ -120,7 +125,9 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   // rollgate's OpenID provider: operator login, and tokens for steps with credentials.oidc
   const idp = config.oidc ? new OpenIdProvider(config.oidc) : undefined;
   const engine = new Runner({
-    rollouts,
+    leases: new RolloutLeaseStore(database.db),
+    steps: new StepStore(database.db),
+    reads,
     outbox,
     policy: () => policy,
     logger,
@@ -143,13 +150,14 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       engine.wake();
     },
   };
-  const operations: OperationDeps = { rollouts, policy: () => policy, wake: () => runner.wake() };
+  const operations: OperationDeps = { reads, requests: new OperatorRequestStore(database.db), policy: () => policy, wake: () => runner.wake() };
   // what comments and the HTTP API act through; one set, so both see the same stores and wake-ups
   const decideDeps: DecideDeps | undefined = gerrit
     ? {
         db: database.db,
         events,
         rollouts,
+        reads,
         approvals,
         decisions,
         outbox,
@@ -280,7 +288,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     ? cron.schedule('*/15 * * * *', () => identity.sessions.purgeExpired().then(() => undefined, (err: unknown) => logger.error({ err }, 'deleting expired sessions failed')), { name: 'purge-sessions', noOverlap: true })
     : undefined;
   const app = createApp({
-    rollouts,
+    rollouts: reads,
     logger,
     metrics,
     ready: () => checkReadiness(database.db),

@@ -3,6 +3,7 @@ import type { GerritClient } from '../gerrit/gerrit-client.js';
 import type { Policy } from '../policy/policy-config.js';
 import type { Actor, OperationResult } from '../policy/who-may-act.js';
 import type { ApprovalStore } from '../rollouts/approval-store.js';
+import type { RolloutReads } from '../rollouts/rollout-reads.js';
 import type { RecordDeps } from './record-decision.js';
 
 // What the actions people take on a rollout need: the record they change, Gerrit to read the
@@ -12,6 +13,8 @@ import type { RecordDeps } from './record-decision.js';
 
 export interface ActionDeps extends RecordDeps {
   readonly approvals: ApprovalStore;
+  /** The rollouts as they are now: their steps, and a change's rollouts for comment commands. */
+  readonly reads: RolloutReads;
   readonly gerrit: GerritClient;
   readonly policy: () => Policy;
   /** Called when a rollout is queued, to wake the runner. */

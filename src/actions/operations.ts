@@ -1,6 +1,7 @@
 import type { RolloutRow } from '../db/schema.js';
 import type { Policy } from '../policy/policy-config.js';
-import type { RolloutStore } from '../rollouts/rollout-store.js';
+import type { OperatorRequestStore } from '../rollouts/operator-request-store.js';
+import type { RolloutReads } from '../rollouts/rollout-reads.js';
 import { actRequestFor, whoMayAct, type Actor, type OperationResult } from '../policy/who-may-act.js';
 
 /**
@@ -11,7 +12,8 @@ import { actRequestFor, whoMayAct, type Actor, type OperationResult } from '../p
  * once get one effect and one explanation, and each wakes the runner.
  */
 export interface OperationDeps {
-  readonly rollouts: RolloutStore;
+  readonly reads: RolloutReads;
+  readonly requests: OperatorRequestStore;
   readonly policy: () => Policy;
   /** Wakes the runner: a passed gate or a requeued rollout is picked up at once, a cancel seen at once. */
   readonly wake: () => void;
@@ -25,10 +27,10 @@ const who = (a: Actor) => a.username ?? `account ${a.accountId}`;
  * again here with the steps as they are now, since the caller looked a moment ago.
  */
 export async function approveGate(deps: OperationDeps, rolloutId: number, actor: Actor, justification: string): Promise<OperationResult> {
-  const rollout = await deps.rollouts.get(rolloutId);
+  const rollout = await deps.reads.get(rolloutId);
   if (!rollout) return { ok: false, message: `rollgate: there is no rollout #${rolloutId}.` };
   if (justification.trim() === '') return { ok: false, message: `rollgate: an approval needs a justification: /rollout approve <why>.` };
-  const request = actRequestFor(deps.policy(), rollout, await deps.rollouts.steps(rolloutId), {
+  const request = actRequestFor(deps.policy(), rollout, await deps.reads.steps(rolloutId), {
     verb: 'approve',
     source: actor.source ?? 'api',
     actor: { display: who(actor), relation: actor.relation ?? 'unknown', roles: actor.roles },
@@ -43,7 +45,7 @@ export async function approveGate(deps: OperationDeps, rolloutId: number, actor:
   for (const stepId of verdict.gates) {
     const held = actor.roles.filter((r) => gates.find((g) => g.stepId === stepId)!.roles.includes(r));
     const note = `approved by ${who(actor)} (${held.join(', ')}): ${justification.trim()}`;
-    if (await deps.rollouts.passGate(rolloutId, stepId, note)) passed.push(stepId);
+    if (await deps.requests.passGate(rolloutId, stepId, note)) passed.push(stepId);
   }
   if (passed.length > 0) {
     deps.wake();
@@ -54,7 +56,7 @@ export async function approveGate(deps: OperationDeps, rolloutId: number, actor:
 
 /** Runs a failed rollout again from the step that failed; steps that succeeded (and were not undone) are kept. */
 export async function retryRollout(deps: OperationDeps, rolloutId: number, actor: Actor, reason: string): Promise<OperationResult> {
-  const row = await deps.rollouts.requeue(rolloutId, 'forward', ['failed', 'rolled_back'], `retry requested by ${who(actor)}${reason.trim() ? `: ${reason.trim()}` : ''}`);
+  const row = await deps.requests.requeue(rolloutId, 'forward', ['failed', 'rolled_back'], `retry requested by ${who(actor)}${reason.trim() ? `: ${reason.trim()}` : ''}`);
   if (!row) return refusal(deps, rolloutId, 'retried', 'only a failed or rolled back rollout can be retried');
   deps.wake();
   return { ok: true, message: `rollgate: rollout #${rolloutId} (${row.rule}) will run again from its failed step (run ${row.run}), after any rollout ahead of it in ${row.environment}.` };
@@ -63,7 +65,7 @@ export async function retryRollout(deps: OperationDeps, rolloutId: number, actor
 /** Stops a rollout and runs its rollback; a rollout that has not started just ends cancelled. */
 export async function cancelRollout(deps: OperationDeps, rolloutId: number, actor: Actor, reason: string): Promise<OperationResult> {
   const outcome = `cancelled by ${who(actor)}${reason.trim() ? `: ${reason.trim()}` : ''}`;
-  const result = await deps.rollouts.requestCancel(rolloutId, outcome);
+  const result = await deps.requests.requestCancel(rolloutId, outcome);
   switch (result) {
     case 'missing':
       return { ok: false, message: `rollgate: there is no rollout #${rolloutId}.` };
@@ -81,20 +83,20 @@ export async function cancelRollout(deps: OperationDeps, rolloutId: number, acto
 
 /** Runs the rollback (undo of completed steps, then the rollback steps) of a finished rollout. */
 export async function rollbackRollout(deps: OperationDeps, rolloutId: number, actor: Actor, reason: string): Promise<OperationResult> {
-  const rollout = await deps.rollouts.get(rolloutId);
+  const rollout = await deps.reads.get(rolloutId);
   if (!rollout) return { ok: false, message: `rollgate: there is no rollout #${rolloutId}.` };
   const workflow = deps.policy().workflows[rollout.workflow];
   if (workflow && workflow.rollback.length === 0 && !workflow.steps.some((s) => s.undo)) {
     return { ok: false, message: `rollgate: workflow ${workflow.name} has no rollback or undo steps, so rollout #${rolloutId} cannot be rolled back by rollgate.` };
   }
-  const row = await deps.rollouts.requeue(rolloutId, 'rollback', ['succeeded', 'failed'], `rollback requested by ${who(actor)}${reason.trim() ? `: ${reason.trim()}` : ''}`);
+  const row = await deps.requests.requeue(rolloutId, 'rollback', ['succeeded', 'failed'], `rollback requested by ${who(actor)}${reason.trim() ? `: ${reason.trim()}` : ''}`);
   if (!row) return refusal(deps, rolloutId, 'rolled back', 'only a finished (succeeded or failed) rollout can be rolled back; cancel a running one');
   deps.wake();
   return { ok: true, message: `rollgate: rollout #${rolloutId} (${row.rule}) will be rolled back in ${row.environment}, after any rollout running there.` };
 }
 
 async function refusal(deps: OperationDeps, rolloutId: number, verb: string, rule: string): Promise<OperationResult> {
-  const now = await deps.rollouts.get(rolloutId);
+  const now = await deps.reads.get(rolloutId);
   if (!now) return { ok: false, message: `rollgate: there is no rollout #${rolloutId}.` };
   return { ok: false, message: `rollgate: rollout #${rolloutId} (${now.rule}) is ${describe(now)}, so it cannot be ${verb}: ${rule}.` };
 }

@@ -204,7 +204,7 @@ async function recordGateDenial(d: ActionDeps, rollout: RolloutRow, person: Acti
  */
 async function waitsAtGate(d: ActionDeps, rollout: RolloutRow): Promise<boolean> {
   if (rollout.status !== 'waiting' && rollout.status !== 'running') return false;
-  return (await d.rollouts.steps(rollout.id)).some((s) => s.status === 'waiting');
+  return (await d.reads.steps(rollout.id)).some((s) => s.status === 'waiting');
 }
 
 /**
@@ -213,7 +213,7 @@ async function waitsAtGate(d: ActionDeps, rollout: RolloutRow): Promise<boolean>
  * same question (`allowedActions`), so a button and the action behind it agree.
  */
 async function judge(d: ActionDeps, rollout: RolloutRow, verb: CommandVerb, person: ActingPerson, grants: readonly RoleGrant[], relation: ChangeRelation): Promise<ActVerdict> {
-  const steps = rollout.status === 'waiting' || rollout.status === 'running' ? await d.rollouts.steps(rollout.id) : [];
+  const steps = rollout.status === 'waiting' || rollout.status === 'running' ? await d.reads.steps(rollout.id) : [];
   return whoMayAct(actRequestFor(d.policy(), rollout, steps, { verb, source: person.source, actor: { display: displayName(person.account), relation, roles: grants.map((g) => g.role) } }));
 }
 

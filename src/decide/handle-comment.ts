@@ -137,7 +137,7 @@ async function deny(d: DecideDeps, event: CommentAddedEvent, person: ActingPerso
 
 /** `/rollout retry|rollback|cancel`: each rollout of the change is asked; the reply says what happened, or why nothing did. */
 async function operate(d: DecideDeps, event: CommentAddedEvent, person: ActingPerson, verb: 'retry' | 'rollback' | 'cancel', reason: string, say: Say): Promise<string> {
-  const rollouts = await d.rollouts.list({ project: event.change.project, changeNumber: event.change.number, limit: 20 });
+  const rollouts = await d.reads.list({ project: event.change.project, changeNumber: event.change.number, limit: 20 });
   if (rollouts.length === 0 || !d.operations) {
     await say(`${displayName(person.account)}'s /rollout ${verb}: there is no rollout of this change to ${verb}.`);
     return `${verb} with no rollout`;

@@ -124,15 +124,15 @@ export class Execution implements StepClaim {
       return;
     }
     // one query fewer per rollout for the many workflows that never look back
-    const previousRev = usesPreviousRev(workflow) ? await this.#d.rollouts.previousRev(r) : undefined;
+    const previousRev = usesPreviousRev(workflow) ? await this.#d.reads.previousRev(r) : undefined;
     this.#vars = workflowVariables(r, workflow, this.#d.baseEnv, previousRev);
     this.#secrets = secretValues(this.#d.baseEnv, this.#d.secrets);
 
     if (r.phase === 'forward') {
       if (r.request === 'cancel') this.abort('cancel');
       // once per run: the outbox keeps one message per key, so a resumed rollout does not repeat it
-      const deadline = await this.#d.rollouts.inTransaction(async (tx) => {
-        const at = await tx.rollouts.fixDeadline(r.id, parseDuration(workflow.timeout)!);
+      const deadline = await this.#d.leases.inTransaction(async (tx) => {
+        const at = await tx.leases.fixDeadline(r.id, parseDuration(workflow.timeout)!);
         await this.#r.enqueue(r, 'started', startedMessage(rolloutSummary(r, this.#d.publicUrl), workflow.steps.map((s) => s.id)), tx.db);
         return at;
       });
@@ -156,13 +156,13 @@ export class Execution implements StepClaim {
           ? end.outcome
           : this.#stopReason === 'timeout'
             ? `the workflow timed out after ${workflow.timeout}`
-            : ((await this.#d.rollouts.get(r.id))?.outcome ?? 'cancelled by an operator');
-      if (!(await this.#d.rollouts.startRollback(r.id, this.#d.workerId, rollbackPlan(workflow, await this.#d.rollouts.steps(r.id)), outcome))) return;
+            : ((await this.#d.reads.get(r.id))?.outcome ?? 'cancelled by an operator');
+      if (!(await this.#d.leases.startRollback(r.id, this.#d.workerId, rollbackPlan(workflow, await this.#d.reads.steps(r.id)), outcome))) return;
       this.#rollout = { ...this.#rollout, phase: 'rollback', outcome };
     } else {
-      const steps = await this.#d.rollouts.steps(r.id);
+      const steps = await this.#d.reads.steps(r.id);
       if (!steps.some((s) => isRollbackStep(s.step_id))) {
-        if (!(await this.#d.rollouts.startRollback(r.id, this.#d.workerId, rollbackPlan(workflow, steps), null))) return;
+        if (!(await this.#d.leases.startRollback(r.id, this.#d.workerId, rollbackPlan(workflow, steps), null))) return;
       }
     }
     const result = await this.#runRollback(workflow);
@@ -180,12 +180,12 @@ export class Execution implements StepClaim {
     const id = this.#rollout.id;
     const worker = this.#d.workerId;
     const steps = workflow.steps;
-    let rows = new Map((await this.#d.rollouts.steps(id)).map((s) => [s.step_id, s]));
+    let rows = new Map((await this.#d.reads.steps(id)).map((s) => [s.step_id, s]));
     const missing = steps.filter((s) => !rows.has(s.id));
     if (missing.length > 0) {
       // the workflow gained steps since the rollout was planned: plan them now
-      await this.#d.rollouts.addSteps(id, missing.map((s) => s.id), rows.size);
-      rows = new Map((await this.#d.rollouts.steps(id)).map((s) => [s.step_id, s]));
+      await this.#d.steps.addSteps(id, missing.map((s) => s.id), rows.size);
+      rows = new Map((await this.#d.reads.steps(id)).map((s) => [s.step_id, s]));
     }
     const status = new Map<string, StepStatus>(steps.map((s) => [s.id, resumedStatus(rows.get(s.id)!.status)]));
     const gateDeadline = new Map<string, number>();
@@ -203,8 +203,8 @@ export class Execution implements StepClaim {
         await Promise.all(running.values());
         if (this.#stopReason === 'cancel' || this.#stopReason === 'timeout') {
           const note = this.#stopReason === 'cancel' ? 'the rollout was cancelled' : 'the workflow timed out';
-          await this.#d.rollouts.markSteps(id, stepsIn(steps, status, 'waiting'), worker, ['waiting'], 'cancelled', { note });
-          await this.#d.rollouts.markSteps(id, stepsIn(steps, status, 'pending'), worker, ['pending', 'running'], 'skipped', { note });
+          await this.#d.steps.markSteps(id, stepsIn(steps, status, 'waiting'), worker, ['waiting'], 'cancelled', { note });
+          await this.#d.steps.markSteps(id, stepsIn(steps, status, 'pending'), worker, ['pending', 'running'], 'skipped', { note });
         }
         return { kind: 'stopped' };
       }
@@ -217,7 +217,7 @@ export class Execution implements StepClaim {
         const gate = byId.get(stepId)!.approval!;
         const error = `no approval by ${gate.roles.join(' or ')} within ${gate.timeout}`;
         await this.#steps.audited(
-          (rollouts) => rollouts.markSteps(id, [stepId], worker, ['waiting'], 'failed', { error }),
+          (store) => store.markSteps(id, [stepId], worker, ['waiting'], 'failed', { error }),
           ([r]) => r && this.#steps.stepEvent('step-finished', r, `step ${stepId} failed: ${error}`, { status: r.status, error }),
         );
         status.set(stepId, 'failed');
@@ -226,7 +226,7 @@ export class Execution implements StepClaim {
       // a step whose needs cannot succeed any more is skipped (again after the writes: a running step may have ended meanwhile)
       for (let skips = skippedSteps(steps, status); skips.length > 0; skips = skippedSteps(steps, status)) {
         for (const { stepId, note } of skips) {
-          await this.#d.rollouts.markSteps(id, [stepId], worker, ['pending', 'running'], 'skipped', { note });
+          await this.#d.steps.markSteps(id, [stepId], worker, ['pending', 'running'], 'skipped', { note });
           status.set(stepId, 'skipped');
         }
       }
@@ -237,7 +237,7 @@ export class Execution implements StepClaim {
           const gate = step.approval!;
           const waitingFor = `waiting for approval by ${gate.roles.join(' or ')}`;
           const row = await this.#steps.audited(
-            (rollouts) => rollouts.waitAtGate(id, step.id, worker, parseDuration(gate.timeout)!, waitingFor),
+            (store) => store.waitAtGate(id, step.id, worker, parseDuration(gate.timeout)!, waitingFor),
             (r) => r && this.#steps.stepEvent('step-started', r, `step ${step.id} started: ${waitingFor} until ${r.deadline_at?.toISOString()}`, { deadline: r.deadline_at }),
           );
           if (!row) return this.#lost();
@@ -271,22 +271,22 @@ export class Execution implements StepClaim {
       }
       const state = forwardState(steps, status, running.size, failure);
       if (state.kind === 'failed') {
-        await this.#d.rollouts.markSteps(id, state.waiting, worker, ['waiting'], 'cancelled', { note: 'the rollout failed before this gate was passed' });
-        await this.#d.rollouts.markSteps(id, state.pending, worker, ['pending', 'running'], 'skipped', { note: 'an earlier step failed' });
+        await this.#d.steps.markSteps(id, state.waiting, worker, ['waiting'], 'cancelled', { note: 'the rollout failed before this gate was passed' });
+        await this.#d.steps.markSteps(id, state.pending, worker, ['pending', 'running'], 'skipped', { note: 'an earlier step failed' });
         return { kind: 'failed', outcome: state.outcome };
       }
       if (state.kind === 'succeeded') return { kind: 'succeeded' };
       if (state.kind === 'at-gates' && !this.#r.stopping) {
         // only approvals can move this rollout on: give the worker back until one comes
         const wakeAt = parkedUntil(this.#deadline, state.gates, gateDeadline);
-        if (await this.#d.rollouts.park(id, worker, state.gates, wakeAt)) {
+        if (await this.#d.leases.park(id, worker, state.gates, wakeAt)) {
           this.#log.info({ gates: state.gates, wakeAt }, 'rollout parked at approval gates');
           return { kind: 'parked' };
         }
       }
       await this.#wakeUp.next(this.#r.pollMs);
       if (stepsIn(steps, status, 'waiting').length > 0) {
-        for (const row of await this.#d.rollouts.steps(id)) {
+        for (const row of await this.#d.reads.steps(id)) {
           if (status.get(row.step_id) === 'waiting' && row.status !== 'waiting') status.set(row.step_id, row.status);
         }
       }
@@ -302,7 +302,7 @@ export class Execution implements StepClaim {
 
   /** Runs the planned rollback steps one by one; a failed one does not stop the others. */
   async #runRollback(workflow: WorkflowDefinition): Promise<'ok' | 'failed' | 'none' | 'released'> {
-    const plan = (await this.#d.rollouts.steps(this.#rollout.id)).filter((s) => isRollbackStep(s.step_id));
+    const plan = (await this.#d.reads.steps(this.#rollout.id)).filter((s) => isRollbackStep(s.step_id));
     if (plan.length === 0) return 'none';
     let failed = plan.some((s) => s.status === 'failed');
     for (const row of plan) {
@@ -310,7 +310,7 @@ export class Execution implements StepClaim {
       if (this.#all.signal.aborted || this.#r.stopping) return 'released';
       const def = rollbackDefinition(workflow, row.step_id);
       if (!def) {
-        await this.#d.rollouts.markSteps(this.#rollout.id, [row.step_id], this.#d.workerId, ['pending', 'running'], 'failed', { error: 'no longer in the workflow' });
+        await this.#d.steps.markSteps(this.#rollout.id, [row.step_id], this.#d.workerId, ['pending', 'running'], 'failed', { error: 'no longer in the workflow' });
         failed = true;
         continue;
       }
@@ -326,10 +326,10 @@ export class Execution implements StepClaim {
   async #finish(status: 'succeeded' | 'failed' | 'rolled_back' | 'cancelled', outcome: string | null): Promise<void> {
     this.finishing = true;
     // the end and its report commit together: a crash cannot leave a finished rollout unreported
-    const total = await this.#d.rollouts.inTransaction(async (tx) => {
-      const finished = await tx.rollouts.finish(this.#rollout.id, status, this.#d.workerId, outcome);
+    const total = await this.#d.leases.inTransaction(async (tx) => {
+      const finished = await tx.leases.finish(this.#rollout.id, status, this.#d.workerId, outcome);
       if (!finished) return undefined; // another worker took it over; it will report
-      const steps = (await tx.rollouts.steps(finished.id)).map(stepSummary);
+      const steps = (await tx.reads.steps(finished.id)).map(stepSummary);
       const ms = (finished.finished_at?.getTime() ?? Date.now()) - (finished.started_at?.getTime() ?? Date.now());
       const summary = rolloutSummary(finished, this.#d.publicUrl);
       await this.#r.enqueue(finished, 'finished', finishedMessage(summary, status === 'succeeded', ms, steps, { status, outcome: outcome === null ? null : redact(outcome, this.#secrets) }), tx.db);
@@ -341,7 +341,7 @@ export class Execution implements StepClaim {
   }
 
   async #release(): Promise<void> {
-    await this.#d.rollouts.release(this.#rollout.id, this.#d.workerId);
+    await this.#d.leases.release(this.#rollout.id, this.#d.workerId);
     this.#log.info({ reason: this.#stopReason }, 'rollout released for another worker to resume');
   }
 }

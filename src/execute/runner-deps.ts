@@ -1,10 +1,14 @@
 import type { Logger } from '../log.js';
 import type { Policy } from '../policy/policy-config.js';
 import type { OutboxStore } from '../messages/outbox-store.js';
+import type { RolloutLeaseStore } from '../rollouts/rollout-lease-store.js';
+import type { RolloutReads } from '../rollouts/rollout-reads.js';
 import type { StepDeps } from './step-runner.js';
 
 /** What the execute stage needs of the service: its stores, policy, logger and settings. */
 export interface RunnerDeps extends StepDeps {
+  readonly leases: RolloutLeaseStore;
+  readonly reads: RolloutReads;
   readonly outbox: OutboxStore;
   readonly policy: () => Policy;
   readonly logger: Logger;

@@ -49,7 +49,7 @@ export class Runner implements ExecutionHost {
   async runNext(): Promise<boolean> {
     if (this.#stopping) return false;
     await this.#supersede();
-    const rollout = await this.#d.rollouts.claim(this.#d.workerId, this.#leaseMs);
+    const rollout = await this.#d.leases.claim(this.#d.workerId, this.#leaseMs);
     if (!rollout) return false;
     const execution = new Execution(this, rollout);
     this.#active.set(rollout.id, execution);
@@ -102,7 +102,7 @@ export class Runner implements ExecutionHost {
 
   async #supersede(): Promise<void> {
     const rules = this.#d.policy().rollouts.filter((r) => r.queue === 'supersede').map((r) => r.name);
-    for (const row of await this.#d.rollouts.supersedeQueued(rules)) {
+    for (const row of await this.#d.leases.supersedeQueued(rules)) {
       this.#d.logger.info({ rolloutId: row.id, supersededBy: row.superseded_by }, 'rollout superseded by a newer merge');
       await this.report(row, 'superseded', supersededMessage(rolloutSummary(row, this.#d.publicUrl), row.superseded_by!));
     }
@@ -123,7 +123,7 @@ export class Runner implements ExecutionHost {
     if (this.#beating) return this.#beating;
     this.#beating = (async () => {
       try {
-        const held = new Map((await this.#d.rollouts.heartbeat(this.#d.workerId, this.#leaseMs)).map((h) => [h.id, h.request]));
+        const held = new Map((await this.#d.leases.heartbeat(this.#d.workerId, this.#leaseMs)).map((h) => [h.id, h.request]));
         this.#renewedAt = Date.now();
         for (const [id, e] of this.#active) {
           if (!held.has(id)) {

@@ -8,7 +8,7 @@ import type { Variables } from '../policy/interpolate.js';
 import { stopProcessGroup, THIS_HOST } from './orphan-process.js';
 import { redact } from './redact.js';
 import { stepRetryDelay } from './retry-backoff.js';
-import type { RolloutStore } from '../rollouts/rollout-store.js';
+import type { StepStore } from '../rollouts/step-store.js';
 import { runAction, type ActionResult } from './step-actions.js';
 import { stepEvent, stepFinished } from './step-audit.js';
 import { stepCredential, type StepCredentials } from './step-credentials.js';
@@ -26,7 +26,7 @@ export interface StepEnd {
 
 /** What running steps needs of the service. */
 export interface StepDeps {
-  readonly rollouts: RolloutStore;
+  readonly steps: StepStore;
   /** Unique per process (and per runner): the name its leases are held under. */
   readonly workerId: string;
   readonly workDir: string;
@@ -120,7 +120,7 @@ export class StepRunner {
               secrets: [...credential.secrets, ...this.#claim.secrets],
               signal,
               onSpawn: (pgid) =>
-                this.#d.rollouts.setStepProcess(id, stepId, worker, pgid, THIS_HOST).catch((err: unknown) => {
+                this.#d.steps.setStepProcess(id, stepId, worker, pgid, THIS_HOST).catch((err: unknown) => {
                   // the step runs on; only a takeover after a crash would miss its process group
                   log.warn({ err, pgid }, 'could not record the step process group');
                 }),
@@ -164,15 +164,15 @@ export class StepRunner {
   /** Starts (or resumes) an attempt of a step under this worker's lease; undefined when the lease was lost. */
   #startStep(stepId: string, s: { kind: string; attempt: number; idempotencyKey: string; note?: string }): Promise<StepRow | undefined> {
     return this.audited(
-      (rollouts) => rollouts.startStep(this.#claim.rollout.id, stepId, this.#d.workerId, this.#claim.leaseMs, s),
+      (store) => store.startStep(this.#claim.rollout.id, stepId, this.#d.workerId, this.#claim.leaseMs, s),
       (r) => r && this.stepEvent('step-started', r, `step ${stepId} started (${s.kind}, attempt ${s.attempt})`, { attempt: s.attempt, idempotencyKey: s.idempotencyKey }),
     );
   }
 
   /** Records a step's end under this worker's lease; undefined when the lease was lost. */
-  #endStep(stepId: string, update: Parameters<RolloutStore['endStep']>[3]): Promise<StepRow | undefined> {
+  #endStep(stepId: string, update: Parameters<StepStore['endStep']>[3]): Promise<StepRow | undefined> {
     return this.audited(
-      (rollouts) => rollouts.endStep(this.#claim.rollout.id, stepId, this.#d.workerId, update),
+      (store) => store.endStep(this.#claim.rollout.id, stepId, this.#d.workerId, update),
       (r) => {
         if (!r) return undefined;
         const { summary, facts } = stepFinished(r);
@@ -185,11 +185,11 @@ export class StepRunner {
    * Makes a state change and, with an audit trail, appends what it did in the same transaction:
    * the trail never shows a step start or end the database does not, nor misses one it does.
    */
-  async audited<T>(change: (rollouts: RolloutStore) => Promise<T>, event: (result: T) => AuditEvent | undefined): Promise<T> {
+  async audited<T>(change: (steps: StepStore) => Promise<T>, event: (result: T) => AuditEvent | undefined): Promise<T> {
     const audit = this.#d.audit;
-    if (!audit) return change(this.#d.rollouts);
-    return this.#d.rollouts.inTransaction(async (tx) => {
-      const result = await change(tx.rollouts);
+    if (!audit) return change(this.#d.steps);
+    return this.#d.steps.inTransaction(async (tx) => {
+      const result = await change(tx.steps);
       const e = event(result);
       if (e) await audit.append(e, tx.db);
       return result;

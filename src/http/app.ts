@@ -1,5 +1,5 @@
 import Koa from 'koa';
-import type { RolloutStore } from '../rollouts/rollout-store.js';
+import type { RolloutReads } from '../rollouts/rollout-reads.js';
 import type { Logger } from '../log.js';
 import { errorMiddleware } from './error-middleware.js';
 import type { Readiness } from '../db/readiness.js';
@@ -18,7 +18,7 @@ import { SessionCookies } from '../identity/session-cookie.js';
 import type { Identity } from '../identity/identity.js';
 
 export interface AppDeps {
-  readonly rollouts: RolloutStore;
+  readonly rollouts: RolloutReads;
   readonly logger: Logger;
   /** Serves `GET /metrics` from this registry. */
   readonly metrics?: Metrics;

@@ -126,7 +126,7 @@ describe.each(BACKENDS)('%s: operator operations', (backend) => {
     expect(messages.filter((m) => m.includes('FAILED'))).toHaveLength(1);
     expect(messages.filter((m) => m.includes('STARTED'))).toHaveLength(2);
     expect(messages.at(-1)).toContain('SUCCEEDED');
-    expect((await engine.store.get(rollout.id))!.run).toBe(2);
+    expect((await engine.reads.get(rollout.id))!.run).toBe(2);
   });
 
   it('rollback of a finished rollout runs its undo steps newest first, then its rollback steps', async () => {

@@ -3,6 +3,7 @@ import { AuditStore } from '../../src/audit/audit-store.js';
 import type { DatabaseHandle } from '../../src/db/database.js';
 import { DecisionLog } from '../../src/rollouts/decision-log.js';
 import { expireHolds } from '../../src/decide/expire-holds.js';
+import { RolloutReads } from '../../src/rollouts/rollout-reads.js';
 import { RolloutStore } from '../../src/rollouts/rollout-store.js';
 import { silentLogger } from '../../src/log.js';
 import { OutboxStore } from '../../src/messages/outbox-store.js';
@@ -15,6 +16,7 @@ describe.each(BACKENDS)('%s: expireHolds', (backend) => {
   it('expires rollouts held longer than the limit, reports each and records it in the audit trail', async () => {
     db = await openTestDatabase(backend);
     const rollouts = new RolloutStore(db.handle.db);
+    const reads = new RolloutReads(db.handle.db);
     const base = { rule: 'api-prod', workflow: 'deploy', environment: 'production', project: 'payments/api', branch: 'main', patchset: 1, newRev: undefined, subject: 's', reasons: [], approvers: [], justification: undefined, stepIds: ['build'] };
     const held = await rollouts.create({ ...base, rolloutKey: 'a', changeNumber: 1, revision: 'a'.repeat(40), decision: 'hold' });
     const allowed = await rollouts.create({ ...base, rolloutKey: 'b', changeNumber: 2, revision: 'b'.repeat(40), decision: 'allow' });
@@ -23,8 +25,8 @@ describe.each(BACKENDS)('%s: expireHolds', (backend) => {
 
     expect(await expireHolds(deps, 60 * 60_000)).toBe(0); // nothing is an hour old yet
     expect(await expireHolds(deps, 0)).toBe(1);
-    expect((await rollouts.get(held!.id))!.status).toBe('expired');
-    expect((await rollouts.get(allowed!.id))!.status).toBe('queued');
+    expect((await reads.get(held!.id))!.status).toBe('expired');
+    expect((await reads.get(allowed!.id))!.status).toBe('queued');
     const [message] = await deps.outbox.forRollout(held!.id);
     expect(message!.message).toContain('rollgate: rollout "api-prod" to production EXPIRED');
     expect(message!.message).toContain('no approval arrived within 0m; the rollout will not run');

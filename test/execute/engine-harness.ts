@@ -6,7 +6,11 @@ import type { DatabaseHandle } from '../../src/db/database.js';
 import type { RolloutRow, StepRow } from '../../src/db/schema.js';
 import type { Policy, RolloutRule } from '../../src/policy/policy-config.js';
 import type { OperationDeps } from '../../src/actions/operations.js';
+import { OperatorRequestStore } from '../../src/rollouts/operator-request-store.js';
+import { RolloutLeaseStore } from '../../src/rollouts/rollout-lease-store.js';
+import { RolloutReads } from '../../src/rollouts/rollout-reads.js';
 import { RolloutStore } from '../../src/rollouts/rollout-store.js';
+import { StepStore } from '../../src/rollouts/step-store.js';
 import { Runner, type RunnerDeps } from '../../src/execute/runner.js';
 import { checkWorkflow, WorkflowFileSchema, type WorkflowDefinition } from '../../src/policy/workflow-config.js';
 import { silentLogger } from '../../src/log.js';
@@ -87,6 +91,10 @@ export async function queueRollout(
 /** A runner over a test database with a record folder its steps write to. */
 export class Engine {
   readonly store: RolloutStore;
+  readonly reads: RolloutReads;
+  readonly leases: RolloutLeaseStore;
+  readonly stepStore: StepStore;
+  readonly requests: OperatorRequestStore;
   readonly outbox: OutboxStore;
   readonly recordDir: string;
   readonly runners: Runner[] = [];
@@ -98,6 +106,10 @@ export class Engine {
     this.#handle = handle;
     this.#policy = p;
     this.store = new RolloutStore(handle.db);
+    this.reads = new RolloutReads(handle.db);
+    this.leases = new RolloutLeaseStore(handle.db);
+    this.stepStore = new StepStore(handle.db);
+    this.requests = new OperatorRequestStore(handle.db);
     this.outbox = new OutboxStore(handle.db);
     this.recordDir = mkdtempSync(path.join(tmpdir(), 'rollgate-engine-'));
     mkdirSync(this.recordDir, { recursive: true });
@@ -115,7 +127,9 @@ export class Engine {
 
   runner(overrides: Partial<RunnerDeps> = {}): Runner {
     const runner = new Runner({
-      rollouts: this.store,
+      leases: this.leases,
+      steps: this.stepStore,
+      reads: this.reads,
       outbox: this.outbox,
       policy: () => this.#policy,
       logger: silentLogger(),
@@ -146,7 +160,8 @@ export class Engine {
 
   operations(): OperationDeps {
     return {
-      rollouts: this.store,
+      reads: this.reads,
+      requests: this.requests,
       policy: () => this.#policy,
       wake: () => {
         for (const l of this.#loops) l.wake();
@@ -166,7 +181,7 @@ export class Engine {
   }
 
   async steps(rolloutId: number): Promise<Record<string, Pick<StepRow, 'status' | 'attempts' | 'error' | 'note'>>> {
-    return Object.fromEntries((await this.store.steps(rolloutId)).map((s) => [s.step_id, { status: s.status, attempts: s.attempts, error: s.error, note: s.note }]));
+    return Object.fromEntries((await this.reads.steps(rolloutId)).map((s) => [s.step_id, { status: s.status, attempts: s.attempts, error: s.error, note: s.note }]));
   }
 
   async messages(rolloutId: number): Promise<string[]> {
@@ -174,7 +189,7 @@ export class Engine {
   }
 
   async status(rolloutId: number): Promise<string> {
-    return (await this.store.get(rolloutId))!.status;
+    return (await this.reads.get(rolloutId))!.status;
   }
 }
 

@@ -49,7 +49,7 @@ describe.each(BACKENDS)('%s: environment queues in merge order', (backend) => {
     const older = await queueRollout(engine.store, wf, r, { mergedAt: at(1) });
     engine.start(2);
     await waitFor('the newer merge to succeed', async () => (await engine!.status(newer.id)) === 'succeeded');
-    expect(await engine.store.get(older.id)).toMatchObject({ status: 'superseded', superseded_by: newer.id, outcome: `superseded by rollout #${newer.id}, a newer merge of the same rule` });
+    expect(await engine.reads.get(older.id)).toMatchObject({ status: 'superseded', superseded_by: newer.id, outcome: `superseded by rollout #${newer.id}, a newer merge of the same rule` });
     expect(deployed(engine)).toEqual([newer.change_number]);
     expect(await engine.messages(older.id)).toEqual([expect.stringContaining(`A newer merge of the same rule, rollout #${newer.id}, replaces it`)]);
   });
@@ -66,7 +66,7 @@ describe.each(BACKENDS)('%s: environment queues in merge order', (backend) => {
     await engine.store.redecide(held.id, { decision: 'allow', reasons: [], approvers: [], justification: 'late approval' });
     engine.operations().wake();
     await waitFor('the late one to be superseded', async () => (await engine!.status(held.id)) === 'superseded');
-    expect((await engine.store.get(held.id))!.outcome).toBe(`superseded by rollout #${newer.id}, a newer merge of the same rule that already rolled out`);
+    expect((await engine.reads.get(held.id))!.outcome).toBe(`superseded by rollout #${newer.id}, a newer merge of the same rule that already rolled out`);
     expect(await engine.steps(held.id)).toEqual({ deploy: { status: 'skipped', attempts: 0, error: null, note: `superseded by rollout #${newer.id}` } });
     expect(deployed(engine)).toEqual([newer.change_number]);
   });

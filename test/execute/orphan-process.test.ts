@@ -33,10 +33,10 @@ describe.each(BACKENDS)('%s: a step process left running by a dead worker', (bac
     const r = rule(`${name}-prod`, name, `${name}-prod`);
     engine = new Engine(handle, policy([wf], [r]));
     const rollout = await queueRollout(engine.store, wf, r);
-    expect((await engine.store.claim('dead-worker', 1))?.id).toBe(rollout.id);
+    expect((await engine.leases.claim('dead-worker', 1))?.id).toBe(rollout.id);
     await engine.db.updateTable('rollouts').set({ lease_expires_at: new Date(Date.now() + 60_000) }).where('id', '=', rollout.id).execute();
-    await engine.store.startStep(rollout.id, 'deploy', 'dead-worker', 1, { kind: 'run', attempt: 1, idempotencyKey: `rollgate-${rollout.id}-deploy` });
-    await engine.store.setStepProcess(rollout.id, 'deploy', 'dead-worker', pgid, host);
+    await engine.stepStore.startStep(rollout.id, 'deploy', 'dead-worker', 1, { kind: 'run', attempt: 1, idempotencyKey: `rollgate-${rollout.id}-deploy` });
+    await engine.stepStore.setStepProcess(rollout.id, 'deploy', 'dead-worker', pgid, host);
     // the worker dies: its lease runs out
     await engine.db.updateTable('rollouts').set({ lease_expires_at: new Date(Date.now() - 1000) }).where('id', '=', rollout.id).execute();
     return rollout;
@@ -50,7 +50,7 @@ describe.each(BACKENDS)('%s: a step process left running by a dead worker', (bac
     engine!.start(1);
     await waitFor('the rollout to succeed', async () => (await engine!.status(rollout.id)) === 'succeeded');
     expect(await exited).toBe('SIGTERM');
-    const deploy = (await engine!.store.steps(rollout.id))[0]!;
+    const deploy = (await engine!.reads.steps(rollout.id))[0]!;
     expect(deploy).toMatchObject({ status: 'succeeded', process_group: null, process_host: null, note: `stopped process group ${orphan.pid} left running by worker dead-worker (SIGTERM) before running it again` });
     // the orphan was gone before the step ran again
     expect(engine!.calls().filter((c) => c.event === 'start')).toHaveLength(1);
@@ -61,7 +61,7 @@ describe.each(BACKENDS)('%s: a step process left running by a dead worker', (bac
     const rollout = await abandoned('orphan-elsewhere', 4_000_000, 'build-7 boot 0badc0de');
     engine!.start(1);
     await waitFor('the rollout to succeed', async () => (await engine!.status(rollout.id)) === 'succeeded');
-    const deploy = (await engine!.store.steps(rollout.id))[0]!;
+    const deploy = (await engine!.reads.steps(rollout.id))[0]!;
     expect(deploy.note).toBe(`the previous attempt ran on build-7 boot 0badc0de (process group 4000000), which rollgate cannot stop from ${THIS_HOST}; it ran again with the same idempotency key`);
     expect(engine!.calls().map((c) => `${c.event}:${c.key}`)).toEqual([`start:rollgate-${rollout.id}-deploy`, `end:rollgate-${rollout.id}-deploy`]);
   });
@@ -73,9 +73,9 @@ describe.each(BACKENDS)('%s: a step process left running by a dead worker', (bac
     const rollout = await queueRollout(engine.store, wf, r);
     engine.start(1);
     const started = await waitFor('the step to start', () => engine!.calls().find((c) => c.event === 'start'));
-    const row = await waitFor('the process group to be recorded', async () => (await engine!.store.steps(rollout.id)).find((s) => s.process_group !== null));
+    const row = await waitFor('the process group to be recorded', async () => (await engine!.reads.steps(rollout.id)).find((s) => s.process_group !== null));
     expect(row).toMatchObject({ process_group: started.pid, process_host: THIS_HOST });
     await waitFor('the rollout to succeed', async () => (await engine!.status(rollout.id)) === 'succeeded');
-    expect((await engine.store.steps(rollout.id))[0]).toMatchObject({ process_group: null, process_host: null });
+    expect((await engine.reads.steps(rollout.id))[0]).toMatchObject({ process_group: null, process_host: null });
   });
 });

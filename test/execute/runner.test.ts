@@ -8,7 +8,9 @@ import type { DatabaseHandle } from '../../src/db/database.js';
 import type { RolloutRow } from '../../src/db/schema.js';
 import { BACKENDS, openTestDatabase } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { RolloutStore } from '../../src/rollouts/rollout-store.js';
+import { RolloutLeaseStore } from '../../src/rollouts/rollout-lease-store.js';
+import { RolloutReads } from '../../src/rollouts/rollout-reads.js';
+import { StepStore } from '../../src/rollouts/step-store.js';
 import { Engine, policy, queueRollout, rule, run, workflow } from './engine-harness.js';
 import { alive } from '../helpers/process-alive.js';
 
@@ -181,7 +183,7 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
     expect(steps.three).toMatchObject({ status: 'failed', error: 'exit code 7' });
     expect(steps.four).toMatchObject({ status: 'skipped', note: 'needs three, which failed' });
     expect(steps['undo:two']!.status).toBe('succeeded');
-    const row = (await engine.store.get(rollout.id))!;
+    const row = (await engine.reads.get(rollout.id))!;
     expect(row.outcome).toBe('step three failed: exit code 7');
     const finished = (await engine.messages(rollout.id)).at(-1)!;
     expect(finished).toContain('ROLLED BACK');
@@ -233,7 +235,7 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
     const rollout = await queueRollout(engine.store, wf, r);
     engine.start();
     await waitFor('the rollout to fail', async () => (await engine!.status(rollout.id)) === 'failed');
-    const rows = await engine.store.steps(rollout.id);
+    const rows = await engine.reads.steps(rollout.id);
     const health = rows.find((s) => s.step_id === 'health')!;
     expect(health.http_status).toBe(200);
     expect(Buffer.byteLength(health.output_tail!)).toBeLessThanOrEqual(4 * 1024 + 3);
@@ -253,9 +255,9 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
     const rollout = await queueRollout(engine.store, wf, r);
     engine.start(1, { baseEnv: { PATH: process.env.PATH ?? '', DEPLOY_TOKEN: 's3cr3t-token-value' }, secrets: ['gerrit-http-password'] });
     await waitFor('the rollout to fail', async () => (await engine!.status(rollout.id)) === 'failed');
-    const leak = (await engine.store.steps(rollout.id))[0]!;
+    const leak = (await engine.reads.steps(rollout.id))[0]!;
     expect(leak.output_tail).toContain('token=[redacted] pw=[redacted]');
-    const all = JSON.stringify(await engine.store.steps(rollout.id)) + (await engine.messages(rollout.id)).join('\n');
+    const all = JSON.stringify(await engine.reads.steps(rollout.id)) + (await engine.messages(rollout.id)).join('\n');
     expect(all).not.toContain('s3cr3t-token-value');
     expect(await engine.audit(rollout.id)).toEqual(['step-started leak: step leak started (run, attempt 1)', expect.stringMatching(/^step-finished leak: step leak failed \(exit 2, [\d.]+m?s\): exit code 2$/)]);
     expect(JSON.stringify(await engine.db.selectFrom('audit_log').selectAll().execute())).not.toContain('s3cr3t-token-value');
@@ -332,7 +334,7 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
     const rollout = await queueRollout(engine.store, wf, r);
     engine.start();
     await waitFor('the rollout to be rolled back', async () => (await engine!.status(rollout.id)) === 'rolled_back');
-    expect((await engine.store.get(rollout.id))!.outcome).toBe('the workflow timed out after 500ms');
+    expect((await engine.reads.get(rollout.id))!.outcome).toBe('the workflow timed out after 500ms');
     expect((await engine.steps(rollout.id)).forever).toMatchObject({ status: 'failed' });
   });
 
@@ -366,7 +368,7 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
     const third = await queueRollout(engine.store, wf, r);
     await waitFor('the third to succeed', async () => (await engine!.status(third.id)) === 'succeeded');
     expect(await engine.status(first.id)).toBe('succeeded');
-    const skipped = (await engine.store.get(second.id))!;
+    const skipped = (await engine.reads.get(second.id))!;
     expect(skipped).toMatchObject({ status: 'superseded', superseded_by: third.id });
     expect(engine.calls().filter((c) => c.event === 'start').map((c) => c.args[0])).toEqual([String(first.change_number), String(third.change_number)]);
     expect(await engine.messages(second.id)).toEqual([expect.stringContaining(`was SUPERSEDED before it started (rollout #${second.id})`)]);
@@ -402,7 +404,7 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
     await waitFor('the second step to start', () => engine!.calls().some((c) => c.name === 'second'));
     await leaving.stop(100);
     expect(await ran).toBe(true);
-    expect((await engine.store.get(rollout.id))!).toMatchObject({ status: 'running', claimed_by: null });
+    expect((await engine.reads.get(rollout.id))!).toMatchObject({ status: 'running', claimed_by: null });
     engine.start(1, { leaseMs: 60_000, workerId: 'taking-over' });
     await waitFor('the rollout to succeed long before the 60 s lease', async () => (await engine!.status(rollout.id)) === 'succeeded', 15_000);
     const starts = engine.calls().filter((c) => c.event === 'start');
@@ -422,7 +424,7 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
     engine = new Engine(handle, policy([wf], [r]));
     const rollout = await queueRollout(engine.store, wf, r);
     // worker 1 claims the rollout and "dies" mid-step: its heartbeat stops and it writes nothing more
-    const doomed = engine.runner({ leaseMs: 1000, workerId: 'doomed', rollouts: new RolloutStore(engine.db) });
+    const doomed = engine.runner({ leaseMs: 1000, workerId: 'doomed', leases: new RolloutLeaseStore(engine.db), steps: new StepStore(engine.db), reads: new RolloutReads(engine.db) });
     void doomed.runNext();
     await waitFor('the second step to start', () => engine!.calls().some((c) => c.name === 'second'));
     (doomed as unknown as { stop: () => Promise<void> }).stop = async () => {};
@@ -445,10 +447,11 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
  * later database write of the runner are cut off, so only lease expiry can free its rollout.
  */
 async function freeze(runner: object): Promise<void> {
-  const r = runner as unknown as { deps: { rollouts: object } };
-  const store = r.deps.rollouts as Record<string, unknown>;
-  for (const name of Object.getOwnPropertyNames(Object.getPrototypeOf(store))) {
-    if (name === 'constructor' || typeof store[name] !== 'function') continue;
-    store[name] = () => new Promise(() => {});
+  const r = runner as unknown as { deps: { leases: object; steps: object; reads: object } };
+  for (const store of [r.deps.leases, r.deps.steps, r.deps.reads] as Array<Record<string, unknown>>) {
+    for (const name of Object.getOwnPropertyNames(Object.getPrototypeOf(store))) {
+      if (name === 'constructor' || typeof store[name] !== 'function') continue;
+      store[name] = () => new Promise(() => {});
+    }
   }
 }

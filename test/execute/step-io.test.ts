@@ -34,7 +34,7 @@ describe.each(BACKENDS)('%s: what steps see and what is kept', (backend) => {
 
   const node = (script: string) => [process.execPath, '-e', script];
   const finishedAs = async (id: number, status: string) => waitFor(`the rollout to end ${status}`, async () => (await engine!.status(id)) === status);
-  const stepRow = async (rolloutId: number, stepId: string) => (await engine!.store.steps(rolloutId)).find((s) => s.step_id === stepId)!;
+  const stepRow = async (rolloutId: number, stepId: string) => (await engine!.reads.steps(rolloutId)).find((s) => s.step_id === stepId)!;
 
   it("gives a run step rollgate's variables and the allowlisted environment, and nothing else of rollgate's", async () => {
     const wf = workflow({ name: 'env', steps: [{ id: 'show', run: node('console.log(JSON.stringify(process.env))'), env: { IMAGE: 'app:${newRev}' } }] });
@@ -91,7 +91,7 @@ describe.each(BACKENDS)('%s: what steps see and what is kept', (backend) => {
     expect((await stepRow(rollout.id, 'leak')).output_tail).toBe('key=[redacted] region=eu-west-1\n');
     const finished = (await engine.messages(rollout.id)).at(-1)!;
     expect(finished).toContain('key=[redacted] region=eu-west-1');
-    expect(JSON.stringify(await engine.store.steps(rollout.id)) + finished).not.toContain('literal-api-key-7731');
+    expect(JSON.stringify(await engine.reads.steps(rollout.id)) + finished).not.toContain('literal-api-key-7731');
   });
 
   it("keeps only the last 64 KiB of a run step's output", async () => {

@@ -34,14 +34,14 @@ describe.each(BACKENDS)('%s: a dead worker\'s step that escaped its process grou
     const r = rule('crash-escape-prod', wf.name, 'crash-escape-prod');
     engine = new Engine(database.handle, policy([wf], [r]));
     const rollout = await queueRollout(engine.store, wf, r);
-    expect((await engine.store.claim('dead-worker', 1))?.id).toBe(rollout.id);
-    await engine.store.startStep(rollout.id, 'deploy', 'dead-worker', 1, { kind: 'run', attempt: 1, idempotencyKey: `rollgate-${rollout.id}-deploy` });
-    await engine.store.setStepProcess(rollout.id, 'deploy', 'dead-worker', program.pid!, THIS_HOST);
+    expect((await engine.leases.claim('dead-worker', 1))?.id).toBe(rollout.id);
+    await engine.stepStore.startStep(rollout.id, 'deploy', 'dead-worker', 1, { kind: 'run', attempt: 1, idempotencyKey: `rollgate-${rollout.id}-deploy` });
+    await engine.stepStore.setStepProcess(rollout.id, 'deploy', 'dead-worker', program.pid!, THIS_HOST);
     await engine.db.updateTable('rollouts').set({ lease_expires_at: new Date(Date.now() - 1000) }).where('id', '=', rollout.id).execute();
 
     engine.start(1);
     await waitFor('the rollout to succeed', async () => (await engine!.status(rollout.id)) === 'succeeded');
     expect(alive(sleeper)).toBe(false);
-    expect((await engine.store.steps(rollout.id))[0]!.note).toBe(`stopped process group ${program.pid} left running by worker dead-worker (SIGTERM) before running it again`);
+    expect((await engine.reads.steps(rollout.id))[0]!.note).toBe(`stopped process group ${program.pid} left running by worker dead-worker (SIGTERM) before running it again`);
   });
 });

@@ -50,7 +50,7 @@ export function rolloutActionRoutes(o: RolloutActionOptions): Router {
       if (!body.success) throw new BadRequestError(body.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
       if (id === undefined) throw new BadRequestError(`rollout id must be a positive number, got "${ctx.params.id}"`);
       if (!o.decide) throw new UnavailableError('Gerrit REST is not configured, so roles cannot be checked; nothing was changed');
-      const rollout = await o.decide.rollouts.get(id);
+      const rollout = await o.decide.reads.get(id);
       if (!rollout) throw new NotFoundError(`no rollout ${id}`);
 
       const result = await actOnRollout(o.decide, rollout, verb.data, personOf(operator), body.data.justification);
@@ -58,7 +58,7 @@ export function rolloutActionRoutes(o: RolloutActionOptions): Router {
       if (result.outcome === 'forbidden') throw new ForbiddenError(message);
       if (result.outcome === 'nothing') throw new ConflictError(message);
       if (page) return seeOther(ctx, page, message);
-      ctx.body = { ok: true, message, rollout: rolloutView((await o.decide.rollouts.get(id)) ?? rollout) };
+      ctx.body = { ok: true, message, rollout: rolloutView((await o.decide.reads.get(id)) ?? rollout) };
     } catch (err) {
       if (!page || !(err instanceof RollgateError) || !err.expose) throw err;
       // a browser's form post comes back to the page (or to the login), with what happened

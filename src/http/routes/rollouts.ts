@@ -3,7 +3,7 @@ import { createRouter } from '../router.js';
 import { z } from 'zod';
 import { ROLLOUT_STATUSES, type RolloutRow, type RolloutStatus, type StepRow } from '../../db/schema.js';
 import { BadRequestError, NotFoundError } from '../../errors.js';
-import type { RolloutStore } from '../../rollouts/rollout-store.js';
+import type { RolloutReads } from '../../rollouts/rollout-reads.js';
 import { requireOperator } from '../../identity/operator-resolver.js';
 import { parseQuery } from '../parse-query.js';
 
@@ -36,7 +36,7 @@ export function parseRolloutId(text: string | undefined): number | undefined {
 }
 
 /** Read-only views of rollouts: their decision, reasons and steps; with `loginRequired`, for logged-in operators only. */
-export function rolloutRoutes(rollouts: RolloutStore, o: { readonly loginRequired: boolean }): Router {
+export function rolloutRoutes(rollouts: RolloutReads, o: { readonly loginRequired: boolean }): Router {
   const router = createRouter({ prefix: '/api/rollouts' });
   if (o.loginRequired) {
     router.use(async (ctx, next) => {

@@ -6,7 +6,7 @@ import type { DecisionLog } from '../../rollouts/decision-log.js';
 import type { Policy } from '../../policy/policy-config.js';
 import { BadRequestError, NotFoundError, RollgateError } from '../../errors.js';
 import { allowedActions } from '../../actions/allowed-actions.js';
-import type { RolloutStore } from '../../rollouts/rollout-store.js';
+import type { RolloutReads } from '../../rollouts/rollout-reads.js';
 import type { AuthState } from '../../identity/operator-resolver.js';
 import { auditQuery, requireAuditReader, type AuditRouteDeps } from '../routes/audit.js';
 import { listFilter, parseRolloutId } from '../routes/rollouts.js';
@@ -18,7 +18,7 @@ import { rolloutPage } from './rollout-page.js';
 import { rolloutsPage } from './rollouts-page.js';
 
 export interface WebDeps {
-  readonly rollouts: RolloutStore;
+  readonly rollouts: RolloutReads;
   readonly decisions: DecisionLog;
   readonly policy: () => Policy;
   /** The audit trail and who may read it, as `GET /api/audit` has them; absent: no audit page. */

@@ -1,0 +1,187 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database, RolloutRow, RolloutStatus } from '../db/schema.js';
+import { RolloutReads } from './rollout-reads.js';
+
+/**
+ * The workflow engine's side of the `rollouts` rows: a worker claims a rollout under a lease,
+ * renews and gives it back, and makes the transitions only the lease holder makes (its deadline,
+ * parking at gates, rollback, the end); queued rollouts a newer merge replaced are superseded
+ * before a claim.
+ */
+export class RolloutLeaseStore {
+  readonly #db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  /**
+   * Runs `fn` in one transaction with stores bound to it: a state change and the review message
+   * that reports it commit together (and cost one commit, not two).
+   */
+  async inTransaction<T>(fn: (tx: { readonly leases: RolloutLeaseStore; readonly reads: RolloutReads; readonly db: Kysely<Database> }) => Promise<T>): Promise<T> {
+    return this.#db.transaction().execute((trx) => fn({ leases: new RolloutLeaseStore(trx), reads: new RolloutReads(trx), db: trx }));
+  }
+
+  /**
+   * Takes the next rollout this worker should drive, and leases it for `leaseMs`:
+   * - a queued one, if its environment has no active rollout and it is the oldest queued there
+   *   by merge time (environments run one rollout at a time, in merge order, whatever order the
+   *   merges were decided in: a back-fill or a late approval can decide an older one last);
+   * - a running one whose worker stopped renewing its lease (a crash: it resumes here);
+   * - one parked at an approval gate whose deadline came.
+   * Rows are locked with SKIP LOCKED, and a unique index on active rollouts per environment
+   * settles any race between workers: the loser gets nothing this time.
+   */
+  async claim(workerId: string, leaseMs: number): Promise<RolloutRow | undefined> {
+    try {
+      const result = await sql<RolloutRow>`
+        update rollouts set status = 'running', claimed_by = ${workerId},
+          lease_expires_at = now() + ${`${leaseMs} milliseconds`}::interval,
+          started_at = coalesce(started_at, now()), wake_at = null
+        where id = (
+          select r.id from rollouts r
+          where (r.status = 'queued'
+                  and not exists (select 1 from rollouts a where a.environment = r.environment and a.status in ('running', 'waiting'))
+                  and not exists (select 1 from rollouts q where q.environment = r.environment and q.status = 'queued' and (q.merged_at, q.id) < (r.merged_at, r.id)))
+             or (r.status = 'running' and (r.lease_expires_at is null or r.lease_expires_at <= now()))
+             or (r.status = 'waiting' and r.wake_at <= now())
+          order by r.merged_at, r.id
+          limit 1
+          for update of r skip locked
+        )
+        returning *`.execute(this.#db);
+      return result.rows[0];
+    } catch (err) {
+      if ((err as { code?: string }).code === '23505') return undefined; // another worker took the environment first
+      throw err;
+    }
+  }
+
+  /**
+   * Marks queued rollouts of `supersede` rules that never started as superseded when a newer
+   * merge (by merge time) of the same rule and environment is queued, running, or has already
+   * rolled out: deploying the older one then would put an older revision back. Returns them, with
+   * the id of the rollout that replaced each.
+   */
+  async supersedeQueued(rules: readonly string[]): Promise<RolloutRow[]> {
+    if (rules.length === 0) return [];
+    return this.#db.transaction().execute(async (trx) => {
+      const candidates = await sql<{ id: number; newer: number | string | null; newer_status: RolloutStatus | null }>`
+        select o.id, n.id as newer, n.status as newer_status
+        from rollouts o
+        cross join lateral (
+          select n.id, n.status from rollouts n
+          where n.rule = o.rule and n.environment = o.environment
+            and (n.merged_at, n.id) > (o.merged_at, o.id)
+            and ((n.status in ('queued', 'running', 'waiting') and n.phase = 'forward') or n.status = 'succeeded')
+          order by n.merged_at desc, n.id desc
+          limit 1
+        ) n
+        where o.status = 'queued' and o.started_at is null and o.rule in (${sql.join([...rules])})
+        order by o.id
+        for update of o skip locked`.execute(trx);
+      const superseded: RolloutRow[] = [];
+      for (const c of candidates.rows) {
+        const newer = Number(c.newer);
+        const how = c.newer_status === 'succeeded' ? ', a newer merge of the same rule that already rolled out' : ', a newer merge of the same rule';
+        const row = await trx
+          .updateTable('rollouts')
+          .set({ status: 'superseded', superseded_by: newer, finished_at: sql`now()`, outcome: `superseded by rollout #${newer}${how}` })
+          .where('id', '=', Number(c.id))
+          .where('status', '=', 'queued')
+          .returningAll()
+          .executeTakeFirst();
+        if (row) {
+          await trx.updateTable('rollout_steps').set({ status: 'skipped', note: `superseded by rollout #${newer}` }).where('rollout_id', '=', row.id).where('status', '=', 'pending').execute();
+          superseded.push(row);
+        }
+      }
+      return superseded;
+    });
+  }
+
+  /**
+   * Renews this worker's leases on its running rollouts and their running steps. Returns the
+   * rollouts it still holds, with any operator request; one missing from the answer was lost.
+   */
+  async heartbeat(workerId: string, leaseMs: number): Promise<Array<{ id: number; request: string | null }>> {
+    const until = sql<Date>`now() + ${`${leaseMs} milliseconds`}::interval`;
+    const held = await this.#db
+      .updateTable('rollouts')
+      .set({ lease_expires_at: until })
+      .where('claimed_by', '=', workerId)
+      .where('status', '=', 'running')
+      .returning(['id', 'request'])
+      .execute();
+    await this.#db.updateTable('rollout_steps').set({ lease_expires_at: until }).where('lease_owner', '=', workerId).where('status', '=', 'running').execute();
+    return held;
+  }
+
+  /** Gives a rollout back without finishing it (a graceful stop): any worker may take it at once. */
+  async release(id: number, workerId: string): Promise<void> {
+    await this.#db.updateTable('rollouts').set({ claimed_by: null, lease_expires_at: sql`now()` }).where('id', '=', id).where('claimed_by', '=', workerId).where('status', '=', 'running').execute();
+    await this.#db.updateTable('rollout_steps').set({ lease_expires_at: sql`now()` }).where('rollout_id', '=', id).where('lease_owner', '=', workerId).where('status', '=', 'running').execute();
+  }
+
+  /** Sets the workflow deadline on the first start of a run; returns it. */
+  async fixDeadline(id: number, timeoutMs: number): Promise<Date> {
+    const row = await this.#db
+      .updateTable('rollouts')
+      .set({ deadline_at: sql`coalesce(deadline_at, now() + ${`${timeoutMs} milliseconds`}::interval)` })
+      .where('id', '=', id)
+      .returning('deadline_at')
+      .executeTakeFirstOrThrow();
+    return row.deadline_at!;
+  }
+
+  /**
+   * Parks a rollout at its approval gates: no worker holds it, it keeps its environment, and it
+   * is looked at again at `wakeAt` or as soon as a gate is passed. Refused (false) when a gate was
+   * passed since the worker looked (the rollout row lock orders this against `passGate`).
+   */
+  async park(id: number, workerId: string, waitingSteps: readonly string[], wakeAt: Date): Promise<boolean> {
+    return this.#db.transaction().execute(async (trx) => {
+      const row = await trx.selectFrom('rollouts').select(['claimed_by', 'request']).where('id', '=', id).forUpdate().executeTakeFirst();
+      if (!row || row.claimed_by !== workerId || row.request !== null) return false;
+      const still = await trx.selectFrom('rollout_steps').select('step_id').where('rollout_id', '=', id).where('status', '=', 'waiting').execute();
+      if (still.length !== waitingSteps.length) return false;
+      await trx.updateTable('rollouts').set({ status: 'waiting', claimed_by: null, lease_expires_at: null, wake_at: wakeAt }).where('id', '=', id).execute();
+      return true;
+    });
+  }
+
+  /** Moves a rollout to its rollback phase and records the rollback plan as pending steps. */
+  async startRollback(id: number, workerId: string, plan: ReadonlyArray<{ stepId: string; kind: string; note: string | null }>, outcome: string | null): Promise<boolean> {
+    return this.#db.transaction().execute(async (trx) => {
+      const row = await trx
+        .updateTable('rollouts')
+        .set({ phase: 'rollback', ...(outcome !== null ? { outcome } : {}) })
+        .where('id', '=', id)
+        .where('claimed_by', '=', workerId)
+        .where('status', '=', 'running')
+        .returning('id')
+        .executeTakeFirst();
+      if (!row) return false;
+      if (plan.length > 0) {
+        await trx
+          .insertInto('rollout_steps')
+          .values(plan.map((p, i) => ({ rollout_id: id, step_id: p.stepId, position: 1000 + i, status: 'pending' as const, attempts: 0, kind: p.kind, note: p.note })))
+          .onConflict((oc) => oc.columns(['rollout_id', 'step_id']).doNothing())
+          .execute();
+      }
+      return true;
+    });
+  }
+
+  /** Ends a rollout this worker holds; undefined if it no longer holds it. */
+  async finish(id: number, status: 'succeeded' | 'failed' | 'rolled_back' | 'cancelled', workerId?: string, outcome?: string | null): Promise<RolloutRow | undefined> {
+    let q = this.#db
+      .updateTable('rollouts')
+      .set({ status, finished_at: sql`now()`, claimed_by: null, lease_expires_at: null, request: null, wake_at: null, ...(outcome !== undefined ? { outcome } : {}) })
+      .where('id', '=', id)
+      .where('status', '=', 'running');
+    if (workerId !== undefined) q = q.where('claimed_by', '=', workerId);
+    return q.returningAll().executeTakeFirst();
+  }
+}

@@ -1,0 +1,138 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database, StepRow, StepStatus } from '../db/schema.js';
+
+export interface StepUpdate {
+  readonly status: StepStatus;
+  readonly attempts?: number;
+  readonly exitCode?: number | null;
+  readonly startedAt?: Date;
+  readonly finishedAt?: Date;
+  readonly durationMs?: number;
+  readonly outputTail?: string | null;
+  readonly error?: string | null;
+}
+
+/**
+ * The `rollout_steps` rows as the workflow engine moves them: attempts started and ended under
+ * the worker's lease, the process a step runs, steps planned late, skipped or cancelled, and
+ * approval gates waited at. Each write holds only while the worker still holds the rollout.
+ */
+export class StepStore {
+  readonly #db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  /**
+   * Runs `fn` in one transaction with a store bound to it: a step's change and the audit entry
+   * that records it commit together.
+   */
+  async inTransaction<T>(fn: (tx: { readonly steps: StepStore; readonly db: Kysely<Database> }) => Promise<T>): Promise<T> {
+    return this.#db.transaction().execute((trx) => fn({ steps: new StepStore(trx), db: trx }));
+  }
+
+  /**
+   * Starts (or resumes) an attempt of a step for this worker: running, leased, with its
+   * idempotency key. False when the rollout is no longer this worker's.
+   */
+  async startStep(rolloutId: number, stepId: string, workerId: string, leaseMs: number, s: { kind: string; attempt: number; idempotencyKey: string; deadlineMs?: number; note?: string }): Promise<StepRow | undefined> {
+    return this.#db
+      .updateTable('rollout_steps')
+      .set({
+        status: 'running',
+        process_group: null,
+        process_host: null,
+        ...(s.note !== undefined ? { note: s.note } : {}),
+        kind: s.kind,
+        attempts: s.attempt,
+        lease_owner: workerId,
+        lease_expires_at: sql`now() + ${`${leaseMs} milliseconds`}::interval`,
+        idempotency_key: s.idempotencyKey,
+        started_at: sql`coalesce(started_at, now())`,
+        ...(s.deadlineMs !== undefined ? { deadline_at: sql`coalesce(deadline_at, now() + ${`${s.deadlineMs} milliseconds`}::interval)` } : {}),
+      })
+      .where('rollout_id', '=', rolloutId)
+      .where('step_id', '=', stepId)
+      .where('status', 'in', ['pending', 'running'])
+      .where(({ exists, selectFrom }) => exists(selectFrom('rollouts').select('id').where('id', '=', rolloutId).where('claimed_by', '=', workerId).where('status', '=', 'running')))
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  /** Records a step's end, only if this worker still holds it; the ended row, or undefined when the lease was lost. */
+  async endStep(rolloutId: number, stepId: string, workerId: string, update: StepUpdate & { httpStatus?: number | null; note?: string | null }): Promise<StepRow | undefined> {
+    return this.#db
+      .updateTable('rollout_steps')
+      .set({
+        status: update.status,
+        ...(update.attempts !== undefined ? { attempts: update.attempts } : {}),
+        ...(update.exitCode !== undefined ? { exit_code: update.exitCode } : {}),
+        ...(update.httpStatus !== undefined ? { http_status: update.httpStatus } : {}),
+        ...(update.outputTail !== undefined ? { output_tail: update.outputTail } : {}),
+        ...(update.error !== undefined ? { error: update.error } : {}),
+        ...(update.note !== undefined ? { note: update.note } : {}),
+        finished_at: sql`now()`,
+        duration_ms: sql`(extract(epoch from (now() - coalesce(started_at, now()))) * 1000)::integer`,
+        lease_owner: null,
+        lease_expires_at: null,
+        process_group: null,
+        process_host: null,
+      })
+      .where('rollout_id', '=', rolloutId)
+      .where('step_id', '=', stepId)
+      .where((eb) => eb.or([eb('lease_owner', '=', workerId), eb('lease_owner', 'is', null)]))
+      .where(({ exists, selectFrom }) => exists(selectFrom('rollouts').select('id').where('id', '=', rolloutId).where('claimed_by', '=', workerId).where('status', '=', 'running')))
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  /** Records the process group a running step's program leads and the host it runs on (see orphan-process.ts). */
+  async setStepProcess(rolloutId: number, stepId: string, workerId: string, pgid: number, host: string): Promise<void> {
+    await this.#db
+      .updateTable('rollout_steps')
+      .set({ process_group: pgid, process_host: host })
+      .where('rollout_id', '=', rolloutId)
+      .where('step_id', '=', stepId)
+      .where('lease_owner', '=', workerId)
+      .where('status', '=', 'running')
+      .execute();
+  }
+
+  /** Plans steps a workflow gained after the rollout was created, after the existing ones. */
+  async addSteps(rolloutId: number, stepIds: readonly string[], firstPosition: number): Promise<void> {
+    if (stepIds.length === 0) return;
+    await this.#db
+      .insertInto('rollout_steps')
+      .values(stepIds.map((stepId, i) => ({ rollout_id: rolloutId, step_id: stepId, position: firstPosition + i, status: 'pending' as const, attempts: 0 })))
+      .onConflict((oc) => oc.columns(['rollout_id', 'step_id']).doNothing())
+      .execute();
+  }
+
+  /** Moves steps of a rollout this worker holds from one of `from` to `status`, with a note (skipped, cancelled, failed); the rows it moved. */
+  async markSteps(rolloutId: number, stepIds: readonly string[], workerId: string, from: readonly StepStatus[], status: StepStatus, note: { error?: string; note?: string }): Promise<StepRow[]> {
+    if (stepIds.length === 0) return [];
+    return this.#db
+      .updateTable('rollout_steps')
+      .set({ status, lease_owner: null, lease_expires_at: null, ...(note.error !== undefined ? { error: note.error } : {}), ...(note.note !== undefined ? { note: note.note } : {}), ...(status !== 'skipped' ? { finished_at: sql`now()` } : {}) })
+      .where('rollout_id', '=', rolloutId)
+      .where('step_id', 'in', [...stepIds])
+      .where('status', 'in', [...from])
+      .where(({ exists, selectFrom }) => exists(selectFrom('rollouts').select('id').where('id', '=', rolloutId).where('claimed_by', '=', workerId).where('status', '=', 'running')))
+      .returningAll()
+      .execute();
+  }
+
+  /** Marks a step as waiting at its approval gate until `deadlineMs` from its first wait. */
+  async waitAtGate(rolloutId: number, stepId: string, workerId: string, deadlineMs: number, note: string): Promise<StepRow | undefined> {
+    return this.#db
+      .updateTable('rollout_steps')
+      .set({ status: 'waiting', kind: 'approval', note, started_at: sql`coalesce(started_at, now())`, deadline_at: sql`coalesce(deadline_at, now() + ${`${deadlineMs} milliseconds`}::interval)` })
+      .where('rollout_id', '=', rolloutId)
+      .where('step_id', '=', stepId)
+      .where('status', 'in', ['pending', 'waiting'])
+      .where(({ exists, selectFrom }) => exists(selectFrom('rollouts').select('id').where('id', '=', rolloutId).where('claimed_by', '=', workerId).where('status', '=', 'running')))
+      .returningAll()
+      .executeTakeFirst();
+  }
+}
