@@ -15,7 +15,7 @@ export interface StepUpdate {
 /**
  * The `rollout_steps` rows as the workflow engine moves them: attempts started and ended under
  * the worker's lease, the process a step runs, steps planned late, skipped or cancelled, and
- * approval gates waited at. Each write holds only while the worker still holds the rollout.
+ * approval gates waited at. A write under the lease takes effect only while the worker still holds it.
  */
 export class StepStore {
   readonly #db: Kysely<Database>;
