@@ -13,7 +13,7 @@ import { loadConfig } from '../src/config.js';
 import { createDatabase, migrateToLatest, type DatabaseTarget } from '../src/db/database.js';
 import { eventDedupKey } from '../src/gerrit/change-key.js';
 import { parseEventLine } from '../src/gerrit/gerrit-event.js';
-import { EventStore } from '../src/intake/event-store.js';
+import { EventStore } from '../src/rollouts/event-store.js';
 import { Intake } from '../src/intake/intake.js';
 import { silentLogger } from '../src/log.js';
 import { startService } from '../src/service.js';
