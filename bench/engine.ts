@@ -31,6 +31,7 @@ import { Runner } from '../src/execute/runner.js';
 import { WorkflowFileSchema } from '../src/policy/workflow-config.js';
 import { silentLogger } from '../src/log.js';
 import { PollLoop } from '../src/poll-loop.js';
+import { ChangeMessages } from '../src/messages/change-messages.js';
 import { OutboxStore } from '../src/messages/outbox-store.js';
 
 const ROLLOUTS = Number(process.env.BENCH_ROLLOUTS ?? 1000);
@@ -149,12 +150,11 @@ async function benchRun(handle: DatabaseHandle, label: string, WORKERS: number):
     leases: calls.wrap(new RolloutLeaseStore(db)),
     steps: calls.wrap(new StepStore(db)),
     reads: calls.wrap(new RolloutReads(db)),
-    outbox: calls.wrap(outbox),
+    messages: new ChangeMessages(calls.wrap(outbox), undefined),
     audit: new AuditStore(db),
     policy: () => policy,
     logger: silentLogger(),
     workDir: process.cwd(),
-    publicUrl: undefined,
     workerId: 'bench',
     baseEnv: {},
     onReport: () => {},

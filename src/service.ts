@@ -40,6 +40,7 @@ import { Metrics } from './metrics.js';
 import { deleteExpiredRows } from './db/retention.js';
 import { PollLoop } from './poll-loop.js';
 import { StartStages } from './start-abort.js';
+import { ChangeMessages } from './messages/change-messages.js';
 import { OutboxStore } from './messages/outbox-store.js';
 import { Reporter } from './report/reporter.js';
 
@@ -105,6 +106,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const rollouts = new RolloutStore(database.db);
   const reads = new RolloutReads(database.db);
   const outbox = new OutboxStore(database.db);
+  const messages = new ChangeMessages(outbox, config.publicUrl);
   const approvals = new ApprovalStore(database.db);
   const metrics = new Metrics(database.db);
   // decisions, step starts and ends, and reports are appended where they are recorded
@@ -128,11 +130,10 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     leases: new RolloutLeaseStore(database.db),
     steps: new StepStore(database.db),
     reads,
-    outbox,
+    messages,
     policy: () => policy,
     logger,
     workDir: config.workDir,
-    publicUrl: config.publicUrl,
     workerId: `${process.pid}-${randomUUID().slice(0, 8)}`,
     baseEnv: config.stepEnv,
     secrets: config.secrets,
@@ -160,11 +161,10 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         reads,
         approvals,
         decisions,
-        outbox,
+        messages,
         gerrit,
         policy: () => policy,
         logger,
-        publicUrl: config.publicUrl,
         serviceUser: config.gerritRest?.user,
         onQueued: () => runner.wake(),
         onReport: () => reporter?.wake(),
@@ -251,7 +251,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const expiry = cron.schedule(
     '* * * * *',
     () =>
-      expireHolds({ db: database.db, outbox, decisions, logger, publicUrl: config.publicUrl, policyVersion: () => policy.version, onReport: () => reporter?.wake() }, config.holdExpiryMs).catch((err: unknown) =>
+      expireHolds({ db: database.db, messages, decisions, logger, policyVersion: () => policy.version, onReport: () => reporter?.wake() }, config.holdExpiryMs).catch((err: unknown) =>
         logger.error({ err }, 'expiring held rollouts failed'),
       ),
     { name: 'expire-holds', noOverlap: true },

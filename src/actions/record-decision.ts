@@ -4,9 +4,7 @@ import type { RolloutStore } from '../rollouts/rollout-store.js';
 import { isCommitSha } from '../gerrit/commit-sha.js';
 import type { GerritChange } from '../gerrit/gerrit-client.js';
 import type { Metrics } from '../metrics.js';
-import { denyMessage, holdMessage, REVIEW_TAG } from '../messages/format-message.js';
-import type { OutboxStore } from '../messages/outbox-store.js';
-import { rolloutSummary } from '../messages/rollout-summary.js';
+import type { ChangeMessages } from '../messages/change-messages.js';
 import type { DecisionResult } from '../policy/decide.js';
 import type { DecisionEntry, DecisionLog, ReplayOrigin } from '../rollouts/decision-log.js';
 import type { Policy, RolloutRule } from '../policy/policy-config.js';
@@ -16,8 +14,8 @@ export interface RecordDeps {
   readonly db: Kysely<Database>;
   readonly rollouts: RolloutStore;
   readonly decisions: DecisionLog;
-  readonly outbox: OutboxStore;
-  readonly publicUrl: string | undefined;
+  /** Where the hold or deny message goes, in the decision's transaction. */
+  readonly messages: ChangeMessages;
   /** Counts decisions by outcome. */
   readonly metrics?: Metrics;
 }
@@ -81,7 +79,7 @@ export async function recordMergeDecision(
       { rolloutId: rollout.id, rule, change, result, rolesByAccount: input.rolesByAccount, commentApprovals: [], at: input.at, trigger: input.replay ? 'replay' : 'merge', replay: input.replay, actor: undefined, policyVersion: policy.version },
       trx,
     );
-    if (result.outcome !== 'allow') await enqueueWhyNot(d, rollout, result.outcome, `rollout:${rollout.id}:${result.outcome}`, trx);
+    if (result.outcome !== 'allow') await d.messages.whyNot(rollout, result.outcome, undefined, trx);
     return rollout;
   });
   // counted once committed, and only when new: a repeated merge decides nothing
@@ -91,12 +89,12 @@ export async function recordMergeDecision(
 
 /**
  * Stores a held rollout's new decision (after an approval): the rollout row, the audit entry in
- * `decisions`, and unless it now runs the message saying why it still holds (or is denied), keyed
- * `rollout:<id>:<outcome>:<keySuffix>`. Returns the updated row, or undefined when the rollout was
+ * `decisions`, and unless it now runs the message saying why it still holds (or is denied), told
+ * apart from earlier ones by `keySuffix` (the action's key). Returns the updated row, or undefined when the rollout was
  * no longer held (someone else's action came first; nothing is written then).
  */
 export async function recordRedecision(
-  d: Pick<RecordDeps, 'rollouts' | 'decisions' | 'outbox' | 'publicUrl'>,
+  d: Pick<RecordDeps, 'rollouts' | 'decisions' | 'messages'>,
   input: Omit<DecisionEntry, 'rolloutId'> & { readonly rollout: RolloutRow; readonly keySuffix: string },
   trx: Kysely<Database>,
 ): Promise<RolloutRow | undefined> {
@@ -105,23 +103,6 @@ export async function recordRedecision(
   const updated = await d.rollouts.redecide(rollout.id, { decision: result.outcome, reasons: result.reasons, approvers: result.approvers, justification: result.justification }, trx);
   if (!updated) return undefined;
   await d.decisions.record({ ...entry, rolloutId: rollout.id }, trx);
-  if (result.outcome !== 'allow') await enqueueWhyNot(d, updated, result.outcome, `rollout:${rollout.id}:${result.outcome}:${keySuffix}`, trx);
+  if (result.outcome !== 'allow') await d.messages.whyNot(updated, result.outcome, keySuffix, trx);
   return updated;
-}
-
-/** The hold or deny message of a rollout (what is missing, or why not), on its merged revision. */
-async function enqueueWhyNot(d: Pick<RecordDeps, 'outbox' | 'publicUrl'>, rollout: RolloutRow, outcome: 'hold' | 'deny', messageKey: string, trx: Kysely<Database>): Promise<void> {
-  const summary = rolloutSummary(rollout, d.publicUrl);
-  await d.outbox.enqueue(
-    {
-      messageKey,
-      rolloutId: rollout.id,
-      project: rollout.project,
-      changeNumber: rollout.change_number,
-      revision: rollout.revision,
-      tag: REVIEW_TAG,
-      message: outcome === 'hold' ? holdMessage(summary) : denyMessage(summary),
-    },
-    trx,
-  );
 }

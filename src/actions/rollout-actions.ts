@@ -1,7 +1,6 @@
 import type { AuditKind } from '../audit/audit-trail.js';
 import type { RolloutRow } from '../db/schema.js';
-import type { GerritAccount, GerritChange } from '../gerrit/gerrit-client.js';
-import { REVIEW_TAG } from '../messages/format-message.js';
+import type { GerritAccount } from '../gerrit/gerrit-client.js';
 import { asCommentApproval } from '../rollouts/approval-store.js';
 import type { CommandVerb } from '../policy/comment-command.js';
 import { displayName, type Approver, type DecisionResult } from '../policy/decide.js';
@@ -263,15 +262,7 @@ const PAST: Record<CommandVerb, string> = { approve: 'approved', deny: 'denied',
 async function announce(d: ActionDeps, rollout: RolloutRow, verb: CommandVerb, person: ActingPerson, grants: readonly RoleGrant[], text: string): Promise<void> {
   const roles = grants.map((g) => `${g.role} via ${g.via}`).join(', ');
   const why = text.trim() === '' ? '' : `: ${text.trim()}`;
-  await d.outbox.enqueue({
-    messageKey: `${person.key}:announce`,
-    rolloutId: rollout.id,
-    project: rollout.project,
-    changeNumber: rollout.change_number,
-    revision: rollout.revision,
-    tag: REVIEW_TAG,
-    message: `rollgate: ${PAST[verb]} via rollgate by ${displayName(person.account)}${roles ? ` (${roles})` : ''}${why}`,
-  });
+  await d.messages.announce(rollout, person.key, `rollgate: ${PAST[verb]} via rollgate by ${displayName(person.account)}${roles ? ` (${roles})` : ''}${why}`);
   d.onReport();
 }
 

@@ -1,19 +1,16 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { Logger } from '../log.js';
-import { expiredMessage, REVIEW_TAG } from '../messages/format-message.js';
-import type { OutboxStore } from '../messages/outbox-store.js';
-import { rolloutSummary } from '../messages/rollout-summary.js';
+import type { ChangeMessages } from '../messages/change-messages.js';
 import type { Reason } from '../policy/decide.js';
 import type { DecisionLog } from '../rollouts/decision-log.js';
 
 export interface ExpireHoldsDeps {
   readonly db: Kysely<Database>;
-  readonly outbox: OutboxStore;
+  readonly messages: ChangeMessages;
   /** Where each expiry is recorded as a decision (and appended to the audit trail). */
   readonly decisions: DecisionLog;
   readonly logger: Logger;
-  readonly publicUrl: string | undefined;
   readonly policyVersion: () => string;
   readonly onReport: () => void;
 }
@@ -36,18 +33,7 @@ export async function expireHolds(d: ExpireHoldsDeps, maxHoldMs: number): Promis
       const hours = Math.round(maxHoldMs / 3_600_000);
       const reason: Reason = { code: 'expired', message: `no approval arrived within ${hours >= 1 ? `${hours}h` : `${Math.round(maxHoldMs / 60_000)}m`}; the rollout will not run` };
       await d.decisions.recordExpiry(rollout, reason, maxHoldMs, d.policyVersion(), trx);
-      await d.outbox.enqueue(
-        {
-          messageKey: `rollout:${rollout.id}:expired`,
-          rolloutId: rollout.id,
-          project: rollout.project,
-          changeNumber: rollout.change_number,
-          revision: rollout.revision,
-          tag: REVIEW_TAG,
-          message: expiredMessage(rolloutSummary({ ...rollout, reasons: [reason] }, d.publicUrl)),
-        },
-        trx,
-      );
+      await d.messages.expired(rollout, reason, trx);
       d.logger.info({ rolloutId: rollout.id, rule: rollout.rule }, 'held rollout expired');
     }
     if (expired.length > 0) d.onReport();

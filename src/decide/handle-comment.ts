@@ -1,6 +1,5 @@
 import type { GerritAccount } from '../gerrit/gerrit-client.js';
 import type { CommentAddedEvent } from '../gerrit/gerrit-event.js';
-import { REVIEW_TAG } from '../messages/format-message.js';
 import { MAX_COMMANDS_PER_COMMENT, parseCommentCommands } from '../policy/comment-command.js';
 import { bindToGerritMessage } from './comment-message.js';
 import { displayName } from '../policy/decide.js';
@@ -79,7 +78,7 @@ async function reply(d: DecideDeps, event: CommentAddedEvent, eventId: number, a
   const message = `rollgate: ${distinct.join('\n\n')}`;
   // posted on the revision REST names: the event's patch set is only a hint (a webhook body says what it likes)
   const { currentRevision } = await d.gerrit.getChange(event.change.project, event.change.number);
-  await d.outbox.enqueue({ messageKey: `event:${eventId}:reply`, rolloutId: null, project: event.change.project, changeNumber: event.change.number, revision: currentRevision, tag: REVIEW_TAG, message });
+  await d.messages.reply(event.change, currentRevision, eventId, message);
   d.onReport();
 }
 

@@ -1,9 +1,7 @@
-import type { Kysely } from 'kysely';
 import { revisionProblem } from '../gerrit/commit-sha.js';
-import type { Database, RolloutRow, StepStatus } from '../db/schema.js';
+import type { RolloutRow, StepStatus } from '../db/schema.js';
 import type { Logger } from '../log.js';
-import { finishedMessage, gateMessage, startedMessage } from '../messages/format-message.js';
-import { rolloutSummary, stepSummary } from '../messages/rollout-summary.js';
+import { stepSummary } from '../messages/rollout-summary.js';
 import { formatDuration, parseDuration } from '../duration.js';
 import { MAX_TIMER_MS } from './abortable-sleep.js';
 import { expiredGates, forwardState, parkedUntil, readySteps, resumedStatus, skippedSteps, stepFailure, stepsIn } from './dag-plan.js';
@@ -24,10 +22,6 @@ export interface ExecutionHost {
   readonly pollMs: number;
   /** The runner stops taking work: start no new steps. */
   readonly stopping: boolean;
-  /** Queues a review message and wakes the reporter. */
-  report(rollout: RolloutRow, phase: string, message: string): Promise<void>;
-  /** Queues a review message inside the caller's transaction. */
-  enqueue(rollout: RolloutRow, phase: string, message: string, trx?: Kysely<Database>): Promise<void>;
 }
 
 /** How the forward phase of one claim ended. */
@@ -133,7 +127,7 @@ export class Execution implements StepClaim {
       // once per run: the outbox keeps one message per key, so a resumed rollout does not repeat it
       const deadline = await this.#d.leases.inTransaction(async (tx) => {
         const at = await tx.leases.fixDeadline(r.id, parseDuration(workflow.timeout)!);
-        await this.#r.enqueue(r, 'started', startedMessage(rolloutSummary(r, this.#d.publicUrl), workflow.steps.map((s) => s.id)), tx.db);
+        await this.#d.messages.started(r, workflow.steps.map((s) => s.id), tx.db);
         return at;
       });
       this.#d.onReport();
@@ -243,7 +237,8 @@ export class Execution implements StepClaim {
           if (!row) return this.#lost();
           status.set(step.id, 'waiting');
           gateDeadline.set(step.id, row.deadline_at?.getTime() ?? Infinity);
-          await this.#r.report(this.#rollout, `gate:${step.id}`, gateMessage(rolloutSummary(this.#rollout, this.#d.publicUrl), step.id, gate.roles, row.deadline_at ?? new Date()));
+          await this.#d.messages.atGate(this.#rollout, step.id, gate.roles, row.deadline_at ?? new Date());
+          this.#d.onReport();
           continue;
         }
         status.set(step.id, 'running');
@@ -331,8 +326,7 @@ export class Execution implements StepClaim {
       if (!finished) return undefined; // another worker took it over; it will report
       const steps = (await tx.reads.steps(finished.id)).map(stepSummary);
       const ms = (finished.finished_at?.getTime() ?? Date.now()) - (finished.started_at?.getTime() ?? Date.now());
-      const summary = rolloutSummary(finished, this.#d.publicUrl);
-      await this.#r.enqueue(finished, 'finished', finishedMessage(summary, status === 'succeeded', ms, steps, { status, outcome: outcome === null ? null : redact(outcome, this.#secrets) }), tx.db);
+      await this.#d.messages.finished(finished, status === 'succeeded', ms, steps, { status, outcome: outcome === null ? null : redact(outcome, this.#secrets) }, tx.db);
       return ms;
     });
     if (total === undefined) return;

@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import type { Policy } from '../policy/policy-config.js';
-import type { OutboxStore } from '../messages/outbox-store.js';
+import type { ChangeMessages } from '../messages/change-messages.js';
 import type { RolloutLeaseStore } from '../rollouts/rollout-lease-store.js';
 import type { RolloutReads } from '../rollouts/rollout-reads.js';
 import type { StepDeps } from './step-runner.js';
@@ -9,10 +9,10 @@ import type { StepDeps } from './step-runner.js';
 export interface RunnerDeps extends StepDeps {
   readonly leases: RolloutLeaseStore;
   readonly reads: RolloutReads;
-  readonly outbox: OutboxStore;
+  /** Where the started, gate, finished and superseded messages go. */
+  readonly messages: ChangeMessages;
   readonly policy: () => Policy;
   readonly logger: Logger;
-  readonly publicUrl: string | undefined;
   /** Values never stored or posted (e.g. the Gerrit password); secret-looking step variables are added. */
   readonly secrets?: readonly string[];
   readonly onReport: () => void;

@@ -1,9 +1,4 @@
-import type { Kysely } from 'kysely';
-import type { Database, RolloutRow } from '../db/schema.js';
-import { supersededMessage } from '../messages/format-message.js';
-import { rolloutSummary } from '../messages/rollout-summary.js';
 import { Execution, type ExecutionHost } from './rollout-execution.js';
-import { enqueueRolloutMessage } from '../messages/rollout-messages.js';
 import type { RunnerDeps } from './runner-deps.js';
 
 export type { RunnerDeps } from './runner-deps.js';
@@ -89,22 +84,12 @@ export class Runner implements ExecutionHost {
     return this.#stopping;
   }
 
-  /** Queues a review message for a rollout; `phase` is unique per rollout and run. */
-  async report(rollout: RolloutRow, phase: string, message: string): Promise<void> {
-    await this.enqueue(rollout, phase, message);
-    this.#d.onReport();
-  }
-
-  /** Queues a review message inside the caller's transaction; the caller wakes the reporter after commit. */
-  async enqueue(rollout: RolloutRow, phase: string, message: string, trx?: Kysely<Database>): Promise<void> {
-    await enqueueRolloutMessage(this.#d.outbox, rollout, phase, message, trx);
-  }
-
   async #supersede(): Promise<void> {
     const rules = this.#d.policy().rollouts.filter((r) => r.queue === 'supersede').map((r) => r.name);
     for (const row of await this.#d.leases.supersedeQueued(rules)) {
       this.#d.logger.info({ rolloutId: row.id, supersededBy: row.superseded_by }, 'rollout superseded by a newer merge');
-      await this.report(row, 'superseded', supersededMessage(rolloutSummary(row, this.#d.publicUrl), row.superseded_by!));
+      await this.#d.messages.superseded(row, row.superseded_by!);
+      this.#d.onReport();
     }
   }
 

@@ -2,6 +2,11 @@ import type { RolloutRow, StepRow } from '../db/schema.js';
 import type { Approver, Reason } from '../policy/decide.js';
 import type { RolloutSummary, StepSummary } from './format-message.js';
 
+/** Where a rollout is shown on rollgate, when its public URL is set: the one link every message quotes. */
+export function rolloutLink(publicUrl: string | undefined, rolloutId: number): string | undefined {
+  return publicUrl ? `${publicUrl.replace(/\/+$/, '')}/api/rollouts/${rolloutId}` : undefined;
+}
+
 /** Adapts stored rows to what the message formatter reads. */
 export function rolloutSummary(row: RolloutRow, publicUrl: string | undefined): RolloutSummary {
   return {
@@ -12,7 +17,7 @@ export function rolloutSummary(row: RolloutRow, publicUrl: string | undefined): 
     reasons: row.reasons as Reason[],
     approvers: row.approvers as Approver[],
     justification: row.justification,
-    link: publicUrl ? `${publicUrl.replace(/\/+$/, '')}/api/rollouts/${row.id}` : undefined,
+    link: rolloutLink(publicUrl, row.id),
   };
 }
 

@@ -1,5 +1,6 @@
 import type { GerritChange } from '../gerrit/gerrit-client.js';
 import { startedMessage, holdMessage, denyMessage, type RolloutSummary } from '../messages/format-message.js';
+import { rolloutLink } from '../messages/rollout-summary.js';
 import type { DecisionResult } from '../policy/decide.js';
 import type { Policy, RolloutRule } from '../policy/policy-config.js';
 
@@ -37,7 +38,7 @@ export function decisionLine(change: GerritChange, rule: RolloutRule, result: De
     reasons: result.reasons,
     approvers: result.approvers,
     justification: result.justification ?? null,
-    link: rolloutId !== undefined && publicUrl ? `${publicUrl.replace(/\/+$/, '')}/api/rollouts/${rolloutId}` : undefined,
+    link: rolloutId === undefined ? undefined : rolloutLink(publicUrl, rolloutId),
   };
   const steps = policy.workflows[rule.workflow]?.steps.map((s) => s.id) ?? [];
   let comment = result.outcome === 'allow' ? startedMessage(summary, steps) : result.outcome === 'hold' ? holdMessage(summary) : denyMessage(summary);

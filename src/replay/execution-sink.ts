@@ -2,6 +2,7 @@ import type { Config } from '../config.js';
 import { ENDED_STATUSES } from '../db/schema.js';
 import type { GerritChange } from '../gerrit/gerrit-client.js';
 import { silentLogger } from '../log.js';
+import { ChangeMessages } from '../messages/change-messages.js';
 import { OutboxStore } from '../messages/outbox-store.js';
 import type { CommentApproval, DecisionResult } from '../policy/decide.js';
 import type { RolloutRule } from '../policy/policy-config.js';
@@ -23,7 +24,7 @@ const REPORT_WAIT_MS = 30_000;
 export class ExecutionSink {
   readonly #service: RunningService;
   readonly #rollouts: RolloutStore;
-  readonly #outbox: OutboxStore;
+  readonly #messages: ChangeMessages;
   readonly #decisions: DecisionLog;
   readonly #reports: boolean;
   /** Rollouts this replay queued, and whether their line was printed. */
@@ -36,7 +37,7 @@ export class ExecutionSink {
   private constructor(service: RunningService, publicUrl: string | undefined, reports: boolean) {
     this.#service = service;
     this.#rollouts = new RolloutStore(service.database.db);
-    this.#outbox = new OutboxStore(service.database.db);
+    this.#messages = new ChangeMessages(new OutboxStore(service.database.db), publicUrl);
     this.#decisions = new DecisionLog(service.database.db, service.audit);
     this.events = new EventStore(service.database.db);
     this.publicUrl = publicUrl;
@@ -53,7 +54,7 @@ export class ExecutionSink {
   /** Returns the rollout's id (an existing one's when this merged revision was decided before). */
   async record(rule: RolloutRule, change: GerritChange, newRev: string | undefined, result: DecisionResult, facts: { rolesByAccount: ReadonlyMap<number, readonly RoleGrant[]>; at: Date; replay: ReplayOrigin }): Promise<number | undefined> {
     const policy = this.#service.policy;
-    const deps = { db: this.#service.database.db, rollouts: this.#rollouts, decisions: this.#decisions, outbox: this.#outbox, publicUrl: this.publicUrl };
+    const deps = { db: this.#service.database.db, rollouts: this.#rollouts, decisions: this.#decisions, messages: this.#messages };
     // audited like serve's decisions; account ids in a replay are the replay's own (see EventReplay)
     const created = await recordMergeDecision(deps, { policy, rule, change, newRev, result, rolesByAccount: facts.rolesByAccount, at: facts.at, replay: facts.replay });
     if (!created) {
@@ -81,7 +82,7 @@ export class ExecutionSink {
     const [row] = (await this.#rollouts.heldForChange(change.project, change.number)).filter((r) => r.rule === rule.name && r.revision === change.currentRevision);
     if (!row) return undefined;
     // the same write serve makes when an approval arrives (rollout, decision entry, hold message)
-    const deps = { rollouts: this.#rollouts, decisions: this.#decisions, outbox: this.#outbox, publicUrl: this.publicUrl };
+    const deps = { rollouts: this.#rollouts, decisions: this.#decisions, messages: this.#messages };
     const updated = await this.#service.database.db
       .transaction()
       .execute((trx) => recordRedecision(deps, { rollout: row, rule, change, result, ...facts, trigger: 'replay', policyVersion: this.#service.policy.version, keySuffix: `replay:${facts.replay.sha256.slice(0, 12)}:${facts.replay.line}` }, trx));

@@ -6,6 +6,7 @@ import { expireHolds } from '../../src/decide/expire-holds.js';
 import { RolloutReads } from '../../src/rollouts/rollout-reads.js';
 import { RolloutStore } from '../../src/rollouts/rollout-store.js';
 import { silentLogger } from '../../src/log.js';
+import { ChangeMessages } from '../../src/messages/change-messages.js';
 import { OutboxStore } from '../../src/messages/outbox-store.js';
 import { BACKENDS, openTestDatabase } from '../helpers/backends.js';
 
@@ -21,13 +22,14 @@ describe.each(BACKENDS)('%s: expireHolds', (backend) => {
     const held = await rollouts.create({ ...base, rolloutKey: 'a', changeNumber: 1, revision: 'a'.repeat(40), decision: 'hold' });
     const allowed = await rollouts.create({ ...base, rolloutKey: 'b', changeNumber: 2, revision: 'b'.repeat(40), decision: 'allow' });
     let woken = 0;
-    const deps = { db: db.handle.db, outbox: new OutboxStore(db.handle.db), decisions: new DecisionLog(db.handle.db, new AuditStore(db.handle.db)), logger: silentLogger(), publicUrl: undefined, policyVersion: () => 'v1', onReport: () => woken++ };
+    const outbox = new OutboxStore(db.handle.db);
+    const deps = { db: db.handle.db, messages: new ChangeMessages(outbox, undefined), decisions: new DecisionLog(db.handle.db, new AuditStore(db.handle.db)), logger: silentLogger(), policyVersion: () => 'v1', onReport: () => woken++ };
 
     expect(await expireHolds(deps, 60 * 60_000)).toBe(0); // nothing is an hour old yet
     expect(await expireHolds(deps, 0)).toBe(1);
     expect((await reads.get(held!.id))!.status).toBe('expired');
     expect((await reads.get(allowed!.id))!.status).toBe('queued');
-    const [message] = await deps.outbox.forRollout(held!.id);
+    const [message] = await outbox.forRollout(held!.id);
     expect(message!.message).toContain('rollgate: rollout "api-prod" to production EXPIRED');
     expect(message!.message).toContain('no approval arrived within 0m; the rollout will not run');
     const audit = await db.handle.db.selectFrom('decisions').selectAll().execute();

@@ -15,6 +15,7 @@ import { Runner, type RunnerDeps } from '../../src/execute/runner.js';
 import { checkWorkflow, WorkflowFileSchema, type WorkflowDefinition } from '../../src/policy/workflow-config.js';
 import { silentLogger } from '../../src/log.js';
 import { PollLoop } from '../../src/poll-loop.js';
+import { ChangeMessages } from '../../src/messages/change-messages.js';
 import { OutboxStore } from '../../src/messages/outbox-store.js';
 
 /** The step program the engine tests run: a real process that records what reached it. */
@@ -130,11 +131,10 @@ export class Engine {
       leases: this.leases,
       steps: this.stepStore,
       reads: this.reads,
-      outbox: this.outbox,
+      messages: new ChangeMessages(this.outbox, 'http://rollgate.example'),
       policy: () => this.#policy,
       logger: silentLogger(),
       workDir: path.resolve('test/fixtures'),
-      publicUrl: 'http://rollgate.example',
       workerId: `test-${this.runners.length + 1}`,
       baseEnv: { PATH: process.env.PATH ?? '', RECORD_DIR: this.recordDir },
       onReport: () => {},

@@ -1,7 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { withoutAuditHead } from '../helpers/audit-head.js';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningService } from '../../src/service.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';

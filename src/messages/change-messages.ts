@@ -1,0 +1,94 @@
+import type { Kysely } from 'kysely';
+import type { Database, RolloutRow } from '../db/schema.js';
+import type { Reason } from '../policy/decide.js';
+import {
+  denyMessage,
+  expiredMessage,
+  finishedMessage,
+  gateMessage,
+  holdMessage,
+  REVIEW_TAG,
+  startedMessage,
+  supersededMessage,
+  type RolloutEnd,
+  type RolloutSummary,
+  type StepSummary,
+} from './format-message.js';
+import type { OutboxStore } from './outbox-store.js';
+import { rolloutSummary } from './rollout-summary.js';
+
+/**
+ * Every message rollgate posts on a change is composed and queued here: its words
+ * (format-message.ts), its outbox key (which makes a repeat post nothing), rollgate's review tag
+ * and the rollout's link. Callers say what happened; the reporter posts what is queued. A
+ * message given `trx` is queued in the caller's transaction, so it exists exactly when what it
+ * reports does; the caller wakes the reporter after the commit.
+ */
+export class ChangeMessages {
+  readonly #outbox: OutboxStore;
+  readonly #publicUrl: string | undefined;
+
+  constructor(outbox: OutboxStore, publicUrl: string | undefined) {
+    this.#outbox = outbox;
+    this.#publicUrl = publicUrl;
+  }
+
+  /** A rollout as the messages quote it, with its link on rollgate when the public URL is set. */
+  summary(rollout: RolloutRow): RolloutSummary {
+    return rolloutSummary(rollout, this.#publicUrl);
+  }
+
+  /**
+   * Why a decided rollout does not run (held: what is missing; denied: why not). `decidedBy`
+   * tells apart the decisions made again later (an approval, a replayed line) from the merge's.
+   */
+  async whyNot(rollout: RolloutRow, outcome: 'hold' | 'deny', decidedBy: string | undefined, trx: Kysely<Database>): Promise<void> {
+    const summary = this.summary(rollout);
+    const key = `rollout:${rollout.id}:${outcome}${decidedBy === undefined ? '' : `:${decidedBy}`}`;
+    await this.#aboutRollout(rollout, key, outcome === 'hold' ? holdMessage(summary) : denyMessage(summary), trx);
+  }
+
+  /** A held rollout nobody approved in time. */
+  async expired(rollout: RolloutRow, reason: Reason, trx: Kysely<Database>): Promise<void> {
+    await this.#aboutRollout(rollout, `rollout:${rollout.id}:expired`, expiredMessage(rolloutSummary({ ...rollout, reasons: [reason] }, this.#publicUrl)), trx);
+  }
+
+  async started(rollout: RolloutRow, stepIds: readonly string[], trx: Kysely<Database>): Promise<void> {
+    await this.#aboutRollout(rollout, phaseKey(rollout, 'started'), startedMessage(this.summary(rollout), stepIds), trx);
+  }
+
+  async atGate(rollout: RolloutRow, stepId: string, roles: readonly string[], deadline: Date): Promise<void> {
+    await this.#aboutRollout(rollout, phaseKey(rollout, `gate:${stepId}`), gateMessage(this.summary(rollout), stepId, roles, deadline));
+  }
+
+  async finished(rollout: RolloutRow, succeeded: boolean, totalMs: number, steps: readonly StepSummary[], end: RolloutEnd, trx: Kysely<Database>): Promise<void> {
+    await this.#aboutRollout(rollout, phaseKey(rollout, 'finished'), finishedMessage(this.summary(rollout), succeeded, totalMs, steps, end), trx);
+  }
+
+  async superseded(rollout: RolloutRow, byRolloutId: number): Promise<void> {
+    await this.#aboutRollout(rollout, phaseKey(rollout, 'superseded'), supersededMessage(this.summary(rollout), byRolloutId));
+  }
+
+  /** Someone acted on the rollout through rollgate (API or web page): the change says who did what, since nobody commented there. */
+  async announce(rollout: RolloutRow, actionKey: string, text: string): Promise<void> {
+    await this.#aboutRollout(rollout, `${actionKey}:announce`, text);
+  }
+
+  /** The one reply to a comment's commands, on the revision REST names; keyed by the comment's event. */
+  async reply(change: { readonly project: string; readonly number: number }, revision: string, eventId: number, text: string): Promise<void> {
+    await this.#outbox.enqueue({ messageKey: `event:${eventId}:reply`, rolloutId: null, project: change.project, changeNumber: change.number, revision, tag: REVIEW_TAG, message: text });
+  }
+
+  /** On the rollout's merged revision, tied to the rollout. */
+  async #aboutRollout(rollout: RolloutRow, messageKey: string, message: string, trx?: Kysely<Database>): Promise<void> {
+    await this.#outbox.enqueue({ messageKey, rolloutId: rollout.id, project: rollout.project, changeNumber: rollout.change_number, revision: rollout.revision, tag: REVIEW_TAG, message }, trx);
+  }
+}
+
+/**
+ * The key of a message about a rollout's run: one per rollout, run and phase, so a resumed or
+ * retried rollout never posts the same message twice.
+ */
+function phaseKey(rollout: Pick<RolloutRow, 'id' | 'run'>, phase: string): string {
+  return `rollout:${rollout.id}${rollout.run > 1 ? `:run${rollout.run}` : ''}:${phase}`;
+}
