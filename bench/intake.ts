@@ -16,7 +16,7 @@ import { parseEventLine } from '../src/gerrit/gerrit-event.js';
 import { EventStore } from '../src/rollouts/event-store.js';
 import { Intake } from '../src/intake/intake.js';
 import { silentLogger } from '../src/log.js';
-import { startService } from '../src/service.js';
+import { startService } from '../src/service/service.js';
 import { alice, bob, changeMergedEvent, commentAddedEvent, GROUPS, mergedChange } from '../test/helpers/change-events.js';
 import { startRestGerritDouble } from '../test/helpers/rest-gerrit-double.js';
 import { startSshGerritDouble } from '../test/helpers/ssh-gerrit-double.js';

@@ -8,7 +8,7 @@ import { loadPolicy } from '../load-policy.js';
 import { describeGroupRefs } from '../policy/roles.js';
 import { RollgateError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { startService, type RunningService } from '../service.js';
+import { startService, type RunningService } from '../service/service.js';
 import { StartAborted } from '../start-abort.js';
 import { auditCommand } from './audit.js';
 import { UsageError } from './cli-args.js';

@@ -11,7 +11,7 @@ import { recordMergeDecision, recordRedecision, rolloutKey } from '../actions/re
 import { DecisionLog, type ReplayOrigin } from '../rollouts/decision-log.js';
 import { EventStore } from '../rollouts/event-store.js';
 import { RolloutStore } from '../rollouts/rollout-store.js';
-import { startService, type RunningService } from '../service.js';
+import { startService, type RunningService } from '../service/service.js';
 import type { RolloutLine } from './decision-line.js';
 
 /** How long replay waits for its review messages to reach Gerrit before leaving them to `serve`. */

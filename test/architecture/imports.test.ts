@@ -14,7 +14,7 @@ const FLOOR = ['src/policy', 'src/rollouts', 'src/messages', 'src/actions'];
 /** The edges to the outside (SSH and REST, the database, HTTP, logins, the command line, the audit files). */
 const EDGES = ['src/gerrit', 'src/db', 'src/http', 'src/identity', 'src/cli', 'src/audit'];
 /** What wires the stages together: the service (`serve`) and a replay of recorded events. Only the command line starts them. */
-const ROOTS = ['src/service.ts', 'src/replay'];
+const ROOTS = ['src/service', 'src/replay'];
 
 /**
  * What `src/policy` may load at run time: itself, these pure files at the top of src/, and these

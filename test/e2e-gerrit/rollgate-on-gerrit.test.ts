@@ -8,7 +8,7 @@ import { headsPostedInGerrit } from '../../src/audit/gerrit-heads.js';
 import { loadConfig } from '../../src/config.js';
 import { GerritRestClient } from '../../src/gerrit/gerrit-rest-client.js';
 import { silentLogger } from '../../src/log.js';
-import { startService, type RunningService } from '../../src/service.js';
+import { startService, type RunningService } from '../../src/service/service.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { startRealGerrit, type ChangeMessage, type RealGerrit } from '../real-gerrit/gerrit-server.js';

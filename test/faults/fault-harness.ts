@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { RunningService, ServiceOverrides } from '../../src/service.js';
+import type { RunningService, ServiceOverrides } from '../../src/service/service.js';
 import { alice, bob, carol, GROUPS, mergedChange } from '../helpers/change-events.js';
 import { startRestGerritDouble, type DoubleChange, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
 import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';

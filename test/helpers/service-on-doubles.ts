@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
-import { startService, type RunningService, type ServiceOverrides } from '../../src/service.js';
+import { startService, type RunningService, type ServiceOverrides } from '../../src/service/service.js';
 import { afterAll, beforeAll } from 'vitest';
 import { createTestDatabase, type Backend, type TestDatabase } from './backends.js';
 import { doubleSettings } from './double-settings.js';

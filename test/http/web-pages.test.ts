@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutStatus } from '../../src/db/schema.js';
 import { RolloutStore } from '../../src/rollouts/rollout-store.js';
-import type { RunningService } from '../../src/service.js';
+import type { RunningService } from '../../src/service/service.js';
 import { startServiceOnDoubles } from '../helpers/service-on-doubles.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningService } from '../../src/service.js';
+import type { RunningService } from '../../src/service/service.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { alice, bob, changeMergedEvent, commentAddedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
 import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';

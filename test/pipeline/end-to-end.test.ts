@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { withoutAuditHead } from '../helpers/audit-head.js';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningService } from '../../src/service.js';
+import type { RunningService } from '../../src/service/service.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { alice, bob, carol, changeMergedEvent, commentAddedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
 import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';

@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
-import { startService, type RunningService } from '../../src/service.js';
+import { startService, type RunningService } from '../../src/service/service.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { alice, bob, changeMergedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
 import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { withoutAuditHead } from '../helpers/audit-head.js';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningService } from '../../src/service.js';
+import type { RunningService } from '../../src/service/service.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { alice, bob, carol, changeMergedEvent, commentAddedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
 

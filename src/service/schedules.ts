@@ -1,0 +1,66 @@
+import cron from 'node-cron';
+import type { Config } from '../config.js';
+import { deleteExpiredRows } from '../db/retention.js';
+import { expireHolds, type ExpireHoldsDeps } from '../decide/expire-holds.js';
+import type { Identity } from '../identity/identity.js';
+import type { IntakeStage } from '../intake/intake-stage.js';
+import type { Logger } from '../log.js';
+
+/** A job the service runs on a schedule, apart from the stages' own loops. */
+export interface ScheduledJob {
+  readonly name: string;
+  /** A cron expression (node-cron, minutes first). */
+  readonly cron: string;
+  /** What it does; a failure is logged with `failure` and the job runs again at its next time. */
+  readonly run: () => Promise<unknown>;
+  readonly failure: string;
+}
+
+/** Starts every job, never two runs of one job at once; `stop` ends them all. */
+export function startSchedules(jobs: readonly ScheduledJob[], logger: Logger): { stop(): Promise<void> } {
+  const tasks = jobs.map((job) =>
+    cron.schedule(
+      job.cron,
+      () =>
+        job.run().then(
+          () => undefined,
+          (err: unknown) => logger.error({ err, job: job.name }, job.failure),
+        ),
+      { name: job.name, noOverlap: true },
+    ),
+  );
+  return {
+    async stop() {
+      for (const task of tasks) await task.destroy();
+    },
+  };
+}
+
+/**
+ * Every schedule of `serve`, in one place: held rollouts nobody approved in time expire (with a
+ * message on the change); a sweep over REST catches whatever every other path missed; expired
+ * operator sessions are deleted (they are refused from the moment they expire); handled event
+ * lines and sent messages older than the retention are deleted.
+ */
+export function serviceJobs(p: {
+  readonly config: Pick<Config, 'backfillCron' | 'holdExpiryMs' | 'retentionMs'>;
+  readonly logger: Logger;
+  readonly expireHolds: ExpireHoldsDeps;
+  readonly intake: Pick<IntakeStage, 'sweep' | 'backfill'>;
+  readonly identity: Pick<Identity, 'sessions'> | undefined;
+}): ScheduledJob[] {
+  const { config, logger, identity } = p;
+  const jobs: ScheduledJob[] = [{ name: 'expire-holds', cron: '* * * * *', run: () => expireHolds(p.expireHolds, config.holdExpiryMs), failure: 'expiring held rollouts failed' }];
+  if (p.intake.backfill) jobs.push({ name: 'backfill-sweep', cron: config.backfillCron, run: async () => p.intake.sweep(), failure: 'the scheduled sweep failed' });
+  if (identity) jobs.push({ name: 'purge-sessions', cron: '*/15 * * * *', run: () => identity.sessions.purgeExpired(), failure: 'deleting expired sessions failed' });
+  const retentionMs = config.retentionMs;
+  if (retentionMs !== undefined) {
+    jobs.push({
+      name: 'retention',
+      cron: '17 3 * * *',
+      run: async () => logger.info({ deleted: await deleteExpiredRows(p.expireHolds.db, retentionMs) }, 'deleted rows older than the retention'),
+      failure: 'deleting rows older than the retention failed',
+    });
+  }
+  return jobs;
+}

@@ -1,0 +1,229 @@
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { bindOperations, type OperationDeps } from '../actions/operations.js';
+import { AuditStore } from '../audit/audit-store.js';
+import type { Config } from '../config.js';
+import { configuredTarget, createDatabase, migrateToLatest, type DatabaseHandle } from '../db/database.js';
+import { checkReadiness } from '../db/readiness.js';
+import type { DecideDeps } from '../decide/decide-deps.js';
+import { decideStage } from '../decide/decide-stage.js';
+import type { EventRetry } from '../decide/event-processor.js';
+import { ConfigError } from '../errors.js';
+import { ExecuteStage } from '../execute/execute-stage.js';
+import type { GerritClient } from '../gerrit/gerrit-client.js';
+import { GerritRestClient } from '../gerrit/gerrit-rest-client.js';
+import type { StreamListenerOptions } from '../gerrit/stream-listener.js';
+import { createApp } from '../http/app.js';
+import { routesOf, type HttpRoute } from '../http/route-table.js';
+import { createIdentity } from '../identity/identity.js';
+import { OpenIdProvider } from '../identity/identity-provider.js';
+import type { Backfill } from '../intake/backfill.js';
+import type { Intake } from '../intake/intake.js';
+import { IntakeStage } from '../intake/intake-stage.js';
+import { loadPolicy } from '../load-policy.js';
+import type { Logger } from '../log.js';
+import { ChangeMessages } from '../messages/change-messages.js';
+import { OutboxStore } from '../messages/outbox-store.js';
+import { Metrics } from '../metrics.js';
+import type { Policy } from '../policy/policy-config.js';
+import { reportStage } from '../report/report-stage.js';
+import { ApprovalStore } from '../rollouts/approval-store.js';
+import { DecisionLog } from '../rollouts/decision-log.js';
+import { EventStore } from '../rollouts/event-store.js';
+import { OperatorRequestStore } from '../rollouts/operator-request-store.js';
+import { RolloutLeaseStore } from '../rollouts/rollout-lease-store.js';
+import { RolloutReads } from '../rollouts/rollout-reads.js';
+import { RolloutStore } from '../rollouts/rollout-store.js';
+import { StepStore } from '../rollouts/step-store.js';
+import { StartStages } from '../start-abort.js';
+import { listen } from './listen.js';
+import { serviceJobs, startSchedules } from './schedules.js';
+
+export interface RunningService {
+  /** Base URL of the HTTP API, e.g. http://127.0.0.1:8787 */
+  readonly url: string;
+  readonly database: DatabaseHandle;
+  readonly intake: Intake;
+  readonly policy: Policy;
+  readonly backfill: Backfill | undefined;
+  /** What operator commands act through (approveGate, retryRollout, cancelRollout, rollbackRollout in src/actions/operations.ts). */
+  readonly operations: OperationDeps;
+  /** This instance's Prometheus registry, served at GET /metrics. */
+  readonly metrics: Metrics;
+  /** The hash-chained audit trail, served at GET /api/audit. */
+  readonly audit: AuditStore;
+  /** Every HTTP route served (method and registered path), for checks that must cover all of them. */
+  readonly routes: readonly HttpRoute[];
+  /** Whether the Gerrit stream-events session is up right now. */
+  streamConnected(): boolean;
+  /** Whether this replica is the one that holds the Gerrit stream (always, on PGlite, once SSH is configured). */
+  isLeader(): boolean;
+  stop(): Promise<void>;
+}
+
+export interface ServiceOverrides {
+  /** Replaces the REST client built from config (tests that inject faults). */
+  readonly gerrit?: GerritClient;
+  /** How often idle loops look at the database for work they were not woken for. */
+  readonly idleMs?: number;
+  readonly backfill?: { readonly marginMs?: number; readonly retryMs?: number };
+  /** How failed events are retried, for tests that outlast the retry budget quickly. */
+  readonly eventRetry?: EventRetry;
+  /** Reconnect timing of the stream, for tests that need a known gap. */
+  readonly stream?: Pick<StreamListenerOptions, 'backoff' | 'random'>;
+  /** A stop asked for while starting: the start is abandoned with `StartAborted`, what it opened closed. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * The composition root of `serve`: opens the database, loads the policy, wires the stages
+ * intake → decide → execute → report (each with `start`/`stop`), serves HTTP and starts the
+ * schedules. Each stage is a loop over its table, so a restart resumes from the database and
+ * nothing is held only in memory.
+ */
+export async function startService(config: Config, logger: Logger, overrides: ServiceOverrides = {}): Promise<RunningService> {
+  if (config.oidc && !config.gerritRest && !overrides.gerrit) {
+    throw new ConfigError('OIDC login needs Gerrit REST (GERRIT_URL, GERRIT_HTTP_USER, GERRIT_HTTP_PASSWORD_FILE): rollgate maps each operator to their Gerrit account');
+  }
+  const policy = loadPolicy(config.policyDir);
+  logger.info({ dir: config.policyDir, rules: policy.rollouts.length, workflows: Object.keys(policy.workflows).length }, 'policy loaded');
+
+  // a stop signal while the database opens or migrates abandons the start (see StartStages)
+  const stages = new StartStages(overrides.signal);
+  const database = await stages.run(createDatabase(configuredTarget(config)), (opened) => opened.close());
+  const migrated = await stages.run(migrateToLatest(database.db));
+  if (migrated.error !== undefined) {
+    await database.close();
+    throw migrated.error;
+  }
+  logger.info({ backend: database.backend, applied: migrated.applied }, 'database ready');
+
+  const events = new EventStore(database.db);
+  const rollouts = new RolloutStore(database.db);
+  const reads = new RolloutReads(database.db);
+  const outbox = new OutboxStore(database.db);
+  const messages = new ChangeMessages(outbox, config.publicUrl);
+  const approvals = new ApprovalStore(database.db);
+  const metrics = new Metrics(database.db);
+  // decisions, step starts and ends, and reports are appended where they are recorded
+  const audit = new AuditStore(database.db);
+  const decisions = new DecisionLog(database.db, audit);
+  const idleMs = overrides.idleMs ?? 1000;
+  const gerrit = overrides.gerrit ?? (config.gerritRest ? new GerritRestClient(config.gerritRest) : undefined);
+  if (!gerrit) {
+    logger.warn('Gerrit REST is not configured (GERRIT_URL, GERRIT_HTTP_USER, GERRIT_HTTP_PASSWORD or _FILE): events are stored but not decided and nothing is reported');
+  }
+
+  // the four stages, each a loop over its table; they wake each other, and meet in the database
+  const report = gerrit ? reportStage({ outbox, gerrit, logger, metrics, audit }, { idleMs }) : undefined;
+  // rollgate's OpenID provider: operator login, and tokens for steps with credentials.oidc
+  const idp = config.oidc ? new OpenIdProvider(config.oidc) : undefined;
+  const execute = new ExecuteStage(
+    {
+      leases: new RolloutLeaseStore(database.db),
+      steps: new StepStore(database.db),
+      reads,
+      messages,
+      policy: () => policy,
+      logger,
+      workDir: config.workDir,
+      workerId: `${process.pid}-${randomUUID().slice(0, 8)}`,
+      baseEnv: config.stepEnv,
+      secrets: config.secrets,
+      leaseMs: config.leaseMs,
+      metrics,
+      audit,
+      onReport: () => report?.wake(),
+      ...(idp ? { credentials: idp } : {}),
+    },
+    { workers: config.workers, idleMs },
+  );
+  const operations: OperationDeps = { reads, requests: new OperatorRequestStore(database.db), policy: () => policy, wake: () => execute.wake() };
+  // what comments and the HTTP API act through; one set, so both see the same stores and wake-ups
+  const decideDeps: DecideDeps | undefined = gerrit
+    ? {
+        db: database.db,
+        events,
+        rollouts,
+        reads,
+        approvals,
+        decisions,
+        messages,
+        gerrit,
+        policy: () => policy,
+        logger,
+        serviceUser: config.gerritRest?.user,
+        onQueued: () => execute.wake(),
+        onReport: () => report?.wake(),
+        onGap: (reason) => intake.backfill?.trigger(reason),
+        operations: bindOperations(operations),
+        metrics,
+        audit,
+      }
+    : undefined;
+  const decide = decideDeps ? decideStage(decideDeps, { idleMs, retry: overrides.eventRetry }) : undefined;
+  const intake = new IntakeStage({
+    database,
+    events,
+    gerrit,
+    ssh: config.gerritSsh,
+    settleMs: config.settleMs,
+    stallMs: config.stallMs,
+    leaderPollMs: config.leaderPollMs,
+    logger,
+    metrics,
+    onStored: () => decide?.wake(),
+    backfill: overrides.backfill,
+    stream: overrides.stream,
+  });
+
+  const identity = config.oidc && idp && gerrit ? createIdentity({ config: config.oidc, idp, publicUrl: config.publicUrl, db: database.db, gerrit, policy: () => policy, logger }) : undefined;
+  const app = createApp({
+    rollouts: reads,
+    logger,
+    metrics,
+    ready: () => checkReadiness(database.db),
+    webhooks: { intake: intake.intake, secret: config.webhookSecret, maxBytes: config.webhookMaxBytes },
+    web: { decisions, policy: () => policy, gerritUrl: config.gerritRest?.url },
+    ...(identity ? { identity } : {}),
+    audit: { store: audit, readers: () => policy.auditReaders },
+    actions: decideDeps,
+  });
+  const server = await listen(app.callback(), config.port, config.host);
+  const address = server.address() as AddressInfo;
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  report?.start();
+  execute.start();
+  decide?.start();
+  intake.start();
+  const schedules = startSchedules(
+    serviceJobs({ config, logger, expireHolds: { db: database.db, messages, decisions, logger, policyVersion: () => policy.version, onReport: () => report?.wake() }, intake, identity }),
+    logger,
+  );
+  logger.info({ url }, 'rollgate is serving');
+
+  return {
+    url,
+    database,
+    intake: intake.intake,
+    policy,
+    backfill: intake.backfill,
+    operations,
+    metrics,
+    audit,
+    routes: routesOf(app),
+    streamConnected: () => intake.streamConnected,
+    isLeader: () => intake.isLeader,
+    async stop() {
+      await schedules.stop();
+      await intake.stop();
+      await execute.stop();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      await Promise.all([decide?.stop(), report?.stop()]);
+      await database.close();
+      logger.info('rollgate stopped');
+    },
+  };
+}
