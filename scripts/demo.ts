@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
-import { startService } from '../src/service.js';
+import { startService } from '../src/service/service.js';
 import { startRealGerrit, type RealGerrit } from '../test/real-gerrit/gerrit-server.js';
 import { gerritSettings } from '../test/real-gerrit/rollgate-settings.js';
 
