@@ -3,9 +3,6 @@ import type { RolloutRow, StepRow } from '../db/schema.js';
 import type { Policy } from '../policy/policy-config.js';
 import { actRequestFor, relationTo, ROLLOUT_VERBS, whoMayAct, type ChangeRelation, type RolloutVerb } from '../policy/who-may-act.js';
 
-export const ROLLOUT_ACTIONS = ROLLOUT_VERBS;
-export type RolloutAction = RolloutVerb;
-
 /** The viewer, as the page knows them: their account and the roles they hold now. */
 export interface PageViewer {
   readonly account: { readonly accountId: number; readonly username?: string };
@@ -18,9 +15,9 @@ export interface PageViewer {
  * again). `decisions` are the rollout's recorded decisions: their inputs name the change's owner
  * and uploader, so an author is not offered an approval that would not count.
  */
-export function allowedActions(policy: Policy, rollout: RolloutRow, steps: readonly StepRow[], viewer: PageViewer, decisions: ReadonlyArray<{ readonly inputs: unknown }>): RolloutAction[] {
+export function allowedActions(policy: Policy, rollout: RolloutRow, steps: readonly StepRow[], viewer: PageViewer, decisions: ReadonlyArray<{ readonly inputs: unknown }>): RolloutVerb[] {
   const actor = { display: viewer.account.username ?? `account ${viewer.account.accountId}`, relation: relationFromDecisions(decisions, viewer.account.accountId), roles: viewer.roles.map((g) => g.role) };
-  return ROLLOUT_ACTIONS.filter((verb) => whoMayAct(actRequestFor(policy, rollout, steps, { verb, source: 'api', actor })).allowed);
+  return ROLLOUT_VERBS.filter((verb) => whoMayAct(actRequestFor(policy, rollout, steps, { verb, source: 'api', actor })).allowed);
 }
 
 /** The owner and uploader as a decision recorded them (`decisions.inputs`); other shapes say nothing. */

@@ -1,5 +1,5 @@
 import type { StepRow } from '../db/schema.js';
-import { stepKind, type ActionDefinition, type WorkflowDefinition } from '../policy/workflow-config.js';
+import { stepKind, type StepWork, type WorkflowDefinition } from '../policy/workflow-config.js';
 
 /**
  * What a rollback runs, decided from the forward run's recorded steps. Pure: the runner stores the
@@ -31,7 +31,7 @@ export function rollbackPlan(workflow: WorkflowDefinition, rows: readonly Pick<S
 }
 
 /** What a planned rollback step runs; undefined when the workflow no longer has it. */
-export function rollbackDefinition(workflow: WorkflowDefinition, stepId: string): ActionDefinition | undefined {
+export function rollbackDefinition(workflow: WorkflowDefinition, stepId: string): StepWork | undefined {
   return stepId.startsWith('undo:') ? workflow.steps.find((s) => `undo:${s.id}` === stepId)?.undo : workflow.rollback.find((s) => `rollback:${s.id}` === stepId);
 }
 

@@ -1,4 +1,4 @@
-import type { ActionDefinition } from '../policy/workflow-config.js';
+import type { StepWork } from '../policy/workflow-config.js';
 
 /** Where step tokens come from: rollgate's OpenID provider, by the client-credentials grant. */
 export interface StepCredentials {
@@ -12,10 +12,10 @@ export interface StepCredentials {
  * provider refuses. `policy check` cannot know rollgate's settings, so this is found at run time.
  */
 export async function stepCredential(
-  action: ActionDefinition,
+  work: StepWork,
   provider: StepCredentials | undefined,
 ): Promise<{ readonly env: Record<string, string>; readonly secrets: string[] } | { readonly error: string }> {
-  const wanted = action.credentials?.oidc;
+  const wanted = work.credentials?.oidc;
   if (!wanted) return { env: {}, secrets: [] };
   if (!provider) return { error: 'this step asks for credentials.oidc, but OIDC is not configured (set ROLLGATE_OIDC_ISSUER, ROLLGATE_OIDC_CLIENT_ID and the client secret)' };
   try {

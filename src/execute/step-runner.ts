@@ -9,11 +9,11 @@ import { stopProcessGroup, THIS_HOST } from './orphan-process.js';
 import { redact } from './redact.js';
 import { stepRetryDelay } from './retry-backoff.js';
 import type { StepStore } from '../rollouts/step-store.js';
-import { runAction, type ActionResult } from './step-actions.js';
+import { doWork, type WorkResult } from './step-work.js';
 import { stepEvent, stepFinished } from './step-audit.js';
 import { stepCredential, type StepCredentials } from './step-credentials.js';
 import { idempotencyKey, stepEnv } from './step-environment.js';
-import { DEFAULT_STEP_TIMEOUT, type ActionDefinition, type StepDefinition } from '../policy/workflow-config.js';
+import { DEFAULT_STEP_TIMEOUT, type StepWork, type StepDefinition } from '../policy/workflow-config.js';
 
 /** Why a rollout's steps were stopped from outside. */
 export type StopReason = 'cancel' | 'timeout' | 'shutdown' | 'lost';
@@ -70,7 +70,7 @@ export class StepRunner {
   }
 
   /** Runs a step (see #runAttempts) and, when it ended here, records how long it took. */
-  async run(stepId: string, kind: string, def: ActionDefinition | StepDefinition, row: StepRow, signal: AbortSignal): Promise<StepEnd> {
+  async run(stepId: string, kind: string, def: StepWork | StepDefinition, row: StepRow, signal: AbortSignal): Promise<StepEnd> {
     const started = performance.now();
     const end = await this.#runAttempts(stepId, kind, def, row, signal);
     // 'running' means it did not end here (shutdown, lost lease): whoever resumes it records it
@@ -79,7 +79,7 @@ export class StepRunner {
   }
 
   /** Runs a `run`, `http` or `wait` step (or an undo / rollback step) with its retries; the status it ended in. */
-  async #runAttempts(stepId: string, kind: string, def: ActionDefinition | StepDefinition, row: StepRow, signal: AbortSignal): Promise<StepEnd> {
+  async #runAttempts(stepId: string, kind: string, def: StepWork | StepDefinition, row: StepRow, signal: AbortSignal): Promise<StepEnd> {
     const id = this.#claim.rollout.id;
     const worker = this.#d.workerId;
     const key = idempotencyKey(id, stepId);
@@ -99,7 +99,7 @@ export class StepRunner {
     const maxAttempts = def.retry?.attempts ?? 1;
     const firstAttempt = row.status === 'running' ? Math.max(1, row.attempts) : row.attempts + 1;
     const stepTimeout = parseDuration(def.timeout ?? DEFAULT_STEP_TIMEOUT)!;
-    let result: ActionResult | undefined;
+    let result: WorkResult | undefined;
     let attempt = Math.min(firstAttempt, maxAttempts);
     for (; attempt <= maxAttempts; attempt++) {
       const started = await this.#startStep(stepId, { kind, attempt, idempotencyKey: key, ...(attempt === firstAttempt ? note : {}) });
@@ -111,7 +111,7 @@ export class StepRunner {
       result =
         'error' in credential
           ? { ok: false, exitCode: null, httpStatus: null, output: null, error: redact(credential.error, this.#claim.secrets) }
-          : await runAction(def, {
+          : await doWork(def, {
               vars: this.#claim.vars,
               workDir: this.#d.workDir,
               env: { ...this.#d.baseEnv, ...stepEnv(this.#claim.rollout, stepId, key, attempt), ...credential.env },
@@ -206,7 +206,7 @@ export class StepRunner {
   }
 
   /** A step stopped from outside: cancelled or timed out are recorded; a shutdown or lost lease leaves it to be resumed. */
-  async #interrupted(stepId: string, result: ActionResult | null): Promise<StepEnd> {
+  async #interrupted(stepId: string, result: WorkResult | null): Promise<StepEnd> {
     const reason = this.#claim.stopReason;
     if (reason !== 'cancel' && reason !== 'timeout') return { status: 'running' };
     const error = reason === 'cancel' ? 'stopped: the rollout was cancelled' : 'stopped: the workflow timed out';

@@ -47,8 +47,8 @@ const CredentialsSchema = z.strictObject({
   }),
 });
 
-/** What a step (or an undo) does, besides its place in the graph. */
-const ActionFields = {
+/** What a step (or an undo) does, besides its place in the graph: its work (a program to run or an HTTP call). */
+const WorkFields = {
   run: z.array(z.string()).min(1, 'give the program and its arguments as a list').optional(),
   http: HttpSchema.optional(),
   /** Working directory of a `run` step, relative to ROLLGATE_WORK_DIR (no `${}`: change data never picks a path). */
@@ -69,13 +69,13 @@ const exactlyOne = (keys: readonly string[]) => (value: Record<string, unknown>,
   if (given.length !== 1) ctx.addIssue({ code: 'custom', message: `give exactly one of ${keys.join(', ')}${given.length > 1 ? ` (found ${given.join(', ')})` : ''}` });
 };
 
-const UndoSchema = z.strictObject(ActionFields).superRefine(exactlyOne(['run', 'http']));
+const UndoSchema = z.strictObject(WorkFields).superRefine(exactlyOne(['run', 'http']));
 
 const StepSchema = z
   .strictObject({
     id: name,
     needs: z.array(name).default([]),
-    ...ActionFields,
+    ...WorkFields,
     approval: ApprovalSchema.optional(),
     wait: duration.optional(),
     /** Undoes this step when the rollout rolls back after it succeeded. */
@@ -83,7 +83,7 @@ const StepSchema = z
   })
   .superRefine(exactlyOne(['run', 'http', 'approval', 'wait']));
 
-const RollbackStepSchema = z.strictObject({ id: name, ...ActionFields }).superRefine(exactlyOne(['run', 'http']));
+const RollbackStepSchema = z.strictObject({ id: name, ...WorkFields }).superRefine(exactlyOne(['run', 'http']));
 
 export const WorkflowFileSchema = z.strictObject({
   name,
@@ -103,7 +103,7 @@ export type UndoDefinition = z.infer<typeof UndoSchema>;
 export type HttpDefinition = z.infer<typeof HttpSchema>;
 export type CredentialsDefinition = z.infer<typeof CredentialsSchema>;
 /** Anything that runs a program or calls a URL: a step, an undo, a rollback step. */
-export type ActionDefinition = UndoDefinition;
+export type StepWork = UndoDefinition;
 /** @deprecated the runner's old name for a step */
 export type RunStepDefinition = StepDefinition;
 
@@ -127,22 +127,22 @@ export function checkWorkflow(file: string, workflow: WorkflowDefinition): strin
       }
     }
   };
-  const checkAction = (at: string, action: ActionDefinition) => {
-    if (action.run) checkTemplates(`${at}.run`, action.run);
-    if (action.http) {
-      checkTemplates(`${at}.http.url`, action.http.url);
-      checkTemplates(`${at}.http.headers`, action.http.headers);
-      if (action.http.json !== undefined) checkTemplates(`${at}.http.json`, action.http.json);
+  const checkWork = (at: string, work: StepWork) => {
+    if (work.run) checkTemplates(`${at}.run`, work.run);
+    if (work.http) {
+      checkTemplates(`${at}.http.url`, work.http.url);
+      checkTemplates(`${at}.http.headers`, work.http.headers);
+      if (work.http.json !== undefined) checkTemplates(`${at}.http.json`, work.http.json);
     }
-    checkTemplates(`${at}.env`, action.env);
-    if (action.cwd?.includes('${')) problems.push(`${at}.cwd: no \${…} here; a working directory is fixed in the workflow`);
-    if (action.http && (action.cwd !== undefined || Object.keys(action.env).length > 0)) problems.push(`${at}: cwd and env apply to run steps only`);
-    if (action.http?.json !== undefined && (action.http.method === 'GET' || action.http.method === 'HEAD')) {
-      problems.push(`${at}.http.json: a ${action.http.method} request has no body; use POST, PUT, PATCH or DELETE to send json`);
+    checkTemplates(`${at}.env`, work.env);
+    if (work.cwd?.includes('${')) problems.push(`${at}.cwd: no \${…} here; a working directory is fixed in the workflow`);
+    if (work.http && (work.cwd !== undefined || Object.keys(work.env).length > 0)) problems.push(`${at}: cwd and env apply to run steps only`);
+    if (work.http?.json !== undefined && (work.http.method === 'GET' || work.http.method === 'HEAD')) {
+      problems.push(`${at}.http.json: a ${work.http.method} request has no body; use POST, PUT, PATCH or DELETE to send json`);
     }
-    if (action.http && action.credentials) problems.push(`${at}.credentials: apply to run steps only (the token is passed in the environment)`);
-    const tokenVar = action.credentials?.oidc.env;
-    if (tokenVar !== undefined && tokenVar in action.env) problems.push(`${at}.credentials.oidc.env: ${tokenVar} is also set in env; the token would replace it`);
+    if (work.http && work.credentials) problems.push(`${at}.credentials: apply to run steps only (the token is passed in the environment)`);
+    const tokenVar = work.credentials?.oidc.env;
+    if (tokenVar !== undefined && tokenVar in work.env) problems.push(`${at}.credentials.oidc.env: ${tokenVar} is also set in env; the token would replace it`);
   };
 
   const ids = new Map<string, number>();
@@ -156,7 +156,7 @@ export function checkWorkflow(file: string, workflow: WorkflowDefinition): strin
       if (need === step.id) problems.push(`${at}.needs[${j}]: a step cannot need itself`);
       else if (!ids.has(need)) problems.push(`${at}.needs[${j}]: no step "${need}" in this workflow`);
     });
-    if (stepKind(step) === 'run' || stepKind(step) === 'http') checkAction(at, step);
+    if (stepKind(step) === 'run' || stepKind(step) === 'http') checkWork(at, step);
     else if (step.retry || step.cwd || Object.keys(step.env).length > 0) problems.push(`${at}: retry, cwd and env apply to run and http steps only`);
     // a step-level timeout would silently do nothing on a gate or a wait: say which setting is meant
     if (step.timeout !== undefined && stepKind(step) === 'approval') problems.push(`${at}.timeout: does not apply to an approval step; set approval.timeout (how long the gate waits, default 24h)`);
@@ -164,7 +164,7 @@ export function checkWorkflow(file: string, workflow: WorkflowDefinition): strin
     if (step.credentials && stepKind(step) !== 'run' && stepKind(step) !== 'http') problems.push(`${at}.credentials: apply to run steps only (the token is passed in the environment)`);
     if (step.undo) {
       if (stepKind(step) !== 'run' && stepKind(step) !== 'http') problems.push(`${at}.undo: only run and http steps can be undone`);
-      checkAction(`${at}.undo`, step.undo);
+      checkWork(`${at}.undo`, step.undo);
     }
   });
   const cycle = findCycle(workflow.steps);
@@ -175,7 +175,7 @@ export function checkWorkflow(file: string, workflow: WorkflowDefinition): strin
     const at = `${file}: rollback[${i}]`;
     if (rollbackIds.has(step.id)) problems.push(`${at}.id: "${step.id}" is used twice`);
     rollbackIds.add(step.id);
-    checkAction(at, step);
+    checkWork(at, step);
   });
   for (const [param, value] of Object.entries(workflow.params)) {
     for (const ref of referencedNames(value)) {

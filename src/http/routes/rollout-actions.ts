@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { ActionDeps } from '../../actions/action-deps.js';
 import { actOnRollout, type ActingPerson } from '../../actions/rollout-actions.js';
 import { BadRequestError, ConflictError, ForbiddenError, NotFoundError, RollgateError, UnauthorizedError, UnavailableError } from '../../errors.js';
-import { ROLLOUT_ACTIONS } from '../../actions/allowed-actions.js';
+import { ROLLOUT_VERBS } from '../../policy/who-may-act.js';
 import { CSRF_HEADER, presentedCsrf, requireCsrf } from '../../identity/csrf.js';
 import type { Operator } from '../../identity/operator.js';
 import { requireOperator } from '../../identity/operator-resolver.js';
@@ -20,7 +20,7 @@ export interface RolloutActionOptions {
   readonly loginConfigured: boolean;
 }
 
-const VerbSchema = z.enum(ROLLOUT_ACTIONS);
+const VerbSchema = z.enum(ROLLOUT_VERBS);
 const BodySchema = z.object({
   justification: z.string({ error: 'required: say why (it is posted on the change and kept in the audit trail)' }).trim().min(1, 'required: say why (it is posted on the change and kept in the audit trail)').max(2000, 'at most 2000 characters'),
 });
@@ -38,7 +38,7 @@ export function rolloutActionRoutes(o: RolloutActionOptions): Router {
 
   router.post('/:id/:verb', async (ctx) => {
     const verb = VerbSchema.safeParse(ctx.params.verb);
-    if (!verb.success) throw new NotFoundError(`no action "${ctx.params.verb}": use ${ROLLOUT_ACTIONS.join(', ')}`);
+    if (!verb.success) throw new NotFoundError(`no action "${ctx.params.verb}": use ${ROLLOUT_VERBS.join(', ')}`);
     const { fields, form } = await readFields(ctx);
     const id = parseRolloutId(ctx.params.id);
     const page = form && ctx.accepts(['json', 'html']) === 'html' ? `/rollouts/${id ?? ''}` : undefined;

@@ -1,6 +1,6 @@
 import { ENDED_STATUSES, type DecisionRow, type RolloutRow, type StepRow } from '../../db/schema.js';
 import type { Approver, Reason } from '../../policy/decide.js';
-import type { RolloutAction } from '../../actions/allowed-actions.js';
+import type { RolloutVerb } from '../../policy/who-may-act.js';
 import type { WorkflowDefinition } from '../../policy/workflow-config.js';
 import { age, badge, changeLink, shortRevision } from './format.js';
 import { html, type Html } from './html.js';
@@ -15,14 +15,14 @@ export interface RolloutPageInput {
   readonly decisions: readonly DecisionRow[];
   readonly workflow: WorkflowDefinition | undefined;
   /** What the viewer's roles allow in the rollout's current state (buttons; the API checks again). */
-  readonly actions: readonly RolloutAction[];
+  readonly actions: readonly RolloutVerb[];
   /** The result of the action just taken (`?msg=`, set by the action's redirect). */
   readonly flash: string | undefined;
   readonly gerritUrl: string | undefined;
   readonly now: Date;
 }
 
-const ACTION_LABELS: Readonly<Record<RolloutAction, string>> = { approve: 'Approve', deny: 'Deny', cancel: 'Cancel', retry: 'Retry', rollback: 'Roll back' };
+const ACTION_LABELS: Readonly<Record<RolloutVerb, string>> = { approve: 'Approve', deny: 'Deny', cancel: 'Cancel', retry: 'Retry', rollback: 'Roll back' };
 
 /**
  * `GET /rollouts/:id`: the decision and why, who approved with which role, the steps as a DAG with

@@ -1,11 +1,11 @@
 import path from 'node:path';
-import type { ActionDefinition } from '../policy/workflow-config.js';
+import type { StepWork } from '../policy/workflow-config.js';
 import { interpolate, interpolateJson, interpolateUrl, type Variables } from '../policy/interpolate.js';
 import { redact, redactedTail, secretValues } from './redact.js';
 import { runProcess } from './run-process.js';
 
-/** What one attempt of a `run` or `http` action did, ready to store (secrets already redacted). */
-export interface ActionResult {
+/** What one attempt of a step's work (a `run` program or an `http` call) did, ready to store (secrets already redacted). */
+export interface WorkResult {
   readonly ok: boolean;
   readonly exitCode: number | null;
   readonly httpStatus: number | null;
@@ -14,7 +14,7 @@ export interface ActionResult {
   readonly error: string | null;
 }
 
-export interface ActionContext {
+export interface WorkContext {
   readonly vars: Variables;
   readonly workDir: string;
   /** The allowlisted environment plus rollgate's own variables for this step. */
@@ -33,26 +33,26 @@ export const HTTP_BODY_BYTES = 4 * 1024;
 /** Read past what is kept, so a secret straddling the cut is redacted whole before cutting. */
 const TAIL_SLACK_BYTES = 4 * 1024;
 
-/** Runs one attempt of a `run` or `http` action. Expected failures are results, never throws. */
-export async function runAction(action: ActionDefinition, ctx: ActionContext): Promise<ActionResult> {
+/** Does one attempt of a step's work: runs its program or makes its HTTP call. Expected failures are results, never throws. */
+export async function doWork(work: StepWork, ctx: WorkContext): Promise<WorkResult> {
   try {
-    return action.run ? await runProgram(action, action.run, ctx) : await callHttp(action, ctx);
+    return work.run ? await runProgram(work, work.run, ctx) : await callHttp(work, ctx);
   } catch (err) {
     return { ok: false, exitCode: null, httpStatus: null, output: null, error: redact((err as Error).message, ctx.secrets) };
   }
 }
 
-async function runProgram(action: ActionDefinition, run: readonly string[], ctx: ActionContext): Promise<ActionResult> {
+async function runProgram(work: StepWork, run: readonly string[], ctx: WorkContext): Promise<WorkResult> {
   // change data goes into single argv elements; there is no shell to interpret it
   const argv = run.map((arg) => interpolate(arg, ctx.vars));
-  const extra = Object.fromEntries(Object.entries(action.env).map(([k, v]) => [k, interpolate(v, ctx.vars)]));
+  const extra = Object.fromEntries(Object.entries(work.env).map(([k, v]) => [k, interpolate(v, ctx.vars)]));
   // the step's own secret-looking variables (`DEPLOY_API_KEY: …` written in the workflow) are hidden too
   const secrets = secretValues(extra, ctx.secrets);
   let recorded: Promise<void> | undefined;
   const r = await runProcess({
     ...(ctx.onSpawn ? { onSpawn: (pgid: number) => (recorded = ctx.onSpawn!(pgid)) } : {}),
     argv,
-    cwd: action.cwd ? path.resolve(ctx.workDir, action.cwd) : ctx.workDir,
+    cwd: work.cwd ? path.resolve(ctx.workDir, work.cwd) : ctx.workDir,
     env: { ...extra, ...ctx.env },
     timeoutMs: ctx.timeoutMs,
     tailBytes: OUTPUT_TAIL_BYTES + TAIL_SLACK_BYTES,
@@ -67,8 +67,8 @@ async function runProgram(action: ActionDefinition, run: readonly string[], ctx:
   return { ok, exitCode: r.exitCode, httpStatus: null, output: redactedTail(r.outputTail, secrets, OUTPUT_TAIL_BYTES), error: error === null ? null : redact(error, secrets) };
 }
 
-async function callHttp(action: ActionDefinition, ctx: ActionContext): Promise<ActionResult> {
-  const http = action.http!;
+async function callHttp(work: StepWork, ctx: WorkContext): Promise<WorkResult> {
+  const http = work.http!;
   const url = interpolateUrl(http.url, ctx.vars);
   const headers: Record<string, string> = { 'idempotency-key': ctx.idempotencyKey };
   for (const [k, v] of Object.entries(http.headers)) headers[k.toLowerCase()] = interpolate(v, ctx.vars);
@@ -88,7 +88,7 @@ async function callHttp(action: ActionDefinition, ctx: ActionContext): Promise<A
   }
 }
 
-async function requestOnce(http: NonNullable<ActionDefinition['http']>, url: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal, ctx: ActionContext): Promise<ActionResult> {
+async function requestOnce(http: NonNullable<StepWork['http']>, url: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal, ctx: WorkContext): Promise<WorkResult> {
   let response: Response;
   try {
     response = await fetch(url, { method: http.method, headers, ...(body !== undefined ? { body } : {}), signal, redirect: 'manual' });
