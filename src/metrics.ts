@@ -22,7 +22,7 @@ export class Metrics {
   readonly backfillMerges = this.#counter('rollgate_backfill_merges_found_total', 'Merges a back-fill found that rollgate had not stored yet (missed by the stream).', []);
   readonly streamConnected = new Gauge({ name: 'rollgate_stream_connected', help: '1 while the Gerrit stream-events SSH session is connected, else 0.', registers: [this.registry] });
   readonly streamLeader = new Gauge({ name: 'rollgate_stream_leader', help: '1 while this replica is the one that holds the Gerrit stream (leader election over PostgreSQL), else 0.', registers: [this.registry] });
-  readonly decisions = this.#counter('rollgate_decisions_total', 'Decisions stored, by outcome (allow, hold, deny, ignore) and trigger (merge, comment, command).', ['outcome', 'trigger']);
+  readonly decisions = this.#counter('rollgate_decisions_total', 'Decisions stored, by outcome (allow, hold, deny, ignore) and trigger (merge, comment, api, vote, expiry, replay).', ['outcome', 'trigger']);
   readonly stepDuration = new Histogram({
     name: 'rollgate_step_duration_seconds',
     help: 'How long workflow steps took (all attempts), by kind (run, http, wait) and final status; undo and rollback steps included.',

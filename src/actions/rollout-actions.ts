@@ -4,8 +4,8 @@ import type { GerritAccount } from '../gerrit/gerrit-client.js';
 import { asCommentApproval } from '../rollouts/approval-store.js';
 import type { CommandVerb } from '../policy/comment-command.js';
 import { displayName, type Approver, type DecisionResult } from '../policy/decide.js';
-import { evaluateChange, votersOf } from '../policy/evaluate-change.js';
 import type { ActionDeps } from './action-deps.js';
+import { decideHeldAgain } from './decide-held-again.js';
 import { recordRedecision } from './record-decision.js';
 import { mergeGrants, type RoleGrant } from '../policy/roles.js';
 import { resolveRoles } from '../policy/voter-roles.js';
@@ -71,16 +71,9 @@ export async function approveHeld(d: ActionDeps, rollout: RolloutRow, person: Ac
   if (!verdict.allowed) return audited(d, rollout, 'approve', person, justification, refused(verdict));
   if (person.source === 'api') await announce(d, rollout, 'approve', person, grants, justification);
 
-  const stored = await d.approvals.forRollout(rollout.id);
-  const commentApprovals = [...stored.map(asCommentApproval), { account: person.account, justification, source: person.source }];
-  const rolesByAccount = await resolveRoles(d.gerrit, policy.roles, [...votersOf(policy, change), ...commentApprovals.map((a) => a.account.accountId)]);
-  // Gerrit groups are as they are now; IdP groups as they were when each approval was given
-  for (const a of stored) rolesByAccount.set(a.account_id, mergeGrants(rolesByAccount.get(a.account_id) ?? [], a.idp_grants));
-  rolesByAccount.set(person.account.accountId, grants);
   // decided again at this moment: membership and windows as they are now, not at the merge
-  const at = new Date();
-  const [decision] = evaluateChange({ policy, change, rolesByAccount, commentApprovals, at, onlyRule: rule.name });
-  const result = decision!.result;
+  const approval = { account: person.account, justification, source: person.source };
+  const { result, rolesByAccount, commentApprovals, at } = await decideHeldAgain(d, { policy, rollout, rule, change, added: { approval, grants } });
   const trigger = person.source;
   const updated = await d.db.transaction().execute(async (trx) => {
     await d.approvals.add({ rolloutId: rollout.id, accountId: person.account.accountId, username: person.account.username, justification, source: person.source, eventId: person.eventId, idpGrants: person.idpGrants }, trx);

@@ -4,6 +4,7 @@ import { MAX_COMMANDS_PER_COMMENT, parseCommentCommands } from '../policy/commen
 import { bindToGerritMessage } from './comment-message.js';
 import { displayName } from '../policy/decide.js';
 import type { DecideDeps, Handled } from './decide-deps.js';
+import { handleVote } from './handle-vote.js';
 import { approveAtGate, approveHeld, denyRollout, operateRollout, type ActingPerson } from '../actions/rollout-actions.js';
 
 /**
@@ -25,7 +26,7 @@ export async function handleComment(d: DecideDeps, event: CommentAddedEvent, eve
   if (author === undefined) return { status: 'ignored', reason: 'comment has no author' };
   if (d.serviceUser !== undefined && author === d.serviceUser) return { status: 'ignored', reason: "rollgate's own comment" };
   const commands = parseCommentCommands(event.comment);
-  if (commands.length === 0) return { status: 'ignored', reason: 'no rollout command in the comment' };
+  if (commands.length === 0) return handleVote(d, event, eventId);
   const account = await d.gerrit.getAccount(author);
   // the event names a comment; only a Gerrit message by that account, used once, makes it one
   const binding = await bindToGerritMessage(d, { project: event.change.project, changeNumber: event.change.number, account, author, commands, eventId, source });

@@ -47,6 +47,11 @@ export const CommentAddedEventSchema = z.looseObject({
   patchSet: PatchSetAttributeSchema,
   author: AccountAttributeSchema.optional(),
   comment: z.string().default(''),
+  /**
+   * The author's votes after this review (Gerrit lists every label, changed or not). Only a hint
+   * that votes may have changed, read again over REST, so its shape is not held against the event.
+   */
+  approvals: z.unknown().optional(),
   ...envelope,
 });
 

@@ -150,7 +150,7 @@ export function decide(input: DecisionInput): DecisionResult {
       message:
         `${which} needs ${g.min_approvers} approver${g.min_approvers > 1 ? 's' : ''} with ${g.label} ${signed(g.min_value)} and role ${g.roles.join(' or ')}` +
         `${g.forbid_self_approval ? ', not the change owner or uploader' : ''}; ${assignment[i]!.length} found, ${missing} missing. ` +
-        `A person with role ${g.roles.join(' or ')} can comment "/rollout approve <justification>" on this change.` +
+        `A person with role ${g.roles.join(' or ')} can vote ${g.label} ${signed(g.min_value)} or comment "/rollout approve <justification>" on this change.` +
         whoHolds(g.roles, input.roleSources),
     });
   });

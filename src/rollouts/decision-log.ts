@@ -20,7 +20,7 @@ export interface DecisionEntry {
   readonly rolesByAccount: ReadonlyMap<number, readonly RoleGrant[]>;
   readonly commentApprovals: readonly CommentApproval[];
   readonly at: Date;
-  readonly trigger: 'merge' | 'comment' | 'api' | 'command' | 'expiry' | 'replay';
+  readonly trigger: 'merge' | 'comment' | 'api' | 'command' | 'vote' | 'expiry' | 'replay';
   /** For a decision made by `rollgate replay` (trigger 'replay'): which recording, and which line of it. */
   readonly replay?: ReplayOrigin;
   readonly actor: string | undefined;

@@ -54,7 +54,7 @@ describe('rollgate explain', () => {
         "    - carol's Code-Review +2 does not count: carol holds no role; needs one of prod-deployer",
       ].join('\n'),
     );
-    expect(r.stdout).toContain('1 missing. A person with role prod-deployer can comment "/rollout approve <justification>" on this change.');
+    expect(r.stdout).toContain('1 missing. A person with role prod-deployer can vote Code-Review +2 or comment "/rollout approve <justification>" on this change.');
     // found by number: rollgate asked Gerrit which project holds change 601
     expect(rest.requests).toContain('GET /a/changes/?q=change%3A601&n=10');
     expect(existsSync(env.ROLLGATE_DATA_DIR!)).toBe(false);

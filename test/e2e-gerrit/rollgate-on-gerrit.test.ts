@@ -54,7 +54,7 @@ describe(`rollgate on a real Gerrit (${backend})`, () => {
     console.log(`[e2e] Gerrit boot: ${JSON.stringify(gerrit.timings)}`);
     // what an admin adds for the release rules: a branch, and groups, one of them nested
     const { admin } = gerrit.users;
-    await gerrit.rest(admin, 'PUT', `/projects/${encodeURIComponent(gerrit.project)}/branches/release`, { revision: gerrit.branch });
+    for (const branch of ['release', 'hotfix']) await gerrit.rest(admin, 'PUT', `/projects/${encodeURIComponent(gerrit.project)}/branches/${branch}`, { revision: gerrit.branch });
     for (const group of ['security', 'payments-oncall', 'release-managers']) await gerrit.rest(admin, 'PUT', `/groups/${group}`, { visible_to_all: true });
     await gerrit.rest(admin, 'PUT', '/groups/security/members/dave'); // carol stays in no group: no role at all
     await gerrit.rest(admin, 'PUT', '/groups/release-managers/members/admin');
@@ -223,6 +223,35 @@ describe(`rollgate on a real Gerrit (${backend})`, () => {
       { trigger: 'comment', actor: 'alice', outcome: 'hold' },
       { trigger: 'comment', actor: 'admin', outcome: 'allow' },
     ]);
+  }, SCENARIO_TIMEOUT_MS);
+
+  it("holds a hotfix merged without a Rollout vote, and starts it when alice (sre) votes Rollout +1 after the merge; a plain comment decides nothing", async () => {
+    const { alice, bob, carol } = gerrit.users;
+    const change = await gerrit.createChange(bob, {
+      branch: 'hotfix',
+      message: 'Raise the connection pool',
+      files: { 'src/pool.ts': 'export const size = 64;\n' },
+    });
+    await gerrit.review(bob, change.number, { labels: { 'Code-Review': 2 } });
+    await gerrit.submit(bob, change.number);
+    const hold = await messageWith(change.number, 'ON HOLD');
+    expect(hold.message).toContain('needs 1 approver with Rollout +1 and role prod-deployer');
+
+    // a plain comment after the merge changes no vote and decides nothing
+    await gerrit.review(carol, change.number, { message: 'looks fine to me' });
+    // alice votes on the label after the merge (rollout-label.config lets sre do that)
+    await gerrit.review(alice, change.number, { labels: { Rollout: 1 }, message: 'go' });
+    const startedMsg = await messageWith(change.number, 'STARTED');
+    expect(startedMsg.message).toContain('alice (prod-deployer via sre) approved with Rollout +1');
+    expect((await messageWith(change.number, 'SUCCEEDED')).message).toContain('* deploy: succeeded');
+    const decisions = await service.database.db.selectFrom('decisions').select(['trigger', 'actor', 'outcome']).where('change_number', '=', change.number).orderBy('id').execute();
+    expect(decisions).toEqual([
+      { trigger: 'merge', actor: null, outcome: 'hold' },
+      { trigger: 'vote', actor: 'alice', outcome: 'allow' },
+    ]);
+    // one hold, one start, one end: the plain comment and the vote posted nothing of their own
+    expect((await rollgateMessages(change.number)).map((m) => m.message.split('\n')[0])).toHaveLength(3);
+    recordMessage('5-vote-after-merge-started', startedMsg);
   }, SCENARIO_TIMEOUT_MS);
 
   it('rolls out a merge made while its SSH session was down after Gerrit restarted, by back-filling over REST', async () => {

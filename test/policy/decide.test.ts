@@ -105,7 +105,7 @@ describe('decide', () => {
       "carol's Code-Review +2 does not count: carol holds no role; needs one of prod-deployer",
       'alice (prod-deployer via sre) approved with Code-Review +2',
       'rule api-prod needs 2 approvers with Code-Review +2 and role prod-deployer, not the change owner or uploader; 1 found, 1 missing. ' +
-        'A person with role prod-deployer can comment "/rollout approve <justification>" on this change.',
+        'A person with role prod-deployer can vote Code-Review +2 or comment "/rollout approve <justification>" on this change.',
     ]);
   });
 
@@ -129,7 +129,7 @@ describe('decide', () => {
     const held = decide({ ...input(rule(), []), roleSources });
     expect(held.reasons.at(-1)!.message).toBe(
       'rule api-prod needs 1 approver with Code-Review +2 and role prod-deployer, not the change owner or uploader; 0 found, 1 missing. ' +
-        'A person with role prod-deployer can comment "/rollout approve <justification>" on this change. ' +
+        'A person with role prod-deployer can vote Code-Review +2 or comment "/rollout approve <justification>" on this change. ' +
         "Role prod-deployer is given by Gerrit groups `sre` or `payments-oncall` or IdP group `ops-admins` (on rollgate's web page or API).",
     );
     const frozenHold = decide({ ...input(frozen, [[alice, 2]], { at: SATURDAY }), roleSources });
@@ -139,7 +139,7 @@ describe('decide', () => {
   it('says when one person already counts for another group', () => {
     const result = decide(input(twoGroups, [[sam, 2]]));
     expect(result.reasons.map((r) => r.message)).toContain(
-      'approval group 2 of rule api-prod needs 1 approver with Code-Review +2 and role security, not the change owner or uploader; 0 found, 1 missing. A person with role security can comment "/rollout approve <justification>" on this change.',
+      'approval group 2 of rule api-prod needs 1 approver with Code-Review +2 and role security, not the change owner or uploader; 0 found, 1 missing. A person with role security can vote Code-Review +2 or comment "/rollout approve <justification>" on this change.',
     );
   });
 
