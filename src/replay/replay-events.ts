@@ -37,6 +37,8 @@ export type ReplayStep =
   | { readonly kind: 'approve'; readonly change: GerritChange; readonly by: GerritAccount; readonly justification: string; readonly at: Date }
   /** A `/rollout deny <reason>` on a merged change: held rollouts are denied, where `whoMayAct` lets `by`. */
   | { readonly kind: 'deny'; readonly change: GerritChange; readonly by: GerritAccount; readonly reason: string; readonly at: Date }
+  /** A review on a merged change that changed a vote and gave no command: held rollouts are decided again at `at`, as serve does. */
+  | { readonly kind: 'vote'; readonly change: GerritChange; readonly by: GerritAccount; readonly at: Date }
   /** Something in a usable event that could not be used, in words. */
   | { readonly kind: 'problem'; readonly message: string };
 
@@ -128,6 +130,7 @@ export class EventReplay {
     if (!account) return [{ kind: 'problem', message: `change ${change.number}: the event names no author username; its votes and commands are not counted` }];
     const state = this.#state(change);
     const steps: ReplayStep[] = [];
+    let votesChanged = false;
     if (rawApprovals !== undefined) {
       const approvals = ApprovalsSchema.safeParse(rawApprovals);
       if (!approvals.success) {
@@ -137,6 +140,7 @@ export class EventReplay {
         if (!labels) state.votes.set(patchSet.number, (labels = new Map()));
         const key = account.username ?? account.email!;
         for (const a of approvals.data) {
+          if (a.oldValue !== undefined && a.oldValue !== a.value) votesChanged = true;
           let byPerson = labels.get(a.type);
           if (!byPerson) labels.set(a.type, (byPerson = new Map()));
           if (a.value === 0) byPerson.delete(key);
@@ -146,6 +150,10 @@ export class EventReplay {
     }
     if (!state.merged) return steps;
     const commands = parseCommentCommands(comment);
+    if (commands.length === 0) {
+      if (votesChanged) steps.push({ kind: 'vote', change: this.#current(state), by: account, at });
+      return steps;
+    }
     if (commands.length > MAX_COMMANDS_PER_COMMENT) {
       // as serve: a flood of commands is answered once and none of them acts
       const who = account.username ?? account.email!;

@@ -115,6 +115,10 @@ export async function runReplay(file: string, options: ReplayOptions): Promise<n
           }
           continue;
         }
+        if (step.kind === 'vote') {
+          if (decideHere) await decideOnVote(replay, change, step.by, step.at, n);
+          continue;
+        }
         if (step.kind === 'deny' && !decideHere) continue;
         // as serve: each of the change's held rollouts, judged by whoMayAct for its own rule
         const held = sink ? await sink.held(change) : dryHeld.get(keyOf(change));
@@ -154,6 +158,21 @@ export async function runReplay(file: string, options: ReplayOptions): Promise<n
     return 0;
   } finally {
     await sink?.stop();
+  }
+
+  /** As serve: each held rollout decided again on the votes; one they now allow starts, one still held is left as it is. */
+  async function decideOnVote(replay: EventReplay, change: GerritChange, by: GerritAccount, at: Date, line: number): Promise<void> {
+    const held = sink ? await sink.held(change) : dryHeld.get(keyOf(change));
+    for (const ruleName of held ?? []) {
+      if (!policy.rollouts.some((r) => r.name === ruleName)) continue;
+      const commentApprovals = replay.approvals(change, ruleName);
+      const rolesByAccount = await rolesOf(policy, groups, change, commentApprovals);
+      const [decision] = evaluateChange({ policy, change, rolesByAccount, commentApprovals, at, onlyRule: ruleName });
+      if (!decision || decision.result.outcome !== 'allow') continue;
+      const id = await sink?.redecide(change, decision.rule, decision.result, { rolesByAccount, commentApprovals, at, actor: by.username, replay: { ...recording, line } });
+      if (sink && id === undefined) continue; // no longer held
+      print(decisionLine(change, decision.rule, decision.result, policy, id, sink?.publicUrl));
+    }
   }
 
   function print(line: DecisionLine): void {

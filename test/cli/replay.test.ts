@@ -134,6 +134,28 @@ describe('rollgate replay --dry-run', () => {
     expect(ignore).toMatchObject({ change: 441, decision: 'ignore', reasons: ['the "Rollout: payments-api-prd" footer names rule payments-api-prd, which does not exist (rules: payments-api-prod); nothing rolls out'] });
   });
 
+  it('decides a held rollout again on a vote after the merge, as serve does: one that counts starts it, one that cannot is no decision', async () => {
+    const held = mergedChange(450, bob, { commitMessage: 'Mine\n\nRollout-Justification: pool exhaustion\n' });
+    const lines = [
+      voteEvent(held, bob, 2, 1763884850),
+      { ...changeMergedEvent(held), eventCreatedOn: 1763884900 },
+      voteEvent(held, carol, 2, 1763884950),
+      voteEvent(held, alice, 2, 1763885000),
+    ];
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'rollgate-replay-vote-')), 'events.jsonl');
+    writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n'));
+    const out = await runCli(['replay', file, '--dry-run', '--policies', POLICIES, '--groups', GROUPS_FILE]);
+    expect(out.code).toBe(0);
+    expect(out.stderr).toBe('');
+    const decided = jsonLines(out.stdout);
+    expect(decided.map((l) => [l.change, l.decision])).toEqual([
+      [450, 'hold'],
+      [450, 'allow'],
+    ]);
+    expect(decided[1]!.approvers).toEqual([{ account: 'alice', roles: ['prod-deployer'] }]);
+    expect(decided[1]!.reasons).toContain('alice (prod-deployer via sre) approved with Code-Review +2');
+  });
+
   it('exits 1 with line N: problem when no line of the file is an event, and when the file cannot be read', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'rollgate-replay-bad-'));
     const file = path.join(dir, 'not-events.jsonl');
