@@ -30,6 +30,8 @@ export class Metrics {
     buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
     registers: [this.registry],
   });
+  readonly policyLoaded = new Gauge({ name: 'rollgate_policy_info', help: 'The policy in use: 1 for its version (a digest of the policy files), absent for any other.', labelNames: ['version'], registers: [this.registry] });
+  readonly policyReloadFailures = this.#counter('rollgate_policy_reload_failures_total', 'Policy reloads refused because the new policy did not load (the one in use stayed).', []);
   readonly outboxSent = this.#counter('rollgate_outbox_sent_total', 'Review messages Gerrit accepted.', []);
   readonly outboxRetries = this.#counter('rollgate_outbox_retries_total', 'Failed posts of a review message that will be retried, by HTTP status (or "network").', ['status']);
   readonly outboxFailures = this.#counter('rollgate_outbox_failures_total', 'Review messages Gerrit refused for good (not retried), by HTTP status.', ['status']);

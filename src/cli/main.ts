@@ -79,7 +79,13 @@ async function serve(): Promise<number> {
   process.once('SIGTERM', stopNow);
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
-  let service: RunningService;
+  let service: RunningService | undefined;
+  // SIGHUP reads the policy files again (the default action would end the process)
+  const reload = () => {
+    if (service) service.reloadPolicy();
+    else logger.warn('SIGHUP while starting: the policy being loaded is the one on disk now');
+  };
+  process.on('SIGHUP', reload);
   try {
     service = await startService(config, logger, { signal: stop.signal });
   } catch (err) {
@@ -102,6 +108,7 @@ async function serve(): Promise<number> {
   }
   await new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
   await service.stop();
+  process.off('SIGHUP', reload);
   return 0;
 }
 

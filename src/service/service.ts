@@ -8,7 +8,7 @@ import { checkReadiness } from '../db/readiness.js';
 import type { DecideDeps } from '../decide/decide-deps.js';
 import { decideStage } from '../decide/decide-stage.js';
 import type { EventRetry } from '../decide/event-processor.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, errorMessage } from '../errors.js';
 import { ExecuteStage } from '../execute/execute-stage.js';
 import type { GerritClient } from '../gerrit/gerrit-client.js';
 import { GerritRestClient } from '../gerrit/gerrit-rest-client.js';
@@ -54,6 +54,11 @@ export interface RunningService {
   readonly audit: AuditStore;
   /** Every HTTP route served (method and registered path), for checks that must cover all of them. */
   readonly routes: readonly HttpRoute[];
+  /**
+   * Reads the policy files again (on SIGHUP) and uses them from now on. A policy that does not load
+   * is refused with the problems, logged and counted, and the one in use stays.
+   */
+  reloadPolicy(): { readonly ok: true; readonly version: string } | { readonly ok: false; readonly problem: string };
   /** Whether the Gerrit stream-events session is up right now. */
   streamConnected(): boolean;
   /** Whether this replica is the one that holds the Gerrit stream (always, on PGlite, once SSH is configured). */
@@ -85,7 +90,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   if (config.oidc && !config.gerritRest && !overrides.gerrit) {
     throw new ConfigError('OIDC login needs Gerrit REST (GERRIT_URL, GERRIT_HTTP_USER, GERRIT_HTTP_PASSWORD_FILE): rollgate maps each operator to their Gerrit account');
   }
-  const policy = loadPolicy(config.policyDir);
+  let policy = loadPolicy(config.policyDir);
   logger.info({ dir: config.policyDir, rules: policy.rollouts.length, workflows: Object.keys(policy.workflows).length }, 'policy loaded');
 
   // a stop signal while the database opens or migrates abandons the start (see StartStages)
@@ -105,6 +110,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const messages = new ChangeMessages(outbox, config.publicUrl);
   const approvals = new ApprovalStore(database.db);
   const metrics = new Metrics(database.db);
+  metrics.policyLoaded.set({ version: policy.version }, 1);
   // decisions, step starts and ends, and reports are appended where they are recorded
   const audit = new AuditStore(database.db);
   const decisions = new DecisionLog(database.db, audit);
@@ -206,7 +212,24 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     url,
     database,
     intake: intake.intake,
-    policy,
+    get policy() {
+      return policy;
+    },
+    reloadPolicy() {
+      try {
+        const next = loadPolicy(config.policyDir);
+        const was = policy.version;
+        policy = next;
+        metrics.policyLoaded.reset();
+        metrics.policyLoaded.set({ version: next.version }, 1);
+        logger.info({ dir: config.policyDir, from: was, to: next.version, rules: next.rollouts.length, workflows: Object.keys(next.workflows).length }, 'policy reloaded');
+        return { ok: true, version: next.version };
+      } catch (err) {
+        metrics.policyReloadFailures.inc();
+        logger.error({ dir: config.policyDir, problem: errorMessage(err), version: policy.version }, 'policy reload refused: the policy in use stays');
+        return { ok: false, problem: errorMessage(err) };
+      }
+    },
     backfill: intake.backfill,
     operations,
     metrics,
