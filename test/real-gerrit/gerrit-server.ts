@@ -86,6 +86,16 @@ export interface RealGerrit {
     changeNumber: number,
     opts: { labels?: Record<string, number>; message?: string; tag?: string },
   ): Promise<void>;
+  /**
+   * `user` pushes a new patch set of an open change: fetch its current patch set, write `files`,
+   * amend the commit (same message, so same Change-Id, and same author), push to
+   * refs/for/<branch of the change>.
+   */
+  uploadPatchSet(
+    user: GerritUser,
+    changeNumber: number,
+    opts: { files: Record<string, string> },
+  ): Promise<{ patchSet: number; revision: string }>;
   submit(user: GerritUser, changeNumber: number): Promise<void>;
   getChangeMessages(changeNumber: number): Promise<ChangeMessage[]>;
   /**
@@ -106,6 +116,8 @@ export interface StartRealGerritOptions {
   branch?: string;
   /** Also apply gerrit-plugin-config/rollout-label.config to All-Projects. Default true. */
   rolloutLabel?: boolean;
+  /** Also apply gerrit-plugin-config/readiness-label.config (the Rollout-Ready label) to All-Projects. Default false. */
+  readinessLabel?: boolean;
   /** JVM -Xmx. Default `768m`. */
   heap?: string;
   /** How long to wait for the daemon to answer. Default 180 s. */
@@ -734,7 +746,11 @@ export async function startRealGerrit(options: StartRealGerritOptions = {}): Pro
     await git(admin, ['fetch', '-q', gitUrl('All-Projects'), 'refs/meta/config'], { cwd: metaDir });
     await git(null, ['checkout', '-q', 'FETCH_HEAD'], { cwd: metaDir });
     const projectConfig = path.join(metaDir, 'project.config');
-    const snippets = ['project.config', ...(options.rolloutLabel === false ? [] : ['rollout-label.config'])];
+    const snippets = [
+      'project.config',
+      ...(options.rolloutLabel === false ? [] : ['rollout-label.config']),
+      ...(options.readinessLabel === true ? ['readiness-label.config'] : []),
+    ];
     for (const snippet of snippets) await mergeConfigSnippet(projectConfig, path.join(PLUGIN_CONFIG_DIR, snippet));
     const groupsFile = path.join(metaDir, 'groups');
     const groupLines = (await fsp.readFile(groupsFile, 'utf8')).split('\n').filter((line) => line.trim() !== '');
@@ -788,18 +804,22 @@ export async function startRealGerrit(options: StartRealGerritOptions = {}): Pro
     // ---- the RealGerrit API ------------------------------------------------------------------
     const changeId = (changeNumber: number): string => `${projectId}~${changeNumber}`;
 
+    const writeFiles = async (dir: string, files: Record<string, string>): Promise<void> => {
+      for (const [file, content] of Object.entries(files)) {
+        const target = path.resolve(dir, file);
+        if (!target.startsWith(`${dir}${path.sep}`)) throw new Error(`file path escapes the repository: ${file}`);
+        await fsp.mkdir(path.dirname(target), { recursive: true });
+        await fsp.writeFile(target, content);
+      }
+    };
+
     const createChange: RealGerrit['createChange'] = async (user, opts) => {
       const dir = await fsp.mkdtemp(path.join(workDir, 'clone-'));
       try {
         await git(user, ['clone', '-q', '--branch', opts.branch ?? branch, gitUrl(project), dir]);
         await fsp.copyFile(commitMsgHook, path.join(dir, '.git', 'hooks', 'commit-msg'));
         await fsp.chmod(path.join(dir, '.git', 'hooks', 'commit-msg'), 0o755);
-        for (const [file, content] of Object.entries(opts.files)) {
-          const target = path.resolve(dir, file);
-          if (!target.startsWith(`${dir}${path.sep}`)) throw new Error(`file path escapes the repository: ${file}`);
-          await fsp.mkdir(path.dirname(target), { recursive: true });
-          await fsp.writeFile(target, content);
-        }
+        await writeFiles(dir, opts.files);
         await git(null, ['add', '-A'], { cwd: dir });
         await git(null, ['commit', '-q', '-m', opts.message], {
           cwd: dir,
@@ -813,6 +833,35 @@ export async function startRealGerrit(options: StartRealGerritOptions = {}): Pro
         const found = await rest(user, 'GET', `/changes/?q=${encodeURIComponent(`change:${id} project:${project}`)}`);
         const first: unknown = Array.isArray(found) ? found[0] : undefined;
         return { number: field<number>(first, '_number', 'number', `change ${id}`), changeId: id, revision };
+      } finally {
+        await fsp.rm(dir, { recursive: true, force: true });
+      }
+    };
+
+    const uploadPatchSet: RealGerrit['uploadPatchSet'] = async (user, changeNumber, opts) => {
+      const info = await rest(user, 'GET', `/changes/${changeId(changeNumber)}?o=CURRENT_REVISION`);
+      const targetBranch = field<string>(info, 'branch', 'string', `change ${changeNumber}`);
+      const current = field<string>(info, 'current_revision', 'string', `change ${changeNumber}`);
+      const revisions = isRecord(info) ? info.revisions : undefined;
+      const ref = field<string>(isRecord(revisions) ? revisions[current] : undefined, 'ref', 'string', `change ${changeNumber} revision ${current}`);
+      const dir = await fsp.mkdtemp(path.join(workDir, 'clone-'));
+      try {
+        await git(null, ['init', '-q'], { cwd: dir });
+        await git(user, ['fetch', '-q', gitUrl(project), ref], { cwd: dir });
+        await git(null, ['checkout', '-q', 'FETCH_HEAD'], { cwd: dir });
+        await writeFiles(dir, opts.files);
+        await git(null, ['add', '-A'], { cwd: dir });
+        // --amend --no-edit keeps the Change-Id line, so Gerrit files this as the change's next patch set
+        await git(null, ['commit', '-q', '--amend', '--no-edit'], {
+          cwd: dir,
+          as: { name: names[user.username] ?? user.username, email: user.email },
+        });
+        await git(user, ['push', '-q', gitUrl(project), `HEAD:refs/for/${targetBranch}`], { cwd: dir });
+        const revision = (await git(null, ['rev-parse', 'HEAD'], { cwd: dir })).stdout.trim();
+        const after = await rest(user, 'GET', `/changes/${changeId(changeNumber)}?o=CURRENT_REVISION`);
+        const afterRevisions = isRecord(after) ? after.revisions : undefined;
+        const patchSet = field<number>(isRecord(afterRevisions) ? afterRevisions[revision] : undefined, '_number', 'number', `change ${changeNumber} revision ${revision}`);
+        return { patchSet, revision };
       } finally {
         await fsp.rm(dir, { recursive: true, force: true });
       }
@@ -859,6 +908,7 @@ export async function startRealGerrit(options: StartRealGerritOptions = {}): Pro
       timings,
       createChange,
       review,
+      uploadPatchSet,
       submit,
       getChangeMessages,
       rest,
