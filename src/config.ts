@@ -34,6 +34,7 @@ const RawConfigSchema = z.object({
   ROLLGATE_LEASE_MS: intFrom(1000, 3_600_000).default(30_000),
   ROLLGATE_LEADER_POLL_MS: intFrom(100, 600_000).default(2000),
   ROLLGATE_STALL_MS: intFrom(100, 86_400_000).default(300_000),
+  ROLLGATE_READINESS_LABEL: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]*$/, 'a Gerrit label name (letters, digits, "-")').optional(),
   ROLLGATE_BACKFILL_CRON: z.string().refine((v) => cron.validate(v), 'not a cron expression (e.g. */10 * * * *)').default('*/10 * * * *'),
   ROLLGATE_STEP_ENV: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*$/, 'a comma-separated list of variable names').optional(),
   GERRIT_URL: z.string().url().optional(),
@@ -119,6 +120,8 @@ export interface Config {
   readonly stallMs: number;
   /** node-cron schedule of the periodic back-fill sweep. */
   readonly backfillCron: string;
+  /** The label rollgate votes on an open change: +1 when it would roll out if merged now (off when unset). */
+  readonly readinessLabel: string | undefined;
   /** Absent until all of GERRIT_URL, GERRIT_HTTP_USER and a password are set. */
   readonly gerritRest: GerritRestConfig | undefined;
   /** Absent until all of GERRIT_SSH_HOST, GERRIT_SSH_USER, GERRIT_SSH_KEY_FILE and GERRIT_SSH_HOST_KEY are set. */
@@ -174,6 +177,7 @@ export function loadConfig(env: Env = process.env): Config {
     leaderPollMs: raw.ROLLGATE_LEADER_POLL_MS,
     stallMs: raw.ROLLGATE_STALL_MS,
     backfillCron: raw.ROLLGATE_BACKFILL_CRON,
+    readinessLabel: raw.ROLLGATE_READINESS_LABEL,
     gerritRest: gerritRestFrom(raw),
     gerritSsh: gerritSshFrom(raw),
     oidc: oidcFrom(raw),

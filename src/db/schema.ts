@@ -136,6 +136,8 @@ export interface OutboxTable {
   revision: string;
   tag: string;
   message: string;
+  /** Votes posted with the message (label → value); null for a message alone. */
+  labels: ColumnType<unknown, string | null | undefined, string | null>;
   status: OutboxStatus;
   attempts: Generated<number>;
   next_attempt_at: DefaultedTimestamp;

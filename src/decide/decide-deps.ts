@@ -10,6 +10,8 @@ export interface DecideDeps extends ActionDeps {
   readonly logger: Logger;
   /** rollgate's own Gerrit account: its comments are never read as commands. */
   readonly serviceUser: string | undefined;
+  /** The label rollgate votes readiness on, for open changes; undefined turns readiness off. */
+  readonly readinessLabel?: string | undefined;
   /** Called when Gerrit says it dropped events (`dropped-output`): the back-fill closes the gap. */
   readonly onGap: (reason: string) => void;
 }

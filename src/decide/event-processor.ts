@@ -1,10 +1,11 @@
 import { exponentialBackoff } from '../backoff.js';
 import type { EventRow } from '../db/schema.js';
 import { GerritError, NotMergedYetError } from '../errors.js';
-import { ChangeMergedEventSchema, CommentAddedEventSchema } from '../gerrit/gerrit-event.js';
+import { ChangeMergedEventSchema, CommentAddedEventSchema, PatchsetCreatedEventSchema, type PatchsetCreatedEvent } from '../gerrit/gerrit-event.js';
 import type { DecideDeps, Handled } from './decide-deps.js';
 import { handleComment } from './handle-comment.js';
 import { handleMerged } from './handle-merged.js';
+import { updateReadiness } from './readiness.js';
 
 /** How long an event is leased while it is processed; after a crash it becomes due again. */
 const LEASE_MS = 5 * 60_000;
@@ -65,12 +66,22 @@ export class EventProcessor {
     return true;
   }
 
+  /** A new patch set resets the votes: its readiness is decided afresh (when rollgate votes readiness). */
+  async #newPatchSet(event: PatchsetCreatedEvent): Promise<Handled> {
+    const label = this.#d.readinessLabel;
+    if (label === undefined) return { status: 'ignored', reason: 'readiness is off (ROLLGATE_READINESS_LABEL)' };
+    const readiness = await updateReadiness(this.#d, label, event.change.project, event.change.number);
+    return readiness === undefined ? { status: 'ignored', reason: 'the change is not open' } : { status: 'processed', reason: readiness };
+  }
+
   #handle(row: EventRow): Promise<Handled> {
     switch (row.type) {
       case 'change-merged':
         return handleMerged(this.#d, ChangeMergedEventSchema.parse(JSON.parse(row.raw)));
       case 'comment-added':
         return handleComment(this.#d, CommentAddedEventSchema.parse(JSON.parse(row.raw)), row.id, row.source);
+      case 'patchset-created':
+        return this.#newPatchSet(PatchsetCreatedEventSchema.parse(JSON.parse(row.raw)));
       case 'dropped-output':
         // Gerrit's queue for this session overflowed and it does not say what was lost
         this.#d.onGap('gerrit dropped stream events');

@@ -59,6 +59,8 @@ export interface ChangeMessage {
 export interface ReviewInput {
   readonly message: string;
   readonly tag: string;
+  /** Votes to set with the message, label → value (rollgate's readiness vote). */
+  readonly labels?: Readonly<Record<string, number>> | undefined;
   readonly notify?: 'NONE' | 'OWNER' | 'OWNER_REVIEWERS' | 'ALL';
 }
 

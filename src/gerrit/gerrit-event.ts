@@ -55,19 +55,26 @@ export const CommentAddedEventSchema = z.looseObject({
   ...envelope,
 });
 
+/** A new patch set was uploaded; rollgate reads only which change it was (the rest comes from REST). */
+export const PatchsetCreatedEventSchema = z.looseObject({ type: z.literal('patchset-created'), change: ChangeAttributeSchema, ...envelope });
+
 export const DroppedOutputEventSchema = z.looseObject({ type: z.literal('dropped-output'), ...envelope });
 
 export type ChangeMergedEvent = z.infer<typeof ChangeMergedEventSchema>;
 export type CommentAddedEvent = z.infer<typeof CommentAddedEventSchema>;
 export type DroppedOutputEvent = z.infer<typeof DroppedOutputEventSchema>;
-export type GerritEvent = ChangeMergedEvent | CommentAddedEvent | DroppedOutputEvent;
+export type PatchsetCreatedEvent = z.infer<typeof PatchsetCreatedEventSchema>;
+export type GerritEvent = ChangeMergedEvent | CommentAddedEvent | PatchsetCreatedEvent | DroppedOutputEvent;
 
 /** Event types rollgate subscribes to with `stream-events -s`. */
 export const SUBSCRIBED_EVENT_TYPES = ['change-merged', 'comment-added'] as const;
+/** Also subscribed when rollgate votes readiness on open changes: a new patch set resets the votes. */
+export const READINESS_EVENT_TYPES = ['patchset-created'] as const;
 
 const schemasByType: Readonly<Record<string, z.ZodType<GerritEvent>>> = {
   'change-merged': ChangeMergedEventSchema,
   'comment-added': CommentAddedEventSchema,
+  'patchset-created': PatchsetCreatedEventSchema,
   'dropped-output': DroppedOutputEventSchema,
 };
 

@@ -194,7 +194,7 @@ export class GerritRestClient implements GerritClient {
 
   async postReview(project: string, changeNumber: number, revision: string, review: ReviewInput): Promise<void> {
     const path = `/changes/${changeId(project, changeNumber)}/revisions/${revision}/review`;
-    await this.#request('POST', path, { message: review.message, tag: review.tag, notify: review.notify ?? 'OWNER' });
+    await this.#request('POST', path, { message: review.message, tag: review.tag, notify: review.notify ?? 'OWNER', ...(review.labels ? { labels: review.labels } : {}) });
   }
 
   async #request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<string> {

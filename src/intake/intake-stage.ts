@@ -1,7 +1,6 @@
 import type { GerritSshConfig } from '../config.js';
 import type { DatabaseHandle } from '../db/database.js';
 import type { GerritClient } from '../gerrit/gerrit-client.js';
-import { SUBSCRIBED_EVENT_TYPES } from '../gerrit/gerrit-event.js';
 import { StreamListener, type StreamListenerOptions } from '../gerrit/stream-listener.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -19,6 +18,8 @@ export interface IntakeStageOptions {
   readonly gerrit: GerritClient | undefined;
   /** Without SSH there is no stream: webhooks and the back-fill are the intake. */
   readonly ssh: GerritSshConfig | undefined;
+  /** The stream-events types to subscribe to. */
+  readonly eventTypes: readonly string[];
   readonly settleMs: number;
   readonly stallMs: number;
   readonly leaderPollMs: number;
@@ -73,7 +74,7 @@ export class IntakeStage {
         username: ssh.user,
         privateKey: ssh.privateKey,
         hostKeyFingerprints: ssh.hostKeyFingerprints,
-        eventTypes: SUBSCRIBED_EVENT_TYPES,
+        eventTypes: o.eventTypes,
         onLine: (line) => {
           this.#watchdog?.lineArrived(line);
           this.intake.accept(line, 'stream');

@@ -7,14 +7,16 @@ import {
   finishedMessage,
   gateMessage,
   holdMessage,
+  readinessMessage,
   REVIEW_TAG,
   startedMessage,
   supersededMessage,
+  type ReadinessVerdict,
   type RolloutEnd,
   type RolloutSummary,
   type StepSummary,
 } from './format-message.js';
-import type { OutboxStore } from './outbox-store.js';
+import { OutboxLabelsSchema, type OutboxStore } from './outbox-store.js';
 import { rolloutSummary } from './rollout-summary.js';
 
 /**
@@ -72,6 +74,29 @@ export class ChangeMessages {
   /** Someone acted on the rollout through rollgate (API or web page): the change says who did what, since nobody commented there. */
   async announce(rollout: RolloutRow, actionKey: string, text: string): Promise<void> {
     await this.#aboutRollout(rollout, `${actionKey}:announce`, text);
+  }
+
+  /**
+   * rollgate's readiness vote on an open change's current patch set, with its message. Queued only
+   * when it differs from the last one queued for that patch set (the first always is), so votes
+   * and comments that change nothing post nothing. Returns whether it was queued.
+   */
+  async readiness(change: { readonly project: string; readonly number: number; readonly currentRevision: string }, label: string, value: number, verdicts: readonly ReadinessVerdict[]): Promise<boolean> {
+    const prefix = `readiness:${change.project}~${change.number}:${change.currentRevision}:`;
+    const earlier = await this.#outbox.withKeyPrefix(prefix);
+    const last = earlier.at(-1);
+    if (last && OutboxLabelsSchema.parse(last.labels)?.[label] === value) return false;
+    await this.#outbox.enqueue({
+      messageKey: `${prefix}${earlier.length + 1}`,
+      rolloutId: null,
+      project: change.project,
+      changeNumber: change.number,
+      revision: change.currentRevision,
+      tag: REVIEW_TAG,
+      message: readinessMessage(label, value, verdicts),
+      labels: { [label]: value },
+    });
+    return true;
   }
 
   /** The one reply to a comment's commands, on the revision REST names; keyed by the comment's event. */

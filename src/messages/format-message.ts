@@ -48,6 +48,31 @@ export function holdMessage(r: RolloutSummary): string {
   ]);
 }
 
+/** One rule's verdict on an open change as if it merged now, for the readiness vote. */
+export interface ReadinessVerdict {
+  readonly rule: string;
+  readonly environment: string;
+  readonly outcome: 'allow' | 'hold' | 'deny';
+  readonly reasons: readonly Reason[];
+}
+
+/**
+ * The message that goes with rollgate's readiness vote on an open change: short when it would roll
+ * out, and otherwise what is missing per rule (the hold message's "what is missing", not what was checked).
+ */
+export function readinessMessage(label: string, value: number, verdicts: readonly ReadinessVerdict[]): string {
+  if (value > 0) {
+    return fit([`rollgate: ${label} +${value}: if merged now, this change would roll out: ${verdicts.map((v) => `rule ${v.rule} to ${v.environment}`).join(', ')}.`]);
+  }
+  const blocking = (v: ReadinessVerdict) => v.reasons.filter((x) => x.code !== 'approved' && x.code !== 'justification-given' && x.code !== 'break-glass');
+  return fit([
+    `rollgate: ${label} 0: if merged now, this change would not roll out yet.`,
+    ...verdicts
+      .filter((v) => v.outcome !== 'allow')
+      .map((v) => `Rule ${v.rule} to ${v.environment} would be ${v.outcome === 'hold' ? 'ON HOLD' : 'DENIED'}:\n${bullet(blocking(v).map((x) => x.message))}`),
+  ]);
+}
+
 export function denyMessage(r: RolloutSummary): string {
   return fit([
     `rollgate: rollout "${r.rule}" to ${r.environment} is DENIED (rollout #${r.id}).`,

@@ -1,7 +1,11 @@
 import { sql, type Kysely } from 'kysely';
+import { z } from 'zod';
 import { leaseNextDue } from '../db/lease.js';
 import type { Database, OutboxRow } from '../db/schema.js';
 import { fitMessage } from './fit-message.js';
+
+/** The votes a queued review carries (`outbox.labels`), read as what they must be: label → integer, or none. */
+export const OutboxLabelsSchema = z.record(z.string().min(1), z.number().int()).nullable();
 
 export interface NewReviewMessage {
   /** Unique per rollout and phase (`rollout:12:started`): enqueuing twice posts once. */
@@ -12,6 +16,8 @@ export interface NewReviewMessage {
   readonly revision: string;
   readonly tag: string;
   readonly message: string;
+  /** Votes posted with the message. */
+  readonly labels?: Readonly<Record<string, number>> | undefined;
 }
 
 /** The `outbox` table: review messages that must reach Gerrit, kept until Gerrit accepts them. */
@@ -34,10 +40,17 @@ export class OutboxStore {
         revision: m.revision,
         tag: m.tag,
         message: fitMessage(m.message),
+        labels: m.labels ? JSON.stringify(m.labels) : null,
         status: 'pending',
       })
       .onConflict((oc) => oc.column('message_key').doNothing())
       .execute();
+  }
+
+  /** The messages queued under keys that start with `prefix`, oldest first, with their votes. */
+  async withKeyPrefix(prefix: string): Promise<Array<{ readonly message_key: string; readonly labels: unknown }>> {
+    const escaped = prefix.replace(/[\\%_]/g, (c) => `\\${c}`);
+    return this.#db.selectFrom('outbox').select(['message_key', 'labels']).where('message_key', 'like', `${escaped}%`).orderBy('id').execute();
   }
 
   /** Runs `fn` in one transaction with a store bound to it: a message's fate and its audit row commit together. */

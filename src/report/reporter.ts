@@ -7,7 +7,7 @@ import { GerritError } from '../errors.js';
 import type { GerritClient } from '../gerrit/gerrit-client.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { OutboxStore } from '../messages/outbox-store.js';
+import { OutboxLabelsSchema, type OutboxStore } from '../messages/outbox-store.js';
 
 export interface ReporterDeps {
   readonly outbox: OutboxStore;
@@ -47,7 +47,7 @@ export class Reporter {
     try {
       // the trail's head as it is now, kept by Gerrit where rollgate cannot rewrite it
       const head = await this.#d.audit?.head();
-      await this.#d.gerrit.postReview(row.project, row.change_number, row.revision, { message: withAuditHead(row.message, head), tag: row.tag, notify: 'OWNER' });
+      await this.#d.gerrit.postReview(row.project, row.change_number, row.revision, { message: withAuditHead(row.message, head), tag: row.tag, notify: 'OWNER', ...votesOf(row) });
       await this.#settle(
         (outbox) => outbox.markSent(row.id),
         reportEvent(row, 'report-posted', `review message ${row.message_key} posted on ${row.project}~${row.change_number}`, { accepted: true }, head),
@@ -98,4 +98,9 @@ function reportEvent(row: OutboxRow, kind: 'report-posted' | 'report-failed', su
     summary,
     data: { outboxId: row.id, messageKey: row.message_key, revision: row.revision, tag: row.tag, attempts: row.attempts, gerrit, ...(auditHead ? { auditHead: `${auditHead.id}:${auditHead.hash}` } : {}) },
   };
+}
+
+function votesOf(row: OutboxRow): { labels?: Record<string, number> } {
+  const labels = OutboxLabelsSchema.parse(row.labels);
+  return labels ? { labels } : {};
 }

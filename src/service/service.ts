@@ -11,6 +11,7 @@ import type { EventRetry } from '../decide/event-processor.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { ExecuteStage } from '../execute/execute-stage.js';
 import type { GerritClient } from '../gerrit/gerrit-client.js';
+import { READINESS_EVENT_TYPES, SUBSCRIBED_EVENT_TYPES } from '../gerrit/gerrit-event.js';
 import { GerritRestClient } from '../gerrit/gerrit-rest-client.js';
 import type { StreamListenerOptions } from '../gerrit/stream-listener.js';
 import { createApp } from '../http/app.js';
@@ -159,6 +160,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         policy: () => policy,
         logger,
         serviceUser: config.gerritRest?.user,
+        readinessLabel: config.readinessLabel,
         onQueued: () => execute.wake(),
         onReport: () => report?.wake(),
         onGap: (reason) => intake.backfill?.trigger(reason),
@@ -173,6 +175,8 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     events,
     gerrit,
     ssh: config.gerritSsh,
+    // a new patch set resets the votes, so readiness listens for them too
+    eventTypes: config.readinessLabel === undefined ? SUBSCRIBED_EVENT_TYPES : [...SUBSCRIBED_EVENT_TYPES, ...READINESS_EVENT_TYPES],
     settleMs: config.settleMs,
     stallMs: config.stallMs,
     leaderPollMs: config.leaderPollMs,

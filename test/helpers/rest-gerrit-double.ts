@@ -45,6 +45,8 @@ export interface PostedReview {
   readonly revision: string;
   readonly message: string;
   readonly tag: string | undefined;
+  /** Votes set with the review (label → value), as the request body gave them. */
+  readonly labels?: Readonly<Record<string, number>> | undefined;
   readonly user: string;
   readonly messageId: string;
   readonly date: string;
@@ -160,9 +162,9 @@ export async function startRestGerritDouble(options: { user?: string; password?:
     if (m && req.method === 'POST') {
       const change = changes.get(`${decodeURIComponent(m[1]!)}~${m[2]}`);
       if (!change) return send(res, 404, 'Not found');
-      const body = JSON.parse(await readBody(req)) as { message?: string; tag?: string };
+      const body = JSON.parse(await readBody(req)) as { message?: string; tag?: string; labels?: Record<string, number> };
       if (Buffer.byteLength(body.message ?? '') > 16 * 1024) return send(res, 400, 'message too long');
-      reviews.push({ project: change.project, changeNumber: change.number, revision: m[3]!, message: body.message ?? '', tag: body.tag, user, messageId: `m${++messageCount}`, date: now() });
+      reviews.push({ project: change.project, changeNumber: change.number, revision: m[3]!, message: body.message ?? '', tag: body.tag, ...(body.labels ? { labels: body.labels } : {}), user, messageId: `m${++messageCount}`, date: now() });
       return json(res, { labels: {} });
     }
     m = /^\/a\/accounts\/([^/]+)$/.exec(url.pathname);
