@@ -22,6 +22,7 @@ const RawConfigSchema = z.object({
   DATABASE_URL: z.string().url().optional(),
   ROLLGATE_DATA_DIR: z.string().min(1).default('.rollgate/data'),
   ROLLGATE_POLICY_DIR: z.string().min(1).default('policies'),
+  ROLLGATE_POLICY_REPO: z.string().regex(/^[^:\s]+:[^:\s]+$/, 'give <project>:<branch>, e.g. ops/policy:main').optional(),
   ROLLGATE_WORK_DIR: z.string().min(1).default('.'),
   ROLLGATE_SETTLE_MS: intFrom(0, 600_000).default(5000),
   ROLLGATE_WEBHOOK_SECRET: z.string().min(16, 'use at least 16 characters').optional(),
@@ -122,6 +123,8 @@ export interface Config {
   readonly backfillCron: string;
   /** The label rollgate votes on an open change: +1 when it would roll out if merged now (off when unset). */
   readonly readinessLabel: string | undefined;
+  /** The Gerrit project and branch the policy is read from over Git, instead of `policyDir`. */
+  readonly policyRepo: { readonly project: string; readonly branch: string } | undefined;
   /** Absent until all of GERRIT_URL, GERRIT_HTTP_USER and a password are set. */
   readonly gerritRest: GerritRestConfig | undefined;
   /** Absent until all of GERRIT_SSH_HOST, GERRIT_SSH_USER, GERRIT_SSH_KEY_FILE and GERRIT_SSH_HOST_KEY are set. */
@@ -178,11 +181,19 @@ export function loadConfig(env: Env = process.env): Config {
     stallMs: raw.ROLLGATE_STALL_MS,
     backfillCron: raw.ROLLGATE_BACKFILL_CRON,
     readinessLabel: raw.ROLLGATE_READINESS_LABEL,
+    policyRepo: policyRepoFrom(raw),
     gerritRest: gerritRestFrom(raw),
     gerritSsh: gerritSshFrom(raw),
     oidc: oidcFrom(raw),
   };
+  if (config.policyRepo && !config.gerritRest) throw new ConfigError('invalid configuration:\nROLLGATE_POLICY_REPO: reading the policy from Gerrit needs Gerrit REST (GERRIT_URL, GERRIT_HTTP_USER, GERRIT_HTTP_PASSWORD_FILE): rollgate fetches it over Git with those credentials');
   return { ...config, secrets: heldSecrets(config, env) };
+}
+
+function policyRepoFrom(raw: RawConfig): Config['policyRepo'] {
+  if (raw.ROLLGATE_POLICY_REPO === undefined) return undefined;
+  const [project, branch] = raw.ROLLGATE_POLICY_REPO.split(':') as [string, string];
+  return { project, branch: branch.replace(/^refs\/heads\//, '') };
 }
 
 /**

@@ -82,7 +82,7 @@ async function serve(): Promise<number> {
   let service: RunningService | undefined;
   // SIGHUP reads the policy files again (the default action would end the process)
   const reload = () => {
-    if (service) service.reloadPolicy();
+    if (service) void service.reloadPolicy();
     else logger.warn('SIGHUP while starting: the policy being loaded is the one on disk now');
   };
   process.on('SIGHUP', reload);

@@ -1,4 +1,5 @@
 import type { ActionDeps } from '../actions/action-deps.js';
+import type { GerritChange } from '../gerrit/gerrit-client.js';
 import type { Logger } from '../log.js';
 import type { EventStore } from '../rollouts/event-store.js';
 
@@ -12,6 +13,8 @@ export interface DecideDeps extends ActionDeps {
   readonly serviceUser: string | undefined;
   /** The label rollgate votes readiness on, for open changes; undefined turns readiness off. */
   readonly readinessLabel?: string | undefined;
+  /** Called for a merge no rule matches (a policy change then takes effect at once). */
+  readonly onIgnoredMerge?: (change: GerritChange) => void;
   /** Called when Gerrit says it dropped events (`dropped-output`): the back-fill closes the gap. */
   readonly onGap: (reason: string) => void;
 }

@@ -28,6 +28,7 @@ export async function handleMerged(d: DecideDeps, event: ChangeMergedEvent): Pro
     const reason = whyIgnored(policy, change);
     await d.decisions.recordIgnored(change, reason, at, policy.version);
     d.metrics?.decisions.inc({ outcome: 'ignore', trigger: 'merge' });
+    d.onIgnoredMerge?.(change);
     return { status: 'ignored', reason };
   }
 

@@ -321,9 +321,11 @@ export class Execution implements StepClaim {
   async #finish(status: 'succeeded' | 'failed' | 'rolled_back' | 'cancelled', outcome: string | null): Promise<void> {
     this.finishing = true;
     // the end and its report commit together: a crash cannot leave a finished rollout unreported
+    let ended: RolloutRow | undefined;
     const total = await this.#d.leases.inTransaction(async (tx) => {
       const finished = await tx.leases.finish(this.#rollout.id, status, this.#d.workerId, outcome);
       if (!finished) return undefined; // another worker took it over; it will report
+      ended = finished;
       const steps = (await tx.reads.steps(finished.id)).map(stepSummary);
       const ms = (finished.finished_at?.getTime() ?? Date.now()) - (finished.started_at?.getTime() ?? Date.now());
       await this.#d.messages.finished(finished, status === 'succeeded', ms, steps, { status, outcome: outcome === null ? null : redact(outcome, this.#secrets) }, tx.db);
@@ -331,6 +333,7 @@ export class Execution implements StepClaim {
     });
     if (total === undefined) return;
     this.#d.onReport();
+    if (status === 'succeeded' && ended) this.#d.onSucceeded?.(ended);
     this.#log.info({ status, outcome, ms: total, took: formatDuration(total) }, 'rollout finished');
   }
 

@@ -1,3 +1,4 @@
+import type { RolloutRow } from '../db/schema.js';
 import type { Logger } from '../log.js';
 import type { Policy } from '../policy/policy-config.js';
 import type { ChangeMessages } from '../messages/change-messages.js';
@@ -16,6 +17,8 @@ export interface RunnerDeps extends StepDeps {
   /** Values never stored or posted (e.g. the Gerrit password); secret-looking step variables are added. */
   readonly secrets?: readonly string[];
   readonly onReport: () => void;
+  /** Called once a rollout has succeeded (committed): a policy change then takes effect. */
+  readonly onSucceeded?: (rollout: RolloutRow) => void;
   /** How long a lease lasts without a heartbeat; a crashed worker's rollouts resume after this. */
   readonly leaseMs?: number;
   /** How often a running rollout renews its lease and looks for operator requests and passed gates. */

@@ -99,6 +99,11 @@ export class ChangeMessages {
     return true;
   }
 
+  /** What became of a merged policy change: in use, or refused with its problems. Once per change and commit. */
+  async policyOutcome(change: { readonly project: string; readonly number: number; readonly revision: string }, version: string, text: string): Promise<void> {
+    await this.#outbox.enqueue({ messageKey: `policy:${change.project}~${change.number}:${version}`, rolloutId: null, project: change.project, changeNumber: change.number, revision: change.revision, tag: REVIEW_TAG, message: text });
+  }
+
   /** The one reply to a comment's commands, on the revision REST names; keyed by the comment's event. */
   async reply(change: { readonly project: string; readonly number: number }, revision: string, eventId: number, text: string): Promise<void> {
     await this.#outbox.enqueue({ messageKey: `event:${eventId}:reply`, rolloutId: null, project: change.project, changeNumber: change.number, revision, tag: REVIEW_TAG, message: text });

@@ -73,6 +73,16 @@ export function readinessMessage(label: string, value: number, verdicts: readonl
   ]);
 }
 
+/** A merged change to the policy project: the policy it holds is in use from now on. */
+export function policyAppliedMessage(version: string, rules: number, workflows: number): string {
+  return `rollgate: the policy at ${version} is in use from now on (${rules} rule${rules === 1 ? '' : 's'}, ${workflows} workflow${workflows === 1 ? '' : 's'}).`;
+}
+
+/** A merged change to the policy project whose policy does not load: refused, the one in use stays. */
+export function policyRefusedMessage(version: string, problems: readonly string[], inUse: string): string {
+  return fit([`rollgate: the policy at ${version} was NOT put in use: it does not load. The policy at ${inUse} stays in use.`, `Problems:\n${bullet(problems)}`]);
+}
+
 export function denyMessage(r: RolloutSummary): string {
   return fit([
     `rollgate: rollout "${r.rule}" to ${r.environment} is DENIED (rollout #${r.id}).`,

@@ -5,6 +5,7 @@ import { expireHolds, type ExpireHoldsDeps } from '../decide/expire-holds.js';
 import type { Identity } from '../identity/identity.js';
 import type { IntakeStage } from '../intake/intake-stage.js';
 import type { Logger } from '../log.js';
+import type { PolicyInUse } from './policy-in-use.js';
 
 /** A job the service runs on a schedule, apart from the stages' own loops. */
 export interface ScheduledJob {
@@ -40,7 +41,8 @@ export function startSchedules(jobs: readonly ScheduledJob[], logger: Logger): {
  * Every schedule of `serve`, in one place: held rollouts nobody approved in time expire (with a
  * message on the change); a sweep over REST catches whatever every other path missed; expired
  * operator sessions are deleted (they are refused from the moment they expire); handled event
- * lines and sent messages older than the retention are deleted.
+ * lines and sent messages older than the retention are deleted; with the policy in Gerrit, each
+ * replica takes up the commit another one put in use, within 20 s.
  */
 export function serviceJobs(p: {
   readonly config: Pick<Config, 'backfillCron' | 'holdExpiryMs' | 'retentionMs'>;
@@ -48,10 +50,13 @@ export function serviceJobs(p: {
   readonly expireHolds: ExpireHoldsDeps;
   readonly intake: Pick<IntakeStage, 'sweep' | 'backfill'>;
   readonly identity: Pick<Identity, 'sessions'> | undefined;
+  readonly policies: Pick<PolicyInUse, 'repo' | 'sync'>;
 }): ScheduledJob[] {
   const { config, logger, identity } = p;
   const jobs: ScheduledJob[] = [{ name: 'expire-holds', cron: '* * * * *', run: () => expireHolds(p.expireHolds, config.holdExpiryMs), failure: 'expiring held rollouts failed' }];
   if (p.intake.backfill) jobs.push({ name: 'backfill-sweep', cron: config.backfillCron, run: async () => p.intake.sweep(), failure: 'the scheduled sweep failed' });
+  // every replica uses the policy commit another one put in use
+  if (p.policies.repo) jobs.push({ name: 'policy-sync', cron: '*/20 * * * * *', run: () => p.policies.sync(), failure: 'reading which policy is in use failed' });
   if (identity) jobs.push({ name: 'purge-sessions', cron: '*/15 * * * *', run: () => identity.sessions.purgeExpired(), failure: 'deleting expired sessions failed' });
   const retentionMs = config.retentionMs;
   if (retentionMs !== undefined) {

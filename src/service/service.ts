@@ -8,7 +8,7 @@ import { checkReadiness } from '../db/readiness.js';
 import type { DecideDeps } from '../decide/decide-deps.js';
 import { decideStage } from '../decide/decide-stage.js';
 import type { EventRetry } from '../decide/event-processor.js';
-import { ConfigError, errorMessage } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import { ExecuteStage } from '../execute/execute-stage.js';
 import type { GerritClient } from '../gerrit/gerrit-client.js';
 import { READINESS_EVENT_TYPES, SUBSCRIBED_EVENT_TYPES } from '../gerrit/gerrit-event.js';
@@ -21,7 +21,7 @@ import { OpenIdProvider } from '../identity/identity-provider.js';
 import type { Backfill } from '../intake/backfill.js';
 import type { Intake } from '../intake/intake.js';
 import { IntakeStage } from '../intake/intake-stage.js';
-import { loadPolicy } from '../load-policy.js';
+import { CheckpointStore } from '../intake/checkpoint-store.js';
 import type { Logger } from '../log.js';
 import { ChangeMessages } from '../messages/change-messages.js';
 import { OutboxStore } from '../messages/outbox-store.js';
@@ -38,6 +38,7 @@ import { RolloutStore } from '../rollouts/rollout-store.js';
 import { StepStore } from '../rollouts/step-store.js';
 import { StartStages } from '../start-abort.js';
 import { listen } from './listen.js';
+import { PolicyInUse, type PolicyLoad } from './policy-in-use.js';
 import { serviceJobs, startSchedules } from './schedules.js';
 
 export interface RunningService {
@@ -56,10 +57,11 @@ export interface RunningService {
   /** Every HTTP route served (method and registered path), for checks that must cover all of them. */
   readonly routes: readonly HttpRoute[];
   /**
-   * Reads the policy files again (on SIGHUP) and uses them from now on. A policy that does not load
-   * is refused with the problems, logged and counted, and the one in use stays.
+   * SIGHUP: reads the policy folder again (a policy from Gerrit: the commit in use) and uses it from
+   * now on. A policy that does not load is refused with the problems, logged and counted, and the
+   * one in use stays.
    */
-  reloadPolicy(): { readonly ok: true; readonly version: string } | { readonly ok: false; readonly problem: string };
+  reloadPolicy(): Promise<PolicyLoad>;
   /** Whether the Gerrit stream-events session is up right now. */
   streamConnected(): boolean;
   /** Whether this replica is the one that holds the Gerrit stream (always, on PGlite, once SSH is configured). */
@@ -91,9 +93,6 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   if (config.oidc && !config.gerritRest && !overrides.gerrit) {
     throw new ConfigError('OIDC login needs Gerrit REST (GERRIT_URL, GERRIT_HTTP_USER, GERRIT_HTTP_PASSWORD_FILE): rollgate maps each operator to their Gerrit account');
   }
-  let policy = loadPolicy(config.policyDir);
-  logger.info({ dir: config.policyDir, rules: policy.rollouts.length, workflows: Object.keys(policy.workflows).length }, 'policy loaded');
-
   // a stop signal while the database opens or migrates abandons the start (see StartStages)
   const stages = new StartStages(overrides.signal);
   const database = await stages.run(createDatabase(configuredTarget(config)), (opened) => opened.close());
@@ -111,7 +110,25 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const messages = new ChangeMessages(outbox, config.publicUrl);
   const approvals = new ApprovalStore(database.db);
   const metrics = new Metrics(database.db);
-  metrics.policyLoaded.set({ version: policy.version }, 1);
+  let policies: PolicyInUse;
+  try {
+    policies = await PolicyInUse.open({ config, checkpoints: new CheckpointStore(database.db), logger, metrics });
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
+  const policy = () => policies.current;
+  logger.info({ from: config.policyRepo ? `${config.policyRepo.project}:${config.policyRepo.branch}` : config.policyDir, version: policy().version, rules: policy().rollouts.length, workflows: Object.keys(policy().workflows).length }, 'policy loaded');
+  // a merged change to the policy project is put in use once allowed: when its rollout succeeds,
+  // or at the merge when no rule covers the policy project
+  const applyPolicy = (target: { project: string; branch: string; number: number; revision: string }) => {
+    const repo = policies.repo;
+    if (!repo || repo.project !== target.project || repo.branch !== target.branch) return;
+    policies.apply(target, messages).then(
+      () => report?.wake(),
+      (err: unknown) => logger.error({ err, change: target.number }, 'putting the merged policy in use failed'),
+    );
+  };
   // decisions, step starts and ends, and reports are appended where they are recorded
   const audit = new AuditStore(database.db);
   const decisions = new DecisionLog(database.db, audit);
@@ -131,7 +148,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       steps: new StepStore(database.db),
       reads,
       messages,
-      policy: () => policy,
+      policy,
       logger,
       workDir: config.workDir,
       workerId: `${process.pid}-${randomUUID().slice(0, 8)}`,
@@ -141,11 +158,12 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       metrics,
       audit,
       onReport: () => report?.wake(),
+      onSucceeded: (r) => applyPolicy({ project: r.project, branch: r.branch, number: r.change_number, revision: r.revision }),
       ...(idp ? { credentials: idp } : {}),
     },
     { workers: config.workers, idleMs },
   );
-  const operations: OperationDeps = { reads, requests: new OperatorRequestStore(database.db), policy: () => policy, wake: () => execute.wake() };
+  const operations: OperationDeps = { reads, requests: new OperatorRequestStore(database.db), policy, wake: () => execute.wake() };
   // what comments and the HTTP API act through; one set, so both see the same stores and wake-ups
   const decideDeps: DecideDeps | undefined = gerrit
     ? {
@@ -157,13 +175,14 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         decisions,
         messages,
         gerrit,
-        policy: () => policy,
+        policy,
         logger,
         serviceUser: config.gerritRest?.user,
         readinessLabel: config.readinessLabel,
         onQueued: () => execute.wake(),
         onReport: () => report?.wake(),
         onGap: (reason) => intake.backfill?.trigger(reason),
+        onIgnoredMerge: (change) => applyPolicy({ project: change.project, branch: change.branch, number: change.number, revision: change.currentRevision }),
         operations: bindOperations(operations),
         metrics,
         audit,
@@ -187,16 +206,16 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     stream: overrides.stream,
   });
 
-  const identity = config.oidc && idp && gerrit ? createIdentity({ config: config.oidc, idp, publicUrl: config.publicUrl, db: database.db, gerrit, policy: () => policy, logger }) : undefined;
+  const identity = config.oidc && idp && gerrit ? createIdentity({ config: config.oidc, idp, publicUrl: config.publicUrl, db: database.db, gerrit, policy, logger }) : undefined;
   const app = createApp({
     rollouts: reads,
     logger,
     metrics,
     ready: () => checkReadiness(database.db),
     webhooks: { intake: intake.intake, secret: config.webhookSecret, maxBytes: config.webhookMaxBytes },
-    web: { decisions, policy: () => policy, gerritUrl: config.gerritRest?.url },
+    web: { decisions, policy, gerritUrl: config.gerritRest?.url },
     ...(identity ? { identity } : {}),
-    audit: { store: audit, readers: () => policy.auditReaders },
+    audit: { store: audit, readers: () => policy().auditReaders },
     actions: decideDeps,
   });
   const server = await listen(app.callback(), config.port, config.host);
@@ -207,7 +226,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   decide?.start();
   intake.start();
   const schedules = startSchedules(
-    serviceJobs({ config, logger, expireHolds: { db: database.db, messages, decisions, logger, policyVersion: () => policy.version, onReport: () => report?.wake() }, intake, identity }),
+    serviceJobs({ config, logger, policies, expireHolds: { db: database.db, messages, decisions, logger, policyVersion: () => policy().version, onReport: () => report?.wake() }, intake, identity }),
     logger,
   );
   logger.info({ url }, 'rollgate is serving');
@@ -217,23 +236,9 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     database,
     intake: intake.intake,
     get policy() {
-      return policy;
+      return policy();
     },
-    reloadPolicy() {
-      try {
-        const next = loadPolicy(config.policyDir);
-        const was = policy.version;
-        policy = next;
-        metrics.policyLoaded.reset();
-        metrics.policyLoaded.set({ version: next.version }, 1);
-        logger.info({ dir: config.policyDir, from: was, to: next.version, rules: next.rollouts.length, workflows: Object.keys(next.workflows).length }, 'policy reloaded');
-        return { ok: true, version: next.version };
-      } catch (err) {
-        metrics.policyReloadFailures.inc();
-        logger.error({ dir: config.policyDir, problem: errorMessage(err), version: policy.version }, 'policy reload refused: the policy in use stays');
-        return { ok: false, problem: errorMessage(err) };
-      }
-    },
+    reloadPolicy: () => policies.reload(),
     backfill: intake.backfill,
     operations,
     metrics,
