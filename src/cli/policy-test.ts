@@ -1,171 +1,32 @@
-import { readdirSync } from 'node:fs';
-import path from 'node:path';
-import { z } from 'zod';
 import { loadConfig } from '../config.js';
-import type { CommentApproval, DecisionResult } from '../policy/decide.js';
-import { evaluateChange, whyIgnored } from '../policy/evaluate-change.js';
 import { loadPolicy } from '../load-policy.js';
-import type { Policy } from '../policy/policy-config.js';
-import { rolesForGroups, type RoleGrant } from '../policy/roles.js';
-import type { GerritAccount, GerritChange, GerritVote } from '../gerrit/gerrit-client.js';
+import { runPolicyTests } from '../policy-tests.js';
 import { parseCommandArgs, UsageError } from './cli-args.js';
-import { readYamlFile } from '../read-yaml-file.js';
 
-/**
- * `rollgate policy test [dir]`: runs the policy's own tests, `<dir>/tests/*.yaml`, like
- * `opa test`. Each case states a change, who voted what, who is in which Gerrit group, any
- * `/rollout approve` comments and the moment, and the decision expected per rule. Cases are
- * decided through `evaluateChange()`, the path `serve` uses.
- *
- * ```yaml
- * cases:
- *   - name: an SRE's +2 with a justification rolls out
- *     change:
- *       project: payments/api
- *       branch: main
- *       owner: bob                 # uploader defaults to the owner
- *       files: [src/app.ts]
- *       footers: { Rollout-Justification: fixes INC-7 }   # or message: <the commit message>
- *     votes: [{ user: alice, label: Code-Review, value: 2 }]   # label defaults to Code-Review
- *     groups: { alice: [sre], bob: [developers] }
- *     approvals: [{ user: alice, justification: hotfix }]     # /rollout approve comments
- *     at: 2026-01-05T12:00:00Z     # default: Monday 2026-01-05 12:00 UTC
- *     expect:
- *       payments-api-prod: { outcome: allow, reasons: ["alice (prod-deployer via sre) approved"] }
- * ```
- *
- * `expect` lists every rule that must match, and no other may; `expect: {}` means no rule
- * matches (the merge is ignored). `reasons` are texts that must each appear in some reason.
- */
-const user = z.string().min(1);
-const TestCaseSchema = z.strictObject({
-  name: z.string().min(1),
-  change: z.strictObject({
-    project: z.string().min(1),
-    branch: z.string().min(1).default('main'),
-    owner: user,
-    uploader: user.optional(),
-    subject: z.string().default('A change'),
-    files: z.array(z.string().min(1)).default([]),
-    message: z.string().optional(),
-    footers: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]*$/, 'a footer key such as Rollout-Justification'), z.string()).optional(),
-  }).refine((c) => c.message === undefined || c.footers === undefined, { message: 'give message (the whole commit message) or footers, not both' }),
-  votes: z.array(z.strictObject({ user, label: z.string().min(1).default('Code-Review'), value: z.number().int() })).default([]),
-  groups: z.record(user, z.array(z.string().min(1))).default({}),
-  approvals: z.array(z.strictObject({ user, justification: z.string().min(1) })).default([]),
-  at: z.union([z.date(), z.iso.datetime({ offset: true })]).transform((d) => new Date(d)).optional(),
-  expect: z.record(
-    z.string().min(1),
-    z.strictObject({ outcome: z.enum(['allow', 'hold', 'deny']), reasons: z.array(z.string().min(1)).default([]) }),
-  ),
-});
-const TestFileSchema = z.strictObject({ cases: z.array(TestCaseSchema).min(1) });
-
-export type PolicyTestCase = z.infer<typeof TestCaseSchema>;
-
-/** The moment a case is decided at when it gives none: a Monday noon, UTC, so results never depend on the day tests run. */
-export const DEFAULT_TEST_TIME = new Date('2026-01-05T12:00:00Z');
-
+/** `rollgate policy test [dir]`: runs the policy's own tests, `<dir>/tests/*.yaml` (see src/policy-tests.ts), like `opa test`. */
 export async function policyTestCommand(args: readonly string[]): Promise<number> {
   const { positionals } = parseCommandArgs('policy test', args, {});
   if (positionals.length > 1) throw new UsageError('rollgate policy test: give at most one policy folder: rollgate policy test [dir]');
   const dir = positionals[0] ?? loadConfig().policyDir;
-  const policy = loadPolicy(dir);
-  const testDir = path.join(dir, 'tests');
-  let files: string[];
-  try {
-    files = readdirSync(testDir).filter((f) => /\.ya?ml$/.test(f)).sort();
-  } catch (err) {
-    process.stderr.write(`${testDir}: cannot read folder: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+  const run = runPolicyTests(dir, loadPolicy(dir));
+  if (run.files === 0) {
+    for (const p of run.problems) process.stderr.write(`${p}\n`);
     return 1;
   }
-  if (files.length === 0) {
-    process.stderr.write(`${testDir}: no test files (*.yaml)\n`);
-    return 1;
-  }
+  for (const p of run.problems) process.stderr.write(`${p}\n`);
   let passed = 0;
   let failed = 0;
-  let broken = 0;
-  for (const name of files) {
-    const file = path.join(testDir, name);
-    const read = readYamlFile(file, TestFileSchema);
-    if (!read.ok) {
-      broken++;
-      for (const p of read.problems) process.stderr.write(`${p}\n`);
-      continue;
-    }
-    for (const [i, c] of read.value.cases.entries()) {
-      const differences = runCase(policy, c);
-      const label = `${file}: ${c.name}`;
-      if (differences.length === 0) {
-        passed++;
-        process.stdout.write(`PASS ${label}\n`);
-      } else {
-        failed++;
-        process.stdout.write(`FAIL ${label} (cases[${i}])\n${differences.map((d) => `  ${d}\n`).join('')}`);
-      }
+  for (const c of run.cases) {
+    const label = `${c.file}: ${c.name}`;
+    if (c.differences.length === 0) {
+      passed++;
+      process.stdout.write(`PASS ${label}\n`);
+    } else {
+      failed++;
+      process.stdout.write(`FAIL ${label} (cases[${c.index}])\n${c.differences.map((d) => `  ${d}\n`).join('')}`);
     }
   }
-  process.stdout.write(`${passed} passed, ${failed} failed${broken > 0 ? `, ${broken} file${broken > 1 ? 's' : ''} unreadable` : ''} (${files.length} file${files.length > 1 ? 's' : ''})\n`);
+  const broken = run.broken;
+  process.stdout.write(`${passed} passed, ${failed} failed${broken > 0 ? `, ${broken} file${broken > 1 ? 's' : ''} unreadable` : ''} (${run.files} file${run.files > 1 ? 's' : ''})\n`);
   return failed > 0 || broken > 0 ? 1 : 0;
-}
-
-/** Decides one case and returns how the result differs from what it expects (empty: it passes). */
-export function runCase(policy: Policy, c: PolicyTestCase): string[] {
-  const ids = new Map<string, number>();
-  const account = (username: string): GerritAccount => {
-    if (!ids.has(username)) ids.set(username, 1_000_000 + ids.size);
-    return { accountId: ids.get(username)!, username };
-  };
-  const votes: Record<string, GerritVote[]> = {};
-  for (const v of c.votes) {
-    if (v.value === 0) continue;
-    // one vote per person and label, as Gerrit keeps it: a later entry replaces an earlier one
-    votes[v.label] = [...(votes[v.label] ?? []).filter((x) => x.account.username !== v.user), { account: account(v.user), value: v.value }];
-  }
-  const footers = Object.entries(c.change.footers ?? {}).map(([k, v]) => `${k}: ${v}`);
-  const commitMessage = c.change.message ?? `${c.change.subject}\n${footers.length > 0 ? `\n${footers.join('\n')}\n` : ''}`;
-  const change: GerritChange = {
-    project: c.change.project,
-    branch: c.change.branch,
-    number: 1,
-    subject: c.change.subject,
-    status: 'MERGED',
-    owner: account(c.change.owner),
-    currentRevision: '0'.repeat(40),
-    currentPatchSet: 1,
-    uploader: account(c.change.uploader ?? c.change.owner),
-    commitMessage,
-    files: c.change.files,
-    votes,
-  };
-  const commentApprovals: CommentApproval[] = c.approvals.map((a) => ({ account: account(a.user), justification: a.justification }));
-  const rolesByAccount = new Map<number, readonly RoleGrant[]>();
-  for (const [username, id] of ids) {
-    rolesByAccount.set(id, rolesForGroups(policy.roles, (c.groups[username] ?? []).map((g) => ({ id: g, name: g }))));
-  }
-  const decisions = evaluateChange({ policy, change, rolesByAccount, commentApprovals, at: c.at ?? DEFAULT_TEST_TIME });
-
-  const differences: string[] = [];
-  const got = new Map(decisions.map((d) => [d.rule.name, d.result]));
-  for (const [rule, expected] of Object.entries(c.expect)) {
-    const result = got.get(rule);
-    if (!result) {
-      differences.push(`${rule}: expected ${expected.outcome}, but the rule does not match this change${got.size > 0 ? ` (matching: ${[...got.keys()].join(', ')})` : ` (${whyIgnored(policy, change)})`}`);
-      continue;
-    }
-    const wrong: string[] = [];
-    if (result.outcome !== expected.outcome) wrong.push(`${rule}: expected ${expected.outcome}, got ${result.outcome}`);
-    for (const text of expected.reasons) if (!result.reasons.some((r) => r.message.includes(text))) wrong.push(`${rule}: no reason contains "${text}"`);
-    // the reasons once, after what differs, so the fix is visible
-    if (wrong.length > 0) differences.push(...wrong, reasonList(rule, result));
-  }
-  for (const [rule, result] of got) {
-    if (!(rule in c.expect)) differences.push(`${rule}: matches and decides ${result.outcome}, but the case does not expect this rule`, reasonList(rule, result));
-  }
-  return differences;
-}
-
-function reasonList(rule: string, result: DecisionResult): string {
-  return result.reasons.length > 0 ? `${rule} reasons:${result.reasons.map((r) => `\n    - ${r.message}`).join('')}` : `${rule} gives no reasons`;
 }
