@@ -35,6 +35,7 @@ const RawConfigSchema = z.object({
   ROLLGATE_LEASE_MS: intFrom(1000, 3_600_000).default(30_000),
   ROLLGATE_LEADER_POLL_MS: intFrom(100, 600_000).default(2000),
   ROLLGATE_STALL_MS: intFrom(100, 86_400_000).default(300_000),
+  ROLLGATE_POLICY_CHECK_LABEL: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]*$/, 'a Gerrit label name (letters, digits, "-")').optional(),
   ROLLGATE_READINESS_LABEL: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]*$/, 'a Gerrit label name (letters, digits, "-")').optional(),
   ROLLGATE_BACKFILL_CRON: z.string().refine((v) => cron.validate(v), 'not a cron expression (e.g. */10 * * * *)').default('*/10 * * * *'),
   ROLLGATE_STEP_ENV: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*$/, 'a comma-separated list of variable names').optional(),
@@ -125,6 +126,8 @@ export interface Config {
   readonly readinessLabel: string | undefined;
   /** The Gerrit project and branch the policy is read from over Git, instead of `policyDir`. */
   readonly policyRepo: { readonly project: string; readonly branch: string } | undefined;
+  /** The label (e.g. Verified) rollgate votes +1/-1 on open policy changes after checking them; unset: a message only. */
+  readonly policyCheckLabel: string | undefined;
   /** Absent until all of GERRIT_URL, GERRIT_HTTP_USER and a password are set. */
   readonly gerritRest: GerritRestConfig | undefined;
   /** Absent until all of GERRIT_SSH_HOST, GERRIT_SSH_USER, GERRIT_SSH_KEY_FILE and GERRIT_SSH_HOST_KEY are set. */
@@ -182,6 +185,7 @@ export function loadConfig(env: Env = process.env): Config {
     backfillCron: raw.ROLLGATE_BACKFILL_CRON,
     readinessLabel: raw.ROLLGATE_READINESS_LABEL,
     policyRepo: policyRepoFrom(raw),
+    policyCheckLabel: raw.ROLLGATE_POLICY_CHECK_LABEL,
     gerritRest: gerritRestFrom(raw),
     gerritSsh: gerritSshFrom(raw),
     oidc: oidcFrom(raw),

@@ -6,6 +6,7 @@ import type { DecideDeps, Handled } from './decide-deps.js';
 import { handleComment } from './handle-comment.js';
 import { handleMerged } from './handle-merged.js';
 import { updateReadiness } from './readiness.js';
+import { checkPolicyChange } from './check-policy-change.js';
 
 /** How long an event is leased while it is processed; after a crash it becomes due again. */
 const LEASE_MS = 5 * 60_000;
@@ -66,12 +67,19 @@ export class EventProcessor {
     return true;
   }
 
-  /** A new patch set resets the votes: its readiness is decided afresh (when rollgate votes readiness). */
+  /**
+   * A new patch set: a change to the policy project is checked, and readiness is decided afresh
+   * (a new patch set resets the votes), each where rollgate is set up to.
+   */
   async #newPatchSet(event: PatchsetCreatedEvent): Promise<Handled> {
+    const { project, branch, number } = event.change;
+    const outcomes: string[] = [];
+    const checks = this.#d.policyChecks;
+    if (checks && checks.repo.project === project && checks.repo.branch === branch) outcomes.push(await checkPolicyChange(this.#d, checks, project, number));
     const label = this.#d.readinessLabel;
-    if (label === undefined) return { status: 'ignored', reason: 'readiness is off (ROLLGATE_READINESS_LABEL)' };
-    const readiness = await updateReadiness(this.#d, label, event.change.project, event.change.number);
-    return readiness === undefined ? { status: 'ignored', reason: 'the change is not open' } : { status: 'processed', reason: readiness };
+    const readiness = label === undefined ? undefined : await updateReadiness(this.#d, label, project, number);
+    if (readiness !== undefined) outcomes.push(readiness);
+    return outcomes.length === 0 ? { status: 'ignored', reason: 'no policy check or readiness for this change' } : { status: 'processed', reason: outcomes.join('; ') };
   }
 
   #handle(row: EventRow): Promise<Handled> {

@@ -68,8 +68,8 @@ export type GerritEvent = ChangeMergedEvent | CommentAddedEvent | PatchsetCreate
 
 /** Event types rollgate subscribes to with `stream-events -s`. */
 export const SUBSCRIBED_EVENT_TYPES = ['change-merged', 'comment-added'] as const;
-/** Also subscribed when rollgate votes readiness on open changes: a new patch set resets the votes. */
-export const READINESS_EVENT_TYPES = ['patchset-created'] as const;
+/** Also subscribed when rollgate acts on open changes (readiness, policy checks): each new patch set. */
+export const OPEN_CHANGE_EVENT_TYPES = ['patchset-created'] as const;
 
 const schemasByType: Readonly<Record<string, z.ZodType<GerritEvent>>> = {
   'change-merged': ChangeMergedEventSchema,

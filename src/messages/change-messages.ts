@@ -7,10 +7,13 @@ import {
   finishedMessage,
   gateMessage,
   holdMessage,
+  policyCheckMessage,
+  policyCheckPassed,
   readinessMessage,
   REVIEW_TAG,
   startedMessage,
   supersededMessage,
+  type PolicyCheckReport,
   type ReadinessVerdict,
   type RolloutEnd,
   type RolloutSummary,
@@ -102,6 +105,20 @@ export class ChangeMessages {
   /** What became of a merged policy change: in use, or refused with its problems. Once per change and commit. */
   async policyOutcome(change: { readonly project: string; readonly number: number; readonly revision: string }, version: string, text: string): Promise<void> {
     await this.#outbox.enqueue({ messageKey: `policy:${change.project}~${change.number}:${version}`, rolloutId: null, project: change.project, changeNumber: change.number, revision: change.revision, tag: REVIEW_TAG, message: text });
+  }
+
+  /** What the check of an open policy change found, on its patch set (with a vote on `label`, +1 passed or -1, where one is set); once per patch set. */
+  async policyCheck(change: { readonly project: string; readonly number: number }, revision: string, report: PolicyCheckReport, label: string | undefined): Promise<void> {
+    await this.#outbox.enqueue({
+      messageKey: `policy-check:${change.project}~${change.number}:${revision}`,
+      rolloutId: null,
+      project: change.project,
+      changeNumber: change.number,
+      revision,
+      tag: REVIEW_TAG,
+      message: policyCheckMessage(report),
+      labels: label === undefined ? undefined : { [label]: policyCheckPassed(report) ? 1 : -1 },
+    });
   }
 
   /** The one reply to a comment's commands, on the revision REST names; keyed by the comment's event. */

@@ -78,6 +78,28 @@ export function policyAppliedMessage(version: string, rules: number, workflows: 
   return `rollgate: the policy at ${version} is in use from now on (${rules} rule${rules === 1 ? '' : 's'}, ${workflows} workflow${workflows === 1 ? '' : 's'}).`;
 }
 
+/** What rollgate's check of an open policy change found, as `policy check` and `policy test` would say it. */
+export interface PolicyCheckReport {
+  readonly commit: string;
+  readonly problems: readonly string[];
+  readonly counts?: { readonly rules: number; readonly workflows: number } | undefined;
+  readonly tests?: { readonly passed: number; readonly failures: readonly string[] } | undefined;
+}
+
+/** Whether a checked policy would be put in use: it loads, and its tests (if any) pass. */
+export const policyCheckPassed = (c: PolicyCheckReport): boolean => c.problems.length === 0 && (c.tests?.failures.length ?? 0) === 0;
+
+export function policyCheckMessage(c: PolicyCheckReport): string {
+  const at = `the policy at ${c.commit}`;
+  if (c.problems.length > 0) return fit([`rollgate: policy check FAILED: ${at} does not load, so it would be refused if merged.`, `Problems:\n${bullet(c.problems)}`]);
+  const counts = `${c.counts!.rules} rule${c.counts!.rules === 1 ? '' : 's'}, ${c.counts!.workflows} workflow${c.counts!.workflows === 1 ? '' : 's'}`;
+  if (!c.tests) return `rollgate: policy check passed: ${at} loads (${counts}); it has no tests (tests/*.yaml).`;
+  if (c.tests.failures.length > 0) {
+    return fit([`rollgate: policy test FAILED: ${at} loads (${counts}), but ${c.tests.failures.length} of its tests fail (${c.tests.passed} passed).`, `Failures:\n${bullet(c.tests.failures)}`]);
+  }
+  return `rollgate: policy check passed: ${at} loads (${counts}) and its ${c.tests.passed} test${c.tests.passed === 1 ? ' passes' : 's pass'}.`;
+}
+
 /** A merged change to the policy project whose policy does not load: refused, the one in use stays. */
 export function policyRefusedMessage(version: string, problems: readonly string[], inUse: string): string {
   return fit([`rollgate: the policy at ${version} was NOT put in use: it does not load. The policy at ${inUse} stays in use.`, `Problems:\n${bullet(problems)}`]);

@@ -11,7 +11,7 @@ import type { EventRetry } from '../decide/event-processor.js';
 import { ConfigError } from '../errors.js';
 import { ExecuteStage } from '../execute/execute-stage.js';
 import type { GerritClient } from '../gerrit/gerrit-client.js';
-import { READINESS_EVENT_TYPES, SUBSCRIBED_EVENT_TYPES } from '../gerrit/gerrit-event.js';
+import { OPEN_CHANGE_EVENT_TYPES, SUBSCRIBED_EVENT_TYPES } from '../gerrit/gerrit-event.js';
 import { GerritRestClient } from '../gerrit/gerrit-rest-client.js';
 import type { StreamListenerOptions } from '../gerrit/stream-listener.js';
 import { createApp } from '../http/app.js';
@@ -39,6 +39,7 @@ import { StepStore } from '../rollouts/step-store.js';
 import { StartStages } from '../start-abort.js';
 import { listen } from './listen.js';
 import { PolicyInUse, type PolicyLoad } from './policy-in-use.js';
+import { checkPolicyAt } from '../policy-from-git.js';
 import { serviceJobs, startSchedules } from './schedules.js';
 
 export interface RunningService {
@@ -179,6 +180,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         logger,
         serviceUser: config.gerritRest?.user,
         readinessLabel: config.readinessLabel,
+        policyChecks: config.policyRepo && config.gerritRest ? { repo: config.policyRepo, label: config.policyCheckLabel, check: (ref: string) => checkPolicyAt(config.gerritRest!, config.policyRepo!, ref) } : undefined,
         onQueued: () => execute.wake(),
         onReport: () => report?.wake(),
         onGap: (reason) => intake.backfill?.trigger(reason),
@@ -194,8 +196,8 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     events,
     gerrit,
     ssh: config.gerritSsh,
-    // a new patch set resets the votes, so readiness listens for them too
-    eventTypes: config.readinessLabel === undefined ? SUBSCRIBED_EVENT_TYPES : [...SUBSCRIBED_EVENT_TYPES, ...READINESS_EVENT_TYPES],
+    // readiness and policy checks act on each new patch set
+    eventTypes: config.readinessLabel === undefined && config.policyRepo === undefined ? SUBSCRIBED_EVENT_TYPES : [...SUBSCRIBED_EVENT_TYPES, ...OPEN_CHANGE_EVENT_TYPES],
     settleMs: config.settleMs,
     stallMs: config.stallMs,
     leaderPollMs: config.leaderPollMs,

@@ -51,6 +51,14 @@ describe(`the policy in a Gerrit project, on a real Gerrit (${backend})`, () => 
 
   beforeAllOrFailEachTest('real Gerrit with a policy project', async () => {
     gerrit = await startRealGerrit({ project: PROJECT });
+    // a Verified label on the policy project that rollgate votes after checking a patch set
+    const { admin } = gerrit.users;
+    const projectId = encodeURIComponent(PROJECT);
+    await gerrit.rest(admin, 'PUT', `/projects/${projectId}/labels/Verified`, { commit_message: 'Add Verified', values: { '-1': 'Fails', ' 0': 'No score', '+1': 'Verified' }, function: 'NoBlock' });
+    const serviceGroup = (await gerrit.rest(admin, 'GET', '/groups/rollgate-service')) as { id: string };
+    await gerrit.rest(admin, 'POST', `/projects/${projectId}/access`, {
+      add: { 'refs/heads/*': { permissions: { 'label-Verified': { label: 'Verified', rules: { [serviceGroup.id]: { action: 'ALLOW', min: -1, max: 1 } } } } } },
+    });
     // the first policy, merged before rollgate starts
     await mergePolicy('alice', { 'roles.yaml': ROLES, 'rollouts.yaml': `rollouts:\n${API_RULE}`, ...WORKFLOWS });
     database = await createTestDatabase(backend);
@@ -61,6 +69,7 @@ describe(`the policy in a Gerrit project, on a real Gerrit (${backend})`, () => 
       ROLLGATE_DATA_DIR: 'memory://',
       ...(database.url ? { DATABASE_URL: database.url } : {}),
       ROLLGATE_POLICY_REPO: `${PROJECT}:main`,
+      ROLLGATE_POLICY_CHECK_LABEL: 'Verified',
       ROLLGATE_WORK_DIR: tmp,
       ROLLGATE_SETTLE_MS: '200',
       ...gerritSettings(gerrit, tmp),
@@ -100,6 +109,32 @@ describe(`the policy in a Gerrit project, on a real Gerrit (${backend})`, () => 
     expect(refused.message).toContain(`rollgate: the policy at ${change.revision} was NOT put in use: it does not load. The policy at ${before} stays in use.`);
     expect(refused.message).toMatch(new RegExp(`${PROJECT}@${change.revision.slice(0, 12)}:rollouts\\.yaml`));
     expect(service.policy.version).toBe(before);
+  }, SCENARIO_TIMEOUT_MS);
+
+  it('checks each patch set of an open policy change, says what fails, and votes Verified', async () => {
+    const { bob } = gerrit.users;
+    const change = await gerrit.createChange(bob, { message: 'Policy: a rule with a typo', files: { 'rollouts.yaml': `rollouts:\n${API_RULE.replace('deploy-service', 'deploy-servce')}` } });
+    const failed = await messageWith(change.number, 'policy check FAILED');
+    expect(failed.message).toContain(`the policy at ${change.revision} does not load, so it would be refused if merged`);
+    expect(failed.message).toMatch(new RegExp(`${PROJECT}@${change.revision.slice(0, 12)}:rollouts\\.yaml`));
+    const verified = async () => {
+      const detail = (await gerrit.rest(gerrit.users.admin, 'GET', `/changes/${encodeURIComponent(PROJECT)}~${change.number}?o=DETAILED_LABELS&o=DETAILED_ACCOUNTS`)) as { labels: { Verified?: { all?: Array<{ username?: string; value?: number }> } } };
+      return detail.labels.Verified?.all?.find((v) => v.username === 'rollgate')?.value;
+    };
+    expect(await verified()).toBe(-1);
+
+    // the fix, with a test of its own: it loads, its test passes, and the vote follows
+    const fixed = await gerrit.uploadPatchSet(bob, change.number, {
+      files: {
+        'rollouts.yaml': `rollouts:\n${API_RULE}`,
+        'tests/api.yaml': 'cases:\n  - name: an sre approval rolls out\n    change: { project: payments/api, branch: main, owner: bob }\n    votes: [{ user: alice, value: 2 }]\n    groups: { alice: [sre] }\n    expect:\n      api-prod: { outcome: allow }\n',
+      },
+    });
+    const passed = await messageWith(change.number, 'policy check passed');
+    expect(passed.message).toContain(`rollgate: policy check passed: the policy at ${fixed.revision} loads (1 rule, 2 workflows) and its 1 test passes.`);
+    await waitFor('rollgate to vote Verified +1', async () => ((await verified()) === 1 ? true : undefined), 60_000);
+    // nothing of an open change is put in use
+    expect(service.policy.version).not.toBe(fixed.revision);
   }, SCENARIO_TIMEOUT_MS);
 
   it('gates policy changes once a rule covers the policy project: held until a policy-admin approves, then in use after its rollout', async () => {
