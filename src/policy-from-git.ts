@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { z } from 'zod';
 import { PolicyConfigError } from './errors.js';
 import type { GerritRestConfig } from './gerrit/gerrit-rest-client.js';
 import { withGitTree } from './gerrit/git-tree.js';
@@ -7,6 +8,10 @@ import { loadPolicy } from './load-policy.js';
 import type { PolicyCheckReport } from './messages/format-message.js';
 import type { Policy } from './policy/policy-config.js';
 import { runPolicyTests } from './policy-tests.js';
+
+/** The commit of the policy project in use, kept in the `checkpoints` table so every replica, a restart and `explain` use the same one. */
+export const POLICY_CHECKPOINT = 'policy.commit';
+export const PolicyCommitSchema = z.string().regex(/^[0-9a-f]{40}$/);
 
 /** Where the policy lives in Gerrit (ROLLGATE_POLICY_REPO). */
 export interface PolicyRepo {

@@ -6,6 +6,7 @@ import { asCommentApproval } from '../rollouts/approval-store.js';
 import type { CommentApproval, DecisionResult } from '../policy/decide.js';
 import { evaluateChange, votersOf, whyIgnored, type RuleDecision } from '../policy/evaluate-change.js';
 import { loadPolicy } from '../load-policy.js';
+import { loadPolicyFromGit, POLICY_CHECKPOINT, PolicyCommitSchema } from '../policy-from-git.js';
 import { mergeGrants } from '../policy/roles.js';
 import { resolveRoles } from '../policy/voter-roles.js';
 import { GerritError, RollgateError } from '../errors.js';
@@ -23,6 +24,8 @@ export interface ExplainLine {
   readonly revision: string;
   /** The moment decided for (now). */
   readonly at: string;
+  /** The policy decided under: its version (the Git commit, with the policy in a Gerrit project). */
+  readonly policy: string;
   readonly rule: string | null;
   readonly workflow: string | null;
   readonly environment: string | null;
@@ -62,7 +65,6 @@ export async function explainCommand(args: readonly string[]): Promise<number> {
       'rollgate explain reads the change from Gerrit REST, which is not configured: set GERRIT_URL, GERRIT_HTTP_USER and GERRIT_HTTP_PASSWORD_FILE (or GERRIT_HTTP_PASSWORD), as for rollgate serve',
     );
   }
-  const policy = loadPolicy(values.policies ?? config.policyDir);
   const gerrit = new GerritRestClient(config.gerritRest, { timeoutMs: 15_000 });
 
   let change: GerritChange;
@@ -81,6 +83,9 @@ export async function explainCommand(args: readonly string[]): Promise<number> {
   }
 
   const stored = await storedRollouts(config, change);
+  // the policy serve decides with: --policies, else the commit in use when it comes from Gerrit, else the folder
+  const repo = values.policies === undefined ? config.policyRepo : undefined;
+  const policy = repo ? await loadPolicyFromGit(config.gerritRest, repo, stored.policyCommit ?? `refs/heads/${repo.branch}`) : loadPolicy(values.policies ?? config.policyDir);
   // approvals given by comment count for the held rollout of their rule, as when serve decides again
   const approvalsByRule = new Map<string, CommentApproval[]>();
   for (const row of stored.rows) {
@@ -106,7 +111,7 @@ export async function explainCommand(args: readonly string[]): Promise<number> {
     throw err;
   }
 
-  const lines = toLines(change, decisions, stored.rows, at, whyIgnored(policy, change));
+  const lines = toLines(change, decisions, stored.rows, at, whyIgnored(policy, change), policy.version);
   if (values.json) {
     for (const line of lines) process.stdout.write(`${JSON.stringify(line)}\n`);
   } else {
@@ -116,8 +121,8 @@ export async function explainCommand(args: readonly string[]): Promise<number> {
   return 0;
 }
 
-function toLines(change: GerritChange, decisions: readonly RuleDecision[], rows: readonly RolloutRow[], at: Date, ignoredBecause: string): ExplainLine[] {
-  const base = { change: change.number, project: change.project, branch: change.branch, status: change.status, patchSet: change.currentPatchSet, revision: change.currentRevision, at: at.toISOString() };
+function toLines(change: GerritChange, decisions: readonly RuleDecision[], rows: readonly RolloutRow[], at: Date, ignoredBecause: string, policy: string): ExplainLine[] {
+  const base = { change: change.number, project: change.project, branch: change.branch, status: change.status, patchSet: change.currentPatchSet, revision: change.currentRevision, at: at.toISOString(), policy };
   const rolloutsOf = (rule: string | null) =>
     rows.filter((r) => rule === null || r.rule === rule).map((r) => ({ id: r.id, status: r.status, decision: r.decision, patchSet: r.patchset, revision: r.revision, createdAt: new Date(r.created_at).toISOString() }));
   if (decisions.length === 0) {
@@ -154,7 +159,7 @@ function formatText(change: GerritChange, lines: readonly ExplainLine[], rows: r
   out.push(`change ${change.number} in ${change.project} (branch ${change.branch}): "${change.subject}"`);
   out.push(`  ${change.status}, patch set ${change.currentPatchSet} (${change.currentRevision.slice(0, 12)}), owner ${who(change.owner)}, uploader ${who(change.uploader)}`);
   if (change.status !== 'MERGED') out.push(`  not merged: this is what rollgate would decide if it merged now`);
-  out.push(`  decided at ${at.toISOString()}`);
+  out.push(`  decided at ${at.toISOString()} under policy ${lines[0]?.policy ?? 'unknown'}`);
   for (const line of lines) {
     out.push('');
     if (line.rule === null) {
@@ -194,7 +199,7 @@ function rolloutText(r: ExplainLine['rollouts'][number]): string {
  * it. Explaining never creates a database: with no embedded data folder yet there is nothing
  * to show, and a database that cannot be read leaves a note instead of failing the explanation.
  */
-async function storedRollouts(config: Config, change: GerritChange): Promise<{ rows: RolloutRow[]; approvals: ApprovalRow[]; note?: string }> {
+async function storedRollouts(config: Config, change: GerritChange): Promise<{ rows: RolloutRow[]; approvals: ApprovalRow[]; policyCommit?: string; note?: string }> {
   if (!config.databaseUrl && !config.dataDir.startsWith('memory://') && !existsSync(config.dataDir)) return { rows: [], approvals: [] };
   let database;
   try {
@@ -205,7 +210,8 @@ async function storedRollouts(config: Config, change: GerritChange): Promise<{ r
   try {
     const rows = await database.db.selectFrom('rollouts').selectAll().where('project', '=', change.project).where('change_number', '=', change.number).orderBy('id').execute();
     const approvals = rows.length > 0 ? await database.db.selectFrom('approvals').selectAll().where('rollout_id', 'in', rows.map((r) => r.id)).orderBy('id').execute() : [];
-    return { rows, approvals };
+    const kept = PolicyCommitSchema.safeParse((await database.db.selectFrom('checkpoints').select('value').where('name', '=', POLICY_CHECKPOINT).executeTakeFirst())?.value);
+    return { rows, approvals, ...(kept.success ? { policyCommit: kept.data } : {}) };
   } catch (err) {
     return { rows: [], approvals: [], note: `rollouts not shown: cannot read them from the database: ${(err as Error).message}` };
   } finally {

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import type { Config } from '../config.js';
 import { errorMessage, PolicyConfigError } from '../errors.js';
 import type { CheckpointStore } from '../intake/checkpoint-store.js';
@@ -7,12 +6,9 @@ import type { Logger } from '../log.js';
 import type { ChangeMessages } from '../messages/change-messages.js';
 import { policyAppliedMessage, policyRefusedMessage } from '../messages/format-message.js';
 import type { Metrics } from '../metrics.js';
-import { loadPolicyFromGit, type PolicyRepo } from '../policy-from-git.js';
+import { loadPolicyFromGit, POLICY_CHECKPOINT, PolicyCommitSchema, type PolicyRepo } from '../policy-from-git.js';
 import type { Policy } from '../policy/policy-config.js';
 
-/** The commit of the policy project in use, kept in the database so every replica (and a restart) uses the same one. */
-const CHECKPOINT = 'policy.commit';
-const CommitSchema = z.string().regex(/^[0-9a-f]{40}$/);
 
 export type PolicyLoad = { readonly ok: true; readonly version: string } | { readonly ok: false; readonly problem: string };
 
@@ -44,10 +40,10 @@ export class PolicyInUse {
   static async open(deps: Deps): Promise<PolicyInUse> {
     const repo = deps.config.policyRepo;
     if (!repo) return new PolicyInUse(loadPolicy(deps.config.policyDir), deps);
-    const kept = CommitSchema.safeParse(await deps.checkpoints.get<unknown>(CHECKPOINT));
+    const kept = PolicyCommitSchema.safeParse(await deps.checkpoints.get<unknown>(POLICY_CHECKPOINT));
     // the first start takes the branch as it is; later ones the commit put in use last
     const policy = await loadPolicyFromGit(deps.config.gerritRest!, repo, kept.success ? kept.data : `refs/heads/${repo.branch}`);
-    if (!kept.success) await deps.checkpoints.set(CHECKPOINT, policy.version);
+    if (!kept.success) await deps.checkpoints.set(POLICY_CHECKPOINT, policy.version);
     return new PolicyInUse(policy, deps);
   }
 
@@ -70,7 +66,7 @@ export class PolicyInUse {
   async sync(): Promise<PolicyLoad> {
     const repo = this.repo;
     if (!repo) return { ok: true, version: this.#policy.version };
-    const kept = CommitSchema.safeParse(await this.#d.checkpoints.get<unknown>(CHECKPOINT));
+    const kept = PolicyCommitSchema.safeParse(await this.#d.checkpoints.get<unknown>(POLICY_CHECKPOINT));
     if (!kept.success || kept.data === this.#policy.version) return { ok: true, version: this.#policy.version };
     return this.#use(() => loadPolicyFromGit(this.#d.config.gerritRest!, repo, kept.data));
   }
@@ -82,7 +78,7 @@ export class PolicyInUse {
     const inUse = this.#policy.version;
     const result = await this.#use(async () => loadPolicyFromGit(this.#d.config.gerritRest!, repo, change.revision));
     if (result.ok) {
-      await this.#d.checkpoints.set(CHECKPOINT, result.version);
+      await this.#d.checkpoints.set(POLICY_CHECKPOINT, result.version);
       await messages.policyOutcome(change, result.version, policyAppliedMessage(result.version, this.#policy.rollouts.length, Object.keys(this.#policy.workflows).length));
     } else {
       await messages.policyOutcome(change, change.revision, policyRefusedMessage(change.revision, result.problem.split('\n').filter((l) => l !== 'invalid policy:'), inUse));

@@ -6,6 +6,7 @@ import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
 import { startService, type RunningService } from '../../src/service/service.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
+import { runCli } from '../helpers/run-cli.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { startRealGerrit, type ChangeMessage, type RealGerrit } from '../real-gerrit/gerrit-server.js';
 import { beforeAllOrFailEachTest } from '../real-gerrit/fail-if-setup-failed.js';
@@ -37,6 +38,8 @@ describe(`the policy in a Gerrit project, on a real Gerrit (${backend})`, () => 
   let database: TestDatabase;
   let service: RunningService;
   let tmp: string;
+  /** The settings rollgate runs with, for the CLI too. */
+  let env: Record<string, string>;
 
   /** A policy change by `author`, approved by alice (+2) or by `approver`, and submitted. */
   const mergePolicy = async (author: 'alice' | 'bob', files: Record<string, string>, approver: 'alice' | 'bob' = 'alice') => {
@@ -63,6 +66,12 @@ describe(`the policy in a Gerrit project, on a real Gerrit (${backend})`, () => 
     await mergePolicy('alice', { 'roles.yaml': ROLES, 'rollouts.yaml': `rollouts:\n${API_RULE}`, ...WORKFLOWS });
     database = await createTestDatabase(backend);
     tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-policy-git-'));
+    env = {
+      // on the embedded database the service's rows are in its own memory: explain then reads none
+      ...(database.url ? { DATABASE_URL: database.url } : { ROLLGATE_DATA_DIR: path.join(tmp, 'no-data') }),
+      ROLLGATE_POLICY_REPO: `${PROJECT}:main`,
+      ...gerritSettings(gerrit, tmp),
+    };
     const config = loadConfig({
       PATH: process.env.PATH,
       PORT: '0',
@@ -153,6 +162,10 @@ describe(`the policy in a Gerrit project, on a real Gerrit (${backend})`, () => 
     const applied = await messageWith(mine.number, 'is in use from now on');
     expect(applied.message).toContain(`the policy at ${mine.revision} is in use from now on (3 rules, 2 workflows)`);
     expect(service.policy.version).toBe(mine.revision);
+    // explain decides under the policy serve uses: the commit in use, not a folder on disk
+    const explained = await runCli(['explain', String(mine.number), '--project', PROJECT, '--json'], env);
+    expect(explained.code).toBe(0);
+    expect(JSON.parse(explained.stdout.trim().split('\n')[0]!)).toMatchObject({ rule: 'policy', policy: mine.revision });
     const decisions = await service.database.db.selectFrom('decisions').select(['trigger', 'outcome', 'policy_version']).where('change_number', '=', mine.number).orderBy('id').execute();
     expect(decisions).toEqual([
       { trigger: 'merge', outcome: 'hold', policy_version: gate.revision },
