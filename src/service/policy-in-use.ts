@@ -37,9 +37,10 @@ export class PolicyInUse {
     this.#show();
   }
 
-  static async open(deps: Deps): Promise<PolicyInUse> {
+  /** `folderPolicy`: the policy folder as already read, when the policy is not in Gerrit. */
+  static async open(deps: Deps, folderPolicy?: Policy): Promise<PolicyInUse> {
     const repo = deps.config.policyRepo;
-    if (!repo) return new PolicyInUse(loadPolicy(deps.config.policyDir), deps);
+    if (!repo) return new PolicyInUse(folderPolicy ?? loadPolicy(deps.config.policyDir), deps);
     const kept = PolicyCommitSchema.safeParse(await deps.checkpoints.get<unknown>(POLICY_CHECKPOINT));
     // the first start takes the branch as it is; later ones the commit put in use last
     const policy = await loadPolicyFromGit(deps.config.gerritRest!, repo, kept.success ? kept.data : `refs/heads/${repo.branch}`);

@@ -22,6 +22,7 @@ import type { Backfill } from '../intake/backfill.js';
 import type { Intake } from '../intake/intake.js';
 import { IntakeStage } from '../intake/intake-stage.js';
 import { CheckpointStore } from '../intake/checkpoint-store.js';
+import { loadPolicy } from '../load-policy.js';
 import type { Logger } from '../log.js';
 import { ChangeMessages } from '../messages/change-messages.js';
 import { OutboxStore } from '../messages/outbox-store.js';
@@ -94,6 +95,13 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   if (config.oidc && !config.gerritRest && !overrides.gerrit) {
     throw new ConfigError('OIDC login needs Gerrit REST (GERRIT_URL, GERRIT_HTTP_USER, GERRIT_HTTP_PASSWORD_FILE): rollgate maps each operator to their Gerrit account');
   }
+  // a policy folder is read and checked before anything opens; a policy in Gerrit once the
+  // database says which commit is in use
+  const folderPolicy = config.policyRepo ? undefined : loadPolicy(config.policyDir);
+  const logLoaded = (policy: Policy) =>
+    logger.info({ from: config.policyRepo ? `${config.policyRepo.project}:${config.policyRepo.branch}` : config.policyDir, version: policy.version, rules: policy.rollouts.length, workflows: Object.keys(policy.workflows).length }, 'policy loaded');
+  if (folderPolicy) logLoaded(folderPolicy);
+
   // a stop signal while the database opens or migrates abandons the start (see StartStages)
   const stages = new StartStages(overrides.signal);
   const database = await stages.run(createDatabase(configuredTarget(config)), (opened) => opened.close());
@@ -113,13 +121,13 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const metrics = new Metrics(database.db);
   let policies: PolicyInUse;
   try {
-    policies = await PolicyInUse.open({ config, checkpoints: new CheckpointStore(database.db), logger, metrics });
+    policies = await PolicyInUse.open({ config, checkpoints: new CheckpointStore(database.db), logger, metrics }, folderPolicy);
   } catch (err) {
     await database.close();
     throw err;
   }
   const policy = () => policies.current;
-  logger.info({ from: config.policyRepo ? `${config.policyRepo.project}:${config.policyRepo.branch}` : config.policyDir, version: policy().version, rules: policy().rollouts.length, workflows: Object.keys(policy().workflows).length }, 'policy loaded');
+  if (!folderPolicy) logLoaded(policy());
   // a merged change to the policy project is put in use once allowed: when its rollout succeeds,
   // or at the merge when no rule covers the policy project
   const applyPolicy = (target: { project: string; branch: string; number: number; revision: string }) => {

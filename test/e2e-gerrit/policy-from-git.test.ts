@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
+import { loadPolicyFromGit } from '../../src/policy-from-git.js';
 import { startService, type RunningService } from '../../src/service/service.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { runCli } from '../helpers/run-cli.js';
@@ -99,6 +100,17 @@ describe(`the policy in a Gerrit project, on a real Gerrit (${backend})`, () => 
   it('reads the policy from the branch at start: its version is the commit', async () => {
     expect(service.policy.version).toBe(await branchHead());
     expect(service.policy.rollouts.map((r) => r.name)).toEqual(['api-prod']);
+  }, SCENARIO_TIMEOUT_MS);
+
+  it('says which fetch failed, and never with the password, when the policy cannot be fetched', async () => {
+    const gerritRest = loadConfig({ PATH: process.env.PATH, ...gerritSettings(gerrit, tmp) }).gerritRest!;
+    const failed = await loadPolicyFromGit(gerritRest, { project: 'ops/no-such-project', branch: 'main' }, 'refs/heads/main').then(
+      () => undefined,
+      (err: unknown) => (err as Error).message,
+    );
+    expect(failed).toMatch(/^cannot fetch refs\/heads\/main of ops\/no-such-project over Git: /);
+    expect(failed).not.toContain(gerritRest.password);
+    expect(failed).not.toContain(Buffer.from(`${gerritRest.user}:${gerritRest.password}`).toString('base64'));
   }, SCENARIO_TIMEOUT_MS);
 
   it('puts a merged policy change in use without a restart, and says so on the change', async () => {
