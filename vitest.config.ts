@@ -48,6 +48,7 @@ export const TEST_TIERS = {
     'test/db/**/*.test.ts',
     'test/faults/**/*.test.ts',
     'test/helpers/**/*.test.ts',
+    'test/metrics/**/*.test.ts',
     'test/pipeline/**/*.test.ts',
     'test/decide/comment-commands.test.ts',
     'test/replay/replay-events.test.ts',

@@ -131,6 +131,7 @@ export class Execution implements StepClaim {
         return at;
       });
       this.#d.onReport();
+      if (r.run === 1 && r.deadline_at === null) this.#d.metrics?.rolloutStarted(r.merged_at, r.started_at); // the first start only, not a resume
       this.#deadline = deadline.getTime();
       this.#armDeadline();
       this.#log.info({ workflow: workflow.name }, 'rollout running');
@@ -332,6 +333,7 @@ export class Execution implements StepClaim {
       return ms;
     });
     if (total === undefined) return;
+    this.#d.metrics?.rolloutFinished(status, total);
     this.#d.onReport();
     if (status === 'succeeded' && ended) this.#d.onSucceeded?.(ended);
     this.#log.info({ status, outcome, ms: total, took: formatDuration(total) }, 'rollout finished');
