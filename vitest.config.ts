@@ -86,6 +86,8 @@ export const TEST_TIERS = {
     'test/security/step-output-leaks-secrets.test.ts',
     'test/security/storable-hostile-change-data.test.ts',
     'test/security/webhook-chooses-revision.test.ts',
+    'test/packaging/installed-package.test.ts',
+    'test/packaging/log-format.test.ts',
   ],
   /** A real Gerrit (Java 17) or Chromium. */
   real: [

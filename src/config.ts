@@ -7,6 +7,7 @@ import { ConfigError } from './errors.js';
 import { parseDuration } from './duration.js';
 import type { GerritRestConfig } from './gerrit/gerrit-rest-client.js';
 import { parseFingerprintList } from './gerrit/host-key.js';
+import { LOG_FORMATS, type LogFormat } from './log.js';
 
 /**
  * Every setting rollgate reads, by its environment variable name. An optional config file
@@ -19,6 +20,7 @@ const RawConfigSchema = z.object({
   PORT: intFrom(0, 65535).default(8787),
   HOST: z.string().min(1).default('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(LOG_FORMATS).default('pino'),
   DATABASE_URL: z.string().url().optional(),
   ROLLGATE_DATA_DIR: z.string().min(1).default('.rollgate/data'),
   ROLLGATE_POLICY_DIR: z.string().min(1).default('policies'),
@@ -90,6 +92,8 @@ export interface Config {
   readonly port: number;
   readonly host: string;
   readonly logLevel: string;
+  /** `iso`: ISO-8601 times and level names in log records, instead of pino's epoch ms and level numbers. */
+  readonly logFormat: LogFormat;
   /** PostgreSQL URL; absent means the embedded PGlite database in `dataDir`. */
   readonly databaseUrl: string | undefined;
   readonly dataDir: string;
@@ -166,6 +170,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: raw.PORT,
     host: raw.HOST,
     logLevel: raw.LOG_LEVEL,
+    logFormat: raw.LOG_FORMAT,
     databaseUrl: raw.DATABASE_URL,
     // memory:// keeps PGlite's data in memory (tests); anything else is a folder
     dataDir: raw.ROLLGATE_DATA_DIR.startsWith('memory://') ? raw.ROLLGATE_DATA_DIR : path.resolve(raw.ROLLGATE_DATA_DIR),
