@@ -1,50 +1,75 @@
 import { createWriteStream, existsSync, openSync } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import type { RecordedHead } from '../audit/audit-chain.js';
+import type { ChainBreak, RecordedHead } from '../audit/audit-chain.js';
 import { AuditStore, type AuditVerification } from '../audit/audit-store.js';
 import { headsPostedInGerrit, type PostedHeads } from '../audit/gerrit-heads.js';
 import { loadConfig } from '../config.js';
 import { configuredTarget, createDatabase } from '../db/database.js';
 import { RollgateError } from '../errors.js';
 import { GerritRestClient } from '../gerrit/gerrit-rest-client.js';
-import { parseCommandArgs, UsageError } from './cli-args.js';
+import { UsageError } from './cli-args.js';
 
 /** No audit trail to read, or no file to write to; said in words, exit 1. */
 class AuditCommandError extends RollgateError {
   override readonly code = 'audit';
 }
 
-/** `rollgate audit verify|export`. */
-export async function auditCommand(args: readonly string[]): Promise<number> {
-  const [sub, ...rest] = args;
-  if (sub === 'verify') return verify(rest);
-  if (sub === 'export') return exportEntries(rest);
-  throw new UsageError(`rollgate audit: ${sub === undefined ? 'give a subcommand' : `unknown subcommand "${sub}"`}: rollgate audit verify [--head ID:HASH] [--from-gerrit] | rollgate audit export [--out FILE] [--after ID]`);
+/** `rollgate audit verify --json`: one object on stdout, whatever the outcome. */
+export type AuditVerifyJson =
+  | {
+      readonly ok: true;
+      readonly rows: number;
+      /** The newest row, `{id, hash}`, worth keeping elsewhere to pass as `--head ID:HASH` later; null with no rows. */
+      readonly head: RecordedHead | null;
+      /** The `--head` given, when one was (it is in the trail, unchanged). */
+      readonly checkedHead: RecordedHead | null;
+      /** With `--from-gerrit`: the heads rollgate posted in review messages, all found unchanged, and on how many changes. */
+      readonly gerrit: { readonly heads: number; readonly changes: number } | null;
+    }
+  | {
+      readonly ok: false;
+      /** Rows before the break, which are intact. */
+      readonly rows: number;
+      /** The first row that cannot be trusted: its id, kind and time when it exists, why, in words. */
+      readonly broken: ChainBreak;
+      readonly checkedHead: RecordedHead | null;
+      readonly gerrit: { readonly heads: number; readonly changes: number } | null;
+    };
+
+export interface AuditVerifyOptions {
+  readonly head?: string | undefined;
+  readonly fromGerrit: boolean;
+  readonly json: boolean;
 }
 
 /**
- * Walks the whole chain; exit 0 when intact (printing the head hash, worth keeping somewhere
- * else), exit 1 naming the first broken row. `--head ID:HASH` is a head printed earlier: that row
- * must still be there, unchanged. `--from-gerrit` does the same for every head rollgate posted in
- * its review messages, read back from Gerrit, where the database user cannot rewrite them.
+ * `rollgate audit verify`: walks the whole chain; exit 0 when intact (printing the head hash,
+ * worth keeping somewhere else), exit 1 naming the first broken row. `--head ID:HASH` is a head
+ * printed earlier: that row must still be there, unchanged. `--from-gerrit` does the same for
+ * every head rollgate posted in its review messages, read back from Gerrit, where the database
+ * user cannot rewrite them.
  */
-async function verify(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs('audit verify', args, { head: { type: 'string' }, 'from-gerrit': { type: 'boolean', default: false } });
-  if (positionals.length > 0) throw new UsageError(`rollgate audit verify: unexpected argument "${positionals[0]}"`);
-  const head = values.head === undefined ? undefined : /^(\d+):([0-9a-f]{64})$/.exec(values.head);
-  if (head === null) throw new UsageError(`rollgate audit verify: --head must be ID:HASH as audit verify printed it (e.g. 1234:3f2a…, 64 hex digits), got "${values.head}"`);
+export async function auditVerifyCommand(options: AuditVerifyOptions): Promise<number> {
+  const head = options.head === undefined ? undefined : /^(\d+):([0-9a-f]{64})$/.exec(options.head);
+  if (head === null) throw new UsageError(`rollgate audit verify: --head must be ID:HASH as audit verify printed it (e.g. 1234:3f2a…, 64 hex digits), got "${options.head}"`);
   const recorded: RecordedHead[] = head ? [{ id: Number(head[1]), hash: head[2]! }] : [];
-  const gerritRest = values['from-gerrit'] ? loadConfig().gerritRest : undefined;
-  if (values['from-gerrit'] && !gerritRest) {
+  const gerritRest = options.fromGerrit ? loadConfig().gerritRest : undefined;
+  if (options.fromGerrit && !gerritRest) {
     throw new UsageError('rollgate audit verify: --from-gerrit reads review messages over Gerrit REST: set GERRIT_URL, GERRIT_HTTP_USER and GERRIT_HTTP_PASSWORD_FILE as for rollgate serve');
   }
   const { result, posted } = await withAudit(async (audit) => {
     const posted = gerritRest ? await headsPostedInGerrit(new GerritRestClient(gerritRest), gerritRest.user, audit) : undefined;
     return { result: await audit.verify([...recorded, ...(posted?.heads ?? [])]), posted };
   });
-  process.stdout.write(`${verificationText(result, head !== undefined, posted)}\n`);
+  const text = options.json ? JSON.stringify(verificationJson(result, recorded[0], posted)) : verificationText(result, head !== undefined, posted);
+  process.stdout.write(`${text}\n`);
   return result.ok ? 0 : 1;
+}
+
+function verificationJson(r: AuditVerification, checkedHead: RecordedHead | undefined, posted: PostedHeads | undefined): AuditVerifyJson {
+  const common = { checkedHead: checkedHead ?? null, gerrit: posted ? { heads: posted.heads.length, changes: posted.changes } : null };
+  return r.ok ? { ok: true, rows: r.rows, head: r.head ?? null, ...common } : { ok: false, rows: r.rows, broken: r.broken, ...common };
 }
 
 function verificationText(r: AuditVerification, checkedHead: boolean, posted: PostedHeads | undefined): string {
@@ -61,10 +86,8 @@ function verificationText(r: AuditVerification, checkedHead: boolean, posted: Po
   return `audit trail broken at ${which}: ${b.message}\n${r.rows} rows before it are intact; nothing from row #${b.id} on can be trusted`;
 }
 
-/** Writes entries as JSON lines, with their hashes, so the chain can be checked elsewhere. */
-async function exportEntries(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs('audit export', args, { out: { type: 'string' }, after: { type: 'string' } });
-  if (positionals.length > 0) throw new UsageError(`rollgate audit export: unexpected argument "${positionals[0]}"`);
+/** `rollgate audit export`: writes entries as JSON lines, with their hashes, so the chain can be checked elsewhere. */
+export async function auditExportCommand(values: { readonly out?: string | undefined; readonly after?: string | undefined }): Promise<number> {
   if (values.after !== undefined && !/^\d+$/.test(values.after)) throw new UsageError(`rollgate audit export: --after must be a row id (0 or more), got "${values.after}"`);
   // without --after, every row, so an exported trail shows any row put before the first
   const after = values.after === undefined ? undefined : Number(values.after);

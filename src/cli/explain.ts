@@ -12,7 +12,7 @@ import { resolveRoles } from '../policy/voter-roles.js';
 import { GerritError, RollgateError } from '../errors.js';
 import type { GerritChange } from '../gerrit/gerrit-client.js';
 import { GerritRestClient } from '../gerrit/gerrit-rest-client.js';
-import { parseCommandArgs, UsageError } from './cli-args.js';
+import { UsageError } from './cli-args.js';
 
 /** `rollgate explain --json`: one object per matching rule (or one `ignore` object). */
 export interface ExplainLine {
@@ -49,16 +49,11 @@ class ExplainError extends RollgateError {
  * on a held rollout (from the database) count as they do when `serve` decides again. Exit 0
  * whenever it could explain, whatever the outcome.
  */
-export async function explainCommand(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs('explain', args, {
-    project: { type: 'string' },
-    json: { type: 'boolean', default: false },
-    policies: { type: 'string' },
-  });
-  if (positionals.length !== 1 || !/^[1-9]\d*$/.test(positionals[0]!)) {
+export async function explainCommand(changeArg: string, values: { readonly project?: string | undefined; readonly json: boolean; readonly policies?: string | undefined }): Promise<number> {
+  if (!/^[1-9]\d*$/.test(changeArg)) {
     throw new UsageError('rollgate explain: give one change number: rollgate explain <change-number> [--project P] [--json] [--policies DIR]');
   }
-  const number = Number(positionals[0]);
+  const number = Number(changeArg);
   const config = loadConfig();
   if (!config.gerritRest) {
     throw new ExplainError(

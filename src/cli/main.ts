@@ -1,141 +1,83 @@
 #!/usr/bin/env node
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { loadConfig } from '../config.js';
-import { configuredTarget, createDatabase, migrateToLatest } from '../db/database.js';
-import { loadPolicy } from '../load-policy.js';
-import { describeGroupRefs } from '../policy/roles.js';
+import { Command, CommanderError } from 'commander';
 import { RollgateError } from '../errors.js';
-import { createLogger } from '../log.js';
-import { startService, type RunningService } from '../service/service.js';
-import { StartAborted } from '../start-abort.js';
-import { auditCommand } from './audit.js';
 import { UsageError } from './cli-args.js';
-import { explainCommand } from './explain.js';
-import { policyTestCommand } from './policy-test.js';
-import { replayCommand } from './replay.js';
+import { commandPath, commandsUnder, rollgateProgram, synopsis, type CommandOutcome } from './program.js';
 
-const USAGE = `usage: rollgate <command>
+/** Where a wrong command line was found: the command whose usage the one-line error points to. */
+class CommandLineError extends Error {
+  constructor(
+    readonly commander: CommanderError,
+    readonly command: Command,
+  ) {
+    super(commander.message);
+  }
+}
 
-commands:
-  serve                 run the service: intake, decisions, rollouts, reports, HTTP API
-  migrate               apply database migrations and exit
-  policy check [dir]    validate policies and workflows (default: ROLLGATE_POLICY_DIR or ./policies)
-  policy test [dir]     run the policy's tests, <dir>/tests/*.yaml; exit 1 on any failure
-  explain <change> [--project P] [--json] [--policies DIR]
-                        the decision for a change now, with every reason, and its rollouts
-  replay <events.jsonl> [--dry-run] [--policies DIR] [--groups FILE]
-                        decide recorded stream-events lines (and, without --dry-run, run the rollouts)
-  audit verify [--head ID:HASH] [--from-gerrit]
-                        check the hash-chained audit trail end to end; exit 1 naming the first broken row;
-                        --from-gerrit also checks the audit heads rollgate posted in its review messages
-  audit export [--out FILE] [--after ID]
-                        write the audit trail as JSON lines, with hashes, to check elsewhere
-
-configuration is read from the environment (see docs/configuration.md).`;
-
-/** Runs one command and returns its exit code; prints expected errors as plain sentences, not stacks. */
+/**
+ * Runs one command line and returns its exit code: 0 done, 1 an expected failure (a
+ * `RollgateError`, printed as its message), 2 a wrong command line (one line saying what and
+ * where the help is). Anything else is a bug and is thrown, to be printed with its stack.
+ */
 export async function main(argv: readonly string[]): Promise<number> {
+  const outcome: CommandOutcome = { code: 0 };
+  const program = rollgateProgram(outcome);
+  let running = program;
+  for (const command of commandsUnder(program)) {
+    // commander reports here instead of exiting; its own error text is replaced by ours
+    command.exitOverride((err) => {
+      throw new CommandLineError(err, command);
+    });
+    command.configureOutput({ outputError: () => {} });
+    command.hook('preAction', (_, action) => {
+      running = action;
+    });
+  }
   try {
-    return await run(argv);
+    await program.parseAsync(withHelpLast(program, argv), { from: 'user' });
+    return outcome.code;
   } catch (err) {
-    if (!(err instanceof RollgateError)) throw err;
-    process.stderr.write(`${err.message}\n`);
+    if (err instanceof CommandLineError) return commandLineFailed(err);
     if (err instanceof UsageError) {
-      process.stderr.write(`\n${USAGE}\n`);
+      process.stderr.write(`${err.message} (see ${commandPath(running)} --help)\n`);
       return 2;
     }
+    if (!(err instanceof RollgateError)) throw err;
+    process.stderr.write(`${err.message}\n`);
     return 1;
   }
 }
 
-async function run(argv: readonly string[]): Promise<number> {
-  // these parse their own options
-  if (argv[0] === 'explain') return explainCommand(argv.slice(1));
-  if (argv[0] === 'replay') return replayCommand(argv.slice(1));
-  if (argv[0] === 'audit') return auditCommand(argv.slice(1));
-  if (argv[0] === 'policy' && argv[1] === 'test') return policyTestCommand(argv.slice(2));
-  const { positionals } = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: {} });
-  const [command, ...rest] = positionals;
-  switch (command) {
-    case 'serve':
-      return serve();
-    case 'migrate':
-      return migrate();
-    case 'policy':
-      if (rest[0] === 'check') return policyCheck(rest[1]);
-      break;
+/**
+ * `rollgate help policy check` is `rollgate policy check --help`, at any depth. A name that is no
+ * command is left without `--help`, so it is reported as an unknown command (exit 2).
+ */
+function withHelpLast(program: Command, argv: readonly string[]): string[] {
+  if (argv[0] !== 'help') return [...argv];
+  const names = argv.slice(1);
+  let command: Command | undefined = program;
+  for (const name of names) command = command?.commands.find((c) => c.name() === name);
+  return command ? [...names, '--help'] : names;
+}
+
+function commandLineFailed({ commander, command }: CommandLineError): number {
+  // help or the version, asked for: printed on stdout
+  if (commander.code === 'commander.helpDisplayed' || commander.code === 'commander.version') return 0;
+  // help asked for with `help <command>` (exit code 0), or a command that needs a subcommand
+  // (rollgate, rollgate policy) given none: its help went to stderr
+  if (commander.code === 'commander.help') return commander.exitCode === 0 ? 0 : 2;
+  const where = commandPath(command);
+  const problem = commander.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
+  if (commander.code === 'commander.unknownCommand') {
+    const name = /'(.*)'/.exec(problem)?.[1] ?? '';
+    const runnable = commandsUnder(command).filter((c) => c !== command && c.commands.length === 0);
+    process.stderr.write(`${where}: unknown command: ${name}; the commands are ${runnable.map(synopsis).join(', ')} (see ${where} --help)\n`);
+  } else {
+    process.stderr.write(`${where}: ${problem} (see ${where} --help)\n`);
   }
-  process.stderr.write(`${command ? `unknown command: ${[command, ...rest].join(' ')}\n\n` : ''}${USAGE}\n`);
   return 2;
-}
-
-async function serve(): Promise<number> {
-  // the handlers come before anything async, so a stop asked for while starting is a clean stop too
-  const stop = new AbortController();
-  const stopNow = () => stop.abort();
-  process.once('SIGINT', stopNow);
-  process.once('SIGTERM', stopNow);
-  const config = loadConfig();
-  const logger = createLogger(config.logLevel);
-  let service: RunningService | undefined;
-  // SIGHUP reads the policy files again (the default action would end the process)
-  const reload = () => {
-    if (service) void service.reloadPolicy();
-    else logger.warn('SIGHUP while starting: the policy being loaded is the one on disk now');
-  };
-  process.on('SIGHUP', reload);
-  try {
-    service = await startService(config, logger, { signal: stop.signal });
-  } catch (err) {
-    if (!(err instanceof StartAborted)) throw err;
-    logger.info('stopped during start');
-    return 0;
-  }
-  if (stop.signal.aborted) {
-    // the signal came as the last stage finished: stop what has just started
-    await service.stop();
-    logger.info('stopped during start');
-    return 0;
-  }
-  if (!config.gerritSsh || !config.gerritRest) {
-    process.stderr.write(
-      `rollgate is running at ${service.url} on ${config.databaseUrl ? 'PostgreSQL' : `the embedded database in ${config.dataDir}`}.\n` +
-        `To reach a Gerrit, set GERRIT_URL, GERRIT_HTTP_USER, GERRIT_HTTP_PASSWORD_FILE (REST) and\n` +
-        `GERRIT_SSH_HOST, GERRIT_SSH_USER, GERRIT_SSH_KEY_FILE, GERRIT_SSH_HOST_KEY (stream-events); see docs/configuration.md.\n`,
-    );
-  }
-  await new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
-  await service.stop();
-  process.off('SIGHUP', reload);
-  return 0;
-}
-
-async function migrate(): Promise<number> {
-  const config = loadConfig();
-  const database = await createDatabase(configuredTarget(config));
-  try {
-    const result = await migrateToLatest(database.db);
-    for (const name of result.applied) process.stdout.write(`applied ${name}\n`);
-    if (result.error !== undefined) {
-      process.stderr.write(`migration failed: ${(result.error as Error).message}\n`);
-      return 1;
-    }
-    if (result.applied.length === 0) process.stdout.write('database is up to date\n');
-    return 0;
-  } finally {
-    await database.close();
-  }
-}
-
-function policyCheck(dir: string | undefined): number {
-  const policyDir = dir ?? loadConfig().policyDir;
-  const policy = loadPolicy(policyDir);
-  process.stdout.write(`${policyDir}: ok (${Object.keys(policy.roles).length} roles, ${policy.rollouts.length} rollout rules, ${Object.keys(policy.workflows).length} workflows)\n`);
-  // how each gerrit_groups entry is matched: a UUID only against UUIDs, a name only against names
-  for (const line of describeGroupRefs(policy.roles)) process.stdout.write(`  ${line}\n`);
-  return 0;
 }
 
 /**

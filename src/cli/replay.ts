@@ -1,17 +1,11 @@
-import { runReplay } from '../replay/run-replay.js';
-import { parseCommandArgs, UsageError } from './cli-args.js';
+import { runReplay, type ReplayOptions } from '../replay/run-replay.js';
 
 /**
- * `rollgate replay <events.jsonl> [--dry-run] [--policies DIR] [--groups FILE]`: decides recorded
- * stream events exactly as `serve` would have when they happened, and (without `--dry-run`) runs
- * the allowed rollouts. The replay itself is in src/replay/; this reads the command line.
+ * `rollgate replay <events.jsonl> [--dry-run] [--policies DIR] [--groups FILE] [--progress]`:
+ * decides recorded stream events exactly as `serve` would have when they happened, and (without
+ * `--dry-run`) runs the allowed rollouts. The replay itself is in src/replay/.
  */
-export async function replayCommand(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs('replay', args, {
-    'dry-run': { type: 'boolean', default: false },
-    policies: { type: 'string' },
-    groups: { type: 'string' },
-  });
-  if (positionals.length !== 1) throw new UsageError('rollgate replay: give one events file: rollgate replay <events.jsonl> [--dry-run] [--policies DIR] [--groups FILE]');
-  return runReplay(positionals[0]!, { dryRun: values['dry-run'] === true, policies: values.policies, groups: values.groups });
+export function replayCommand(file: string, options: Omit<ReplayOptions, 'progress'> & { readonly progress: boolean }): Promise<number> {
+  // progress goes to a person watching: on a terminal, or when asked for (stderr is otherwise kept for problems)
+  return runReplay(file, { ...options, progress: options.progress || process.stderr.isTTY === true });
 }

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../config.js';
 import type { GerritAccount, GerritChange, GerritClient } from '../gerrit/gerrit-client.js';
@@ -15,13 +14,17 @@ import { decisionLine, type DecisionLine } from './decision-line.js';
 import { ExecutionSink } from './execution-sink.js';
 import { fileGroups, restGroups, rolesOf } from './group-source.js';
 import { EventReplay } from './replay-events.js';
+import { digestOfFile, RecordingReadError, recordingLines } from './recording-file.js';
 import { readLine, replayIntake } from './replay-intake.js';
+import { ReplayProgress } from './replay-progress.js';
 
-/** What `rollgate replay` was asked for besides the file (`--dry-run`, `--policies DIR`, `--groups FILE`). */
+/** What `rollgate replay` was asked for besides the file (`--dry-run`, `--policies DIR`, `--groups FILE`, progress). */
 export interface ReplayOptions {
   readonly dryRun: boolean;
   readonly policies: string | undefined;
   readonly groups: string | undefined;
+  /** Progress lines on stderr (see ReplayProgress). */
+  readonly progress: boolean;
 }
 
 /**
@@ -48,17 +51,20 @@ export async function runReplay(file: string, options: ReplayOptions): Promise<n
   const rest = config.gerritRest ? new GerritRestClient(config.gerritRest) : undefined;
   const groups = options.groups !== undefined ? fileGroups(options.groups) : restGroups(rest);
 
-  let bytes: Buffer;
+  let digest: { sha256: string; bytes: number };
   try {
-    bytes = readFileSync(file);
+    // a first pass for the digest: every decision names the recording by it, from the first line on
+    digest = await digestOfFile(file);
   } catch (err) {
-    process.stderr.write(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+    if (!(err instanceof RecordingReadError)) throw err;
+    process.stderr.write(`${err.message}\n`);
     return 1;
   }
   // every decision this replay records names the recording by its digest (see ReplayOrigin)
-  const recording = { file: path.resolve(file), sha256: createHash('sha256').update(bytes).digest('hex') };
-  const lines = bytes.toString('utf8').split('\n').map((l) => l.replace(/\r$/, ''));
-  if (lines.at(-1) === '') lines.pop();
+  const recording = { file: path.resolve(file), sha256: digest.sha256 };
+  // the second pass hashes what it decides from: a file changed in between is reported
+  const decidedFrom = createHash('sha256');
+  const progress = options.progress ? new ReplayProgress(digest.bytes) : undefined;
 
   // a dry run has no database to ask which rules of a change are held, so it keeps track here
   const dryHeld = new Map<string, Set<string>>();
@@ -71,10 +77,16 @@ export async function runReplay(file: string, options: ReplayOptions): Promise<n
     const warnedNoFiles = new Set<string>();
     /** The line each event (by serve's dedup key) was first read from. */
     const firstLine = new Map<string, number>();
-    for (const [i, line] of lines.entries()) {
-      const n = i + 1;
-      if (line.trim() === '') continue;
-      const parsed = readLine(line);
+    let n = 0;
+    const onChunk = (chunk: Buffer) => {
+      decidedFrom.update(chunk);
+      progress?.read(chunk.length);
+    };
+    for await (const line of recordingLines(file, onChunk)) {
+      n++;
+      const parsed = line.trim() === '' ? undefined : readLine(line);
+      progress?.line(parsed?.kind === 'ok');
+      if (parsed === undefined) continue;
       // every line goes through serve's intake: stored (a bad one as rejected), and keyed for dedup
       const received = await intake.add(line, 'replay');
       if (parsed.kind === 'bad') {
@@ -148,6 +160,12 @@ export async function runReplay(file: string, options: ReplayOptions): Promise<n
         }
       }
       await sink?.printFinished();
+    }
+    progress?.end();
+    const readNow = decidedFrom.digest('hex');
+    if (readNow !== recording.sha256) {
+      process.stderr.write(`${file}: changed while it was replayed: the decisions name sha256 ${recording.sha256}, the lines decided hash to ${readNow}\n`);
+      return 1;
     }
     if (good === 0 && bad > 0) {
       process.stderr.write(`${file}: no readable event in ${bad} line${bad > 1 ? 's' : ''}\n`);
