@@ -88,12 +88,14 @@ export const TEST_TIERS = {
     'test/security/webhook-chooses-revision.test.ts',
     'test/packaging/installed-package.test.ts',
     'test/packaging/log-format.test.ts',
+    'test/packaging/build-if-changed.test.ts',
   ],
   /** A real Gerrit (Java 17) or Chromium. */
   real: [
     'test/real-gerrit/**/*.test.ts',
     'test/e2e-gerrit/**/*.test.ts',
     'test/http/web-browser.test.ts',
+    'test/http/web-console-browser.test.ts',
   ],
 } as const satisfies Record<string, readonly string[]>;
 

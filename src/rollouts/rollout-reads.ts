@@ -1,5 +1,21 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database, RolloutRow, RolloutStatus, StepRow } from '../db/schema.js';
+
+/** What `RolloutReads.list` filters on; every field optional. */
+export interface RolloutListFilter {
+  readonly status?: RolloutStatus | undefined;
+  readonly project?: string | undefined;
+  readonly changeNumber?: number | undefined;
+  readonly environment?: string | undefined;
+  readonly rule?: string | undefined;
+  /** The change owner's Gerrit username, email, full name or account id. */
+  readonly owner?: string | undefined;
+  /** Only rollouts with a smaller id (the next, older page). */
+  readonly before?: number | undefined;
+  /** Only rollouts with a larger id (the previous, newer page). */
+  readonly after?: number | undefined;
+  readonly limit?: number | undefined;
+}
 
 /**
  * Reads of rollouts and their steps that change nothing: one rollout, its steps, a filtered list
@@ -20,12 +36,38 @@ export class RolloutReads {
     return this.#db.selectFrom('rollout_steps').selectAll().where('rollout_id', '=', rolloutId).orderBy('position').execute();
   }
 
-  async list(filter: { status?: RolloutStatus; project?: string; changeNumber?: number; limit?: number } = {}): Promise<RolloutRow[]> {
-    let q = this.#db.selectFrom('rollouts').selectAll().orderBy('id', 'desc').limit(filter.limit ?? 50);
+  /**
+   * Rollouts newest first, filtered. `before`/`after` page by id (keyset): `before` gives the
+   * page of older rollouts below that id, `after` the page of newer ones above it, still newest first.
+   */
+  async list(filter: RolloutListFilter = {}): Promise<RolloutRow[]> {
+    const newerPage = filter.after !== undefined;
+    let q = this.#db
+      .selectFrom('rollouts')
+      .selectAll()
+      .orderBy('id', newerPage ? 'asc' : 'desc')
+      .limit(filter.limit ?? 50);
     if (filter.status) q = q.where('status', '=', filter.status);
     if (filter.project) q = q.where('project', '=', filter.project);
     if (filter.changeNumber !== undefined) q = q.where('change_number', '=', filter.changeNumber);
-    return q.execute();
+    if (filter.environment) q = q.where('environment', '=', filter.environment);
+    if (filter.rule) q = q.where('rule', '=', filter.rule);
+    if (filter.before !== undefined) q = q.where('id', '<', filter.before);
+    if (filter.after !== undefined) q = q.where('id', '>', filter.after);
+    if (filter.owner) {
+      const owner = filter.owner;
+      // the owner is not a column of rollouts: the decisions recorded it (inputs.owner, a Gerrit account)
+      q = q.where(({ exists, selectFrom }) =>
+        exists(
+          selectFrom('decisions')
+            .select(sql<number>`1`.as('one'))
+            .whereRef('decisions.rollout_id', '=', 'rollouts.id')
+            .where(sql<boolean>`(inputs->'owner'->>'username' = ${owner} or inputs->'owner'->>'email' = ${owner} or inputs->'owner'->>'name' = ${owner} or inputs->'owner'->>'accountId' = ${owner})`),
+        ),
+      );
+    }
+    const rows = await q.execute();
+    return newerPage ? rows.reverse() : rows;
   }
 
   /** The revision the last successful rollout of this rule and environment deployed before this one. */

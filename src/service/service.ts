@@ -30,6 +30,7 @@ import { Metrics } from '../metrics.js';
 import type { Policy } from '../policy/policy-config.js';
 import { reportStage } from '../report/report-stage.js';
 import { ApprovalStore } from '../rollouts/approval-store.js';
+import { consoleReads } from '../rollouts/console-reads.js';
 import { DecisionLog } from '../rollouts/decision-log.js';
 import { EventStore } from '../rollouts/event-store.js';
 import { OperatorRequestStore } from '../rollouts/operator-request-store.js';
@@ -223,7 +224,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     metrics,
     ready: () => checkReadiness(database.db),
     webhooks: { intake: intake.intake, secret: config.webhookSecret, maxBytes: config.webhookMaxBytes },
-    web: { decisions, policy, gerritUrl: config.gerritRest?.url },
+    web: { decisions, policy, gerritUrl: config.gerritRest?.url, reads: consoleReads(database.db), health: { streamConfigured: config.gerritSsh !== undefined, streamConnected: () => intake.streamConnected, isLeader: () => intake.isLeader } },
     ...(identity ? { identity } : {}),
     audit: { store: audit, readers: () => policy().auditReaders },
     actions: decideDeps,

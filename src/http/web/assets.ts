@@ -18,7 +18,10 @@ export const LIVE_JS = `'use strict';
     if (r.status !== main.getAttribute('data-status')) return true;
     return (r.steps || []).some(function (s) {
       var el = main.querySelector('[data-step="' + CSS.escape(s.id) + '"]');
-      return !el || el.getAttribute('data-status') !== s.status || el.getAttribute('data-attempts') !== String(s.attempts);
+      if (!el) return true;
+      // a held rollout's pending steps are shown as "not run"; that is no change
+      var shown = el.getAttribute('data-status') === 'not_run' ? 'pending' : el.getAttribute('data-status');
+      return shown !== s.status || el.getAttribute('data-attempts') !== String(s.attempts);
     });
   }
   function typing() {
@@ -108,6 +111,31 @@ li.step .error { color: var(--bad); }
 details pre { max-height: 18rem; overflow: auto; background: #1d2330; color: #e8eaf0; padding: .5rem; border-radius: .3rem; font-size: .82em; white-space: pre-wrap; overflow-wrap: anywhere; }
 ol.decisions { padding-left: 1.2rem; }
 ol.decisions > li { margin-bottom: .6rem; }
+.when .utc { color: var(--muted); font-size: .85em; white-space: nowrap; }
+.badge.status-not_run { background: #eef0f3; color: var(--muted); }
+header.top { flex-wrap: wrap; row-gap: .3rem; }
+nav.pager { display: flex; gap: 1rem; flex-wrap: wrap; margin: 1rem 0; }
+section.environment { background: #fff; border: 1px solid var(--line); border-radius: .3rem; padding: .2rem .9rem .8rem; margin-bottom: 1rem; }
+section.environment h2 { border: 0; }
+ol.queue { margin: .2rem 0; padding-left: 1.4rem; }
+ol.queue li, ul.running li { margin-bottom: .3rem; overflow-wrap: anywhere; }
+ul.running { margin: .2rem 0; padding-left: 1.2rem; }
+.state-yes { color: var(--ok); font-weight: 600; }
+.state-no { color: var(--bad); font-weight: 600; }
+td pre.head { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; font-size: .82em; }
+/* a phone: table rows become cards, so nothing is wider than the screen */
+@media (max-width: 700px) {
+  main { padding: .6rem .7rem 2rem; }
+  header.top { gap: .6rem; padding: .5rem .7rem; }
+  header.top .who { margin-left: 0; flex-wrap: wrap; }
+  table.rollouts, table.rollouts tbody, table.rollouts tr, table.rollouts td, table.events, table.events tbody, table.events tr, table.events td { display: block; width: 100%; }
+  table.rollouts thead, table.events thead { display: none; }
+  table.rollouts tr, table.events tr { border-bottom: 2px solid var(--line); padding: .3rem 0; }
+  table.rollouts td, table.events td { border: 0; padding: .1rem .6rem; }
+  dl.facts { grid-template-columns: 1fr; }
+  dl.facts dd { margin-bottom: .3rem; overflow-wrap: anywhere; }
+  form.filters label, form.filters input, form.filters select { width: 100%; }
+}
 `;
 
 /** A gate in a square; declared by the pages so browsers do not ask for a missing /favicon.ico. */

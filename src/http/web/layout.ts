@@ -39,7 +39,7 @@ export function page(o: PageOptions): Html {
 <body>
 <header class="top">
 <a class="brand" href="/rollouts">rollgate</a>
-<nav><a href="/rollouts">Rollouts</a> <a href="/audit">Audit</a></nav>
+<nav><a href="/rollouts">Rollouts</a> <a href="/environments">Environments</a> <a href="/intake">Intake</a> <a href="/audit">Audit</a></nav>
 <div class="who">${loginState(o.viewer)}</div>
 </header>
 <main${data}>

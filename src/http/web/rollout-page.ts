@@ -1,8 +1,9 @@
-import { ENDED_STATUSES, type DecisionRow, type RolloutRow, type StepRow } from '../../db/schema.js';
+import { ENDED_STATUSES, type DecisionRow, type RolloutRow, type RolloutStatus, type StepRow, type StepStatus } from '../../db/schema.js';
 import type { Approver, Reason } from '../../policy/decide.js';
 import type { RolloutVerb } from '../../policy/who-may-act.js';
 import type { WorkflowDefinition } from '../../policy/workflow-config.js';
-import { age, badge, changeLink, shortRevision } from './format.js';
+import type { RolloutPeople } from '../../rollouts/rollout-people.js';
+import { age, badge, changeLink, person, shortRevision } from './format.js';
 import { html, type Html } from './html.js';
 import { page, type Viewer } from './layout.js';
 import { stepDag } from './step-dag.js';
@@ -11,6 +12,8 @@ export interface RolloutPageInput {
   readonly viewer: Viewer;
   readonly rollout: RolloutRow;
   readonly steps: readonly StepRow[];
+  /** Owner, uploader and submitter of the change, as rollgate recorded them; undefined when unknown. */
+  readonly people: RolloutPeople | undefined;
   /** The decisions recorded for this rollout, oldest first. */
   readonly decisions: readonly DecisionRow[];
   readonly workflow: WorkflowDefinition | undefined;
@@ -40,6 +43,7 @@ export function rolloutPage(p: RolloutPageInput): Html {
 <dl class="facts">
 <dt>change</dt><dd>${changeLink(p.gerritUrl, r.project, r.change_number)}, patch set ${r.patchset}, branch ${r.branch}</dd>
 <dt>revision</dt><dd>${shortRevision(r.revision)}</dd>
+${peopleFacts(p.people)}
 <dt>workflow</dt><dd>${r.workflow}${r.run > 1 ? `, run ${r.run}` : ''}</dd>
 <dt>recorded</dt><dd>${age(r.created_at, p.now)}</dd>
 ${r.started_at ? html`<dt>started</dt><dd>${age(r.started_at, p.now)}</dd>` : ''}
@@ -61,7 +65,7 @@ ${actionForms(p)}
 </section>
 <section class="steps">
 <h2>Steps</h2>
-${stepDag(p.steps, p.workflow)}
+${stepDag(shownSteps(r.status, p.steps), p.workflow)}
 </section>
 <section class="history">
 <h2>Decision history</h2>
@@ -74,6 +78,28 @@ ${p.decisions.length === 0 ? html`<p class="empty">No decision recorded for this
     // an ended rollout does not change by itself: the page stops watching it
     mainData: { rollout: String(r.id), status: r.status, ...(ENDED_STATUSES.has(r.status) ? {} : { live: 'on' }) },
   });
+}
+
+/** Rollouts whose steps have not run, and will not unless someone approves (held) or acts again. */
+const NOT_STARTED: ReadonlySet<RolloutStatus> = new Set(['held', 'denied', 'expired', 'cancelled', 'superseded']);
+
+/**
+ * A step still `pending` in a rollout that was held, denied or expired (or cancelled or
+ * superseded) is not waiting for a worker: it was never run. Shown as "not run", so nobody
+ * reads the page as a rollout about to proceed. (Only the page's words; the row is untouched.)
+ */
+function shownSteps(status: RolloutStatus, steps: readonly StepRow[]): readonly StepRow[] {
+  if (!NOT_STARTED.has(status)) return steps;
+  return steps.map((s) => (s.status === 'pending' ? { ...s, status: 'not_run' as StepStatus } : s));
+}
+
+function peopleFacts(people: RolloutPeople | undefined): Html {
+  if (!people) return html``;
+  const submitter = people.submitter ? person(people.submitter) : people.backfilledOnly ? 'not known (the merge was found by back-fill, which Gerrit reports without a submitter)' : 'not known';
+  const uploader = people.uploader && person(people.uploader) !== person(people.owner) ? html`, patch set uploaded by <span class="uploader">${person(people.uploader)}</span>` : '';
+  return html`<dt>owner</dt><dd><span class="owner">${person(people.owner)}</span>${uploader}</dd>
+<dt>submitter</dt><dd class="submitter">${submitter}</dd>
+`;
 }
 
 function reasonList(reasons: readonly Reason[]): Html {

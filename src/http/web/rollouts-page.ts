@@ -7,26 +7,53 @@ import { page, type Viewer } from './layout.js';
 export interface RolloutsPageInput {
   readonly viewer: Viewer;
   readonly rows: readonly RolloutRow[];
-  /** The filter as typed, to fill the form again (also when it was not valid). */
-  readonly form: { readonly status?: string; readonly project?: string; readonly change?: string };
+  /** The filter as typed, to fill the form again (also when it was not valid) and to carry to other pages. */
+  readonly form: Readonly<Record<string, string | undefined>>;
   /** What is wrong with the filter, in words; the table is then empty. */
-  readonly problem: string | undefined;
+  readonly problems: readonly string[];
+  /** The rules and environments of the policy, for the filter's choices. */
+  readonly rules: readonly string[];
+  readonly environments: readonly string[];
+  /** Whether there are rollouts matching the filter newer than the first row, or older than the last. */
+  readonly newer: boolean;
+  readonly older: boolean;
   readonly gerritUrl: string | undefined;
   readonly now: Date;
 }
 
-/** `GET /rollouts`: recent rollouts, newest first, with a filter form (a plain GET form). */
+/** `GET /rollouts`: rollouts newest first, a page at a time, with a filter form (a plain GET form). */
 export function rolloutsPage(p: RolloutsPageInput): Html {
   const body = html`<h1>Rollouts</h1>
 ${filterForm('/rollouts', [
     { kind: 'choice', label: 'Status', name: 'status', values: ROLLOUT_STATUSES, value: p.form.status },
+    { kind: 'choice', label: 'Environment', name: 'environment', values: withTyped(p.environments, p.form.environment), value: p.form.environment },
+    { kind: 'choice', label: 'Rule', name: 'rule', values: withTyped(p.rules, p.form.rule), value: p.form.rule },
     { kind: 'text', label: 'Project', name: 'project', value: p.form.project, placeholder: 'payments/api' },
     { kind: 'text', label: 'Change', name: 'change', value: p.form.change, numeric: true },
+    { kind: 'text', label: 'Owner', name: 'owner', value: p.form.owner, placeholder: 'username or email' },
   ])}
-${p.problem !== undefined ? html`<p class="problem" role="alert">Bad filter: ${p.problem}</p>` : ''}
-${p.rows.length === 0 && p.problem === undefined ? html`<p class="empty">No rollouts match.</p>` : ''}
-${p.rows.length > 0 ? table(p) : ''}`;
+${p.problems.length > 0 ? html`<p class="problem" role="alert">Bad filter: ${p.problems.join(' ')}</p>` : ''}
+${p.rows.length === 0 && p.problems.length === 0 ? html`<p class="empty">No rollouts match.</p>` : ''}
+${p.rows.length > 0 ? table(p) : ''}
+${pager(p)}`;
   return page({ title: 'Rollouts', viewer: p.viewer, body });
+}
+
+/** A value typed into the query that the policy no longer has still shows as chosen. */
+function withTyped(values: readonly string[], typed: string | undefined): readonly string[] {
+  return typed && !values.includes(typed) ? [...values, typed] : values;
+}
+
+function pager(p: RolloutsPageInput): Html {
+  const first = p.rows[0];
+  const last = p.rows[p.rows.length - 1];
+  if (!first || !last || (!p.newer && !p.older)) return html``;
+  const filter = Object.entries(p.form).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== '' && e[0] !== 'before' && e[0] !== 'after');
+  const link = (extra: Record<string, string>) => `/rollouts?${new URLSearchParams([...filter, ...Object.entries(extra)]).toString()}`;
+  return html`<nav class="pager" aria-label="pages">
+${p.newer ? html`<a href="${link({})}">Newest</a> <a rel="prev" href="${link({ after: String(first.id) })}">Previous page (newer)</a>` : ''}
+${p.older ? html`<a rel="next" href="${link({ before: String(last.id) })}">Next page (older)</a>` : ''}
+</nav>`;
 }
 
 function table(p: RolloutsPageInput): Html {

@@ -9,17 +9,25 @@ import { allowedActions } from '../../actions/allowed-actions.js';
 import type { RolloutReads } from '../../rollouts/rollout-reads.js';
 import type { AuthState } from '../../identity/operator-resolver.js';
 import { auditQuery, requireAuditReader, type AuditRouteDeps } from '../routes/audit.js';
-import { listFilter, parseRolloutId } from '../routes/rollouts.js';
+import { parseRolloutId } from '../routes/rollouts.js';
+import type { ConsoleReads } from '../../rollouts/console-reads.js';
 import { CSS, ICON_SVG, LIVE_JS } from './assets.js';
 import { auditPage } from './audit-page.js';
 import type { Html } from './html.js';
 import { refusedPage, type Viewer } from './layout.js';
 import { rolloutPage } from './rollout-page.js';
 import { rolloutsPage } from './rollouts-page.js';
+import { parseRolloutsQuery, ROLLOUTS_QUERY_FIELDS } from './rollouts-query.js';
+import { environmentsPage } from './environments-page.js';
+import { intakePage, type IntakeHealth } from './intake-page.js';
 
 export interface WebDeps {
   readonly rollouts: RolloutReads;
   readonly decisions: DecisionLog;
+  /** The console's other reads: environments, intake, the people of a change. */
+  readonly reads: ConsoleReads;
+  /** The intake's live facts (stream, leader); absent: the intake page says they are not known. */
+  readonly health?: IntakeHealth | undefined;
   readonly policy: () => Policy;
   /** The audit trail and who may read it, as `GET /api/audit` has them; absent: no audit page. */
   readonly audit?: AuditRouteDeps;
@@ -56,7 +64,7 @@ export function webPublicRoutes(): Router {
 }
 
 /**
- * The web pages: `GET /rollouts`, `GET /rollouts/:id`, `GET /audit`. Pages are rendered on the
+ * The web pages: `GET /rollouts`, `GET /rollouts/:id`, `GET /environments`, `GET /intake`, `GET /audit`. Pages are rendered on the
  * server from the same stores and checks the API uses; action buttons post to the API.
  */
 export function webRoutes(deps: WebDeps): Router {
@@ -104,10 +112,41 @@ export function webRoutes(deps: WebDeps): Router {
   });
 
   router.get('/rollouts', async (ctx) => {
-    let filter: ReturnType<typeof listFilter> | undefined;
-    const problem = problemOf(() => (filter = listFilter(ctx.query)));
-    const rows = filter ? await deps.rollouts.list(filter) : [];
-    send(ctx, rolloutsPage({ viewer: viewerOf(ctx), rows, form: typed(ctx, 'status', 'project', 'change'), problem, gerritUrl: deps.gerritUrl, now: new Date() }), problem === undefined ? 200 : 400);
+    const parsed = parseRolloutsQuery(ctx.query);
+    const policy = deps.policy();
+    const query = 'query' in parsed ? parsed.query : undefined;
+    const rows = query ? await deps.rollouts.list(query) : [];
+    // whether the links to the pages either side lead anywhere: one row is enough to know
+    const exists = async (side: { before: number } | { after: number }) => query !== undefined && (await deps.rollouts.list({ ...query, before: undefined, after: undefined, ...side, limit: 1 })).length > 0;
+    const first = rows[0];
+    const last = rows[rows.length - 1];
+    const problems = 'problems' in parsed ? parsed.problems : [];
+    const inUse = await deps.reads.environments.namesInUse();
+    send(
+      ctx,
+      rolloutsPage({
+        viewer: viewerOf(ctx),
+        rows,
+        form: typed(ctx, ...ROLLOUTS_QUERY_FIELDS),
+        problems,
+        rules: [...new Set([...policy.rollouts.map((r) => r.name), ...inUse.rules])].sort(),
+        environments: [...new Set([...policy.rollouts.map((r) => r.environment), ...inUse.environments])].sort(),
+        newer: first !== undefined && (await exists({ after: first.id })),
+        older: last !== undefined && (await exists({ before: last.id })),
+        gerritUrl: deps.gerritUrl,
+        now: new Date(),
+      }),
+      problems.length === 0 ? 200 : 400,
+    );
+  });
+
+  router.get('/environments', async (ctx) => {
+    const known = [...new Set(deps.policy().rollouts.map((r) => r.environment))];
+    send(ctx, environmentsPage({ viewer: viewerOf(ctx), environments: await deps.reads.environments.environments(known), gerritUrl: deps.gerritUrl, now: new Date() }));
+  });
+
+  router.get('/intake', async (ctx) => {
+    send(ctx, intakePage({ viewer: viewerOf(ctx), health: deps.health, record: await deps.reads.intake.record(), gerritUrl: deps.gerritUrl, now: new Date() }));
   });
 
   router.get('/rollouts/:id', async (ctx) => {
@@ -125,6 +164,7 @@ export function webRoutes(deps: WebDeps): Router {
         viewer,
         rollout,
         steps,
+        people: await deps.reads.people.of(rollout),
         decisions,
         workflow: policy.workflows[rollout.workflow],
         actions: viewer.operator ? allowedActions(policy, rollout, steps, { account: viewer.operator.account, roles: viewer.operator.roles }, decisions) : [],
