@@ -88,6 +88,7 @@ export const TEST_TIERS = {
     'test/security/webhook-chooses-revision.test.ts',
     'test/packaging/installed-package.test.ts',
     'test/packaging/log-format.test.ts',
+    'test/packaging/build-if-changed.test.ts',
   ],
   /** A real Gerrit (Java 17) or Chromium. */
   real: [
