@@ -59,6 +59,12 @@ describe.each(BACKENDS)('%s: the web page over HTTP', (backend) => {
       .insertInto('decisions')
       .values({ rollout_id: done, rule: 'payments-api-prod', project: 'payments/api', change_number: 802, revision: '802'.padEnd(40, 'f'), trigger: 'comment', actor: 'alice', outcome: 'allow', reasons: JSON.stringify([{ code: 'justification-given', message: 'justification: INC-802' }]), inputs: '{}', policy_version: 'abcdef0123456789' })
       .execute();
+    // the decision's inputs name the change's owner, as decisions record them from Gerrit REST
+    await db
+      .insertInto('decisions')
+      .values({ rollout_id: ids.web!, rule: 'payments-api-prod', project: 'payments/web', change_number: 803, revision: '803'.padEnd(40, 'f'), trigger: 'merge', actor: null, outcome: 'allow', reasons: '[]', inputs: JSON.stringify({ owner: { accountId: 1000005, username: 'erin', name: 'Erin Web', email: 'erin@example.com' }, uploader: null }), policy_version: 'abcdef0123456789' })
+      .execute();
+    await db.updateTable('rollouts').set({ finished_at: new Date() }).where('id', '=', done).execute();
   });
 
   afterAll(async () => {
@@ -122,6 +128,72 @@ describe.each(BACKENDS)('%s: the web page over HTTP', (backend) => {
     expect(change.text).toContain('value="&quot;&gt;&lt;b&gt;x"');
   });
 
+  it('pages the list by rollout id with next and previous links that keep the filter', async () => {
+    const first = await get('/rollouts?limit=2&environment=production');
+    expect(listed(first.text)).toEqual([ids.web, ids.done]);
+    expect(first.text).toContain(`<a rel="next" href="/rollouts?environment=production&amp;limit=2&amp;before=${ids.done}">Next page (older)</a>`);
+    expect(first.text).not.toContain('rel="prev"');
+    const second = await get(`/rollouts?limit=2&environment=production&before=${ids.done}`);
+    expect(listed(second.text)).toEqual([ids.held]);
+    expect(second.text).toContain(`<a rel="prev" href="/rollouts?environment=production&amp;limit=2&amp;after=${ids.held}">Previous page (newer)</a>`);
+    expect(second.text).not.toContain('rel="next"');
+    expect(listed((await get(`/rollouts?limit=2&after=${ids.held}`)).text)).toEqual([ids.web, ids.done]);
+    // 50 a page by default: three rollouts need no pager
+    expect((await get('/rollouts')).text).not.toContain('class="pager"');
+  });
+
+  it('filters by environment, rule and the change owner (username, email or name)', async () => {
+    expect(listed((await get('/rollouts?environment=production&rule=payments-api-prod')).text)).toEqual([ids.web, ids.done, ids.held]);
+    expect(listed((await get('/rollouts?environment=staging')).text)).toEqual([]);
+    expect(listed((await get('/rollouts?rule=another-rule')).text)).toEqual([]);
+    for (const owner of ['erin', 'erin@example.com', 'Erin Web', '1000005']) expect(listed((await get(`/rollouts?owner=${encodeURIComponent(owner)}`)).text), owner).toEqual([ids.web]);
+    expect(listed((await get('/rollouts?owner=alice')).text)).toEqual([]);
+  });
+
+  it('says what is wrong with a filter in words, not in the terms of the parser', async () => {
+    const change = await get('/rollouts?change=abc');
+    expect(change.res.status).toBe(400);
+    expect(change.text).toContain('Bad filter: change: “abc” is not a change number (a whole number such as 12345).');
+    expect(change.text).not.toMatch(/expected number|received NaN|Invalid/);
+    const both = await get('/rollouts?before=x&after=3&limit=1000');
+    expect(both.res.status).toBe(400);
+    expect(both.text).toContain('before: “x” is not a rollout number: the page link was changed; start again from the first page.');
+    expect(both.text).toContain('limit: “1000” is not a page size from 1 to 200.');
+  });
+
+  it('shows absolute UTC times beside relative ones, the owner, and the steps of a held rollout as not run', async () => {
+    const { text } = await get(`/rollouts/${ids.held}`);
+    expect(text).toMatch(/<span class="when"><time datetime="[^"]+" title="[^"]+">\d+ s ago<\/time> <span class="utc">\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ<\/span><\/span>/);
+    expect(text).toContain('data-step="build" data-status="not_run"');
+    expect(text).toContain('<span class="badge status-not_run">not run</span>');
+    expect(text).not.toContain('>pending</span>');
+    const web = await get(`/rollouts/${ids.web}`);
+    expect(web.text).toContain('<dt>owner</dt><dd><span class="owner">erin (Erin Web)</span></dd>');
+    expect(web.text).toContain('<dt>submitter</dt><dd class="submitter">not known</dd>');
+    // a failed rollout's steps keep their own words
+    expect(web.text).toContain('data-step="build" data-status="pending"');
+  });
+
+  it('shows per environment what is deployed and what is held', async () => {
+    const { res, text } = await get('/environments');
+    expect(res.status).toBe(200);
+    expect(text).toContain('<section class="environment" data-environment="production">');
+    expect(text).toContain(`<dl class="facts deployed" data-rollout="${ids.done}">`);
+    expect(text).toContain('<dd class="approved-by">alice (prod-deployer via sre)</dd>');
+    expect(text).toContain('Nothing runs.');
+    expect(text).toContain(`<li data-rollout="${ids.held}"><a href="/rollouts/${ids.held}">#${ids.held}</a>`);
+    expect(text).not.toContain(XSS);
+  });
+
+  it('shows the intake: stream, leader, counts and the last back-fill', async () => {
+    const { res, text } = await get('/intake');
+    expect(res.status).toBe(200);
+    expect(text).toContain('<h1>Intake</h1>');
+    expect(text).toMatch(/<dd class="stream-state">(<span class="state-(yes|no)">(not )?connected<\/span>|<span class="state-no">not configured<\/span>)/);
+    expect(text).toMatch(/<dd class="leader-state"><span class="state-(yes|no)">/);
+    expect(text).toContain('<h2>Pending: <span class="count">0</span></h2>');
+  });
+
   it('shows a rollout: decision, reasons, approvers with role and group, justification, history, and the steps with outputs', async () => {
     const { res, text } = await get(`/rollouts/${ids.done}`);
     expect(res.status).toBe(200);
@@ -162,7 +234,7 @@ describe.each(BACKENDS)('%s: the web page over HTTP', (backend) => {
   });
 
   it('sends a strict Content-Security-Policy, no framing, and pages with no inline script or style', async () => {
-    for (const pathAndQuery of ['/rollouts', `/rollouts/${ids.done}`, '/rollouts/999999', '/rollouts?status=bogus']) {
+    for (const pathAndQuery of ['/rollouts', `/rollouts/${ids.done}`, '/rollouts/999999', '/rollouts?status=bogus', '/environments', '/intake']) {
       const { res, text } = await get(pathAndQuery);
       const csp = res.headers.get('content-security-policy')!;
       expect(csp).toContain("default-src 'none'");
@@ -215,7 +287,7 @@ describe.each(BACKENDS)('%s: the web page over HTTP with login on', (backend) =>
   };
 
   it('asks for a login on every page, with a link that comes back to it', async () => {
-    for (const pathAndQuery of ['/rollouts?status=held', `/rollouts/${held}`, '/audit']) {
+    for (const pathAndQuery of ['/rollouts?status=held', `/rollouts/${held}`, '/environments', '/intake', '/audit']) {
       const { res, text } = await get(pathAndQuery);
       expect(res.status).toBe(401);
       expect(text).toContain(`<a class="login" href="/auth/login?return_to=${encodeURIComponent(pathAndQuery)}">Log in</a>`);
