@@ -66,6 +66,16 @@ describe('the packed package installed with npm install -g --prefix', () => {
     expect(existsSync(path.join(installed, 'packaging/systemd/rollgate.service'))).toBe(true);
   });
 
+  it('answers --help with its commands and --version with the package version, exit 0', () => {
+    const help = run(rollgate, ['--help'], { cwd: tmp });
+    expect(help.status, help.stderr).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: rollgate /);
+    for (const command of ['serve', 'migrate', 'policy', 'explain', 'replay', 'audit']) expect(help.stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
+    const version = run(rollgate, ['--version'], { cwd: tmp });
+    expect(version.status, version.stderr).toBe(0);
+    expect(version.stdout.trim()).toBe((JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
+  });
+
   it('migrate finds the migrations in the package and applies them to an embedded database', () => {
     const dataDir = path.join(tmp, 'migrate-data');
     const result = run(rollgate, ['migrate'], { cwd: tmp, env: cleanEnv({ ROLLGATE_DATA_DIR: dataDir, LOG_LEVEL: 'silent' }) });
