@@ -4,11 +4,12 @@ import type { Context, Next } from 'koa';
 import { AUDIT_KINDS } from '../../audit/audit-trail.js';
 import type { DecisionLog } from '../../rollouts/decision-log.js';
 import type { Policy } from '../../policy/policy-config.js';
-import { BadRequestError, NotFoundError, RollgateError } from '../../errors.js';
+import { NotFoundError, RollgateError } from '../../errors.js';
 import { allowedActions } from '../../actions/allowed-actions.js';
 import type { RolloutReads } from '../../rollouts/rollout-reads.js';
 import type { AuthState } from '../../identity/operator-resolver.js';
-import { auditQuery, requireAuditReader, type AuditRouteDeps } from '../routes/audit.js';
+import { requireAuditReader, type AuditRouteDeps } from '../routes/audit.js';
+import { parseAuditPageQuery } from './audit-query.js';
 import { parseRolloutId } from '../routes/rollouts.js';
 import type { ConsoleReads } from '../../rollouts/console-reads.js';
 import { CSS, ICON_SVG, LIVE_JS } from './assets.js';
@@ -78,17 +79,6 @@ export function webRoutes(deps: WebDeps): Router {
   };
   /** The filter in the query as typed, to fill the form again (also when it was not valid). */
   const typed = (ctx: Context, ...names: string[]) => Object.fromEntries(names.map((n) => [n, typeof ctx.query[n] === 'string' ? ctx.query[n] : undefined]));
-  /** What a filter's parser says is wrong with it, for the page to show beside the form. */
-  const problemOf = (parse: () => unknown): string | undefined => {
-    try {
-      parse();
-      return undefined;
-    } catch (err) {
-      if (err instanceof BadRequestError) return err.message;
-      throw err;
-    }
-  };
-
   router.use(async (ctx: Context, next: Next) => {
     try {
       await next();
@@ -182,8 +172,9 @@ export function webRoutes(deps: WebDeps): Router {
       return;
     }
     requireAuditReader(viewer.operator, deps.audit.readers());
-    let query: ReturnType<typeof auditQuery> | undefined;
-    const problem = problemOf(() => (query = auditQuery(ctx.query)));
+    const parsed = parseAuditPageQuery(ctx.query, AUDIT_KINDS);
+    const query = 'query' in parsed ? parsed.query : undefined;
+    const problem = 'problems' in parsed ? parsed.problems.join(' ') : undefined;
     const found = query ? await deps.audit.store.page(query) : { entries: [], next: null };
     send(ctx, auditPage({ viewer, kinds: AUDIT_KINDS, entries: found.entries, next: found.next, form: typed(ctx, 'kind', 'rollout'), problem, gerritUrl: deps.gerritUrl, now: new Date() }), problem === undefined ? 200 : 400);
   });
