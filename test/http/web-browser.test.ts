@@ -5,6 +5,7 @@ import { launchBrowser, loopbackContext, screenshot, watchPage } from '../helper
 import { alice, commentAddedEvent } from '../helpers/change-events.js';
 import { heldRollout, startRollgateWithLogin, type RollgateWithLogin } from '../helpers/rollgate-with-login.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { logInThroughProvider } from './browser-login.js';
 
 /**
  * The web page in real headless Chromium, against rollgate on the Gerrit doubles with a real
@@ -27,20 +28,7 @@ describe.each(BACKENDS)('%s: the web page in Chromium, logged in through the Ope
     await r?.stop();
   });
 
-  /** Follows the page's "Log in" link and fills the provider's login (and consent) forms until back at rollgate. */
-  const logIn = async (page: Page, login: string) => {
-    await page.locator('header a.login').click();
-    await page.waitForURL((u) => !u.toString().startsWith(r.url));
-    while (!page.url().startsWith(r.url)) {
-      const name = page.locator('input[name=login]');
-      if (await name.count()) {
-        await name.fill(login);
-        await page.locator('input[name=password]').fill('any password');
-      }
-      const at = page.url();
-      await Promise.all([page.waitForURL((u) => u.toString() !== at), page.locator('button[type=submit]').first().click()]);
-    }
-  };
+  const logIn = (page: Page, login: string) => logInThroughProvider(page, r.url, login);
 
   it('alice logs in, approves a held rollout with a justification, and watches it run to succeeded', async () => {
     const { id } = await heldRollout(r, 951, `Raise limits ${XSS}`);
