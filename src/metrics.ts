@@ -1,13 +1,10 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { sql, type Kysely } from 'kysely';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Database, OutboxStatus, RolloutStatus, StepStatus } from './db/schema.js';
+import { ROLLOUT_STATUSES, type Database, type OutboxStatus, type StepStatus } from './db/schema.js';
 import { SUBSCRIBED_EVENT_TYPES } from './gerrit/gerrit-event.js';
+import { rollgateVersion } from './package-version.js';
 import type { DecisionEntry } from './rollouts/decision-log.js';
 
-const ROLLOUT_STATUSES: readonly RolloutStatus[] = ['held', 'expired', 'denied', 'queued', 'running', 'waiting', 'succeeded', 'failed', 'rolled_back', 'superseded', 'cancelled'];
 const OUTBOX_STATUSES: readonly OutboxStatus[] = ['pending', 'sent', 'failed'];
 
 // The label values each labelled series starts with at 0, so a dashboard or an alert sees 0, not
@@ -25,7 +22,7 @@ type RolloutEnd = (typeof ROLLOUT_ENDS)[number];
 const LONG_WAIT_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400];
 
 /** rollgate's version, from its package.json (read once; the folder depth differs between src/ and dist/src/). */
-const VERSION = packageVersion();
+const VERSION = rollgateVersion();
 
 /**
  * rollgate's Prometheus metrics (`GET /metrics`). Each service instance has its own registry, so
@@ -150,21 +147,5 @@ export class Metrics {
 
   #counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
     return new Counter({ name, help, labelNames, registers: [this.registry] });
-  }
-}
-
-/** The `version` of the nearest package.json named rollgate above this file; `unknown` if none is found. */
-function packageVersion(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    try {
-      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
-      if (pkg.name === 'rollgate' && typeof pkg.version === 'string') return pkg.version;
-    } catch {
-      // no package.json here (or not readable): look one folder up
-    }
-    const up = path.dirname(dir);
-    if (up === dir) return 'unknown';
-    dir = up;
   }
 }

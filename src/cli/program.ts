@@ -6,7 +6,7 @@ import { policyCheckCommand } from './policy-check.js';
 import { policyTestCommand } from './policy-test.js';
 import { replayCommand } from './replay.js';
 import { serveCommand } from './serve.js';
-import { rollgateVersion } from './version.js';
+import { rollgateVersion } from '../package-version.js';
 
 /** What a command's action returns: its exit code. main waits for it after commander has parsed. */
 export interface CommandOutcome {

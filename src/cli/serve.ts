@@ -11,7 +11,7 @@ export async function serveCommand(): Promise<number> {
   process.once('SIGINT', stopNow);
   process.once('SIGTERM', stopNow);
   const config = loadConfig();
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, config.logFormat);
   let service: RunningService | undefined;
   // SIGHUP reads the policy files again (the default action would end the process)
   const reload = () => {
