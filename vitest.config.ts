@@ -21,6 +21,7 @@ export const TEST_TIERS = {
     'test/gerrit/host-key.test.ts',
     'test/gerrit/line-splitter.test.ts',
     'test/http/html.test.ts',
+    'test/http/step-graph.test.ts',
     'test/identity/identity-claims.test.ts',
     'test/intake/stall-watchdog.test.ts',
     'test/messages/format-message.test.ts',

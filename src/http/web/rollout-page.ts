@@ -7,6 +7,8 @@ import { age, badge, changeLink, person, shortRevision } from './format.js';
 import { html, type Html } from './html.js';
 import { page, type Viewer } from './layout.js';
 import { stepDag } from './step-dag.js';
+import { stepGraph } from './step-graph.js';
+import { stepTimeline } from './step-timeline.js';
 
 export interface RolloutPageInput {
   readonly viewer: Viewer;
@@ -28,12 +30,14 @@ export interface RolloutPageInput {
 const ACTION_LABELS: Readonly<Record<RolloutVerb, string>> = { approve: 'Approve', deny: 'Deny', cancel: 'Cancel', retry: 'Retry', rollback: 'Roll back' };
 
 /**
- * `GET /rollouts/:id`: the decision and why, who approved with which role, the steps as a DAG with
- * their results, and the actions the viewer may take. While the rollout is not settled,
+ * `GET /rollouts/:id`: the decision and why, who approved with which role, the steps as a graph
+ * (SVG, laid out on the server) with their results, a timeline of when each ran, and the actions
+ * the viewer may take. While the rollout is not settled,
  * `/assets/live.js` watches `GET /api/rollouts/:id` and reloads the page when something changed.
  */
 export function rolloutPage(p: RolloutPageInput): Html {
   const r = p.rollout;
+  const steps = shownSteps(r.status, p.steps);
   const body = html`${p.flash !== undefined ? html`<p class="flash" role="status">${p.flash}</p>` : ''}
 <h1>Rollout #${r.id}: ${r.rule} to ${r.environment} ${badge(r.status)}</h1>
 <p class="live-note" hidden>This rollout changed. <a href="">Reload</a> to see it.</p>
@@ -65,7 +69,13 @@ ${actionForms(p)}
 </section>
 <section class="steps">
 <h2>Steps</h2>
-${stepDag(shownSteps(r.status, p.steps), p.workflow)}
+${stepGraph(steps, p.workflow)}
+<h3>Step details</h3>
+${stepDag(steps, p.workflow)}
+</section>
+<section class="timeline">
+<h2>Timeline</h2>
+${stepTimeline(steps, p.now)}
 </section>
 <section class="history">
 <h2>Decision history</h2>
