@@ -139,7 +139,17 @@ describe.each(BACKENDS)('%s: the console pages in Chromium', (backend) => {
     expect(await page.locator('section.change .owner').textContent()).toBe('bob (Bob Dev)');
     expect(await page.locator('section.change .submitter').textContent()).toBe('alice (Alice Ops)');
     expect(await page.locator('li.step .badge').allTextContents()).toEqual(['not run', 'not run']);
-    await photograph('console-rollout', { fits: false });
+    // the steps drawn as a graph: a box per step, an arrow for deploy's need of build
+    const graph = page.locator('section.steps svg.step-graph');
+    expect(await graph.locator('g.node').evaluateAll((g) => g.map((x) => [x.getAttribute('data-node'), x.getAttribute('data-status')]))).toEqual([['build', 'not_run'], ['deploy', 'not_run']]);
+    expect(await graph.locator('path.edge').evaluateAll((p) => p.map((x) => `${x.getAttribute('data-from')}->${x.getAttribute('data-to')}`))).toEqual(['build->deploy']);
+    expect(await page.locator('section.timeline').textContent()).toContain('No step has started yet.');
+    await photograph('console-rollout', { fits: true });
+    // the graph scales with the page: at a phone's width it is no wider than the window
+    await page.setViewportSize({ width: 390, height: 844 });
+    const { right, inner } = await graph.evaluate((svg) => ({ right: svg.getBoundingClientRect().right, inner: window.innerWidth }));
+    expect(right, `the graph ends at ${right} px of ${inner}`).toBeLessThanOrEqual(inner);
+    await page.setViewportSize({ width: 1280, height: 900 });
   });
 
   it('shows per environment what is deployed, what runs now, and the queue behind it in order', async () => {

@@ -63,7 +63,7 @@ export function layoutStepGraph(steps: readonly GraphStep[]): GraphLayout {
  * A drawing narrower than this is centred in a box this wide, so a two-step workflow is not blown
  * up to the page's width (the SVG scales to 100% of the page, at any size, by its viewBox).
  */
-const MIN_VIEW_WIDTH = 900;
+const MIN_VIEW_WIDTH = 800;
 
 /**
  * The workflow's steps as an SVG graph: a rounded box per step (id, kind, status, in the badges'
