@@ -152,6 +152,23 @@ describe.each(BACKENDS)('%s: the console pages in Chromium', (backend) => {
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
+  it('shows a rollout that ran with a timeline of its steps in UTC, bars in proportion', async () => {
+    const end = new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000);
+    const at = (s: number) => new Date(end.getTime() - s * 1000);
+    const ran = (stepId: string, from: Date, to: Date) =>
+      r.service.database.db.updateTable('rollout_steps').set({ status: 'succeeded', attempts: 1, started_at: from, finished_at: to, duration_ms: to.getTime() - from.getTime() }).where('rollout_id', '=', ids.deployed!).where('step_id', '=', stepId).execute();
+    await ran('build', at(90), at(60));
+    await ran('deploy', at(60), at(0));
+    await page.goto(`${r.url}/rollouts/${ids.deployed}`);
+    expect(await page.locator('svg.step-graph g.node').evaluateAll((g) => g.map((x) => x.getAttribute('data-status')))).toEqual(['succeeded', 'succeeded']);
+    const timeline = page.locator('section.timeline');
+    expect(await timeline.locator('li[data-timeline-step="build"] .span').textContent()).toBe(`${at(90).toISOString().replace('.000', '')} → ${at(60).toISOString().replace('.000', '')} (30.0 s)`);
+    // build took a third of the 90 s, deploy the rest
+    const widths = await timeline.locator('svg.bar').evaluateAll((bars) => bars.map((b) => Math.round(b.querySelectorAll('rect')[1]!.getBoundingClientRect().width / b.getBoundingClientRect().width * 3)));
+    expect(widths).toEqual([1, 2]);
+    await photograph('console-rollout-ran', { fits: true });
+  });
+
   it('shows per environment what is deployed, what runs now, and the queue behind it in order', async () => {
     await page.locator('header nav a', { hasText: 'Environments' }).click();
     await page.waitForURL(`${r.url}/environments`);
