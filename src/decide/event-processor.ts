@@ -73,11 +73,15 @@ export class EventProcessor {
    */
   async #newPatchSet(event: PatchsetCreatedEvent): Promise<Handled> {
     const { project, branch, number } = event.change;
-    const outcomes: string[] = [];
     const checks = this.#d.policyChecks;
-    if (checks && checks.repo.project === project && checks.repo.branch === branch) outcomes.push(await checkPolicyChange(this.#d, checks, project, number));
+    const checked = checks !== undefined && checks.repo.project === project && checks.repo.branch === branch;
     const label = this.#d.readinessLabel;
-    const readiness = label === undefined ? undefined : await updateReadiness(this.#d, label, project, number);
+    if (!checked && label === undefined) return { status: 'ignored', reason: 'no policy check or readiness for this change' };
+    // one REST read for both: the event only names the change
+    const change = await this.#d.gerrit.getChange(project, number);
+    const outcomes: string[] = [];
+    if (checked) outcomes.push(await checkPolicyChange(this.#d, checks, change));
+    const readiness = label === undefined ? undefined : await updateReadiness(this.#d, label, change);
     if (readiness !== undefined) outcomes.push(readiness);
     return outcomes.length === 0 ? { status: 'ignored', reason: 'no policy check or readiness for this change' } : { status: 'processed', reason: outcomes.join('; ') };
   }

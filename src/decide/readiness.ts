@@ -1,3 +1,4 @@
+import type { GerritChange } from '../gerrit/gerrit-client.js';
 import { evaluateChange, votersOf } from '../policy/evaluate-change.js';
 import { resolveRoles } from '../policy/voter-roles.js';
 import type { DecideDeps } from './decide-deps.js';
@@ -8,10 +9,10 @@ import type { DecideDeps } from './decide-deps.js';
  * message saying what is missing. Decided like a merge (the one `evaluateChange`, votes as Gerrit
  * REST shows them, roles from groups, windows at this time), and posted only when the vote
  * changes, so reviews that change nothing say nothing. A change no rule matches gets no vote.
- * Returns what happened, for the event's row; undefined when the change is not open.
+ * `change` is as Gerrit REST shows it now. Returns what happened, for the event's row; undefined
+ * when the change is not open.
  */
-export async function updateReadiness(d: DecideDeps, label: string, project: string, changeNumber: number): Promise<string | undefined> {
-  const change = await d.gerrit.getChange(project, changeNumber);
+export async function updateReadiness(d: DecideDeps, label: string, change: GerritChange): Promise<string | undefined> {
   if (change.status !== 'NEW') return undefined;
   const policy = d.policy();
   const rolesByAccount = await resolveRoles(d.gerrit, policy.roles, votersOf(policy, change));

@@ -32,6 +32,21 @@ export const PatchSetAttributeSchema = z.looseObject({
 
 const envelope = { eventCreatedOn: z.number().optional(), instanceId: z.string().optional() };
 
+const signedInt = z.union([z.number().int(), z.string().regex(/^\s*[+-]?\d+\s*$/).transform(Number)]);
+
+/**
+ * The `approvals` of a `comment-added` or `vote-deleted` event: the author's value on every label
+ * (Gerrit lists them all, changed or not), with `oldValue` on those this review changed. Values
+ * are strings in events (`"2"`); numbers are taken too.
+ */
+export const EventApprovalsSchema = z.array(z.looseObject({ type: z.string().min(1), value: signedInt, oldValue: signedInt.optional() }));
+export type EventApproval = z.infer<typeof EventApprovalsSchema>[number];
+
+/** Whether a review changed a vote: some label carries an `oldValue` other than its new value. */
+export function changesAVote(approvals: readonly EventApproval[]): boolean {
+  return approvals.some((a) => a.oldValue !== undefined && a.oldValue !== a.value);
+}
+
 export const ChangeMergedEventSchema = z.looseObject({
   type: z.literal('change-merged'),
   change: ChangeAttributeSchema,

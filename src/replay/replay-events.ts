@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { GerritAccount, GerritChange, GerritVote } from '../gerrit/gerrit-client.js';
-import { AccountAttributeSchema, ChangeAttributeSchema, PatchSetAttributeSchema, type GerritEvent } from '../gerrit/gerrit-event.js';
+import { AccountAttributeSchema, changesAVote, ChangeAttributeSchema, EventApprovalsSchema, PatchSetAttributeSchema, type GerritEvent } from '../gerrit/gerrit-event.js';
 import { MAX_COMMANDS_PER_COMMENT, parseCommentCommands, type CommentCommand } from '../policy/comment-command.js';
 import type { CommentApproval } from '../policy/decide.js';
 import { shortBranch } from '../policy/match.js';
@@ -42,8 +42,6 @@ export type ReplayStep =
   /** Something in a usable event that could not be used, in words. */
   | { readonly kind: 'problem'; readonly message: string };
 
-const signedInt = z.union([z.number().int(), z.string().regex(/^\s*[+-]?\d+\s*$/).transform(Number)]);
-const ApprovalsSchema = z.array(z.looseObject({ type: z.string().min(1), value: signedInt, oldValue: signedInt.optional() }));
 const MergedExtrasSchema = z.looseObject({
   change: z.looseObject({ commitMessage: z.string().optional() }),
   patchSet: z.looseObject({ files: z.array(z.looseObject({ file: z.string() })).optional() }),
@@ -132,15 +130,15 @@ export class EventReplay {
     const steps: ReplayStep[] = [];
     let votesChanged = false;
     if (rawApprovals !== undefined) {
-      const approvals = ApprovalsSchema.safeParse(rawApprovals);
+      const approvals = EventApprovalsSchema.safeParse(rawApprovals);
       if (!approvals.success) {
         steps.push({ kind: 'problem', message: `change ${change.number}: approvals: ${approvals.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` });
       } else {
         let labels = state.votes.get(patchSet.number);
         if (!labels) state.votes.set(patchSet.number, (labels = new Map()));
         const key = account.username ?? account.email!;
+        votesChanged = changesAVote(approvals.data);
         for (const a of approvals.data) {
-          if (a.oldValue !== undefined && a.oldValue !== a.value) votesChanged = true;
           let byPerson = labels.get(a.type);
           if (!byPerson) labels.set(a.type, (byPerson = new Map()));
           if (a.value === 0) byPerson.delete(key);
