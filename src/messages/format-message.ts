@@ -36,9 +36,11 @@ export interface StepSummary {
 
 const bullet = (lines: readonly string[]) => lines.map((l) => `* ${l}`).join('\n');
 
+/** What a held rollout waits for; a closed window is as much a thing to resolve as a missing approval (it says when it opens and who may override it). */
+const isMissing = (x: Reason) => x.code === 'not-enough-approvers' || x.code === 'justification-missing' || x.code === 'window-closed';
+
 export function holdMessage(r: RolloutSummary): string {
-  // a closed window is as much a thing to resolve as a missing approval: it says when it opens and who may override it
-  const missing = r.reasons.filter((x) => x.code === 'not-enough-approvers' || x.code === 'justification-missing' || x.code === 'window-closed');
+  const missing = r.reasons.filter(isMissing);
   const checked = r.reasons.filter((x) => !missing.includes(x));
   return fit([
     `rollgate: rollout "${r.rule}" to ${r.environment} is ON HOLD (rollout #${r.id}).`,
@@ -64,7 +66,8 @@ export function readinessMessage(label: string, value: number, verdicts: readonl
   if (value > 0) {
     return fit([`rollgate: ${label} +${value}: if merged now, this change would roll out: ${verdicts.map((v) => `rule ${v.rule} to ${v.environment}`).join(', ')}.`]);
   }
-  const blocking = (v: ReadinessVerdict) => v.reasons.filter((x) => x.code !== 'approved' && x.code !== 'justification-given' && x.code !== 'break-glass');
+  // as the hold and deny messages: what a hold waits for, and every reason for a deny
+  const blocking = (v: ReadinessVerdict) => (v.outcome === 'hold' ? v.reasons.filter(isMissing) : v.reasons);
   return fit([
     `rollgate: ${label} 0: if merged now, this change would not roll out yet.`,
     ...verdicts
