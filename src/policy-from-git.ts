@@ -2,16 +2,28 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { PolicyConfigError } from './errors.js';
+import { COMMIT_SHA } from './gerrit/commit-sha.js';
 import type { GerritRestConfig } from './gerrit/gerrit-rest-client.js';
 import { withGitTree } from './gerrit/git-tree.js';
 import { loadPolicy } from './load-policy.js';
 import type { PolicyCheckReport } from './messages/format-message.js';
 import type { Policy } from './policy/policy-config.js';
+import type { CheckpointStore } from './rollouts/checkpoint-store.js';
 import { runPolicyTests } from './policy-tests.js';
 
 /** The commit of the policy project in use, kept in the `checkpoints` table so every replica, a restart and `explain` use the same one. */
-export const POLICY_CHECKPOINT = 'policy.commit';
-export const PolicyCommitSchema = z.string().regex(/^[0-9a-f]{40}$/);
+const POLICY_CHECKPOINT = 'policy.commit';
+const PolicyCommitSchema = z.string().regex(COMMIT_SHA);
+
+/** The commit of the policy project in use, as the database keeps it; undefined before the first. */
+export async function policyCommitInUse(checkpoints: CheckpointStore): Promise<string | undefined> {
+  return checkpoints.get(POLICY_CHECKPOINT, PolicyCommitSchema);
+}
+
+/** Records the commit of the policy project now in use, for the other replicas, a restart and `explain`. */
+export async function keepPolicyCommit(checkpoints: CheckpointStore, commit: string): Promise<void> {
+  await checkpoints.set(POLICY_CHECKPOINT, PolicyCommitSchema.parse(commit));
+}
 
 /** Where the policy lives in Gerrit (ROLLGATE_POLICY_REPO). */
 export interface PolicyRepo {
@@ -30,8 +42,7 @@ export async function loadPolicyFromGit(gerrit: GerritRestConfig, repo: PolicyRe
       return { ...loadPolicy(dir), version: commit };
     } catch (err) {
       if (!(err instanceof PolicyConfigError)) throw err;
-      const where = `${repo.project}@${commit.slice(0, 12)}:`;
-      throw new PolicyConfigError(err.problems.map((p) => p.replaceAll(`${dir}/`, where).replaceAll(dir, where)));
+      throw new PolicyConfigError(err.problems.map(inRepo(repo, dir, commit)));
     }
   });
 }
@@ -42,8 +53,7 @@ export async function loadPolicyFromGit(gerrit: GerritRestConfig, repo: PolicyRe
  */
 export async function checkPolicyAt(gerrit: GerritRestConfig, repo: PolicyRepo, ref: string): Promise<PolicyCheckReport> {
   return withGitTree(gerrit, repo.project, ref, ({ dir, commit }) => {
-    const where = `${repo.project}@${commit.slice(0, 12)}:`;
-    const named = (text: string) => text.replaceAll(`${dir}/`, where).replaceAll(dir, where);
+    const named = inRepo(repo, dir, commit);
     let policy: Policy;
     try {
       policy = loadPolicy(dir);
@@ -60,4 +70,10 @@ export async function checkPolicyAt(gerrit: GerritRestConfig, repo: PolicyRepo, 
     ];
     return { commit, problems: [], counts, tests: { passed: run.cases.filter((c) => c.differences.length === 0).length, failures } };
   });
+}
+
+/** Names the files of a fetched tree as `project@commit:path` in a problem, instead of the temporary folder they were read from. */
+function inRepo(repo: PolicyRepo, dir: string, commit: string): (text: string) => string {
+  const where = `${repo.project}@${commit.slice(0, 12)}:`;
+  return (text) => text.replaceAll(`${dir}/`, where).replaceAll(dir, where);
 }

@@ -6,7 +6,8 @@ import { asCommentApproval } from '../rollouts/approval-store.js';
 import type { CommentApproval, DecisionResult } from '../policy/decide.js';
 import { evaluateChange, votersOf, whyIgnored, type RuleDecision } from '../policy/evaluate-change.js';
 import { loadPolicy } from '../load-policy.js';
-import { loadPolicyFromGit, POLICY_CHECKPOINT, PolicyCommitSchema } from '../policy-from-git.js';
+import { loadPolicyFromGit, policyCommitInUse } from '../policy-from-git.js';
+import { CheckpointStore } from '../rollouts/checkpoint-store.js';
 import { mergeGrants } from '../policy/roles.js';
 import { resolveRoles } from '../policy/voter-roles.js';
 import { GerritError, RollgateError } from '../errors.js';
@@ -205,8 +206,8 @@ async function storedRollouts(config: Config, change: GerritChange): Promise<{ r
   try {
     const rows = await database.db.selectFrom('rollouts').selectAll().where('project', '=', change.project).where('change_number', '=', change.number).orderBy('id').execute();
     const approvals = rows.length > 0 ? await database.db.selectFrom('approvals').selectAll().where('rollout_id', 'in', rows.map((r) => r.id)).orderBy('id').execute() : [];
-    const kept = PolicyCommitSchema.safeParse((await database.db.selectFrom('checkpoints').select('value').where('name', '=', POLICY_CHECKPOINT).executeTakeFirst())?.value);
-    return { rows, approvals, ...(kept.success ? { policyCommit: kept.data } : {}) };
+    const policyCommit = await policyCommitInUse(new CheckpointStore(database.db));
+    return { rows, approvals, ...(policyCommit !== undefined ? { policyCommit } : {}) };
   } catch (err) {
     return { rows: [], approvals: [], note: `rollouts not shown: cannot read them from the database: ${(err as Error).message}` };
   } finally {

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { isCommitSha } from './commit-sha.js';
 import type { GerritRestConfig } from './gerrit-rest-client.js';
 
 const run = promisify(execFile);
@@ -42,6 +43,8 @@ export async function withGitTree<T>(gerrit: GerritRestConfig, project: string, 
       throw new Error(`cannot fetch ${ref} of ${project} over Git: ${gitProblem(err)}`);
     }
     const commit = (await git(['rev-parse', 'FETCH_HEAD'])).stdout.trim();
+    // the commit names the policy in use and goes into the database: nothing but a sha
+    if (!isCommitSha(commit)) throw new Error(`fetching ${ref} of ${project} gave no commit sha (${JSON.stringify(commit.slice(0, 80))})`);
     await git(['checkout', '-q', '--detach', 'FETCH_HEAD']);
     return await use({ dir: path.join(dir, 'tree'), commit });
   } finally {

@@ -1,8 +1,12 @@
+import { z } from 'zod';
 import type { GerritClient } from '../gerrit/gerrit-client.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { CheckpointStore } from './checkpoint-store.js';
+import type { CheckpointStore } from '../rollouts/checkpoint-store.js';
 import type { Intake } from './intake.js';
+
+/** The back-fill's checkpoint: the moment (Gerrit's clock) up to which merges were looked for. */
+const CheckpointSchema = z.object({ at: z.iso.datetime({ offset: true }) });
 
 export interface BackfillOptions {
   readonly gerrit: GerritClient;
@@ -79,7 +83,7 @@ export class Backfill {
   /** One sweep: returns how many merges were new to rollgate. */
   async sweep(reason: string): Promise<number> {
     const now = (this.#o.now ?? (() => new Date()))();
-    const checkpoint = await this.#o.checkpoints.get<{ at: string }>(CHECKPOINT);
+    const checkpoint = await this.#o.checkpoints.get(CHECKPOINT, CheckpointSchema);
     if (!checkpoint) {
       await this.#o.checkpoints.set(CHECKPOINT, { at: now.toISOString() });
       this.#o.metrics?.backfills.inc({ result: 'ok' });

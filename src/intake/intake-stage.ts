@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { EventStore } from '../rollouts/event-store.js';
 import { Backfill } from './backfill.js';
-import { CheckpointStore } from './checkpoint-store.js';
+import { CheckpointStore } from '../rollouts/checkpoint-store.js';
 import { Intake } from './intake.js';
 import { StallWatchdog } from './stall-watchdog.js';
 import { StreamLeader } from './stream-leader.js';

@@ -1,16 +1,16 @@
 import type { Config } from '../config.js';
 import { errorMessage, PolicyConfigError } from '../errors.js';
-import type { CheckpointStore } from '../intake/checkpoint-store.js';
+import type { CheckpointStore } from '../rollouts/checkpoint-store.js';
 import { loadPolicy } from '../load-policy.js';
 import type { Logger } from '../log.js';
 import type { ChangeMessages } from '../messages/change-messages.js';
 import { policyAppliedMessage, policyRefusedMessage } from '../messages/format-message.js';
 import type { Metrics } from '../metrics.js';
-import { loadPolicyFromGit, POLICY_CHECKPOINT, PolicyCommitSchema, type PolicyRepo } from '../policy-from-git.js';
+import { keepPolicyCommit, loadPolicyFromGit, policyCommitInUse, type PolicyRepo } from '../policy-from-git.js';
 import type { Policy } from '../policy/policy-config.js';
 
 
-export type PolicyLoad = { readonly ok: true; readonly version: string } | { readonly ok: false; readonly problem: string };
+export type PolicyLoad = { readonly ok: true; readonly version: string } | { readonly ok: false; readonly problems: readonly string[] };
 
 interface Deps {
   readonly config: Pick<Config, 'policyDir' | 'policyRepo' | 'gerritRest'>;
@@ -41,10 +41,10 @@ export class PolicyInUse {
   static async open(deps: Deps, folderPolicy?: Policy): Promise<PolicyInUse> {
     const repo = deps.config.policyRepo;
     if (!repo) return new PolicyInUse(folderPolicy ?? loadPolicy(deps.config.policyDir), deps);
-    const kept = PolicyCommitSchema.safeParse(await deps.checkpoints.get<unknown>(POLICY_CHECKPOINT));
+    const kept = await policyCommitInUse(deps.checkpoints);
     // the first start takes the branch as it is; later ones the commit put in use last
-    const policy = await loadPolicyFromGit(deps.config.gerritRest!, repo, kept.success ? kept.data : `refs/heads/${repo.branch}`);
-    if (!kept.success) await deps.checkpoints.set(POLICY_CHECKPOINT, policy.version);
+    const policy = await loadPolicyFromGit(deps.config.gerritRest!, repo, kept ?? `refs/heads/${repo.branch}`);
+    if (kept === undefined) await keepPolicyCommit(deps.checkpoints, policy.version);
     return new PolicyInUse(policy, deps);
   }
 
@@ -67,22 +67,22 @@ export class PolicyInUse {
   async sync(): Promise<PolicyLoad> {
     const repo = this.repo;
     if (!repo) return { ok: true, version: this.#policy.version };
-    const kept = PolicyCommitSchema.safeParse(await this.#d.checkpoints.get<unknown>(POLICY_CHECKPOINT));
-    if (!kept.success || kept.data === this.#policy.version) return { ok: true, version: this.#policy.version };
-    return this.#use(() => loadPolicyFromGit(this.#d.config.gerritRest!, repo, kept.data));
+    const kept = await policyCommitInUse(this.#d.checkpoints);
+    if (kept === undefined || kept === this.#policy.version) return { ok: true, version: this.#policy.version };
+    return this.#use(() => loadPolicyFromGit(this.#d.config.gerritRest!, repo, kept));
   }
 
   /** A merged change to the policy project is allowed: its policy is put in use if it loads, and the change is told either way. */
   async apply(change: { readonly project: string; readonly number: number; readonly revision: string }, messages: ChangeMessages): Promise<PolicyLoad> {
     const repo = this.repo;
-    if (!repo) return { ok: false, problem: 'the policy is not read from Gerrit' };
+    if (!repo) return { ok: false, problems: ['the policy is not read from Gerrit'] };
     const inUse = this.#policy.version;
-    const result = await this.#use(async () => loadPolicyFromGit(this.#d.config.gerritRest!, repo, change.revision));
+    const result = await this.#use(() => loadPolicyFromGit(this.#d.config.gerritRest!, repo, change.revision));
     if (result.ok) {
-      await this.#d.checkpoints.set(POLICY_CHECKPOINT, result.version);
+      await keepPolicyCommit(this.#d.checkpoints, result.version);
       await messages.policyOutcome(change, result.version, policyAppliedMessage(result.version, this.#policy.rollouts.length, Object.keys(this.#policy.workflows).length));
     } else {
-      await messages.policyOutcome(change, change.revision, policyRefusedMessage(change.revision, result.problem.split('\n').filter((l) => l !== 'invalid policy:'), inUse));
+      await messages.policyOutcome(change, change.revision, policyRefusedMessage(change.revision, result.problems, inUse));
     }
     return result;
   }
@@ -97,9 +97,9 @@ export class PolicyInUse {
       return { ok: true, version: next.version };
     } catch (err) {
       this.#d.metrics.policyReloadFailures.inc();
-      const problem = err instanceof PolicyConfigError ? err.problems.join('\n') : errorMessage(err);
-      this.#d.logger.error({ problem, version: from }, 'policy reload refused: the policy in use stays');
-      return { ok: false, problem };
+      const problems = err instanceof PolicyConfigError ? err.problems : [errorMessage(err)];
+      this.#d.logger.error({ problem: problems.join('\n'), version: from }, 'policy reload refused: the policy in use stays');
+      return { ok: false, problems };
     }
   }
 

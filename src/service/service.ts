@@ -21,7 +21,7 @@ import { OpenIdProvider } from '../identity/identity-provider.js';
 import type { Backfill } from '../intake/backfill.js';
 import type { Intake } from '../intake/intake.js';
 import { IntakeStage } from '../intake/intake-stage.js';
-import { CheckpointStore } from '../intake/checkpoint-store.js';
+import { CheckpointStore } from '../rollouts/checkpoint-store.js';
 import { loadPolicy } from '../load-policy.js';
 import type { Logger } from '../log.js';
 import { ChangeMessages } from '../messages/change-messages.js';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../src/db/database.js';
 import type { GerritClient, MergedChangeRef } from '../../src/gerrit/gerrit-client.js';
 import { Backfill } from '../../src/intake/backfill.js';
-import { CheckpointStore } from '../../src/intake/checkpoint-store.js';
+import { CheckpointStore } from '../../src/rollouts/checkpoint-store.js';
 import { EventStore } from '../../src/rollouts/event-store.js';
 import { Intake } from '../../src/intake/intake.js';
 import { silentLogger } from '../../src/log.js';
