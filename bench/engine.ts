@@ -26,6 +26,7 @@ import type { Policy } from '../src/policy/policy-config.js';
 import { RolloutLeaseStore } from '../src/rollouts/rollout-lease-store.js';
 import { RolloutReads } from '../src/rollouts/rollout-reads.js';
 import { RolloutStore } from '../src/rollouts/rollout-store.js';
+import { StepOutputStore } from '../src/rollouts/step-output-store.js';
 import { StepStore } from '../src/rollouts/step-store.js';
 import { Runner } from '../src/execute/runner.js';
 import { WorkflowFileSchema } from '../src/policy/workflow-config.js';
@@ -149,6 +150,7 @@ async function benchRun(handle: DatabaseHandle, label: string, WORKERS: number):
   const runner = new Runner({
     leases: calls.wrap(new RolloutLeaseStore(db)),
     steps: calls.wrap(new StepStore(db)),
+    output: calls.wrap(new StepOutputStore(db)),
     reads: calls.wrap(new RolloutReads(db)),
     messages: new ChangeMessages(calls.wrap(outbox), undefined),
     audit: new AuditStore(db),

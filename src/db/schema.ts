@@ -5,6 +5,8 @@ export interface Database {
   events: EventsTable;
   rollouts: RolloutsTable;
   rollout_steps: RolloutStepsTable;
+  step_attempts: StepAttemptsTable;
+  step_output: StepOutputTable;
   outbox: OutboxTable;
   approvals: ApprovalsTable;
   checkpoints: CheckpointsTable;
@@ -122,6 +124,42 @@ export interface RolloutStepsTable {
   process_group: number | null;
   process_host: string | null;
 }
+
+/** How one attempt of a step ended; `interrupted` when its worker stopped or died and another ran the step again. */
+export type AttemptStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
+
+/** Every start of a step: one row per attempt, written before its process starts. */
+export interface StepAttemptsTable {
+  rollout_id: number;
+  step_id: string;
+  /** 1, 2, 3… for every start of this step of this rollout, never reused. */
+  number: number;
+  /** The retry count within the step's current run (`ROLLGATE_ATTEMPT`); an operator's retry starts it again at 1. */
+  attempt: number;
+  kind: string;
+  worker: string;
+  status: ColumnType<AttemptStatus, AttemptStatus | undefined, AttemptStatus>;
+  started_at: DefaultedTimestamp;
+  finished_at: Timestamp | null;
+  exit_code: number | null;
+  http_status: number | null;
+  error: string | null;
+}
+
+/** A running attempt's output as it came, redacted, in order (`id`); bounded per attempt by dropping the oldest. */
+export interface StepOutputTable {
+  id: Generated<number>;
+  rollout_id: number;
+  step_id: string;
+  number: number;
+  /** Where this chunk starts in its attempt's output, in bytes after redaction. */
+  offset: number;
+  text: string;
+  created_at: DefaultedTimestamp;
+}
+
+export type StepAttemptRow = Selectable<StepAttemptsTable>;
+export type StepOutputRow = Selectable<StepOutputTable>;
 
 export type OutboxStatus = 'pending' | 'sent' | 'failed';
 

@@ -23,6 +23,8 @@ export interface RunProcessOptions {
   readonly tailBytes?: number;
   /** Aborting stops everything the step started, as a timeout does (a cancelled rollout, a shutdown). */
   readonly signal?: AbortSignal;
+  /** Given every piece of output as it comes (stdout and stderr as they interleave), for storing it live. */
+  readonly onOutput?: (chunk: Buffer) => void;
   /** Told the process group id once the program started (it leads its own group). */
   readonly onSpawn?: (pgid: number) => void;
   /** `walk` forgoes a cgroup even where one could be made (tests of the fallback). */
@@ -68,8 +70,12 @@ export function runProcess(options: RunProcessOptions): Promise<ProcessResult> {
       processes.attach(child.pid);
       options.onSpawn?.(child.pid);
     }
-    child.stdout.on('data', (chunk: Buffer) => tail.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => tail.push(chunk));
+    const output = (chunk: Buffer) => {
+      tail.push(chunk);
+      options.onOutput?.(chunk);
+    };
+    child.stdout.on('data', output);
+    child.stderr.on('data', output);
     const stop = () => void processes.stop(options.graceMs);
     const timer = setTimeout(() => {
       timedOut = true;

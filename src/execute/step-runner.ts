@@ -9,6 +9,8 @@ import { stopProcessGroup, THIS_HOST } from './orphan-process.js';
 import { redact } from './redact.js';
 import { stepRetryDelay } from './retry-backoff.js';
 import type { StepStore } from '../rollouts/step-store.js';
+import type { StepOutputStore } from '../rollouts/step-output-store.js';
+import { OutputRecorder } from './output-recorder.js';
 import { doWork, type WorkResult } from './step-work.js';
 import { stepEvent, stepFinished } from './step-audit.js';
 import { stepCredential, type StepCredentials } from './step-credentials.js';
@@ -27,6 +29,8 @@ export interface StepEnd {
 /** What running steps needs of the service. */
 export interface StepDeps {
   readonly steps: StepStore;
+  /** Where a running attempt's output is stored as it comes (the page streams it). */
+  readonly output: StepOutputStore;
   /** Unique per process (and per runner): the name its leases are held under. */
   readonly workerId: string;
   readonly workDir: string;
@@ -92,14 +96,16 @@ export class StepRunner {
       if (!started) return this.#stepLost();
       const until = (started.started_at?.getTime() ?? Date.now()) + parseDuration((def as StepDefinition).wait!)!;
       await sleep(until - Date.now(), signal);
-      if (signal.aborted) return this.#interrupted(stepId, null);
-      await this.#endStep(stepId, { status: 'succeeded', attempts: 1 });
+      if (signal.aborted) return this.#interrupted(stepId, started.attempt_number, null);
+      await this.#endStep(stepId, { status: 'succeeded', attempts: 1, attempt: { number: started.attempt_number, status: 'succeeded' } });
       return { status: 'succeeded' };
     }
     const maxAttempts = def.retry?.attempts ?? 1;
     const firstAttempt = row.status === 'running' ? Math.max(1, row.attempts) : row.attempts + 1;
     const stepTimeout = parseDuration(def.timeout ?? DEFAULT_STEP_TIMEOUT)!;
     let result: WorkResult | undefined;
+    // the attempt record of the last failed attempt
+    let number: number | undefined;
     let attempt = Math.min(firstAttempt, maxAttempts);
     for (; attempt <= maxAttempts; attempt++) {
       const started = await this.#startStep(stepId, { kind, attempt, idempotencyKey: key, ...(attempt === firstAttempt ? note : {}) });
@@ -119,6 +125,7 @@ export class StepRunner {
               timeoutMs,
               secrets: [...credential.secrets, ...this.#claim.secrets],
               signal,
+              recordOutput: (secrets) => new OutputRecorder(this.#d.output, { rolloutId: id, stepId, number: started.attempt_number }, secrets, log),
               onSpawn: (pgid) =>
                 this.#d.steps.setStepProcess(id, stepId, worker, pgid, THIS_HOST).catch((err: unknown) => {
                   // the step runs on; only a takeover after a crash would miss its process group
@@ -126,20 +133,30 @@ export class StepRunner {
                 }),
             });
       log.info({ attempt, ok: result.ok, exitCode: result.exitCode, httpStatus: result.httpStatus, error: result.error }, 'step attempt finished');
-      if (signal.aborted) return this.#interrupted(stepId, result);
+      if (signal.aborted) return this.#interrupted(stepId, started.attempt_number, result);
       if (result.ok) {
-        await this.#endStep(stepId, { status: 'succeeded', attempts: attempt, exitCode: result.exitCode, httpStatus: result.httpStatus, outputTail: result.output, error: null });
+        await this.#endStep(stepId, { status: 'succeeded', attempts: attempt, exitCode: result.exitCode, httpStatus: result.httpStatus, outputTail: result.output, error: null, attempt: { number: started.attempt_number, status: 'succeeded' } });
         return { status: 'succeeded' };
       }
+      number = started.attempt_number;
       if (attempt < maxAttempts) {
+        await this.#d.steps.endAttempt(id, stepId, number, { status: 'failed', exitCode: result.exitCode, httpStatus: result.httpStatus, error: result.error });
         const delay = stepRetryDelay(def.retry!, attempt, this.#d.random ?? Math.random);
         log.info({ attempt, retryInMs: delay }, 'step failed; retrying');
         await sleep(delay, signal);
-        if (signal.aborted) return this.#interrupted(stepId, result);
+        if (signal.aborted) return this.#interrupted(stepId, undefined, result);
       }
     }
     const error = result?.error ?? 'failed';
-    await this.#endStep(stepId, { status: 'failed', attempts: maxAttempts, exitCode: result?.exitCode ?? null, httpStatus: result?.httpStatus ?? null, outputTail: result?.output ?? null, error });
+    await this.#endStep(stepId, {
+      status: 'failed',
+      attempts: maxAttempts,
+      exitCode: result?.exitCode ?? null,
+      httpStatus: result?.httpStatus ?? null,
+      outputTail: result?.output ?? null,
+      error,
+      ...(number !== undefined ? { attempt: { number, status: 'failed' as const } } : {}),
+    });
     return { status: 'failed', error };
   }
 
@@ -161,8 +178,8 @@ export class StepRunner {
     return `stopped process group ${pgid} left running by worker ${previous} (${end === 'killed' ? 'SIGKILL after SIGTERM' : 'SIGTERM'}) before running it again`;
   }
 
-  /** Starts (or resumes) an attempt of a step under this worker's lease; undefined when the lease was lost. */
-  #startStep(stepId: string, s: { kind: string; attempt: number; idempotencyKey: string; note?: string }): Promise<StepRow | undefined> {
+  /** Starts (or resumes) an attempt of a step under this worker's lease, recording the attempt; undefined when the lease was lost. */
+  #startStep(stepId: string, s: { kind: string; attempt: number; idempotencyKey: string; note?: string }): ReturnType<StepStore['startStep']> {
     return this.audited(
       (store) => store.startStep(this.#claim.rollout.id, stepId, this.#d.workerId, this.#claim.leaseMs, s),
       (r) => r && this.stepEvent('step-started', r, `step ${stepId} started (${s.kind}, attempt ${s.attempt})`, { attempt: s.attempt, idempotencyKey: s.idempotencyKey }),
@@ -206,12 +223,19 @@ export class StepRunner {
   }
 
   /** A step stopped from outside: cancelled or timed out are recorded; a shutdown or lost lease leaves it to be resumed. */
-  async #interrupted(stepId: string, result: WorkResult | null): Promise<StepEnd> {
+  async #interrupted(stepId: string, attemptNumber: number | undefined, result: WorkResult | null): Promise<StepEnd> {
     const reason = this.#claim.stopReason;
     if (reason !== 'cancel' && reason !== 'timeout') return { status: 'running' };
     const error = reason === 'cancel' ? 'stopped: the rollout was cancelled' : 'stopped: the workflow timed out';
     const status = reason === 'cancel' ? 'cancelled' : 'failed';
-    await this.#endStep(stepId, { status, exitCode: result?.exitCode ?? null, httpStatus: result?.httpStatus ?? null, outputTail: result?.output ?? null, error });
+    await this.#endStep(stepId, {
+      status,
+      exitCode: result?.exitCode ?? null,
+      httpStatus: result?.httpStatus ?? null,
+      outputTail: result?.output ?? null,
+      error,
+      ...(attemptNumber !== undefined ? { attempt: { number: attemptNumber, status } } : {}),
+    });
     return { status, error };
   }
 }

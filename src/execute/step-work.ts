@@ -4,6 +4,13 @@ import { interpolate, interpolateJson, interpolateUrl, type Variables } from '..
 import { redact, redactedTail, secretValues } from './redact.js';
 import { runProcess } from './run-process.js';
 
+/** Where an attempt's output goes as it comes. */
+export interface OutputSink {
+  push(chunk: Buffer | string): void;
+  /** Resolves once everything pushed is stored. */
+  close(): Promise<void>;
+}
+
 /** What one attempt of a step's work (a `run` program or an `http` call) did, ready to store (secrets already redacted). */
 export interface WorkResult {
   readonly ok: boolean;
@@ -23,6 +30,8 @@ export interface WorkContext {
   readonly timeoutMs: number;
   readonly secrets: readonly string[];
   readonly signal: AbortSignal;
+  /** Stores the attempt's output as it comes, hiding the secrets it is given (those this attempt knows of). */
+  readonly recordOutput?: (secrets: readonly string[]) => OutputSink;
   /** Records a `run` step's process group while it runs, so a worker taking over after a crash can stop it. */
   readonly onSpawn?: (pgid: number) => Promise<void>;
 }
@@ -48,9 +57,11 @@ async function runProgram(work: StepWork, run: readonly string[], ctx: WorkConte
   const extra = Object.fromEntries(Object.entries(work.env).map(([k, v]) => [k, interpolate(v, ctx.vars)]));
   // the step's own secret-looking variables (`DEPLOY_API_KEY: …` written in the workflow) are hidden too
   const secrets = secretValues(extra, ctx.secrets);
+  const sink = ctx.recordOutput?.(secrets);
   let recorded: Promise<void> | undefined;
   const r = await runProcess({
     ...(ctx.onSpawn ? { onSpawn: (pgid: number) => (recorded = ctx.onSpawn!(pgid)) } : {}),
+    ...(sink ? { onOutput: (chunk: Buffer) => sink.push(chunk) } : {}),
     argv,
     cwd: work.cwd ? path.resolve(ctx.workDir, work.cwd) : ctx.workDir,
     env: { ...extra, ...ctx.env },
@@ -60,6 +71,7 @@ async function runProgram(work: StepWork, run: readonly string[], ctx: WorkConte
   });
   // recorded before the attempt's end is, so the end clears it rather than racing with it
   await recorded;
+  await sink?.close();
   const ok = r.exitCode === 0 && !r.timedOut && r.spawnError === undefined && !ctx.signal.aborted;
   const error = ok
     ? null
@@ -101,6 +113,10 @@ async function requestOnce(http: NonNullable<StepWork['http']>, url: string, hea
   const ok = http.expect ? http.expect.includes(response.status) : response.status >= 200 && response.status < 300;
   const text = redact(excerpt, ctx.secrets);
   const kept = Buffer.byteLength(text) > HTTP_BODY_BYTES ? Buffer.from(text).subarray(0, HTTP_BODY_BYTES).toString('utf8').replace(/\uFFFD+$/, '') + '…' : text;
+  // the body excerpt is the attempt's output
+  const sink = ctx.recordOutput?.(ctx.secrets);
+  sink?.push(kept);
+  await sink?.close();
   return {
     ok,
     exitCode: null,

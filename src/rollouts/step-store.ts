@@ -1,5 +1,13 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database, StepRow, StepStatus } from '../db/schema.js';
+import type { AttemptStatus, Database, StepRow, StepStatus } from '../db/schema.js';
+
+/** How one attempt of a step ended. */
+export interface AttemptEnd {
+  readonly status: Exclude<AttemptStatus, 'running'>;
+  readonly exitCode?: number | null;
+  readonly httpStatus?: number | null;
+  readonly error?: string | null;
+}
 
 export interface StepUpdate {
   readonly status: StepStatus;
@@ -34,35 +42,96 @@ export class StepStore {
 
   /**
    * Starts (or resumes) an attempt of a step for this worker: running, leased, with its
-   * idempotency key. False when the rollout is no longer this worker's.
+   * idempotency key, and recorded as a new attempt (`attempt_number`), in one statement, before
+   * anything runs. An attempt of this step still `running` (its worker died or stopped) is marked
+   * `interrupted`. Undefined when the rollout is no longer this worker's.
    */
-  async startStep(rolloutId: number, stepId: string, workerId: string, leaseMs: number, s: { kind: string; attempt: number; idempotencyKey: string; deadlineMs?: number; note?: string }): Promise<StepRow | undefined> {
+  async startStep(
+    rolloutId: number,
+    stepId: string,
+    workerId: string,
+    leaseMs: number,
+    s: { kind: string; attempt: number; idempotencyKey: string; deadlineMs?: number; note?: string },
+  ): Promise<(StepRow & { readonly attempt_number: number }) | undefined> {
     return this.#db
-      .updateTable('rollout_steps')
-      .set({
-        status: 'running',
-        process_group: null,
-        process_host: null,
-        ...(s.note !== undefined ? { note: s.note } : {}),
-        kind: s.kind,
-        attempts: s.attempt,
-        lease_owner: workerId,
-        lease_expires_at: sql`now() + ${`${leaseMs} milliseconds`}::interval`,
-        idempotency_key: s.idempotencyKey,
-        started_at: sql`coalesce(started_at, now())`,
-        ...(s.deadlineMs !== undefined ? { deadline_at: sql`coalesce(deadline_at, now() + ${`${s.deadlineMs} milliseconds`}::interval)` } : {}),
-      })
-      .where('rollout_id', '=', rolloutId)
-      .where('step_id', '=', stepId)
-      .where('status', 'in', ['pending', 'running'])
-      .where(({ exists, selectFrom }) => exists(selectFrom('rollouts').select('id').where('id', '=', rolloutId).where('claimed_by', '=', workerId).where('status', '=', 'running')))
-      .returningAll()
+      .with('s', (db) =>
+        db
+          .updateTable('rollout_steps')
+          .set({
+            status: 'running',
+            process_group: null,
+            process_host: null,
+            ...(s.note !== undefined ? { note: s.note } : {}),
+            kind: s.kind,
+            attempts: s.attempt,
+            lease_owner: workerId,
+            lease_expires_at: sql`now() + ${`${leaseMs} milliseconds`}::interval`,
+            idempotency_key: s.idempotencyKey,
+            started_at: sql`coalesce(started_at, now())`,
+            ...(s.deadlineMs !== undefined ? { deadline_at: sql`coalesce(deadline_at, now() + ${`${s.deadlineMs} milliseconds`}::interval)` } : {}),
+          })
+          .where('rollout_id', '=', rolloutId)
+          .where('step_id', '=', stepId)
+          .where('status', 'in', ['pending', 'running'])
+          .where(({ exists, selectFrom }) => exists(selectFrom('rollouts').select('id').where('id', '=', rolloutId).where('claimed_by', '=', workerId).where('status', '=', 'running')))
+          .returningAll(),
+      )
+      .with('interrupted', (db) =>
+        db
+          .updateTable('step_attempts')
+          .set({ status: 'interrupted', finished_at: sql`now()` })
+          .where('rollout_id', '=', rolloutId)
+          .where('step_id', '=', stepId)
+          .where('status', '=', 'running')
+          .where(({ exists, selectFrom }) => exists(selectFrom('s').select('s.step_id')))
+          .returning('number'),
+      )
+      .with('a', (db) =>
+        db
+          .insertInto('step_attempts')
+          .columns(['rollout_id', 'step_id', 'number', 'attempt', 'kind', 'worker'])
+          .expression((eb) =>
+            eb
+              .selectFrom('s')
+              .select([
+                's.rollout_id',
+                's.step_id',
+                sql<number>`coalesce((select max(number) from step_attempts where rollout_id = s.rollout_id and step_id = s.step_id), 0) + 1`.as('number'),
+                's.attempts',
+                sql<string>`${s.kind}::text`.as('kind'),
+                sql<string>`${workerId}::text`.as('worker'),
+              ]),
+          )
+          .returning('number'),
+      )
+      .selectFrom(['s', 'a'])
+      .selectAll('s')
+      .select('a.number as attempt_number')
       .executeTakeFirst();
   }
 
-  /** Records a step's end, only if this worker still holds it; the ended row, or undefined when the lease was lost. */
-  async endStep(rolloutId: number, stepId: string, workerId: string, update: StepUpdate & { httpStatus?: number | null; note?: string | null }): Promise<StepRow | undefined> {
-    return this.#db
+  /** Records how one attempt ended when the step goes on to another (a retry); the step's own row is untouched. */
+  async endAttempt(rolloutId: number, stepId: string, number: number, end: AttemptEnd): Promise<void> {
+    await this.#db
+      .updateTable('step_attempts')
+      .set({ status: end.status, exit_code: end.exitCode ?? null, http_status: end.httpStatus ?? null, error: end.error ?? null, finished_at: sql`now()` })
+      .where('rollout_id', '=', rolloutId)
+      .where('step_id', '=', stepId)
+      .where('number', '=', number)
+      .execute();
+  }
+
+  /**
+   * Records a step's end, only if this worker still holds it, and with `attempt`, how that attempt
+   * ended, in the same statement; the ended row, or undefined when the lease was lost.
+   */
+  async endStep(
+    rolloutId: number,
+    stepId: string,
+    workerId: string,
+    update: StepUpdate & { httpStatus?: number | null; note?: string | null; attempt?: { readonly number: number; readonly status: AttemptEnd['status'] } },
+  ): Promise<StepRow | undefined> {
+    const ended = this.#db
       .updateTable('rollout_steps')
       .set({
         status: update.status,
@@ -83,7 +152,23 @@ export class StepStore {
       .where('step_id', '=', stepId)
       .where((eb) => eb.or([eb('lease_owner', '=', workerId), eb('lease_owner', 'is', null)]))
       .where(({ exists, selectFrom }) => exists(selectFrom('rollouts').select('id').where('id', '=', rolloutId).where('claimed_by', '=', workerId).where('status', '=', 'running')))
-      .returningAll()
+      .returningAll();
+    const attempt = update.attempt;
+    if (!attempt) return ended.executeTakeFirst();
+    return this.#db
+      .with('s', () => ended)
+      .with('a', (db) =>
+        db
+          .updateTable('step_attempts')
+          .set({ status: attempt.status, exit_code: update.exitCode ?? null, http_status: update.httpStatus ?? null, error: update.error ?? null, finished_at: sql`now()` })
+          .where('rollout_id', '=', rolloutId)
+          .where('step_id', '=', stepId)
+          .where('number', '=', attempt.number)
+          .where(({ exists, selectFrom }) => exists(selectFrom('s').select('s.step_id')))
+          .returning('number'),
+      )
+      .selectFrom('s')
+      .selectAll('s')
       .executeTakeFirst();
   }
 

@@ -37,6 +37,7 @@ import { OperatorRequestStore } from '../rollouts/operator-request-store.js';
 import { RolloutLeaseStore } from '../rollouts/rollout-lease-store.js';
 import { RolloutReads } from '../rollouts/rollout-reads.js';
 import { RolloutStore } from '../rollouts/rollout-store.js';
+import { StepOutputStore } from '../rollouts/step-output-store.js';
 import { StepStore } from '../rollouts/step-store.js';
 import { StartStages } from '../start-abort.js';
 import { listen } from './listen.js';
@@ -156,6 +157,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     {
       leases: new RolloutLeaseStore(database.db),
       steps: new StepStore(database.db),
+      output: new StepOutputStore(database.db),
       reads,
       messages,
       policy,

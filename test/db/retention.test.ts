@@ -31,11 +31,18 @@ describe.each(BACKENDS)('%s: retention', (backend) => {
     await db.insertInto('outbox').values({ message_key: 'old-pending', rollout_id: null, project: 'p', change_number: 1, revision: 'r', tag: 't', message: 'm', status: 'pending', next_attempt_at: sql<Date>`now() + interval '1 day'` }).execute();
     await sql`update events set received_at = now() - interval '40 days'`.execute(db);
     await sql`update outbox set created_at = now() - interval '40 days', sent_at = case when status = 'sent' then now() - interval '40 days' end`.execute(db);
+    // the rollout's step printed its output; its attempt ended 40 days ago
+    expect((await db.selectFrom('step_output').select('text').execute()).length).toBeGreaterThan(0);
+    await sql`update step_attempts set started_at = now() - interval '40 days', finished_at = now() - interval '40 days'`.execute(db);
 
-    expect(await deleteExpiredRows(db, 60 * DAY)).toEqual({ events: 0, outbox: 0 });
+    expect(await deleteExpiredRows(db, 60 * DAY)).toEqual({ events: 0, outbox: 0, output: 0 });
     const deleted = await deleteExpiredRows(db, 30 * DAY);
     expect(deleted.events).toBeGreaterThan(0);
     expect(deleted.outbox).toBe(2); // the start and finish messages
+    expect(deleted.output).toBeGreaterThan(0);
+    expect(await db.selectFrom('step_output').select('text').execute()).toEqual([]);
+    // what the report quoted, and the record of every attempt, stay
+    expect((await db.selectFrom('step_attempts').select('status').execute()).length).toBeGreaterThan(0);
 
     expect((await db.selectFrom('events').select('dedup_key').orderBy('dedup_key').execute()).map((e) => e.dedup_key)).toEqual(['old-failed', 'old-pending']);
     expect((await db.selectFrom('outbox').select('message_key').execute()).map((m) => m.message_key)).toEqual(['old-pending']);

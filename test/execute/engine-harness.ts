@@ -10,6 +10,7 @@ import { OperatorRequestStore } from '../../src/rollouts/operator-request-store.
 import { RolloutLeaseStore } from '../../src/rollouts/rollout-lease-store.js';
 import { RolloutReads } from '../../src/rollouts/rollout-reads.js';
 import { RolloutStore } from '../../src/rollouts/rollout-store.js';
+import { StepOutputStore } from '../../src/rollouts/step-output-store.js';
 import { StepStore } from '../../src/rollouts/step-store.js';
 import { Runner, type RunnerDeps } from '../../src/execute/runner.js';
 import { checkWorkflow, WorkflowFileSchema, type WorkflowDefinition } from '../../src/policy/workflow-config.js';
@@ -130,6 +131,7 @@ export class Engine {
     const runner = new Runner({
       leases: this.leases,
       steps: this.stepStore,
+      output: new StepOutputStore(this.#handle.db),
       reads: this.reads,
       messages: new ChangeMessages(this.outbox, 'http://rollgate.example'),
       policy: () => this.#policy,

@@ -439,6 +439,13 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
     expect(second.length).toBeGreaterThanOrEqual(2);
     expect(new Set(second.map((c) => c.key))).toEqual(new Set([`rollgate-${rollout.id}-second`]));
     expect((await engine.messages(rollout.id)).filter((m) => m.includes('STARTED'))).toHaveLength(1);
+    // every start is an attempt on record: the dead worker's is marked interrupted, the re-run is a new one
+    const attempts = await engine.db.selectFrom('step_attempts').select(['step_id', 'number', 'worker', 'status']).where('rollout_id', '=', rollout.id).orderBy('step_id').orderBy('number').execute();
+    const secondAttempts = attempts.filter((a) => a.step_id === 'second');
+    expect(secondAttempts).toHaveLength(second.length);
+    expect(secondAttempts[0]).toEqual({ step_id: 'second', number: 1, worker: 'doomed', status: 'interrupted' });
+    expect(secondAttempts.at(-1)).toEqual({ step_id: 'second', number: second.length, worker: 'survivor', status: 'succeeded' });
+    expect(attempts.filter((a) => a.step_id !== 'second').map((a) => `${a.step_id}#${a.number} ${a.status}`)).toEqual(['first#1 succeeded', 'third#1 succeeded']);
   });
 });
 
