@@ -15,6 +15,7 @@ export const TEST_TIERS = {
     'test/policy/decide.test.ts',
     'test/policy/decide.property.test.ts',
     'test/policy/match.test.ts',
+    'test/policy/start-check.test.ts',
     'test/actions/allowed-actions.test.ts',
     'test/execute/dag-plan.test.ts',
     'test/execute/stream-redactor.test.ts',

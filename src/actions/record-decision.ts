@@ -9,6 +9,8 @@ import type { DecisionResult } from '../policy/decide.js';
 import type { DecisionEntry, DecisionLog, ReplayOrigin } from '../rollouts/decision-log.js';
 import type { Policy, RolloutRule } from '../policy/policy-config.js';
 import type { RoleGrant } from '../policy/roles.js';
+import type { ApprovalBinding } from '../policy/start-check.js';
+import { approvalBinding } from './approval-binding.js';
 
 export interface RecordDeps {
   readonly db: Kysely<Database>;
@@ -71,6 +73,7 @@ export async function recordMergeDecision(
         justification: result.justification,
         stepIds: policy.workflows[rule.workflow]?.steps.map((s) => s.id) ?? [],
         mergedAt: input.mergedAt,
+        binding: approvalBinding(policy, rule, change.currentRevision, input.at),
       },
       trx,
     );
@@ -95,12 +98,12 @@ export async function recordMergeDecision(
  */
 export async function recordRedecision(
   d: Pick<RecordDeps, 'rollouts' | 'decisions' | 'messages'>,
-  input: Omit<DecisionEntry, 'rolloutId'> & { readonly rollout: RolloutRow; readonly keySuffix: string },
+  input: Omit<DecisionEntry, 'rolloutId'> & { readonly rollout: RolloutRow; readonly keySuffix: string; readonly binding?: ApprovalBinding | undefined },
   trx: Kysely<Database>,
 ): Promise<RolloutRow | undefined> {
-  const { rollout, keySuffix, ...entry } = input;
+  const { rollout, keySuffix, binding, ...entry } = input;
   const { result } = entry;
-  const updated = await d.rollouts.redecide(rollout.id, { decision: result.outcome, reasons: result.reasons, approvers: result.approvers, justification: result.justification }, trx);
+  const updated = await d.rollouts.redecide(rollout.id, { decision: result.outcome, reasons: result.reasons, approvers: result.approvers, justification: result.justification, binding }, trx);
   if (!updated) return undefined;
   await d.decisions.record({ ...entry, rolloutId: rollout.id }, trx);
   if (result.outcome !== 'allow') await d.messages.whyNot(updated, result.outcome, keySuffix, trx);

@@ -73,13 +73,13 @@ export async function approveHeld(d: ActionDeps, rollout: RolloutRow, person: Ac
 
   // decided again at this moment: membership and windows as they are now, not at the merge
   const approval = { account: person.account, justification, source: person.source };
-  const { result, rolesByAccount, commentApprovals, at } = await decideHeldAgain(d, { policy, rollout, rule, change, added: { approval, grants } });
+  const { result, rolesByAccount, commentApprovals, at, binding } = await decideHeldAgain(d, { policy, rollout, rule, change, added: { approval, grants } });
   const trigger = person.source;
   const updated = await d.db.transaction().execute(async (trx) => {
     await d.approvals.add({ rolloutId: rollout.id, accountId: person.account.accountId, username: person.account.username, justification, source: person.source, eventId: person.eventId, idpGrants: person.idpGrants }, trx);
     const row = await recordRedecision(
       d,
-      { rollout, rule, change, result, rolesByAccount, commentApprovals, at, trigger, actor: person.account.username, policyVersion: policy.version, keySuffix: person.key },
+      { rollout, rule, change, result, rolesByAccount, commentApprovals, at, binding, trigger, actor: person.account.username, policyVersion: policy.version, keySuffix: person.key },
       trx,
     );
     if (row) await d.audit?.append(auditEvent('approval', rollout, person, `approved by ${who}${person.source === 'api' ? ' via rollgate' : ''}: ${justification}`, { justification, roles: grants, outcome: result.outcome }), trx);

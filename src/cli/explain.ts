@@ -14,6 +14,9 @@ import { GerritError, RollgateError } from '../errors.js';
 import type { GerritChange } from '../gerrit/gerrit-client.js';
 import { GerritRestClient } from '../gerrit/gerrit-rest-client.js';
 import { UsageError } from './cli-args.js';
+import { approvalBinding } from '../actions/approval-binding.js';
+import type { Policy } from '../policy/policy-config.js';
+import { storedBinding } from '../policy/start-check.js';
 
 /** `rollgate explain --json`: one object per matching rule (or one `ignore` object). */
 export interface ExplainLine {
@@ -35,7 +38,19 @@ export interface ExplainLine {
   readonly reasons: ReadonlyArray<{ readonly code: string; readonly message: string }>;
   readonly justification: string | null;
   /** Rollouts rollgate recorded for this change and rule, oldest first. */
-  readonly rollouts: ReadonlyArray<{ readonly id: number; readonly status: string; readonly decision: string; readonly patchSet: number; readonly revision: string; readonly createdAt: string }>;
+  readonly rollouts: ReadonlyArray<RolloutLine>;
+}
+
+/** A recorded rollout as explain shows it. */
+interface RolloutLine {
+  readonly id: number;
+  readonly status: string;
+  readonly decision: string;
+  readonly patchSet: number;
+  readonly revision: string;
+  readonly createdAt: string;
+  /** The digest of what its decision was given for (revision, workflow, policy), and whether the policy in use now gives the same; null when none was kept. */
+  readonly approvedFor?: { readonly digest: string; readonly policy: string; readonly matchesNow: boolean } | null;
 }
 
 /** The change cannot be read, or Gerrit REST is not set up: explained in words, exit 1. */
@@ -107,7 +122,7 @@ export async function explainCommand(changeArg: string, values: { readonly proje
     throw err;
   }
 
-  const lines = toLines(change, decisions, stored.rows, at, whyIgnored(policy, change), policy.version);
+  const lines = toLines(change, decisions, stored.rows, at, whyIgnored(policy, change), policy.version, (row) => approvedFor(policy, row, at));
   if (values.json) {
     for (const line of lines) process.stdout.write(`${JSON.stringify(line)}\n`);
   } else {
@@ -117,10 +132,28 @@ export async function explainCommand(changeArg: string, values: { readonly proje
   return 0;
 }
 
-function toLines(change: GerritChange, decisions: readonly RuleDecision[], rows: readonly RolloutRow[], at: Date, ignoredBecause: string, policy: string): ExplainLine[] {
+/** Whether a rollout would start under what it was decided for: the same digest from the policy in use now. */
+function approvedFor(policy: Policy, row: RolloutRow, at: Date): RolloutLine['approvedFor'] {
+  const binding = storedBinding(row.approval_binding);
+  if (!binding) return null;
+  const rule = policy.rollouts.find((r) => r.name === row.rule);
+  return { digest: binding.digest, policy: binding.policyVersion, matchesNow: rule !== undefined && approvalBinding(policy, rule, row.revision, at).digest === binding.digest };
+}
+
+function toLines(
+  change: GerritChange,
+  decisions: readonly RuleDecision[],
+  rows: readonly RolloutRow[],
+  at: Date,
+  ignoredBecause: string,
+  policy: string,
+  bindingOf: (row: RolloutRow) => RolloutLine['approvedFor'],
+): ExplainLine[] {
   const base = { change: change.number, project: change.project, branch: change.branch, status: change.status, patchSet: change.currentPatchSet, revision: change.currentRevision, at: at.toISOString(), policy };
   const rolloutsOf = (rule: string | null) =>
-    rows.filter((r) => rule === null || r.rule === rule).map((r) => ({ id: r.id, status: r.status, decision: r.decision, patchSet: r.patchset, revision: r.revision, createdAt: new Date(r.created_at).toISOString() }));
+    rows
+      .filter((r) => rule === null || r.rule === rule)
+      .map((r) => ({ id: r.id, status: r.status, decision: r.decision, patchSet: r.patchset, revision: r.revision, createdAt: new Date(r.created_at).toISOString(), approvedFor: bindingOf(r) }));
   if (decisions.length === 0) {
     return [
       {
@@ -186,8 +219,11 @@ function formatText(change: GerritChange, lines: readonly ExplainLine[], rows: r
   return `${out.join('\n')}\n`;
 }
 
-function rolloutText(r: ExplainLine['rollouts'][number]): string {
-  return `#${r.id} ${r.status} (decided ${r.decision} on ${r.createdAt}, patch set ${r.patchSet}, ${r.revision.slice(0, 12)})`;
+function rolloutText(r: RolloutLine): string {
+  const bound = r.approvedFor
+    ? `, approved for ${r.approvedFor.digest.slice(0, 12)}: ${r.approvedFor.matchesNow ? 'still matches' : 'no longer matches the policy or workflow in use; its start decides again'}`
+    : '';
+  return `#${r.id} ${r.status} (decided ${r.decision} on ${r.createdAt}, patch set ${r.patchSet}, ${r.revision.slice(0, 12)}${bound})`;
 }
 
 /**

@@ -92,6 +92,8 @@ export interface RolloutsTable {
   superseded_by: number | null;
   /** When the change was merged: an environment's queue runs in this order, whatever order rollgate decided in. */
   merged_at: DefaultedTimestamp;
+  /** What the decision was given for (JSON `ApprovalBinding`), checked again when the rollout starts; null before 0015. */
+  approval_binding: ColumnType<unknown, string | null | undefined, string | null>;
 }
 
 export type StepStatus = 'pending' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';

@@ -16,7 +16,8 @@ export interface ExpireHoldsDeps {
 }
 
 /**
- * Ends rollouts that waited for an approval longer than `maxHoldMs`: a merge nobody approved in
+ * Ends rollouts that waited for an approval longer than `maxHoldMs` (since the merge, or since the
+ * check at their start held them again): a merge nobody approved in
  * a day should not start by surprise a week later. Each expiry is reported on the change and
  * appended to the audit trail. Returns how many expired.
  */
@@ -27,6 +28,8 @@ export async function expireHolds(d: ExpireHoldsDeps, maxHoldMs: number): Promis
       .set({ status: 'expired', decision: 'deny' })
       .where('status', '=', 'held')
       .where(sql<boolean>`created_at < now() - ${`${maxHoldMs} milliseconds`}::interval`)
+      // a rollout sent back at its start waits from then, not from its merge
+      .where(sql<boolean>`not exists (select 1 from decisions d where d.rollout_id = rollouts.id and d.trigger = 'start' and d.created_at >= now() - ${`${maxHoldMs} milliseconds`}::interval)`)
       .returningAll()
       .execute();
     for (const rollout of expired) {

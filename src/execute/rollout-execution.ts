@@ -103,6 +103,7 @@ export class Execution implements StepClaim {
   }
 
   async #run(): Promise<void> {
+    if (!(await this.#stillAllowed())) return;
     const r = this.#rollout;
     const workflow = this.#d.policy().workflows[r.workflow];
     if (!workflow) {
@@ -167,6 +168,24 @@ export class Execution implements StepClaim {
     }
     const cancelled = this.#rollout.request === 'cancel' || this.#stopReason === 'cancel';
     await this.#finish(rollbackEnd(result, cancelled), this.#rollout.outcome ?? null);
+  }
+
+  /**
+   * Before a run's first step: is the decision still good now (see RunnerDeps.startCheck)? Only a
+   * first start is checked, not a resume after a crash or a wake at a gate (its deadline is set).
+   */
+  async #stillAllowed(): Promise<boolean> {
+    const r = this.#rollout;
+    if (!this.#d.startCheck || r.phase !== 'forward' || r.run !== 1 || r.deadline_at !== null) return true;
+    const verdict = await this.#d.startCheck(r, this.#d.workerId);
+    if (verdict.start) {
+      this.#rollout = verdict.rollout;
+      return true;
+    }
+    this.finishing = true;
+    this.#log.info({ outcome: verdict.outcome }, 'rollout not started: its decision no longer holds');
+    if (verdict.outcome !== 'lost') this.#d.onReport();
+    return false;
   }
 
   // ---- forward: the DAG --------------------------------------------------------------------

@@ -1,3 +1,4 @@
+import type { StartVerdict } from '../actions/check-at-start.js';
 import type { RolloutRow } from '../db/schema.js';
 import type { Logger } from '../log.js';
 import type { Policy } from '../policy/policy-config.js';
@@ -17,6 +18,12 @@ export interface RunnerDeps extends StepDeps {
   /** Values never stored or posted (e.g. the Gerrit password); secret-looking step variables are added. */
   readonly secrets?: readonly string[];
   readonly onReport: () => void;
+  /**
+   * Checks a just-claimed rollout's decision again before its first step (the policy in use,
+   * Gerrit groups and windows now); one that no longer holds goes back to held or denied and does
+   * not start. Wired by the service; absent, rollouts start as decided.
+   */
+  readonly startCheck?: (rollout: RolloutRow, workerId: string) => Promise<StartVerdict>;
   /** Called once a rollout has succeeded (committed): a policy change then takes effect. */
   readonly onSucceeded?: (rollout: RolloutRow) => void;
   /** How long a lease lasts without a heartbeat; a crashed worker's rollouts resume after this. */

@@ -12,6 +12,7 @@ import {
   readinessMessage,
   REVIEW_TAG,
   startedMessage,
+  startRefusedMessage,
   supersededMessage,
   type PolicyCheckReport,
   type ReadinessVerdict,
@@ -51,6 +52,11 @@ export class ChangeMessages {
     const summary = this.summary(rollout);
     const key = `rollout:${rollout.id}:${outcome}${decidedBy === undefined ? '' : `:${decidedBy}`}`;
     await this.#aboutRollout(rollout, key, outcome === 'hold' ? holdMessage(summary) : denyMessage(summary), trx);
+  }
+
+  /** The check at the start sent a queued rollout back (held or denied); `at` tells each such check apart. */
+  async startRefused(rollout: RolloutRow, outcome: 'hold' | 'deny', changed: readonly string[], at: Date, trx: Kysely<Database>): Promise<void> {
+    await this.#aboutRollout(rollout, `rollout:${rollout.id}:start-refused:${at.toISOString()}`, startRefusedMessage(this.summary(rollout), outcome, changed), trx);
   }
 
   /** A held rollout nobody approved in time. */

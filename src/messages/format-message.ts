@@ -108,6 +108,23 @@ export function policyRefusedMessage(version: string, problems: readonly string[
   return fit([`rollgate: the policy at ${version} was NOT put in use: it does not load. The policy at ${inUse} stays in use.`, `Problems:\n${bullet(problems)}`]);
 }
 
+/**
+ * A queued rollout whose decision no longer held when a worker went to start it: it ran no step
+ * and is held (or denied) again. Says what changed since the decision, then what a hold waits for.
+ */
+export function startRefusedMessage(r: RolloutSummary, outcome: 'hold' | 'deny', changed: readonly string[]): string {
+  const rest = r.reasons.filter((x) => x.code !== 'changed-since-decision');
+  const missing = rest.filter(isMissing);
+  return fit([
+    `rollgate: rollout "${r.rule}" to ${r.environment} did NOT START: its decision no longer holds, so it is ${outcome === 'hold' ? 'ON HOLD' : 'DENIED'} again (rollout #${r.id}). No step ran.`,
+    `What changed since it was decided:\n${bullet(changed)}`,
+    outcome === 'hold' ? `What is missing:\n${bullet(missing.map((x) => x.message))}` : `Why:\n${bullet(rest.map((x) => x.message))}`,
+    outcome === 'hold' && rest.length > missing.length ? `What was checked:\n${bullet(rest.filter((x) => !missing.includes(x)).map((x) => x.message))}` : '',
+    outcome === 'hold' ? 'It starts once what is missing is given; a hold that waits only for a window is released when the window opens.' : '',
+    link(r),
+  ]);
+}
+
 export function denyMessage(r: RolloutSummary): string {
   return fit([
     `rollgate: rollout "${r.rule}" to ${r.environment} is DENIED (rollout #${r.id}).`,

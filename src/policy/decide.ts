@@ -26,7 +26,10 @@ export type ReasonCode =
   | 'window-closed'
   | 'break-glass'
   | 'denied-by-command'
-  | 'expired';
+  | 'expired'
+  | 'approval-expired'
+  | 'changed-since-decision'
+  | 'rule-removed';
 
 export interface Reason {
   readonly code: ReasonCode;
@@ -57,6 +60,8 @@ export interface CommentApproval {
   readonly justification: string;
   /** Where it was given: a `/rollout approve` comment (the default) or rollgate's API or web page. */
   readonly source?: 'comment' | 'api';
+  /** When it was given; `approval.max_age` counts from here. */
+  readonly givenAt?: Date;
 }
 
 export interface DecisionInput {

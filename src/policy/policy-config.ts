@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { name } from '../zod-atoms.js';
+import { duration, name } from '../zod-atoms.js';
 import type { WorkflowDefinition } from './workflow-config.js';
 
 /**
@@ -27,6 +27,8 @@ export const ApprovalGroupSchema = z.strictObject({
   roles: z.array(name).min(1),
   min_approvers: z.number().int().min(1).default(1),
   forbid_self_approval: z.boolean().default(true),
+  /** How old an approval may be when the rollout starts (`8h`); an older one no longer counts. */
+  max_age: duration.optional(),
 });
 
 const WindowSchema = z.strictObject({
@@ -56,6 +58,11 @@ export const RolloutRuleSchema = z.strictObject({
   windows: z
     .strictObject({ deny: z.array(WindowSchema).default([]), allow: z.array(WindowSchema).default([]) })
     .optional(),
+  /**
+   * When windows are checked besides the decision: `start` (when a worker starts the rollout) or
+   * `every_step` (also before each step that follows an approval gate or a wait).
+   */
+  windows_apply: z.enum(['start', 'every_step']).default('start'),
   /** Roles that may approve through a closed window, with a justification. */
   break_glass: z.strictObject({ roles: z.array(name).min(1) }).optional(),
 });

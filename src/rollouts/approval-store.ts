@@ -26,5 +26,5 @@ export class ApprovalStore {
 
 /** A stored approval as the decision counts it. */
 export function asCommentApproval(row: ApprovalRow): CommentApproval {
-  return { account: { accountId: row.account_id, username: row.username ?? undefined }, justification: row.justification, source: row.source };
+  return { account: { accountId: row.account_id, username: row.username ?? undefined }, justification: row.justification, source: row.source, givenAt: row.created_at };
 }

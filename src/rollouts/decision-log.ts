@@ -20,7 +20,8 @@ export interface DecisionEntry {
   readonly rolesByAccount: ReadonlyMap<number, readonly RoleGrant[]>;
   readonly commentApprovals: readonly CommentApproval[];
   readonly at: Date;
-  readonly trigger: 'merge' | 'comment' | 'api' | 'command' | 'vote' | 'expiry' | 'replay';
+  /** `start`: checked again when a worker started it; `window`: its closed window opened. */
+  readonly trigger: 'merge' | 'comment' | 'api' | 'command' | 'vote' | 'expiry' | 'replay' | 'start' | 'window';
   /** For a decision made by `rollgate replay` (trigger 'replay'): which recording, and which line of it. */
   readonly replay?: ReplayOrigin;
   readonly actor: string | undefined;
@@ -114,6 +115,26 @@ export class DecisionLog {
         outcome: 'deny',
         reasons: [reason],
         inputs: { at: new Date().toISOString(), heldSince: rollout.created_at, maxHoldMs },
+        policy_version: policyVersion,
+      },
+      trx,
+    );
+  }
+
+  /** A rollout whose rule left the policy before it started: denied at the start. */
+  async recordRuleGone(rollout: RolloutRow, reasons: readonly Reason[], at: Date, policyVersion: string, trx: Kysely<Database> = this.#db): Promise<void> {
+    await this.#insert(
+      {
+        rollout_id: rollout.id,
+        rule: rollout.rule,
+        project: rollout.project,
+        change_number: rollout.change_number,
+        revision: rollout.revision,
+        trigger: 'start',
+        actor: null,
+        outcome: 'deny',
+        reasons,
+        inputs: { at: at.toISOString(), decidedUnder: rollout.approval_binding },
         policy_version: policyVersion,
       },
       trx,

@@ -22,6 +22,29 @@ export interface NewRollout {
   readonly stepIds: readonly string[];
   /** When the change was merged; the environment's queue runs in this order (default: now). */
   readonly mergedAt?: Date | undefined;
+  /** What the decision was given for (`ApprovalBinding`), checked again at the start. */
+  readonly binding?: unknown;
+}
+
+/** A decision as a rollout row keeps it. */
+export interface StoredDecision {
+  readonly decision: 'allow' | 'hold' | 'deny';
+  readonly reasons: readonly Reason[];
+  readonly approvers: readonly Approver[];
+  readonly justification: string | undefined;
+  readonly binding?: unknown;
+}
+
+/** The columns a decision sets; a binding only when one is given. */
+function decisionColumns(d: StoredDecision) {
+  return {
+    decision: d.decision,
+    status: statusForDecision[d.decision],
+    reasons: JSON.stringify(d.reasons),
+    approvers: JSON.stringify(d.approvers),
+    justification: d.justification ?? null,
+    ...(d.binding !== undefined ? { approval_binding: JSON.stringify(d.binding) } : {}),
+  };
 }
 
 const statusForDecision = { allow: 'queued', hold: 'held', deny: 'denied' } as const satisfies Record<string, RolloutStatus>;
@@ -64,6 +87,7 @@ export class RolloutStore {
         approvers: JSON.stringify(r.approvers),
         justification: r.justification ?? null,
         ...(r.mergedAt !== undefined ? { merged_at: r.mergedAt } : {}),
+        ...(r.binding !== undefined ? { approval_binding: JSON.stringify(r.binding) } : {}),
       })
       .onConflict((oc) => oc.column('rollout_key').doNothing())
       .returningAll()
@@ -93,24 +117,30 @@ export class RolloutStore {
    * Replaces a held rollout's decision after a new approval. Only a rollout still held changes,
    * so two approvals racing cannot start it twice. Returns the updated row, if it changed.
    */
-  async redecide(
-    id: number,
-    d: { decision: 'allow' | 'hold' | 'deny'; reasons: readonly Reason[]; approvers: readonly Approver[]; justification: string | undefined },
-    trx: Kysely<Database> = this.#db,
-  ): Promise<RolloutRow | undefined> {
+  async redecide(id: number, d: StoredDecision, trx: Kysely<Database> = this.#db): Promise<RolloutRow | undefined> {
+    return trx.updateTable('rollouts').set(decisionColumns(d)).where('id', '=', id).where('status', '=', 'held').returningAll().executeTakeFirst();
+  }
+
+  /**
+   * The check at the start found the decision no longer holds: the rollout `workerId` just
+   * claimed goes back to held or denied, as if it had never started (it ran no step). Returns the
+   * row, or undefined when this worker no longer holds it.
+   */
+  async refuseStart(id: number, workerId: string, d: StoredDecision & { readonly decision: 'hold' | 'deny' }, trx: Kysely<Database> = this.#db): Promise<RolloutRow | undefined> {
     return trx
       .updateTable('rollouts')
-      .set({
-        decision: d.decision,
-        status: statusForDecision[d.decision],
-        reasons: JSON.stringify(d.reasons),
-        approvers: JSON.stringify(d.approvers),
-        justification: d.justification ?? null,
-      })
+      .set({ ...decisionColumns(d), started_at: null, claimed_by: null, lease_expires_at: null, wake_at: null })
       .where('id', '=', id)
-      .where('status', '=', 'held')
+      .where('status', '=', 'running')
+      .where('claimed_by', '=', workerId)
       .returningAll()
       .executeTakeFirst();
+  }
+
+  /** The check at the start allowed the rollout again under what it starts with now: its new decision and binding. */
+  async rebind(id: number, workerId: string, d: StoredDecision & { readonly decision: 'allow' }, trx: Kysely<Database> = this.#db): Promise<RolloutRow | undefined> {
+    const { status: _queued, ...columns } = decisionColumns(d);
+    return trx.updateTable('rollouts').set(columns).where('id', '=', id).where('status', '=', 'running').where('claimed_by', '=', workerId).returningAll().executeTakeFirst();
   }
 
   /** Rollouts of a change parked at (or running up to) an approval gate that waits for someone. */

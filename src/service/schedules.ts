@@ -39,7 +39,7 @@ export function startSchedules(jobs: readonly ScheduledJob[], logger: Logger): {
 
 /**
  * Every schedule of `serve`, in one place: held rollouts nobody approved in time expire (with a
- * message on the change); a sweep over REST catches whatever every other path missed; expired
+ * message on the change); rollouts held at their start for a closed window are released when it opens; a sweep over REST catches whatever every other path missed; expired
  * operator sessions are deleted (they are refused from the moment they expire); handled event
  * lines and sent messages older than the retention are deleted; with the policy in Gerrit, each
  * replica takes up the commit another one put in use, within 20 s.
@@ -51,9 +51,13 @@ export function serviceJobs(p: {
   readonly intake: Pick<IntakeStage, 'sweep' | 'backfill'>;
   readonly identity: Pick<Identity, 'sessions'> | undefined;
   readonly policies: Pick<PolicyInUse, 'repo' | 'sync'>;
+  /** Decides again the rollouts held at their start for a window that has opened since (absent without Gerrit REST). */
+  readonly releaseWindowHolds?: () => Promise<unknown>;
 }): ScheduledJob[] {
   const { config, logger, identity } = p;
   const jobs: ScheduledJob[] = [{ name: 'expire-holds', cron: '* * * * *', run: () => expireHolds(p.expireHolds, config.holdExpiryMs), failure: 'expiring held rollouts failed' }];
+  // every 5 s: a rollout held back at its start for a window goes once the window opens
+  if (p.releaseWindowHolds) jobs.push({ name: 'release-window-holds', cron: '*/5 * * * * *', run: p.releaseWindowHolds, failure: 'releasing rollouts held for a window failed' });
   if (p.intake.backfill) jobs.push({ name: 'backfill-sweep', cron: config.backfillCron, run: async () => p.intake.sweep(), failure: 'the scheduled sweep failed' });
   // every replica uses the policy commit another one put in use
   if (p.policies.repo) jobs.push({ name: 'policy-sync', cron: '*/20 * * * * *', run: () => p.policies.sync(), failure: 'reading which policy is in use failed' });

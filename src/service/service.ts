@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { bindOperations, type OperationDeps } from '../actions/operations.js';
 import { AuditStore } from '../audit/audit-store.js';
 import type { Config } from '../config.js';
+import type { RolloutRow } from '../db/schema.js';
 import { configuredTarget, createDatabase, migrateToLatest, type DatabaseHandle } from '../db/database.js';
 import { checkReadiness } from '../db/readiness.js';
 import type { DecideDeps } from '../decide/decide-deps.js';
@@ -42,6 +43,8 @@ import { StepStore } from '../rollouts/step-store.js';
 import { StartStages } from '../start-abort.js';
 import { listen } from './listen.js';
 import { PolicyInUse, type PolicyLoad } from './policy-in-use.js';
+import { checkRolloutAtStart, type StartCheckDeps } from '../actions/check-at-start.js';
+import { releaseWindowHolds } from '../decide/release-window-holds.js';
 import { checkPolicyAt } from '../policy-from-git.js';
 import { serviceJobs, startSchedules } from './schedules.js';
 
@@ -85,6 +88,8 @@ export interface ServiceOverrides {
   readonly stream?: Pick<StreamListenerOptions, 'backoff' | 'random'>;
   /** A stop asked for while starting: the start is abandoned with `StartAborted`, what it opened closed. */
   readonly signal?: AbortSignal;
+  /** The clock the check at a rollout's start and the release of window holds read (tests move it into a freeze). */
+  readonly clock?: () => Date;
 }
 
 /**
@@ -153,6 +158,9 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const report = gerrit ? reportStage({ outbox, gerrit, logger, metrics, audit }, { idleMs }) : undefined;
   // rollgate's OpenID provider: operator login, and tokens for steps with credentials.oidc
   const idp = config.oidc ? new OpenIdProvider(config.oidc) : undefined;
+  const clock = overrides.clock ?? (() => new Date());
+  // the decision is checked again when a worker starts the rollout, with the same Gerrit reads
+  const startCheck: StartCheckDeps | undefined = gerrit ? { db: database.db, rollouts, decisions, messages, approvals, gerrit, policy, metrics, now: clock } : undefined;
   const execute = new ExecuteStage(
     {
       leases: new RolloutLeaseStore(database.db),
@@ -170,6 +178,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       metrics,
       audit,
       onReport: () => report?.wake(),
+      ...(startCheck ? { startCheck: (r: RolloutRow, workerId: string) => checkRolloutAtStart(startCheck, r, workerId) } : {}),
       onSucceeded: (r) => applyPolicy({ project: r.project, branch: r.branch, number: r.change_number, revision: r.revision }),
       ...(idp ? { credentials: idp } : {}),
     },
@@ -239,7 +248,15 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   decide?.start();
   intake.start();
   const schedules = startSchedules(
-    serviceJobs({ config, logger, policies, expireHolds: { db: database.db, messages, decisions, logger, policyVersion: () => policy().version, onReport: () => report?.wake() }, intake, identity }),
+    serviceJobs({
+      config,
+      logger,
+      policies,
+      expireHolds: { db: database.db, messages, decisions, logger, policyVersion: () => policy().version, onReport: () => report?.wake() },
+      intake,
+      identity,
+      ...(decideDeps ? { releaseWindowHolds: () => releaseWindowHolds(decideDeps, clock()) } : {}),
+    }),
     logger,
   );
   logger.info({ url }, 'rollgate is serving');

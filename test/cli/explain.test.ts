@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, migrateToLatest } from '../../src/db/database.js';
+import { approvalBinding } from '../../src/actions/approval-binding.js';
+import { loadPolicy } from '../../src/load-policy.js';
 import { ApprovalStore } from '../../src/rollouts/approval-store.js';
 import { RolloutStore } from '../../src/rollouts/rollout-store.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
@@ -175,6 +177,35 @@ describe('rollgate explain', () => {
           stepIds: ['build', 'deploy'],
         });
         await new ApprovalStore(handle.db).add({ rolloutId: held!.id, accountId: carol._account_id, username: 'carol', justification: 'approved from the web page', source: 'api', eventId: null, idpGrants: [{ role: 'prod-deployer', via: 'idp:oncall' }] });
+        // two queued rollouts of one change: one decided under the policy in use, one under another policy version
+        const bound = mergedChange(612, bob, { commitMessage: 'Bound\n\nRollout-Justification: INC-12\n', votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
+        rest.setChange(bound);
+        const policy = loadPolicy(POLICIES);
+        const rule = policy.rollouts.find((r) => r.name === 'payments-api-prod')!;
+        for (const [key, binding] of [
+          ['now', approvalBinding(policy, rule, bound.revision, new Date())],
+          ['before', approvalBinding({ ...policy, version: 'f'.repeat(64) }, rule, bound.revision, new Date())],
+        ] as const) {
+          await new RolloutStore(handle.db).create({
+            rolloutKey: `payments-api-prod:payments/api~612:${bound.revision}:${key}`,
+            rule: 'payments-api-prod',
+            workflow: 'deploy-service',
+            environment: 'production',
+            project: 'payments/api',
+            branch: 'main',
+            changeNumber: 612,
+            patchset: 1,
+            revision: bound.revision,
+            newRev: bound.revision,
+            subject: bound.subject,
+            decision: 'allow',
+            reasons: [],
+            approvers: [],
+            justification: 'INC-12',
+            stepIds: [],
+            binding,
+          });
+        }
       } finally {
         await handle.close();
       }
@@ -198,6 +229,23 @@ describe('rollgate explain', () => {
       expect(r.stderr).toBe('');
       expect(r.stdout).toContain('rule payments-api-prod: ALLOW');
       expect(r.stdout).toContain('    carol: prod-deployer via group idp:oncall, with the rollgate API');
+    });
+
+    it('shows the digest each rollout was approved for and whether the policy in use still gives it', async () => {
+      const r = await runCli(['explain', '612'], dbEnv);
+      expect(r.stderr).toBe('');
+      const policy = loadPolicy(POLICIES);
+      const rule = policy.rollouts.find((x) => x.name === 'payments-api-prod')!;
+      const revision = (await runCli(['explain', '612', '--json'], dbEnv)).stdout;
+      const json = JSON.parse(revision) as { revision: string; rollouts: Array<{ approvedFor: { digest: string; policy: string; matchesNow: boolean } }> };
+      const now = approvalBinding(policy, rule, json.revision, new Date());
+      expect(json.rollouts.map((x) => ({ policy: x.approvedFor.policy, matchesNow: x.approvedFor.matchesNow }))).toEqual([
+        { policy: policy.version, matchesNow: true },
+        { policy: 'f'.repeat(64), matchesNow: false },
+      ]);
+      expect(json.rollouts[0]!.approvedFor.digest).toBe(now.digest);
+      expect(r.stdout).toContain(`approved for ${now.digest.slice(0, 12)}: still matches)`);
+      expect(r.stdout).toMatch(/approved for [0-9a-f]{12}: no longer matches the policy or workflow in use; its start decides again\)/);
     });
   });
 });

@@ -3,6 +3,7 @@ import type { Approver, Reason } from '../../policy/decide.js';
 import type { RolloutVerb } from '../../policy/who-may-act.js';
 import type { WorkflowDefinition } from '../../policy/workflow-config.js';
 import type { RolloutPeople } from '../../rollouts/rollout-people.js';
+import { approvalFact } from './approval-fact.js';
 import { age, badge, changeLink, person, shortRevision } from './format.js';
 import { html, type Html } from './html.js';
 import { page, type Viewer } from './layout.js';
@@ -49,6 +50,7 @@ export function rolloutPage(p: RolloutPageInput): Html {
 <dt>revision</dt><dd>${shortRevision(r.revision)}</dd>
 ${peopleFacts(p.people)}
 <dt>workflow</dt><dd>${r.workflow}${r.run > 1 ? `, run ${r.run}` : ''}</dd>
+${approvalFact(r, p.workflow)}
 <dt>recorded</dt><dd>${age(r.created_at, p.now)}</dd>
 ${r.started_at ? html`<dt>started</dt><dd>${age(r.started_at, p.now)}</dd>` : ''}
 ${r.finished_at ? html`<dt>finished</dt><dd>${age(r.finished_at, p.now)}</dd>` : ''}

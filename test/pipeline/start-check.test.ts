@@ -1,0 +1,214 @@
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningService } from '../../src/service/service.js';
+import { withoutAuditHead } from '../helpers/audit-head.js';
+import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
+import { alice, bob, changeMergedEvent, commentAddedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
+import { startRestGerritDouble, type DoubleAccount, type DoubleChange, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
+import { startServiceOnDoubles } from '../helpers/service-on-doubles.js';
+import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+/**
+ * A decision is checked again when the rollout starts, through `serve` on the Gerrit doubles. A
+ * rollout of `ops/blocker` waits at an approval gate and keeps the production environment; the
+ * rollout under test is allowed at its merge and queued behind it; something changes while it
+ * waits (the clock enters a freeze, alice leaves `sre`, the policy asks for more, the approval
+ * ages); then dave passes the blocker's gate and the queued rollout comes up for its start.
+ */
+
+const dave: DoubleAccount = { _account_id: 1000004, username: 'dave', name: 'Dave SRE', email: 'dave@example.com' };
+const FIXTURES = path.resolve('test/fixtures');
+
+const ROLES = 'roles:\n  prod-deployer: { gerrit_groups: [sre] }\n';
+const rules = (apiApprovers: number) => `rollouts:
+  - name: blocker
+    match: { project: ops/blocker, branch: main }
+    workflow: gated
+    environment: production
+    approval: { roles: [prod-deployer] }
+  - name: payments-api-prod
+    match: { project: payments/api, branch: main }
+    workflow: deploy-service
+    environment: production
+    approval: { roles: [prod-deployer], min_approvers: ${apiApprovers} }
+    justification: required
+    windows:
+      deny: [{ cron: "* * 29 2 *", tz: UTC, reason: leap-day freeze }]
+  - name: payments-web-prod
+    match: { project: payments/web, branch: main }
+    workflow: deploy-service
+    environment: production
+    approval: { roles: [prod-deployer], max_age: 1h }
+`;
+const GATED = 'name: gated\nsteps:\n  - id: hold-environment\n    approval: { roles: [prod-deployer], timeout: 1h }\n';
+
+/** Inside the rule's freeze (a leap day), and two hours from now (past approval.max_age 1h). */
+const LEAP_DAY = new Date('2028-02-29T12:00:00Z');
+
+describe.each(BACKENDS)('%s: the decision is checked again when the rollout starts', (backend) => {
+  let ssh: SshGerritDouble;
+  let rest: RestGerritDouble;
+  let database: TestDatabase;
+  let service: RunningService;
+  let policies: string;
+  /** What the start check and the window release read as now; undefined: the real clock. */
+  let clockAt: Date | undefined;
+
+  beforeAll(async () => {
+    ssh = await startSshGerritDouble();
+    rest = await startRestGerritDouble();
+    rest.addAccount(alice, [GROUPS.sre]);
+    rest.addAccount(bob, [GROUPS.developers]);
+    rest.addAccount(dave, [GROUPS.sre]);
+    database = await createTestDatabase(backend);
+    ({ service } = await startServiceOnDoubles({
+      name: 'start-check',
+      database,
+      rest,
+      ssh,
+      env: ({ tmp }) => {
+        policies = path.join(tmp, 'policies');
+        mkdirSync(path.join(policies, 'workflows'), { recursive: true });
+        writeFileSync(path.join(policies, 'roles.yaml'), ROLES);
+        writeFileSync(path.join(policies, 'rollouts.yaml'), rules(1));
+        writeFileSync(path.join(policies, 'workflows/gated.yaml'), GATED);
+        copyFileSync(path.join(FIXTURES, 'policies/workflows/deploy-service.yaml'), path.join(policies, 'workflows/deploy-service.yaml'));
+        return { ROLLGATE_POLICY_DIR: policies };
+      },
+      overrides: { clock: () => clockAt ?? new Date() },
+    }));
+  });
+
+  afterAll(async () => {
+    await service?.stop();
+    await database?.drop();
+    await ssh?.close();
+    await rest?.close();
+  });
+
+  const db = () => service.database.db;
+  const reviewsOf = (change: number) => rest.reviews.filter((r) => r.changeNumber === change).map((r) => withoutAuditHead(r.message));
+  const rolloutOf = (change: number) => db().selectFrom('rollouts').selectAll().where('change_number', '=', change).executeTakeFirstOrThrow();
+  const statusIs = (change: number, status: string) => waitFor(`change ${change}'s rollout ${status}`, async () => ((await rolloutOf(change)).status === status ? true : undefined), 30_000);
+  const decisionsOf = (change: number) => db().selectFrom('decisions').select(['trigger', 'outcome']).where('change_number', '=', change).orderBy('id').execute();
+
+  /** A rollout of ops/blocker waiting at its gate: production is busy until dave passes it. */
+  async function blockProduction(number: number): Promise<DoubleChange> {
+    const blocker = mergedChange(number, bob, { project: 'ops/blocker', votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
+    rest.setChange(blocker);
+    ssh.push(changeMergedEvent(blocker));
+    await waitFor('the blocker at its gate', () => reviewsOf(number).find((m) => m.includes('WAITING FOR APPROVAL')));
+    return blocker;
+  }
+
+  /** A change alice approved, allowed at its merge and queued behind the blocker. */
+  async function queueBehind(number: number, project: string): Promise<DoubleChange> {
+    const change = mergedChange(number, bob, { project, commitMessage: `Change ${number}\n\nRollout-Justification: INC-${number}\n`, votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
+    rest.setChange(change);
+    ssh.push(changeMergedEvent(change));
+    await statusIs(number, 'queued');
+    return change;
+  }
+
+  const passGate = (blocker: DoubleChange) => ssh.push(commentAddedEvent(blocker, dave, '/rollout approve go on'));
+  const refusal = (number: number) => waitFor(`change ${number}'s refused start`, () => reviewsOf(number).find((m) => m.includes('did NOT START')), 30_000);
+
+  it('a freeze that began while it was queued holds it with the message; it goes once the window opens', async () => {
+    const blocker = await blockProduction(1601);
+    await queueBehind(1602, 'payments/api');
+    clockAt = LEAP_DAY;
+    passGate(blocker);
+    const message = await refusal(1602);
+    const { id } = await rolloutOf(1602);
+    expect(message).toContain(`rollgate: rollout "payments-api-prod" to production did NOT START: its decision no longer holds, so it is ON HOLD again (rollout #${id}). No step ran.`);
+    expect(message).toContain('What changed since it was decided:\n* the window is now closed: leap-day freeze');
+    expect(message).toContain('rule payments-api-prod is in a closed window now: leap-day freeze.');
+    const held = await rolloutOf(1602);
+    expect({ status: held.status, decision: held.decision, started_at: held.started_at }).toEqual({ status: 'held', decision: 'hold', started_at: null });
+    expect((await db().selectFrom('rollout_steps').select('status').where('rollout_id', '=', id).execute()).map((s) => s.status)).toEqual(['pending', 'pending']);
+    expect(await decisionsOf(1602)).toEqual([
+      { trigger: 'merge', outcome: 'allow' },
+      { trigger: 'start', outcome: 'hold' },
+    ]);
+    const audit = await db().selectFrom('audit_log').select(['kind', 'summary']).where('rollout_id', '=', id).where('kind', '=', 'decision').orderBy('id').execute();
+    expect(audit.map((a) => a.summary)).toEqual([
+      'allow payments/api~1602 under rule payments-api-prod (merge): alice (prod-deployer via sre) approved with Code-Review +2',
+      'hold payments/api~1602 under rule payments-api-prod (start): the window is now closed: leap-day freeze',
+    ]);
+
+    // the window opens (the clock leaves the leap day): released without anyone approving again
+    clockAt = undefined;
+    await waitFor('the started message', () => reviewsOf(1602).find((m) => m.includes('STARTED')), 30_000);
+    await statusIs(1602, 'succeeded');
+    expect(await decisionsOf(1602)).toEqual([
+      { trigger: 'merge', outcome: 'allow' },
+      { trigger: 'start', outcome: 'hold' },
+      { trigger: 'window', outcome: 'allow' },
+    ]);
+  });
+
+  it('an approver who left the Gerrit group no longer counts: held, and a new approval starts it', async () => {
+    const blocker = await blockProduction(1611);
+    const change = await queueBehind(1612, 'payments/api');
+    rest.addAccount(alice, []); // removed from sre in Gerrit
+    passGate(blocker);
+    const message = await refusal(1612);
+    expect(message).toContain('What changed since it was decided:\n* alice no longer has prod-deployer (had it via sre when the rollout was decided)');
+    expect(message).toContain("alice's Code-Review +2 does not count: alice holds no role; needs one of prod-deployer");
+    await statusIs(1612, 'held');
+    expect(await decisionsOf(1612)).toEqual([
+      { trigger: 'merge', outcome: 'allow' },
+      { trigger: 'start', outcome: 'hold' },
+    ]);
+
+    // released the way any hold is: someone who counts approves
+    rest.addAccount(alice, [GROUPS.sre]);
+    ssh.push(commentAddedEvent(change, dave, '/rollout approve dave checked it'));
+    await statusIs(1612, 'succeeded');
+    expect((await decisionsOf(1612)).map((d) => `${d.trigger}:${d.outcome}`)).toEqual(['merge:allow', 'start:hold', 'comment:allow']);
+  });
+
+  it('a policy changed while it was queued decides it again: held under the new policy, saying which', async () => {
+    const blocker = await blockProduction(1621);
+    await queueBehind(1622, 'payments/api');
+    const before = service.policy.version;
+    writeFileSync(path.join(policies, 'rollouts.yaml'), rules(2));
+    expect((await service.reloadPolicy()).ok).toBe(true);
+    const after = service.policy.version;
+    try {
+      passGate(blocker);
+      const message = await refusal(1622);
+      expect(message).toContain(`* policy changed from ${before.slice(0, 12)} to ${after.slice(0, 12)}`);
+      expect(message).toContain('rule payments-api-prod needs 2 approvers with Code-Review +2 and role prod-deployer');
+      await statusIs(1622, 'held');
+      const binding = (await rolloutOf(1622)).approval_binding as { policyVersion: string };
+      expect(binding.policyVersion).toBe(after);
+      const rows = await db().selectFrom('decisions').select(['trigger', 'outcome', 'policy_version']).where('change_number', '=', 1622).orderBy('id').execute();
+      expect(rows).toEqual([
+        { trigger: 'merge', outcome: 'allow', policy_version: before },
+        { trigger: 'start', outcome: 'hold', policy_version: after },
+      ]);
+    } finally {
+      writeFileSync(path.join(policies, 'rollouts.yaml'), rules(1));
+      await service.reloadPolicy();
+    }
+  });
+
+  it('an approval older than approval.max_age when it starts no longer counts: held', async () => {
+    const blocker = await blockProduction(1631);
+    await queueBehind(1632, 'payments/web');
+    clockAt = new Date(Date.now() + 2 * 3_600_000);
+    try {
+      passGate(blocker);
+      const message = await refusal(1632);
+      expect(message).toMatch(/\* alice's Code-Review \+2 is older than approval\.max_age 1h \(counted since \d{4}-\d\d-\d\dT[\d:.]+Z\): it no longer counts/);
+      expect(message).toContain('What is missing:\n* rule payments-web-prod needs 1 approver');
+      await statusIs(1632, 'held');
+    } finally {
+      clockAt = undefined;
+    }
+    expect((await decisionsOf(1632)).map((d) => `${d.trigger}:${d.outcome}`)).toEqual(['merge:allow', 'start:hold']);
+  });
+});
