@@ -13,6 +13,8 @@ import { usesPreviousRev, workflowVariables } from './step-environment.js';
 import { StepRunner, type StepClaim, type StopReason } from './step-runner.js';
 import { WakeUp } from '../wake-up.js';
 import { stepKind, type WorkflowDefinition } from '../policy/workflow-config.js';
+import type { Reason } from '../policy/decide.js';
+import { windowHoldsStep } from '../policy/step-window.js';
 
 /** What a claim needs of the runner that took it. */
 export interface ExecutionHost {
@@ -49,6 +51,8 @@ export class Execution implements StepClaim {
   #deadlineTimer: NodeJS.Timeout | undefined;
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #steps: StepRunner;
+  /** Steps already reported as held back by a window on this claim. */
+  readonly #windowSaid = new Set<string>();
   finishing = false;
   done: Promise<void> = Promise.resolve();
 
@@ -245,7 +249,14 @@ export class Execution implements StepClaim {
         }
       }
       // one at a time, planned afresh: each start waits on the database, and steps end meanwhile
-      for (let next = readySteps(steps, status, running.size, workflow.max_parallel)[0]; next && failure === undefined && !this.#r.stopping; next = readySteps(steps, status, running.size, workflow.max_parallel)[0]) {
+      // a step a closed window holds back (windows_apply: every_step) is left pending; the loop looks again
+      const startable = async () => {
+        for (const candidate of readySteps(steps, status, running.size, workflow.max_parallel)) {
+          if (candidate.as === 'gate' || !(await this.#heldByWindow(candidate.step, byId))) return candidate;
+        }
+        return undefined;
+      };
+      for (let next = await startable(); next && failure === undefined && !this.#r.stopping; next = await startable()) {
         const step = next.step;
         if (next.as === 'gate') {
           const gate = step.approval!;
@@ -306,6 +317,20 @@ export class Execution implements StepClaim {
         }
       }
     }
+  }
+
+  /** Whether the rule's windows hold this step back now; says so on the change once per step. */
+  async #heldByWindow(step: WorkflowDefinition['steps'][number], byId: ReadonlyMap<string, WorkflowDefinition['steps'][number]>): Promise<boolean> {
+    const rule = this.#d.policy().rollouts.find((r) => r.name === this.#rollout.rule);
+    const reason = windowHoldsStep(rule, step, byId, this.#rollout.reasons as Reason[], this.#d.now?.() ?? new Date());
+    if (reason === undefined) return false;
+    if (!this.#windowSaid.has(step.id)) {
+      this.#windowSaid.add(step.id);
+      this.#log.info({ step: step.id, window: reason }, 'step held back by a closed window');
+      await this.#d.messages.waitingForWindow(this.#rollout, step.id, reason);
+      this.#d.onReport();
+    }
+    return true;
   }
 
   #lost(): ForwardEnd {

@@ -24,6 +24,8 @@ export interface RunnerDeps extends StepDeps {
    * not start. Wired by the service; absent, rollouts start as decided.
    */
   readonly startCheck?: (rollout: RolloutRow, workerId: string) => Promise<StartVerdict>;
+  /** The clock windows are judged by inside a workflow (`windows_apply: every_step`); now by default. */
+  readonly now?: () => Date;
   /** Called once a rollout has succeeded (committed): a policy change then takes effect. */
   readonly onSucceeded?: (rollout: RolloutRow) => void;
   /** How long a lease lasts without a heartbeat; a crashed worker's rollouts resume after this. */

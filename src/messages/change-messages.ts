@@ -13,6 +13,7 @@ import {
   REVIEW_TAG,
   startedMessage,
   startRefusedMessage,
+  windowWaitMessage,
   supersededMessage,
   type PolicyCheckReport,
   type ReadinessVerdict,
@@ -70,6 +71,11 @@ export class ChangeMessages {
 
   async atGate(rollout: RolloutRow, stepId: string, roles: readonly string[], deadline: Date): Promise<void> {
     await this.#aboutRollout(rollout, phaseKey(rollout, `gate:${stepId}`), gateMessage(this.summary(rollout), stepId, roles, deadline));
+  }
+
+  /** A closed window holds back a step after a gate or a wait (`windows_apply: every_step`); once per run and step. */
+  async waitingForWindow(rollout: RolloutRow, stepId: string, reason: string): Promise<void> {
+    await this.#aboutRollout(rollout, phaseKey(rollout, `window:${stepId}`), windowWaitMessage(this.summary(rollout), stepId, reason));
   }
 
   async finished(rollout: RolloutRow, succeeded: boolean, totalMs: number, steps: readonly StepSummary[], end: RolloutEnd, trx: Kysely<Database>): Promise<void> {

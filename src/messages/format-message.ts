@@ -192,6 +192,15 @@ export function gateMessage(r: RolloutSummary, stepId: string, roles: readonly s
   ]);
 }
 
+/** A rule with `windows_apply: every_step` holds back the step after a gate or a wait while a window is closed. */
+export function windowWaitMessage(r: RolloutSummary, stepId: string, reason: string): string {
+  return fit([
+    `rollgate: rollout "${r.rule}" to ${r.environment} is WAITING FOR A WINDOW before step ${stepId} (rollout #${r.id}).`,
+    `The window is closed: ${reason}. Rule ${r.rule} applies its windows to every step after an approval gate or a wait (windows_apply: every_step); step ${stepId} starts when the window opens.`,
+    link(r),
+  ]);
+}
+
 /** A queued rollout was replaced by a newer merge of the same rule (`queue: supersede`). */
 export function supersededMessage(r: RolloutSummary, byRolloutId: number): string {
   return fit([

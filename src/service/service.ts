@@ -179,6 +179,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       audit,
       onReport: () => report?.wake(),
       ...(startCheck ? { startCheck: (r: RolloutRow, workerId: string) => checkRolloutAtStart(startCheck, r, workerId) } : {}),
+      now: clock,
       onSucceeded: (r) => applyPolicy({ project: r.project, branch: r.branch, number: r.change_number, revision: r.revision }),
       ...(idp ? { credentials: idp } : {}),
     },

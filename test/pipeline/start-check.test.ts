@@ -41,8 +41,24 @@ const rules = (apiApprovers: number) => `rollouts:
     workflow: deploy-service
     environment: production
     approval: { roles: [prod-deployer], max_age: 1h }
+  - name: payments-batch-staging
+    match: { project: payments/batch, branch: main }
+    workflow: gated-deploy
+    environment: staging
+    approval: { roles: [prod-deployer] }
+    windows_apply: every_step
+    windows:
+      deny: [{ cron: "* * 29 2 *", tz: UTC, reason: leap-day freeze }]
 `;
 const GATED = 'name: gated\nsteps:\n  - id: hold-environment\n    approval: { roles: [prod-deployer], timeout: 1h }\n';
+const GATED_DEPLOY = `name: gated-deploy
+steps:
+  - id: promote
+    approval: { roles: [prod-deployer], timeout: 1h }
+  - id: deploy
+    needs: [promote]
+    run: ["./ops/record.mjs", "deploy", "\${rollout.environment}", "\${change.number}"]
+`;
 
 /** Inside the rule's freeze (a leap day), and two hours from now (past approval.max_age 1h). */
 const LEAP_DAY = new Date('2028-02-29T12:00:00Z');
@@ -74,6 +90,7 @@ describe.each(BACKENDS)('%s: the decision is checked again when the rollout star
         writeFileSync(path.join(policies, 'roles.yaml'), ROLES);
         writeFileSync(path.join(policies, 'rollouts.yaml'), rules(1));
         writeFileSync(path.join(policies, 'workflows/gated.yaml'), GATED);
+        writeFileSync(path.join(policies, 'workflows/gated-deploy.yaml'), GATED_DEPLOY);
         copyFileSync(path.join(FIXTURES, 'policies/workflows/deploy-service.yaml'), path.join(policies, 'workflows/deploy-service.yaml'));
         return { ROLLGATE_POLICY_DIR: policies };
       },
@@ -194,6 +211,30 @@ describe.each(BACKENDS)('%s: the decision is checked again when the rollout star
       writeFileSync(path.join(policies, 'rollouts.yaml'), rules(1));
       await service.reloadPolicy();
     }
+  });
+
+  it('windows_apply: every_step holds the step after an approval gate while a window is closed, and runs it once it opens', async () => {
+    const change = mergedChange(1641, bob, { project: 'payments/batch', votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
+    rest.setChange(change);
+    ssh.push(changeMergedEvent(change));
+    await waitFor('the gate message', () => reviewsOf(1641).find((m) => m.includes('WAITING FOR APPROVAL')));
+    clockAt = LEAP_DAY;
+    try {
+      ssh.push(commentAddedEvent(change, dave, '/rollout approve promote it'));
+      const waiting = await waitFor('the window message', () => reviewsOf(1641).find((m) => m.includes('WAITING FOR A WINDOW')), 30_000);
+      const { id } = await rolloutOf(1641);
+      expect(waiting).toContain(`rollgate: rollout "payments-batch-staging" to staging is WAITING FOR A WINDOW before step deploy (rollout #${id}).`);
+      expect(waiting).toContain('The window is closed: leap-day freeze.');
+      const steps = async () => Object.fromEntries((await db().selectFrom('rollout_steps').select(['step_id', 'status']).where('rollout_id', '=', id).execute()).map((r) => [r.step_id, r.status]));
+      await waitFor('the gate passed', async () => ((await steps()).promote === 'succeeded' ? true : undefined));
+      await new Promise((r) => setTimeout(r, 1500)); // a few polls of the runner: the step stays put
+      expect(await steps()).toEqual({ promote: 'succeeded', deploy: 'pending' });
+      expect(reviewsOf(1641).filter((m) => m.includes('WAITING FOR A WINDOW'))).toHaveLength(1);
+    } finally {
+      clockAt = undefined;
+    }
+    await statusIs(1641, 'succeeded');
+    expect(await waitFor('the finish message', () => reviewsOf(1641).find((m) => m.includes('SUCCEEDED')))).toMatch(/\* deploy: succeeded/);
   });
 
   it('an approval older than approval.max_age when it starts no longer counts: held', async () => {

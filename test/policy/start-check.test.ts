@@ -3,6 +3,8 @@ import type { GerritAccount, GerritChange } from '../../src/gerrit/gerrit-client
 import { decide, type Approver, type CommentApproval } from '../../src/policy/decide.js';
 import { RolloutRuleSchema, type Policy, type RolloutRule } from '../../src/policy/policy-config.js';
 import type { RoleGrant } from '../../src/policy/roles.js';
+import { windowHoldsStep } from '../../src/policy/step-window.js';
+import { WorkflowFileSchema } from '../../src/policy/workflow-config.js';
 import { ApprovalBindingSchema, checkAtStart, freshApprovals, storedBinding, type ApprovalBinding } from '../../src/policy/start-check.js';
 
 /**
@@ -208,5 +210,31 @@ describe('approval.max_age and windows_apply in the policy', () => {
     expect(storedBinding(b)).toEqual(b);
     expect(storedBinding(null)).toBeUndefined();
     expect(storedBinding({ digest: 'x' })).toBeUndefined();
+  });
+});
+
+describe('windowHoldsStep (windows_apply: every_step)', () => {
+  const everyStep = rule({ windows_apply: 'every_step', windows: { deny: [{ cron: '* * * * 6,0', tz: 'UTC', reason: 'weekend freeze' }] } });
+  const atStart = rule({ windows: { deny: [{ cron: '* * * * 6,0', tz: 'UTC', reason: 'weekend freeze' }] } });
+  const workflow = WorkflowFileSchema.parse({
+    name: 'deploy',
+    steps: [
+      { id: 'build', run: ['./build'] },
+      { id: 'promote', needs: ['build'], approval: { roles: ['prod-deployer'], timeout: '1h' } },
+      { id: 'soak', needs: ['promote'], wait: '10m' },
+    ],
+  });
+  const steps = new Map(workflow.steps.map((s) => [s.id, s]));
+  const cases: Array<{ name: string; r: RolloutRule; needs: string[]; at: Date; brokeGlass?: boolean; held: string | undefined }> = [
+    { name: 'after a gate, in a closed window: held', r: everyStep, needs: ['promote'], at: SATURDAY, held: 'weekend freeze' },
+    { name: 'after a wait, in a closed window: held', r: everyStep, needs: ['soak'], at: SATURDAY, held: 'weekend freeze' },
+    { name: 'after a gate, window open: runs', r: everyStep, needs: ['promote'], at: TUESDAY, held: undefined },
+    { name: 'after a run step: windows are not checked', r: everyStep, needs: ['build'], at: SATURDAY, held: undefined },
+    { name: 'windows_apply: start leaves steps alone', r: atStart, needs: ['promote'], at: SATURDAY, held: undefined },
+    { name: 'break glass given for the rollout overrides it', r: everyStep, needs: ['promote'], at: SATURDAY, brokeGlass: true, held: undefined },
+  ];
+  it.each(cases)('$name', (c) => {
+    const reasons = c.brokeGlass ? [{ code: 'break-glass' as const, message: 'closed window overridden (break glass)' }] : [];
+    expect(windowHoldsStep(c.r, { needs: c.needs }, steps, reasons, c.at)).toBe(c.held);
   });
 });
