@@ -100,6 +100,7 @@ export const TEST_TIERS = {
     'test/e2e-gerrit/**/*.test.ts',
     'test/http/web-browser.test.ts',
     'test/http/web-console-browser.test.ts',
+    'test/http/live-output-browser.test.ts',
   ],
 } as const satisfies Record<string, readonly string[]>;
 

@@ -58,7 +58,7 @@ export function createApp(deps: AppDeps): Koa {
     healthRoutes(deps.ready),
     ...(deps.metrics ? [metricsRoutes(deps.metrics)] : []),
     // once people can log in, the rollouts API needs a login too
-    rolloutRoutes(deps.rollouts, { loginRequired: identity !== undefined }),
+    rolloutRoutes(deps.rollouts, { loginRequired: identity !== undefined, output: deps.web.reads.output, logger: deps.logger }),
     rolloutActionRoutes({ decide: deps.actions, loginConfigured: identity !== undefined }),
     ...(identity ? [authRoutes(identity, deps.logger)] : []),
     ...(deps.audit ? [auditRoutes(deps.audit)] : []),

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database, RolloutRow, RolloutStatus, StepRow } from '../db/schema.js';
+import type { Database, RolloutRow, RolloutStatus, StepAttemptRow, StepRow } from '../db/schema.js';
 
 /** What `RolloutReads.list` filters on; every field optional. */
 export interface RolloutListFilter {
@@ -34,6 +34,11 @@ export class RolloutReads {
 
   async steps(rolloutId: number): Promise<StepRow[]> {
     return this.#db.selectFrom('rollout_steps').selectAll().where('rollout_id', '=', rolloutId).orderBy('position').execute();
+  }
+
+  /** Every attempt of every step of a rollout, each step's in order. */
+  async attempts(rolloutId: number): Promise<StepAttemptRow[]> {
+    return this.#db.selectFrom('step_attempts').selectAll().where('rollout_id', '=', rolloutId).orderBy('step_id').orderBy('number').execute();
   }
 
   /**

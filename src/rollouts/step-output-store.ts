@@ -54,6 +54,9 @@ export class StepOutputStore {
    * first, and the id of the rollout's newest chunk (where a live stream picks up; 0 for none).
    */
   async tails(rolloutId: number, maxBytes: number): Promise<{ readonly chunks: OutputChunk[]; readonly lastId: number }> {
+    // the newest id first: a chunk stored meanwhile comes by the stream, not twice
+    const last = await this.#db.selectFrom('step_output').select((eb) => eb.fn.max('id').as('id')).where('rollout_id', '=', rolloutId).executeTakeFirst();
+    const lastId = Number(last?.id ?? 0);
     const chunks = await this.#db
       .selectFrom((db) =>
         db
@@ -61,6 +64,7 @@ export class StepOutputStore {
           .select(['id', 'step_id', 'number', 'offset', 'text'])
           .select(sql<number>`sum(octet_length(text)) over (partition by step_id, number order by id desc)`.as('from_end'))
           .where('rollout_id', '=', rolloutId)
+          .where('id', '<=', lastId)
           .as('o'),
       )
       .select(['id', 'step_id', 'number', 'offset', 'text'])
@@ -68,8 +72,7 @@ export class StepOutputStore {
       .where(sql<boolean>`from_end - octet_length(text) < ${maxBytes}`)
       .orderBy('id')
       .execute();
-    const last = await this.#db.selectFrom('step_output').select((eb) => eb.fn.max('id').as('id')).where('rollout_id', '=', rolloutId).executeTakeFirst();
-    return { chunks, lastId: Number(last?.id ?? 0) };
+    return { chunks, lastId };
   }
 
   /** The whole stored output of one attempt, in order. */

@@ -54,8 +54,8 @@ describe.each(BACKENDS)('%s: the web page in Chromium, logged in through the Ope
       await page.waitForURL((u) => u.pathname === `/rollouts/${id}` && u.searchParams.has('msg'));
       expect(await page.locator('p.flash').textContent()).toContain('alice');
       await page.locator('h1 .badge', { hasText: 'succeeded' }).waitFor({ timeout: 20_000 });
-      expect(await page.locator('li.step[data-step="build"] .badge').textContent()).toBe('succeeded');
-      expect(await page.locator('li.step[data-step="deploy"] .badge').textContent()).toBe('succeeded');
+      expect(await page.locator('li.step[data-step="build"] .step-head .badge').textContent()).toBe('succeeded');
+      expect(await page.locator('li.step[data-step="deploy"] .step-head .badge').textContent()).toBe('succeeded');
       expect(await page.locator('section.decision table.approvers').textContent()).toContain('prod-deployer via sre');
       expect(await page.locator('p.justification').textContent()).toBe('INC-951');
       // settled: nothing left for alice but a rollback

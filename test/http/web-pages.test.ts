@@ -218,7 +218,7 @@ describe.each(BACKENDS)('%s: the web page over HTTP', (backend) => {
 
   it('watches a rollout that is not settled, and shows the ?msg= of an action as text', async () => {
     const { text } = await get(`/rollouts/${ids.held}?msg=${encodeURIComponent(`approved ${XSS}`)}`);
-    expect(text).toContain(`<main data-rollout="${ids.held}" data-status="held" data-live="on">`);
+    expect(text).toContain(`<main data-rollout="${ids.held}" data-status="held" data-live="on" data-output-after="0">`);
     expect(text).toContain('<p class="flash" role="status">approved &lt;script&gt;alert(1)&lt;/script&gt;</p>');
     expect(text).not.toContain(XSS);
   });

@@ -1,11 +1,14 @@
 import type { Router } from '@koa/router';
 import { createRouter } from '../router.js';
 import { z } from 'zod';
-import { ROLLOUT_STATUSES, type RolloutRow, type RolloutStatus, type StepRow } from '../../db/schema.js';
+import { ROLLOUT_STATUSES, type RolloutRow, type RolloutStatus, type StepAttemptRow, type StepRow } from '../../db/schema.js';
 import { BadRequestError, NotFoundError } from '../../errors.js';
 import type { RolloutReads } from '../../rollouts/rollout-reads.js';
 import { requireOperator } from '../../identity/operator-resolver.js';
 import { parseQuery } from '../parse-query.js';
+import type { Logger } from '../../log.js';
+import type { StepOutputStore } from '../../rollouts/step-output-store.js';
+import { outputStream, type OutputStreamOptions } from './output-stream.js';
 
 const ListQuerySchema = z.object({
   status: z.enum(ROLLOUT_STATUSES).optional(),
@@ -35,8 +38,26 @@ export function parseRolloutId(text: string | undefined): number | undefined {
   return id.success ? id.data : undefined;
 }
 
-/** Read-only views of rollouts: their decision, reasons and steps; with `loginRequired`, for logged-in operators only. */
-export function rolloutRoutes(rollouts: RolloutReads, o: { readonly loginRequired: boolean }): Router {
+/** A rollout id from a URL path segment, or a 400 naming what was given. */
+function rolloutIdParam(text: string | undefined): number {
+  const id = parseRolloutId(text);
+  if (id === undefined) throw new BadRequestError(`rollout id must be a positive number, got "${text}"`);
+  return id;
+}
+
+export interface RolloutRouteOptions {
+  readonly loginRequired: boolean;
+  /** Step output as stored while steps ran: the live stream and each attempt's whole output. */
+  readonly output: StepOutputStore;
+  readonly logger: Logger;
+  readonly stream?: OutputStreamOptions;
+}
+
+/**
+ * Read-only views of rollouts: their decision, reasons, steps and every attempt, and the steps'
+ * output (live, and each attempt's whole); with `loginRequired`, for logged-in operators only.
+ */
+export function rolloutRoutes(rollouts: RolloutReads, o: RolloutRouteOptions): Router {
   const router = createRouter({ prefix: '/api/rollouts' });
   if (o.loginRequired) {
     router.use(async (ctx, next) => {
@@ -50,18 +71,32 @@ export function rolloutRoutes(rollouts: RolloutReads, o: { readonly loginRequire
   });
 
   router.get('/:id', async (ctx) => {
-    const id = parseRolloutId(ctx.params.id);
-    if (id === undefined) throw new BadRequestError(`rollout id must be a positive number, got "${ctx.params.id}"`);
+    const id = rolloutIdParam(ctx.params.id);
     const row = await rollouts.get(id);
     if (!row) throw new NotFoundError(`no rollout ${id}`);
-    ctx.body = rolloutView(row, await rollouts.steps(row.id));
+    ctx.body = rolloutView(row, await rollouts.steps(row.id), await rollouts.attempts(row.id));
+  });
+
+  const stream = outputStream(rollouts, o.output, o.logger, o.stream);
+  router.get('/:id/output', (ctx) => stream(ctx, rolloutIdParam(ctx.params.id)));
+
+  router.get('/:id/steps/:step/attempts/:number/output', async (ctx) => {
+    const id = rolloutIdParam(ctx.params.id);
+    const number = IdSchema.safeParse(ctx.params.number);
+    if (!number.success) throw new BadRequestError(`attempt must be a positive number, got "${ctx.params.number}"`);
+    const attempt = (await rollouts.attempts(id)).find((a) => a.step_id === ctx.params.step && a.number === number.data);
+    if (!attempt) throw new NotFoundError(`rollout ${id} has no attempt ${number.data} of step "${ctx.params.step}"`);
+    const chunks = await o.output.attempt({ rolloutId: id, stepId: attempt.step_id, number: attempt.number });
+    const dropped = chunks[0]?.offset ?? 0;
+    ctx.type = 'text/plain; charset=utf-8';
+    ctx.body = (dropped > 0 ? `[the first ${dropped} bytes of this output were not kept]\n` : '') + chunks.map((c) => c.text).join('');
   });
 
   return router;
 }
 
-/** A rollout as the API shows it; with `steps` for the detail view. */
-export function rolloutView(r: RolloutRow, steps?: readonly StepRow[]) {
+/** A rollout as the API shows it; with `steps` (and each one's attempts) for the detail view. */
+export function rolloutView(r: RolloutRow, steps?: readonly StepRow[], attempts: readonly StepAttemptRow[] = []) {
   return {
     id: r.id,
     rule: r.rule,
@@ -94,6 +129,19 @@ export function rolloutView(r: RolloutRow, steps?: readonly StepRow[]) {
             error: s.error,
             httpStatus: s.http_status,
             note: s.note,
+            attemptLog: attempts
+              .filter((a) => a.step_id === s.step_id)
+              .map((a) => ({
+                number: a.number,
+                attempt: a.attempt,
+                status: a.status,
+                worker: a.worker,
+                startedAt: a.started_at,
+                finishedAt: a.finished_at,
+                exitCode: a.exit_code,
+                httpStatus: a.http_status,
+                error: a.error,
+              })),
           })),
         }
       : {}),

@@ -7,7 +7,9 @@
  * Keeps a rollout page current: while the rollout is not settled, asks `GET /api/rollouts/:id`
  * every second and reloads when its status or a step's status or attempts differ from what the
  * page shows, or when the session ended. It never reloads under someone typing a justification;
- * it says so instead.
+ * it says so instead. Step output streams in from `GET /api/rollouts/:id/output` (server-sent
+ * events, starting after the newest chunk the page was drawn with; the browser resumes after the
+ * last chunk it got when the connection drops) and is appended to its attempt's output.
  */
 export const LIVE_JS = `'use strict';
 (function () {
@@ -27,6 +29,26 @@ export const LIVE_JS = `'use strict';
   function typing() {
     return Array.prototype.some.call(document.querySelectorAll('input[name=justification]'), function (i) { return i.value !== ''; });
   }
+  function changed() {
+    if (!typing()) return location.reload();
+    document.querySelector('.live-note').hidden = false;
+  }
+  var after = main.getAttribute('data-output-after');
+  if (after !== null && window.EventSource) {
+    var source = new EventSource('/api/rollouts/' + encodeURIComponent(id) + '/output?after=' + encodeURIComponent(after));
+    source.addEventListener('output', function (e) {
+      var c = JSON.parse(e.data);
+      var pre = main.querySelector('pre[data-output="' + CSS.escape(c.step + '#' + c.attempt) + '"]');
+      // an attempt that started after the page was drawn: the page drawn again shows it
+      if (!pre) return void changed();
+      var atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+      pre.appendChild(document.createTextNode(c.text));
+      // a page left open on a chatty step keeps only the newest output
+      if (pre.textContent.length > 262144) pre.textContent = pre.textContent.slice(-196608);
+      if (atEnd) pre.scrollTop = pre.scrollHeight;
+    });
+    source.addEventListener('end', function () { source.close(); });
+  }
   function poll() {
     fetch('/api/rollouts/' + encodeURIComponent(id), { headers: { accept: 'application/json' }, cache: 'no-store', credentials: 'same-origin' })
       .then(function (res) {
@@ -36,10 +58,7 @@ export const LIVE_JS = `'use strict';
       })
       .then(function (r) {
         if (r === undefined) return;
-        if (r && differs(r)) {
-          if (!typing()) return location.reload();
-          document.querySelector('.live-note').hidden = false;
-        }
+        if (r && differs(r)) changed();
         setTimeout(poll, 1000);
       }, function () { setTimeout(poll, 1000); });
   }
@@ -108,6 +127,9 @@ li.step dt { color: var(--muted); }
 li.step dd { margin: 0; }
 li.step .note, li.step .error { font-size: .88em; margin: .3rem 0 0; overflow-wrap: anywhere; }
 li.step .error { color: var(--bad); }
+ol.attempts { list-style: none; margin: .3rem 0 0; padding: 0; }
+li.attempt summary { cursor: pointer; font-size: .88em; }
+li.attempt summary .facts { color: var(--muted); overflow-wrap: anywhere; }
 details pre { max-height: 18rem; overflow: auto; background: #1d2330; color: #e8eaf0; padding: .5rem; border-radius: .3rem; font-size: .82em; white-space: pre-wrap; overflow-wrap: anywhere; }
 ol.decisions { padding-left: 1.2rem; }
 ol.decisions > li { margin-bottom: .6rem; }

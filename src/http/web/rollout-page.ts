@@ -8,6 +8,7 @@ import { age, badge, changeLink, person, shortRevision } from './format.js';
 import { html, type Html } from './html.js';
 import { page, type Viewer } from './layout.js';
 import { stepDag } from './step-dag.js';
+import type { AttemptsView } from './step-attempts.js';
 import { stepGraph } from './step-graph.js';
 import { stepTimeline } from './step-timeline.js';
 
@@ -15,6 +16,8 @@ export interface RolloutPageInput {
   readonly viewer: Viewer;
   readonly rollout: RolloutRow;
   readonly steps: readonly StepRow[];
+  /** Every attempt of the steps, the newest part of each one's stored output, and the id of the newest chunk (the live stream goes on from there). */
+  readonly attempts: AttemptsView & { readonly lastChunkId: number };
   /** Owner, uploader and submitter of the change, as rollgate recorded them; undefined when unknown. */
   readonly people: RolloutPeople | undefined;
   /** The decisions recorded for this rollout, oldest first. */
@@ -73,7 +76,7 @@ ${actionForms(p)}
 <h2>Steps</h2>
 ${stepGraph(steps, p.workflow)}
 <h3>Step details</h3>
-${stepDag(steps, p.workflow)}
+${stepDag(steps, p.workflow, p.attempts)}
 </section>
 <section class="timeline">
 <h2>Timeline</h2>
@@ -88,7 +91,7 @@ ${p.decisions.length === 0 ? html`<p class="empty">No decision recorded for this
     viewer: p.viewer,
     body,
     // an ended rollout does not change by itself: the page stops watching it
-    mainData: { rollout: String(r.id), status: r.status, ...(ENDED_STATUSES.has(r.status) ? {} : { live: 'on' }) },
+    mainData: { rollout: String(r.id), status: r.status, ...(ENDED_STATUSES.has(r.status) ? {} : { live: 'on', 'output-after': String(p.attempts.lastChunkId) }) },
   });
 }
 

@@ -2,6 +2,7 @@ import type { StepRow } from '../../db/schema.js';
 import type { WorkflowDefinition } from '../../policy/workflow-config.js';
 import { badge, duration } from './format.js';
 import { html, type Html } from './html.js';
+import { stepAttempts, type AttemptsView } from './step-attempts.js';
 
 /** A step's place in the picture: its row (the state) and what it needs (from the workflow). */
 interface PlacedStep {
@@ -15,14 +16,15 @@ interface PlacedStep {
  * The state is the database's (`rollout_steps`); `needs` come from the workflow in the policy.
  * Undo and rollback steps, which run only when the rollout rolls back, follow in their own lane.
  */
-export function stepDag(rows: readonly StepRow[], workflow: WorkflowDefinition | undefined): Html {
+export function stepDag(rows: readonly StepRow[], workflow: WorkflowDefinition | undefined, attempts?: AttemptsView): Html {
+  const card = (s: PlacedStep) => stepCard(s, attempts);
   const isRollback = (id: string) => id.startsWith('undo:') || id.startsWith('rollback:');
   const forward = rows.filter((r) => !isRollback(r.step_id)).map((row) => ({ row, needs: workflow?.steps.find((s) => s.id === row.step_id)?.needs ?? [] }));
   const rollback = rows.filter((r) => isRollback(r.step_id));
   if (rows.length === 0) return html`<p class="empty">No steps planned.</p>`;
-  const columns = layers(forward).map((layer, i) => html`<li class="layer"><h3>${i === 0 ? 'start' : `then`}</h3><ol class="steps">${layer.map(stepCard)}</ol></li>`);
+  const columns = layers(forward).map((layer, i) => html`<li class="layer"><h3>${i === 0 ? 'start' : `then`}</h3><ol class="steps">${layer.map(card)}</ol></li>`);
   return html`<ol class="dag">${columns}</ol>
-${rollback.length > 0 ? html`<h3>Rollback</h3><ol class="dag rollback"><li class="layer"><ol class="steps">${rollback.map((row) => stepCard({ row, needs: [] }))}</ol></li></ol>` : ''}`;
+${rollback.length > 0 ? html`<h3>Rollback</h3><ol class="dag rollback"><li class="layer"><ol class="steps">${rollback.map((row) => card({ row, needs: [] }))}</ol></li></ol>` : ''}`;
 }
 
 /** Groups steps by depth: 0 for steps that need nothing, else one more than the deepest need. */
@@ -43,7 +45,7 @@ function layers(steps: readonly PlacedStep[]): PlacedStep[][] {
   return out.filter((layer) => layer !== undefined);
 }
 
-function stepCard({ row, needs }: PlacedStep): Html {
+function stepCard({ row, needs }: PlacedStep, attempts: AttemptsView | undefined): Html {
   const facts: Array<readonly [string, string | number | null]> = [
     ['needs', needs.length > 0 ? needs.join(', ') : null],
     ['attempts', row.attempts],
@@ -56,6 +58,6 @@ function stepCard({ row, needs }: PlacedStep): Html {
 <dl>${facts.map(([k, v]) => v !== null && html`<dt>${k}</dt><dd>${v}</dd>`)}</dl>
 ${row.note ? html`<p class="note">${row.note}</p>` : ''}
 ${row.error ? html`<p class="error">${row.error}</p>` : ''}
-${row.output_tail ? html`<details${row.status === 'failed' ? html` open` : ''}><summary>output</summary><pre>${row.output_tail}</pre></details>` : ''}
+${stepAttempts(row, attempts)}
 </li>`;
 }

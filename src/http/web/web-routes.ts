@@ -41,6 +41,9 @@ export interface WebDeps {
   readonly loginRequired: boolean;
 }
 
+/** Output shown per attempt on the rollout page (its newest part; the whole is a link away). */
+const PAGE_OUTPUT_BYTES = 64 * 1024;
+
 const TITLES: Readonly<Record<number, string>> = { 400: 'Bad request', 401: 'Log in', 403: 'Not allowed', 404: 'Not found' };
 
 /**
@@ -146,6 +149,7 @@ export function webRoutes(deps: WebDeps): Router {
     const viewer = viewerOf(ctx);
     const policy = deps.policy();
     const steps = await deps.rollouts.steps(rollout.id);
+    const output = await deps.reads.output.tails(rollout.id, PAGE_OUTPUT_BYTES);
     const decisions = (await deps.decisions.forChange(rollout.project, rollout.change_number)).filter((d) => d.rollout_id === rollout.id);
     const msg = typeof ctx.query.msg === 'string' && ctx.query.msg !== '' ? ctx.query.msg.slice(0, 2000) : undefined;
     send(
@@ -154,6 +158,7 @@ export function webRoutes(deps: WebDeps): Router {
         viewer,
         rollout,
         steps,
+        attempts: { rolloutId: rollout.id, attempts: await deps.rollouts.attempts(rollout.id), chunks: output.chunks, lastChunkId: output.lastId },
         people: await deps.reads.people.of(rollout),
         decisions,
         workflow: policy.workflows[rollout.workflow],
