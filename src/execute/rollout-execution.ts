@@ -14,7 +14,7 @@ import { StepRunner, type StepClaim, type StopReason } from './step-runner.js';
 import { WakeUp } from '../wake-up.js';
 import { stepKind, type WorkflowDefinition } from '../policy/workflow-config.js';
 import type { Reason } from '../policy/decide.js';
-import { windowHoldsStep } from '../policy/step-window.js';
+import { staleGateApprovals, windowHoldsStep } from '../policy/step-window.js';
 
 /** What a claim needs of the runner that took it. */
 export interface ExecutionHost {
@@ -252,7 +252,9 @@ export class Execution implements StepClaim {
       // a step a closed window holds back (windows_apply: every_step) is left pending; the loop looks again
       const startable = async () => {
         for (const candidate of readySteps(steps, status, running.size, workflow.max_parallel)) {
-          if (candidate.as === 'gate' || !(await this.#heldByWindow(candidate.step, byId))) return candidate;
+          if (candidate.as === 'gate') return candidate;
+          if (await this.#reopenedStaleGates(candidate.step, byId, status, gateDeadline)) continue;
+          if (!(await this.#heldByWindow(candidate.step, byId))) return candidate;
         }
         return undefined;
       };
@@ -317,6 +319,34 @@ export class Execution implements StepClaim {
         }
       }
     }
+  }
+
+  /**
+   * Opens again the gates before `step` whose approval is older than their `approval.max_age`
+   * (the step was held back meanwhile, e.g. by a window): they wait for a new approval, and the
+   * change is told. Returns whether any was opened (the step then waits).
+   */
+  async #reopenedStaleGates(
+    step: WorkflowDefinition['steps'][number],
+    byId: ReadonlyMap<string, WorkflowDefinition['steps'][number]>,
+    status: Map<string, StepStatus>,
+    gateDeadline: Map<string, number>,
+  ): Promise<boolean> {
+    if (!step.needs.some((id) => byId.get(id)?.approval?.max_age !== undefined)) return false;
+    const passedAt = new Map((await this.#d.reads.steps(this.#rollout.id)).map((r) => [r.step_id, r.status === 'succeeded' ? r.finished_at : null]));
+    const stale = staleGateApprovals(step, byId, passedAt, this.#d.now?.() ?? new Date());
+    for (const { gate, maxAge } of stale) {
+      const approval = byId.get(gate)!.approval!;
+      const note = `the approval is older than max_age ${maxAge}: waiting again for approval by ${approval.roles.join(' or ')}`;
+      const reopened = await this.#d.leases.reopenGate(this.#rollout.id, gate, this.#d.workerId, parseDuration(approval.timeout)!, note);
+      if (!reopened) continue;
+      status.set(gate, 'waiting');
+      gateDeadline.set(gate, reopened.deadline.getTime());
+      this.#log.info({ gate, maxAge }, 'gate approval too old: the gate waits again');
+      await this.#d.messages.gateAgain(this.#rollout, gate, approval.roles, maxAge, reopened.deadline);
+      this.#d.onReport();
+    }
+    return stale.length > 0;
   }
 
   /** Whether the rule's windows hold this step back now; says so on the change once per step. */

@@ -13,6 +13,7 @@ import {
   REVIEW_TAG,
   startedMessage,
   startRefusedMessage,
+  gateAgainMessage,
   windowWaitMessage,
   supersededMessage,
   type PolicyCheckReport,
@@ -71,6 +72,11 @@ export class ChangeMessages {
 
   async atGate(rollout: RolloutRow, stepId: string, roles: readonly string[], deadline: Date): Promise<void> {
     await this.#aboutRollout(rollout, phaseKey(rollout, `gate:${stepId}`), gateMessage(this.summary(rollout), stepId, roles, deadline));
+  }
+
+  /** A passed gate opened again because its approval grew older than `max_age`; keyed by the new deadline, so each reopening says so once. */
+  async gateAgain(rollout: RolloutRow, stepId: string, roles: readonly string[], maxAge: string, deadline: Date): Promise<void> {
+    await this.#aboutRollout(rollout, phaseKey(rollout, `gate:${stepId}:again:${deadline.toISOString()}`), gateAgainMessage(this.summary(rollout), stepId, roles, maxAge, deadline));
   }
 
   /** A closed window holds back a step after a gate or a wait (`windows_apply: every_step`); once per run and step. */

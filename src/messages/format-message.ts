@@ -192,6 +192,17 @@ export function gateMessage(r: RolloutSummary, stepId: string, roles: readonly s
   ]);
 }
 
+/** A passed gate's approval grew older than its `approval.max_age` before the next step started: it is asked for again. */
+export function gateAgainMessage(r: RolloutSummary, stepId: string, roles: readonly string[], maxAge: string, deadline: Date): string {
+  return fit([
+    `rollgate: rollout "${r.rule}" to ${r.environment} is WAITING FOR APPROVAL AGAIN at step ${stepId} (rollout #${r.id}).`,
+    `The approval given at this gate is older than its max_age ${maxAge}, and the next step had not started: it no longer counts.`,
+    `Someone with the role ${roles.join(' or ')} may let it go on by commenting on its own line:\n  /rollout approve <justification>`,
+    `Without an approval by ${deadline.toISOString()} the step fails and the rollout rolls back.`,
+    link(r),
+  ]);
+}
+
 /** A rule with `windows_apply: every_step` holds back the step after a gate or a wait while a window is closed. */
 export function windowWaitMessage(r: RolloutSummary, stepId: string, reason: string): string {
   return fit([

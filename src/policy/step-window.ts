@@ -1,7 +1,13 @@
+import { parseDuration } from '../duration.js';
 import type { Reason } from './decide.js';
 import type { RolloutRule } from './policy-config.js';
 import { closedWindow } from './windows.js';
 import { stepKind, type StepDefinition } from './workflow-config.js';
+
+/**
+ * What may hold back a step that follows an approval gate or a wait, apart from its needs: a
+ * closed window (`windows_apply: every_step`) and a gate approval past its `max_age`.
+ */
 
 /**
  * Why a rule with `windows_apply: every_step` holds a step back at `at`: the step follows an
@@ -24,4 +30,22 @@ export function windowHoldsStep(
   if (!afterGateOrWait) return undefined;
   if (decisionReasons.some((r) => r.code === 'break-glass')) return undefined;
   return closedWindow(rule.windows, at)?.reason;
+}
+
+/**
+ * The approval gates `step` needs whose approval is older than the gate's `approval.max_age` at
+ * `at` (from when each was passed): they must be approved again before the step starts.
+ */
+export function staleGateApprovals(
+  step: Pick<StepDefinition, 'needs'>,
+  stepsById: ReadonlyMap<string, Pick<StepDefinition, 'approval'>>,
+  passedAt: ReadonlyMap<string, Date | null>,
+  at: Date,
+): Array<{ readonly gate: string; readonly maxAge: string }> {
+  return step.needs.flatMap((id) => {
+    const maxAge = stepsById.get(id)?.approval?.max_age;
+    const passed = passedAt.get(id);
+    if (maxAge === undefined || !passed) return [];
+    return at.getTime() - passed.getTime() > parseDuration(maxAge)! ? [{ gate: id, maxAge }] : [];
+  });
 }

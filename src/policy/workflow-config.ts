@@ -31,6 +31,8 @@ const HttpSchema = z.strictObject({
 const ApprovalSchema = z.strictObject({
   roles: z.array(name).min(1),
   timeout: duration.default('24h'),
+  /** How old the gate's approval may be when the step after it starts (`1h`); an older one is asked for again. */
+  max_age: duration.optional(),
 });
 
 /**

@@ -151,6 +151,23 @@ export class RolloutLeaseStore {
     });
   }
 
+  /**
+   * Opens a passed approval gate again: its approval is older than the gate's `max_age` and the
+   * step after it has not started. It waits afresh, with a new deadline, for a new approval.
+   */
+  async reopenGate(rolloutId: number, stepId: string, workerId: string, timeoutMs: number, note: string): Promise<{ deadline: Date } | undefined> {
+    const row = await this.#db
+      .updateTable('rollout_steps')
+      .set({ status: 'waiting', note, finished_at: null, duration_ms: null, started_at: sql`now()`, deadline_at: sql`now() + ${`${timeoutMs} milliseconds`}::interval` })
+      .where('rollout_id', '=', rolloutId)
+      .where('step_id', '=', stepId)
+      .where('status', '=', 'succeeded')
+      .where(({ exists, selectFrom }) => exists(selectFrom('rollouts').select('id').where('id', '=', rolloutId).where('claimed_by', '=', workerId).where('status', '=', 'running')))
+      .returning('deadline_at')
+      .executeTakeFirst();
+    return row?.deadline_at ? { deadline: row.deadline_at } : undefined;
+  }
+
   /** Moves a rollout to its rollback phase and records the rollback plan as pending steps. */
   async startRollback(id: number, workerId: string, plan: ReadonlyArray<{ stepId: string; kind: string; note: string | null }>, outcome: string | null): Promise<boolean> {
     return this.#db.transaction().execute(async (trx) => {

@@ -49,12 +49,21 @@ const rules = (apiApprovers: number) => `rollouts:
     windows_apply: every_step
     windows:
       deny: [{ cron: "* * 29 2 *", tz: UTC, reason: leap-day freeze }]
+  - name: payments-jobs-qa
+    match: { project: payments/jobs, branch: main }
+    workflow: gated-aged
+    environment: qa
+    approval: { roles: [prod-deployer] }
+    windows_apply: every_step
+    windows:
+      deny: [{ cron: "* * 29 2 *", tz: UTC, reason: leap-day freeze }]
 `;
 const GATED = 'name: gated\nsteps:\n  - id: hold-environment\n    approval: { roles: [prod-deployer], timeout: 1h }\n';
-const GATED_DEPLOY = `name: gated-deploy
+/** A gate, then a deploy step; `gateExtra` adds to the gate's approval (a max_age). */
+const gatedDeploy = (name: string, gateExtra = '') => `name: ${name}
 steps:
   - id: promote
-    approval: { roles: [prod-deployer], timeout: 1h }
+    approval: { roles: [prod-deployer], timeout: 1h${gateExtra} }
   - id: deploy
     needs: [promote]
     run: ["./ops/record.mjs", "deploy", "\${rollout.environment}", "\${change.number}"]
@@ -90,7 +99,8 @@ describe.each(BACKENDS)('%s: the decision is checked again when the rollout star
         writeFileSync(path.join(policies, 'roles.yaml'), ROLES);
         writeFileSync(path.join(policies, 'rollouts.yaml'), rules(1));
         writeFileSync(path.join(policies, 'workflows/gated.yaml'), GATED);
-        writeFileSync(path.join(policies, 'workflows/gated-deploy.yaml'), GATED_DEPLOY);
+        writeFileSync(path.join(policies, 'workflows/gated-deploy.yaml'), gatedDeploy('gated-deploy'));
+        writeFileSync(path.join(policies, 'workflows/gated-aged.yaml'), gatedDeploy('gated-aged', ', max_age: 1h'));
         copyFileSync(path.join(FIXTURES, 'policies/workflows/deploy-service.yaml'), path.join(policies, 'workflows/deploy-service.yaml'));
         return { ROLLGATE_POLICY_DIR: policies };
       },
@@ -235,6 +245,30 @@ describe.each(BACKENDS)('%s: the decision is checked again when the rollout star
     }
     await statusIs(1641, 'succeeded');
     expect(await waitFor('the finish message', () => reviewsOf(1641).find((m) => m.includes('SUCCEEDED')))).toMatch(/\* deploy: succeeded/);
+  });
+
+  it('a gate approval older than the gate\'s max_age before the next step starts is asked for again', async () => {
+    const change = mergedChange(1651, bob, { project: 'payments/jobs', votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
+    rest.setChange(change);
+    ssh.push(changeMergedEvent(change));
+    await waitFor('the gate message', () => reviewsOf(1651).find((m) => m.includes('WAITING FOR APPROVAL at step promote')));
+    // the freeze holds the deploy step past the gate's max_age (the clock is on the leap day)
+    clockAt = LEAP_DAY;
+    try {
+      ssh.push(commentAddedEvent(change, dave, '/rollout approve promote it'));
+      const again = await waitFor('the gate asked again', () => reviewsOf(1651).find((m) => m.includes('WAITING FOR APPROVAL AGAIN')), 30_000);
+      expect(again).toContain('at step promote');
+      expect(again).toContain('The approval given at this gate is older than its max_age 1h, and the next step had not started: it no longer counts.');
+      await statusIs(1651, 'waiting');
+      const { id } = await rolloutOf(1651);
+      const promote = await db().selectFrom('rollout_steps').select(['status', 'note']).where('rollout_id', '=', id).where('step_id', '=', 'promote').executeTakeFirstOrThrow();
+      expect(promote).toEqual({ status: 'waiting', note: 'the approval is older than max_age 1h: waiting again for approval by prod-deployer' });
+    } finally {
+      clockAt = undefined;
+    }
+    // a fresh approval, with the window open: the step runs
+    ssh.push(commentAddedEvent(change, dave, '/rollout approve still fine'));
+    await statusIs(1651, 'succeeded');
   });
 
   it('an approval older than approval.max_age when it starts no longer counts: held', async () => {

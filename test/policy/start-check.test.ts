@@ -3,7 +3,7 @@ import type { GerritAccount, GerritChange } from '../../src/gerrit/gerrit-client
 import { decide, type Approver, type CommentApproval } from '../../src/policy/decide.js';
 import { RolloutRuleSchema, type Policy, type RolloutRule } from '../../src/policy/policy-config.js';
 import type { RoleGrant } from '../../src/policy/roles.js';
-import { windowHoldsStep } from '../../src/policy/step-window.js';
+import { staleGateApprovals, windowHoldsStep } from '../../src/policy/step-window.js';
 import { WorkflowFileSchema } from '../../src/policy/workflow-config.js';
 import { ApprovalBindingSchema, checkAtStart, freshApprovals, storedBinding, type ApprovalBinding } from '../../src/policy/start-check.js';
 
@@ -236,5 +236,32 @@ describe('windowHoldsStep (windows_apply: every_step)', () => {
   it.each(cases)('$name', (c) => {
     const reasons = c.brokeGlass ? [{ code: 'break-glass' as const, message: 'closed window overridden (break glass)' }] : [];
     expect(windowHoldsStep(c.r, { needs: c.needs }, steps, reasons, c.at)).toBe(c.held);
+  });
+});
+
+describe('staleGateApprovals (approval.max_age on a gate)', () => {
+  const workflow = WorkflowFileSchema.parse({
+    name: 'deploy',
+    steps: [
+      { id: 'promote', approval: { roles: ['prod-deployer'], timeout: '1h', max_age: '30m' } },
+      { id: 'ack', approval: { roles: ['prod-deployer'] } },
+      { id: 'full', needs: ['promote', 'ack'], run: ['./deploy'] },
+    ],
+  });
+  const steps = new Map(workflow.steps.map((s) => [s.id, s]));
+  const passed = new Date('2026-11-24T10:00:00Z');
+  const cases: Array<{ name: string; at: Date; passedAt: Date | null; stale: string[] }> = [
+    { name: 'passed 20 minutes ago: still counts', at: new Date('2026-11-24T10:20:00Z'), passedAt: passed, stale: [] },
+    { name: 'passed 40 minutes ago: asked for again', at: new Date('2026-11-24T10:40:00Z'), passedAt: passed, stale: ['promote'] },
+    { name: 'not passed yet: nothing to expire', at: new Date('2026-11-24T12:00:00Z'), passedAt: null, stale: [] },
+  ];
+  it.each(cases)('$name', (c) => {
+    const at = new Map<string, Date | null>([['promote', c.passedAt], ['ack', passed]]);
+    expect(staleGateApprovals(steps.get('full')!, steps, at, c.at).map((s) => s.gate)).toEqual(c.stale);
+  });
+
+  it('is checked like the rule field: a wrong max_age on a gate is refused at its field', () => {
+    const bad = WorkflowFileSchema.safeParse({ name: 'w', steps: [{ id: 'g', approval: { roles: ['r'], max_age: 'soon' } }] });
+    expect(bad.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual(['steps.0.approval.max_age: not a duration (e.g. 30s, 10m, 2h)']);
   });
 });
