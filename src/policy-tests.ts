@@ -6,6 +6,7 @@ import type { CommentApproval, DecisionResult } from './policy/decide.js';
 import { evaluateChange, whyIgnored } from './policy/evaluate-change.js';
 import type { Policy } from './policy/policy-config.js';
 import { rolesForGroups, type RoleGrant } from './policy/roles.js';
+import { checkAtStart } from './policy/start-check.js';
 import { readYamlFile } from './read-yaml-file.js';
 
 /**
@@ -29,12 +30,21 @@ import { readYamlFile } from './read-yaml-file.js';
  *     at: 2026-01-05T12:00:00Z     # default: Monday 2026-01-05 12:00 UTC
  *     expect:
  *       payments-api-prod: { outcome: allow, reasons: ["alice (prod-deployer via sre) approved"] }
+ *     start_at: 2026-01-10T12:00:00Z   # optional: when the allowed rollouts start (default: at)
+ *     groups_at_start: { alice: [] }   # optional: memberships changed by then
+ *     expect_at_start:                 # what the check at the start decides, per allowed rule
+ *       payments-api-prod: { outcome: hold, reasons: ["alice no longer has prod-deployer"] }
  * ```
  *
  * `expect` lists every rule that must match, and no other may; `expect: {}` means no rule
  * matches (the merge is ignored). `reasons` are texts that must each appear in some reason.
  */
 const user = z.string().min(1);
+const moment = z.union([z.date(), z.iso.datetime({ offset: true })]).transform((d) => new Date(d));
+const expectations = z.record(
+  z.string().min(1),
+  z.strictObject({ outcome: z.enum(['allow', 'hold', 'deny']), reasons: z.array(z.string().min(1)).default([]) }),
+);
 const TestCaseSchema = z.strictObject({
   name: z.string().min(1),
   change: z.strictObject({
@@ -50,11 +60,16 @@ const TestCaseSchema = z.strictObject({
   votes: z.array(z.strictObject({ user, label: z.string().min(1).default('Code-Review'), value: z.number().int() })).default([]),
   groups: z.record(user, z.array(z.string().min(1))).default({}),
   approvals: z.array(z.strictObject({ user, justification: z.string().min(1) })).default([]),
-  at: z.union([z.date(), z.iso.datetime({ offset: true })]).transform((d) => new Date(d)).optional(),
-  expect: z.record(
-    z.string().min(1),
-    z.strictObject({ outcome: z.enum(['allow', 'hold', 'deny']), reasons: z.array(z.string().min(1)).default([]) }),
-  ),
+  at: moment.optional(),
+  expect: expectations,
+  /** The check when an allowed rollout starts: when (default: `at`), whose groups changed by then, and what it decides. */
+  start_at: moment.optional(),
+  groups_at_start: z.record(user, z.array(z.string().min(1))).default({}),
+  expect_at_start: expectations.optional(),
+}).superRefine((c, ctx) => {
+  // said at the field that is there (with its line), not at the missing one
+  const given = c.start_at !== undefined ? 'start_at' : Object.keys(c.groups_at_start).length > 0 ? 'groups_at_start' : undefined;
+  if (given && c.expect_at_start === undefined) ctx.addIssue({ code: 'custom', path: [given], message: `${given} needs expect_at_start (what the check at the start decides)` });
 });
 const TestFileSchema = z.strictObject({ cases: z.array(TestCaseSchema).min(1) });
 
@@ -135,28 +150,59 @@ export function runCase(policy: Policy, c: PolicyTestCase): string[] {
     votes,
   };
   const commentApprovals: CommentApproval[] = c.approvals.map((a) => ({ account: account(a.user), justification: a.justification }));
-  const rolesByAccount = new Map<number, readonly RoleGrant[]>();
-  for (const [username, id] of ids) {
-    rolesByAccount.set(id, rolesForGroups(policy.roles, (c.groups[username] ?? []).map((g) => ({ id: g, name: g }))));
-  }
-  const decisions = evaluateChange({ policy, change, rolesByAccount, commentApprovals, at: c.at ?? DEFAULT_TEST_TIME });
-
-  const differences: string[] = [];
+  const rolesFrom = (groups: Readonly<Record<string, readonly string[]>>) => {
+    const roles = new Map<number, readonly RoleGrant[]>();
+    for (const [username, id] of ids) roles.set(id, rolesForGroups(policy.roles, (groups[username] ?? []).map((g) => ({ id: g, name: g }))));
+    return roles;
+  };
+  const rolesByAccount = rolesFrom(c.groups);
+  const at = c.at ?? DEFAULT_TEST_TIME;
+  const decisions = evaluateChange({ policy, change, rolesByAccount, commentApprovals, at });
   const got = new Map(decisions.map((d) => [d.rule.name, d.result]));
-  for (const [rule, expected] of Object.entries(c.expect)) {
+  const differences = compare(c.expect, got, () => whyIgnored(policy, change), '');
+  if (c.expect_at_start === undefined) return differences;
+
+  // the allowed rollouts come up for their start: decided again then, as serve's check does
+  const startAt = c.start_at ?? at;
+  const given = commentApprovals.map((a) => ({ ...a, givenAt: at }));
+  const atStart = new Map<string, DecisionResult>();
+  for (const [rule, result] of got) {
+    if (result.outcome !== 'allow') continue;
+    const check = checkAtStart({
+      policy,
+      ruleName: rule,
+      change,
+      rolesByAccount: rolesFrom({ ...c.groups, ...c.groups_at_start }),
+      commentApprovals: given,
+      votesSince: at,
+      at: startAt,
+      decided: { approvers: result.approvers, binding: undefined },
+      binding: undefined,
+    });
+    atStart.set(rule, check.result);
+  }
+  const notStarted = [...got].filter(([, r]) => r.outcome !== 'allow').map(([rule, r]) => `${rule} (${r.outcome} at the merge, so it does not start)`);
+  return [...differences, ...compare(c.expect_at_start, atStart, () => (notStarted.length > 0 ? `allowed at the merge: none of ${notStarted.join(', ')}` : 'no rule allowed it at the merge'), ' at the start')];
+}
+
+/** How decided rules differ from what a case expects of them; `when` names the moment in the texts (` at the start`). */
+function compare(expect: PolicyTestCase['expect'], got: ReadonlyMap<string, DecisionResult>, whyNone: () => string, when: string): string[] {
+  const differences: string[] = [];
+  for (const [rule, expected] of Object.entries(expect)) {
     const result = got.get(rule);
     if (!result) {
-      differences.push(`${rule}: expected ${expected.outcome}, but the rule does not match this change${got.size > 0 ? ` (matching: ${[...got.keys()].join(', ')})` : ` (${whyIgnored(policy, change)})`}`);
+      const which = when === '' ? 'the rule does not match this change' : 'it does not start';
+      differences.push(`${rule}: expected ${expected.outcome}${when}, but ${which}${got.size > 0 ? ` (${when === '' ? 'matching' : 'starting'}: ${[...got.keys()].join(', ')})` : ` (${whyNone()})`}`);
       continue;
     }
     const wrong: string[] = [];
-    if (result.outcome !== expected.outcome) wrong.push(`${rule}: expected ${expected.outcome}, got ${result.outcome}`);
-    for (const text of expected.reasons) if (!result.reasons.some((r) => r.message.includes(text))) wrong.push(`${rule}: no reason contains "${text}"`);
+    if (result.outcome !== expected.outcome) wrong.push(`${rule}: expected ${expected.outcome}${when}, got ${result.outcome}`);
+    for (const text of expected.reasons) if (!result.reasons.some((r) => r.message.includes(text))) wrong.push(`${rule}: no reason${when} contains "${text}"`);
     // the reasons once, after what differs, so the fix is visible
-    if (wrong.length > 0) differences.push(...wrong, reasonList(rule, result));
+    if (wrong.length > 0) differences.push(...wrong, reasonList(`${rule}${when}`, result));
   }
   for (const [rule, result] of got) {
-    if (!(rule in c.expect)) differences.push(`${rule}: matches and decides ${result.outcome}, but the case does not expect this rule`, reasonList(rule, result));
+    if (!(rule in expect)) differences.push(`${rule}: ${when === '' ? 'matches and decides' : 'decides at the start'} ${result.outcome}, but the case does not expect this rule${when}`, reasonList(`${rule}${when}`, result));
   }
   return differences;
 }

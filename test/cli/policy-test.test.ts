@@ -87,6 +87,52 @@ describe('rollgate policy test', () => {
     expect(r.stdout.trim().split('\n').at(-1)).toBe('0 passed, 0 failed, 2 files unreadable (2 files)');
   });
 
+  it('checks the start too: start_at and groups_at_start decide again, and a wrong expectation at the start fails', async () => {
+    const dir = policyWithTests({
+      'start.yaml': `cases:
+  - name: alice still in sre at the start
+    change: { project: payments/api, owner: bob, footers: { Rollout-Justification: ok } }
+    votes: [{ user: alice, value: 2 }]
+    groups: { alice: [sre] }
+    expect: { payments-api-prod: { outcome: allow } }
+    start_at: 2026-01-08T09:00:00Z
+    expect_at_start: { payments-api-prod: { outcome: allow } }
+  - name: wrongly expects alice to count after she left sre
+    change: { project: payments/api, owner: bob, footers: { Rollout-Justification: ok } }
+    votes: [{ user: alice, value: 2 }]
+    groups: { alice: [sre] }
+    expect: { payments-api-prod: { outcome: allow } }
+    groups_at_start: { alice: [developers] }
+    expect_at_start: { payments-api-prod: { outcome: allow } }
+  - name: a held rollout does not start
+    change: { project: payments/api, owner: bob }
+    votes: [{ user: alice, value: 2 }]
+    groups: { alice: [sre] }
+    expect: { payments-api-prod: { outcome: hold } }
+    start_at: 2026-01-08T09:00:00Z
+    expect_at_start: { payments-api-prod: { outcome: allow } }
+  - name: start_at without what to expect
+    change: { project: payments/api, owner: bob }
+    expect: { payments-api-prod: { outcome: hold } }
+    start_at: 2026-01-08T09:00:00Z
+`,
+    });
+    const r = await runCli(['policy', 'test', dir]);
+    expect(r.code).toBe(1);
+    const file = path.join(dir, 'tests', 'start.yaml');
+    // the last case makes the file unreadable; fix it and the others run
+    expect(r.stderr).toContain(`${file}: cases[3].start_at (line 26): start_at needs expect_at_start (what the check at the start decides)`);
+    writeFileSync(file, (await import('node:fs')).readFileSync(file, 'utf8').split('  - name: start_at without')[0]!);
+    const run = await runCli(['policy', 'test', dir]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain(`PASS ${file}: alice still in sre at the start`);
+    expect(run.stdout).toContain(
+      `FAIL ${file}: wrongly expects alice to count after she left sre (cases[1])\n  payments-api-prod: expected allow at the start, got hold\n  payments-api-prod at the start reasons:\n    - alice no longer has prod-deployer (had it via sre when the rollout was decided)`,
+    );
+    expect(run.stdout).toContain(`FAIL ${file}: a held rollout does not start (cases[2])\n  payments-api-prod: expected allow at the start, but it does not start (allowed at the merge: none of payments-api-prod (hold at the merge, so it does not start))`);
+    expect(run.stdout.trim().split('\n').at(-1)).toBe('1 passed, 2 failed (1 file)');
+  });
+
   it('says so when the policy has no tests folder', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'rollgate-policy-test-'));
     cpSync('policies', dir, { recursive: true, filter: (src) => !src.includes(`${path.sep}tests`) });
