@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { StepRow, StepStatus } from '../../src/db/schema.js';
+import type { StepAttemptRow, StepRow, StepStatus } from '../../src/db/schema.js';
 import { layoutStepGraph, stepGraph, type PlacedNode } from '../../src/http/web/step-graph.js';
 import { stepTimeline, timelineBars } from '../../src/http/web/step-timeline.js';
 
@@ -37,6 +37,14 @@ describe('the step graph', () => {
     for (const e of layout.edges) expect(e.points.length).toBeGreaterThanOrEqual(2);
   });
 
+  it('lays the steps out top to bottom for a phone: a step lies below everything it needs', () => {
+    const layout = layoutStepGraph(STEPS, 'TB');
+    const at = new Map(layout.nodes.map((n) => [n.id, n]));
+    for (const s of STEPS) for (const n of s.needs) expect(at.get(s.id)!.y).toBeGreaterThan(at.get(n)!.y + at.get(n)!.height);
+    // two boxes side by side at most: narrow enough for a phone at nearly full size
+    expect(layout.width).toBeLessThan(2 * 190 + 24 + 2 * 12 + 1);
+  });
+
   it('draws no edge for a need the rollout has no step for', () => {
     expect(layoutStepGraph([{ id: 'deploy', needs: ['gone'] }]).edges).toEqual([]);
   });
@@ -44,9 +52,14 @@ describe('the step graph', () => {
   it('renders an SVG that scales to the page: a box per step with id, kind and status, an arrow per need, a waiting gate marked', () => {
     const workflow = { steps: STEPS };
     const rows = STEPS.map((s) => (s.id === 'approve' ? row(s.id, 'waiting', { kind: 'approval' }) : row(s.id, s.id === 'build' ? 'succeeded' : 'pending')));
-    const svg = stepGraph(rows, workflow).toString();
-    expect(svg).toMatch(/^<svg class="step-graph"[^>]* width="100%" viewBox="[-\d. ]+"/);
-    expect(svg).not.toContain('style=');
+    const both = stepGraph(rows, workflow).toString();
+    const [svg = '', narrow = ''] = both.split('\n<svg');
+    expect(svg).toMatch(/^<svg class="step-graph wide"[^>]* width="100%" viewBox="[-\d. ]+"/);
+    expect(both).not.toContain('style=');
+    // the phone's drawing: top to bottom, at its own size, the same boxes and arrows
+    expect(narrow).toMatch(/^ class="step-graph narrow"[^>]* width="\d+" height="\d+" viewBox="[-\d. ]+"/);
+    expect(narrow.match(/<g class="node /g)).toHaveLength(STEPS.length);
+    expect(narrow.match(/<path class="edge" /g)).toHaveLength(NEED_COUNT);
     expect(svg.match(/<g class="node /g)).toHaveLength(STEPS.length);
     expect(svg.match(/<path class="edge" /g)).toHaveLength(NEED_COUNT);
     expect(svg).toContain('data-from="approve" data-to="deploy"');
@@ -65,21 +78,49 @@ describe('the step timeline', () => {
 
   it('puts each started step on one axis from the first start to the last end, a running step reaching now', () => {
     const rows = [row('build', 'succeeded', { started_at: t(0), finished_at: t(10) }), row('deploy', 'running', { started_at: t(10) }), row('verify', 'pending')];
-    const { bars, from, to } = timelineBars(rows, t(20));
+    const { bars, from, to } = timelineBars(rows, [], t(20));
     expect(from).toEqual(t(0));
     expect(to).toEqual(t(20));
     expect(bars).toEqual([
-      { stepId: 'build', start: 0, end: 500, ended: true },
-      { stepId: 'deploy', start: 500, end: 1000, ended: false },
+      { stepId: 'build', attempt: undefined, status: 'succeeded', start: 0, end: 500, ended: true },
+      { stepId: 'deploy', attempt: undefined, status: 'running', start: 500, end: 1000, ended: false },
     ]);
-    const text = stepTimeline(rows, t(20)).toString();
+    const text = stepTimeline(rows, [], t(20)).toString();
     expect(text).toContain('2026-12-06T12:00:00Z</span> → <span class="utc">2026-12-06T12:00:10Z');
     expect(text).toContain('now (running)');
     expect(text.match(/<svg class="bar"/g)).toHaveLength(2);
     expect(text).toMatch(/data-timeline-step="verify"[^]*not started/);
   });
 
+  it('draws every attempt of a retried step as its own bar, coloured by how it ended', () => {
+    const attempt = (number: number, status: StepAttemptRow['status'], start: number, end: number | null): StepAttemptRow => ({
+      rollout_id: 1,
+      step_id: 'deploy',
+      number,
+      attempt: number,
+      kind: 'run',
+      worker: 'w',
+      status,
+      started_at: t(start),
+      finished_at: end === null ? null : t(end),
+      exit_code: null,
+      http_status: null,
+      error: null,
+    });
+    const rows = [row('deploy', 'running', { started_at: t(0), attempts: 2 })];
+    const { bars } = timelineBars(rows, [attempt(1, 'failed', 0, 4), attempt(2, 'running', 6, null)], t(10));
+    expect(bars).toEqual([
+      { stepId: 'deploy', attempt: 1, status: 'failed', start: 0, end: 400, ended: true },
+      { stepId: 'deploy', attempt: 2, status: 'running', start: 600, end: 1000, ended: false },
+    ]);
+    const text = stepTimeline(rows, [attempt(1, 'failed', 0, 4), attempt(2, 'running', 6, null)], t(10)).toString();
+    expect(text).toContain('2 attempts');
+    expect(text).toMatch(/attempt 1 <span class="badge status-failed">failed<\/span> <span class="utc">2026-12-06T12:00:00Z<\/span> → <span class="utc">2026-12-06T12:00:04Z<\/span> \(4.0 s\)/);
+    expect(text).toContain('now (running)');
+    expect(text.match(/<rect x="/g)).toHaveLength(3);
+  });
+
   it('says so when no step has started', () => {
-    expect(stepTimeline([row('build', 'pending')], t(0)).toString()).toContain('No step has started yet.');
+    expect(stepTimeline([row('build', 'pending')], [], t(0)).toString()).toContain('No step has started yet.');
   });
 });

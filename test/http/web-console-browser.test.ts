@@ -140,15 +140,22 @@ describe.each(BACKENDS)('%s: the console pages in Chromium', (backend) => {
     expect(await page.locator('section.change .submitter').textContent()).toBe('alice (Alice Ops)');
     expect(await page.locator('li.step .badge').allTextContents()).toEqual(['not run', 'not run']);
     // the steps drawn as a graph: a box per step, an arrow for deploy's need of build
-    const graph = page.locator('section.steps svg.step-graph');
+    const graph = page.locator('section.steps svg.step-graph.wide');
     expect(await graph.locator('g.node').evaluateAll((g) => g.map((x) => [x.getAttribute('data-node'), x.getAttribute('data-status')]))).toEqual([['build', 'not_run'], ['deploy', 'not_run']]);
     expect(await graph.locator('path.edge').evaluateAll((p) => p.map((x) => `${x.getAttribute('data-from')}->${x.getAttribute('data-to')}`))).toEqual(['build->deploy']);
     expect(await page.locator('section.timeline').textContent()).toContain('No step has started yet.');
     await photograph('console-rollout', { fits: true });
-    // the graph scales with the page: at a phone's width it is no wider than the window
+    // at a phone's width the graph is drawn top to bottom instead: no wider than the window, its text still readable
     await page.setViewportSize({ width: 390, height: 844 });
-    const { right, inner } = await graph.evaluate((svg) => ({ right: svg.getBoundingClientRect().right, inner: window.innerWidth }));
+    expect(await graph.isVisible()).toBe(false);
+    const narrow = page.locator('section.steps svg.step-graph.narrow');
+    const { right, inner, textHeight } = await narrow.evaluate((svg) => ({
+      right: svg.getBoundingClientRect().right,
+      inner: window.innerWidth,
+      textHeight: Math.min(...Array.from(svg.querySelectorAll('text'), (t) => t.getBoundingClientRect().height)),
+    }));
     expect(right, `the graph ends at ${right} px of ${inner}`).toBeLessThanOrEqual(inner);
+    expect(textHeight, 'the smallest text in the graph, in px').toBeGreaterThanOrEqual(12);
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
@@ -160,13 +167,18 @@ describe.each(BACKENDS)('%s: the console pages in Chromium', (backend) => {
     await ran('build', at(90), at(60));
     await ran('deploy', at(60), at(0));
     await page.goto(`${r.url}/rollouts/${ids.deployed}`);
-    expect(await page.locator('svg.step-graph g.node').evaluateAll((g) => g.map((x) => x.getAttribute('data-status')))).toEqual(['succeeded', 'succeeded']);
+    expect(await page.locator('svg.step-graph.wide g.node').evaluateAll((g) => g.map((x) => x.getAttribute('data-status')))).toEqual(['succeeded', 'succeeded']);
     const timeline = page.locator('section.timeline');
     expect(await timeline.locator('li[data-timeline-step="build"] .span').textContent()).toBe(`${at(90).toISOString().replace('.000', '')} → ${at(60).toISOString().replace('.000', '')} (30.0 s)`);
     // build took a third of the 90 s, deploy the rest
     const widths = await timeline.locator('svg.bar').evaluateAll((bars) => bars.map((b) => Math.round(b.querySelectorAll('rect')[1]!.getBoundingClientRect().width / b.getBoundingClientRect().width * 3)));
     expect(widths).toEqual([1, 2]);
     await photograph('console-rollout-ran', { fits: true });
+    // on a phone the step cards stack: each one is whole on the screen, none cut off at the right
+    await page.setViewportSize({ width: 390, height: 844 });
+    const rights = await page.locator('li.step').evaluateAll((cards) => cards.map((c) => c.getBoundingClientRect().right));
+    expect(Math.max(...rights)).toBeLessThanOrEqual(390);
+    await page.setViewportSize({ width: 1280, height: 900 });
   });
 
   it('shows per environment what is deployed, what runs now, and the queue behind it in order', async () => {

@@ -145,8 +145,14 @@ ul.running { margin: .2rem 0; padding-left: 1.2rem; }
 .state-yes { color: var(--ok); font-weight: 600; }
 .state-no { color: var(--bad); font-weight: 600; }
 td pre.head { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; font-size: .82em; }
+svg.step-graph.narrow { display: none; max-width: 100%; height: auto; margin: 0 auto; }
 /* a phone: table rows become cards, so nothing is wider than the screen */
 @media (max-width: 700px) {
+  svg.step-graph.wide { display: none; }
+  svg.step-graph.narrow { display: block; }
+  ol.dag { flex-direction: column; gap: 1.6rem; }
+  ol.dag > li.layer { max-width: none; min-width: 0; }
+  ol.dag > li.layer + li.layer::before { content: "↓"; left: .2rem; top: -1.5rem; }
   main { padding: .6rem .7rem 2rem; }
   header.top { gap: .6rem; padding: .5rem .7rem; }
   header.top .who { margin-left: 0; flex-wrap: wrap; }

@@ -80,7 +80,7 @@ ${stepDag(steps, p.workflow, p.attempts)}
 </section>
 <section class="timeline">
 <h2>Timeline</h2>
-${stepTimeline(steps, p.now)}
+${stepTimeline(steps, p.attempts.attempts, p.now)}
 </section>
 <section class="history">
 <h2>Decision history</h2>

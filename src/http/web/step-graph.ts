@@ -35,14 +35,17 @@ const NODE_WIDTH = 190;
 const NODE_HEIGHT = 62;
 const MARGIN = 12;
 
+/** Which way the steps follow each other: left to right for wide screens, top to bottom for phones. */
+export type GraphDirection = 'LR' | 'TB';
+
 /**
- * Places the steps with dagre (left to right, one rank per dependency depth), so edges cross as
- * little as the layout library can manage. A need the rollout has no step for (the workflow
- * changed since) draws no edge.
+ * Places the steps with dagre (one rank per dependency depth), so edges cross as little as the
+ * layout library can manage. A need the rollout has no step for (the workflow changed since)
+ * draws no edge.
  */
-export function layoutStepGraph(steps: readonly GraphStep[]): GraphLayout {
+export function layoutStepGraph(steps: readonly GraphStep[], direction: GraphDirection = 'LR'): GraphLayout {
   const g = new dagre.graphlib.Graph();
-  g.setGraph({ rankdir: 'LR', nodesep: 24, ranksep: 56, marginx: MARGIN, marginy: MARGIN });
+  g.setGraph({ rankdir: direction, nodesep: 24, ranksep: direction === 'LR' ? 56 : 40, marginx: MARGIN, marginy: MARGIN });
   g.setDefaultEdgeLabel(() => ({}));
   const ids = new Set(steps.map((s) => s.id));
   for (const s of steps) g.setNode(s.id, { width: NODE_WIDTH, height: NODE_HEIGHT });
@@ -69,18 +72,26 @@ const MIN_VIEW_WIDTH = 800;
  * The workflow's steps as an SVG graph: a rounded box per step (id, kind, status, in the badges'
  * colours) and an arrow per `needs`. An approval gate that is waiting is drawn with a thick
  * dashed border and says what it waits for. Rendered on the server; no script, no inline style.
+ * Drawn twice: left to right, scaled to the page's width (`wide`), and top to bottom at its own
+ * size (`narrow`, shrunk only to fit), which the stylesheet shows instead on a phone, where a
+ * wide drawing scaled down would make its text too small to read.
  */
 export function stepGraph(rows: readonly StepRow[], workflow: { readonly steps: readonly GraphStep[] } | undefined): Html {
   if (rows.length === 0) return html``;
   const steps = rows.map((r) => ({ id: r.step_id, needs: workflow?.steps.find((s) => s.id === r.step_id)?.needs ?? [] }));
-  const layout = layoutStepGraph(steps);
   const rowById = new Map(rows.map((r) => [r.step_id, r]));
-  const viewWidth = Math.max(layout.width, MIN_VIEW_WIDTH);
+  return html`${drawing(layoutStepGraph(steps, 'LR'), rowById, 'wide')}
+${drawing(layoutStepGraph(steps, 'TB'), rowById, 'narrow')}`;
+}
+
+function drawing(layout: GraphLayout, rowById: ReadonlyMap<string, StepRow>, fit: 'wide' | 'narrow'): Html {
+  const viewWidth = fit === 'wide' ? Math.max(layout.width, MIN_VIEW_WIDTH) : layout.width;
   const shift = (viewWidth - layout.width) / 2;
   const nodes = layout.nodes.map((n) => node(n, rowById.get(n.id)!));
-  const edges = layout.edges.map((e) => html`<path class="edge" data-from="${e.from}" data-to="${e.to}" d="${pathOf(e.points)}" fill="none" stroke="#5b6476" stroke-width="1.6" marker-end="url(#arrow)"><title>${e.to} needs ${e.from}</title></path>`);
-  return html`<svg class="step-graph" role="img" aria-label="The workflow's steps and what each needs" xmlns="http://www.w3.org/2000/svg" width="100%" viewBox="${-shift} 0 ${viewWidth} ${layout.height}" font-family="system-ui, sans-serif">
-<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0 0L10 5L0 10z" fill="#5b6476"/></marker></defs>
+  const edges = layout.edges.map((e) => html`<path class="edge" data-from="${e.from}" data-to="${e.to}" d="${pathOf(e.points)}" fill="none" stroke="#5b6476" stroke-width="1.6" marker-end="url(#arrow-${fit})"><title>${e.to} needs ${e.from}</title></path>`);
+  const size = fit === 'wide' ? html`width="100%"` : html`width="${Math.ceil(layout.width)}" height="${Math.ceil(layout.height)}"`;
+  return html`<svg class="step-graph ${fit}" role="img" aria-label="The workflow's steps and what each needs" xmlns="http://www.w3.org/2000/svg" ${size} viewBox="${-shift} 0 ${viewWidth} ${layout.height}" font-family="system-ui, sans-serif">
+<defs><marker id="arrow-${fit}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0 0L10 5L0 10z" fill="#5b6476"/></marker></defs>
 <g class="edges">${edges}</g>
 <g class="nodes">${nodes}</g>
 </svg>`;
