@@ -1,10 +1,10 @@
 import type { ApprovalRow, RolloutRow } from '../db/schema.js';
 import type { GerritChange } from '../gerrit/gerrit-client.js';
 import type { CommentApproval, DecisionResult } from '../policy/decide.js';
-import { evaluateChange, votersOf } from '../policy/evaluate-change.js';
+import { votersOf } from '../policy/evaluate-change.js';
 import type { Policy, RolloutRule } from '../policy/policy-config.js';
 import { mergeGrants, type RoleGrant } from '../policy/roles.js';
-import { freshApprovals, type ApprovalBinding } from '../policy/start-check.js';
+import { decideWithFreshApprovals, type ApprovalBinding } from '../policy/start-check.js';
 import { resolveRoles } from '../policy/voter-roles.js';
 import { asCommentApproval } from '../rollouts/approval-store.js';
 import type { ActionDeps } from './action-deps.js';
@@ -63,7 +63,6 @@ export async function decideHeldAgain(
   const commentApprovals = [...now.commentApprovals, ...(added ? [{ ...added.approval, givenAt: at }] : [])];
   const rolesByAccount = now.rolesByAccount;
   if (added) rolesByAccount.set(added.approval.account.accountId, added.grants);
-  const fresh = freshApprovals({ rule, change, commentApprovals, votesSince: rollout.created_at, at });
-  const [decision] = evaluateChange({ policy, change: fresh.change, rolesByAccount, commentApprovals: fresh.commentApprovals, at, onlyRule: rule.name });
-  return { result: decision!.result, rolesByAccount, commentApprovals, at, binding: approvalBinding(policy, rule, rollout.revision, at) };
+  const result = decideWithFreshApprovals({ policy, rule, change, rolesByAccount, commentApprovals, votesSince: rollout.created_at, at });
+  return { result, rolesByAccount, commentApprovals, at, binding: approvalBinding(policy, rule, rollout.revision, at) };
 }

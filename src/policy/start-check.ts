@@ -73,6 +73,27 @@ export function freshApprovals(input: {
   return { change: { ...change, votes }, commentApprovals, expired };
 }
 
+/**
+ * A held rollout's rule decided again at `at` with only the approvals still fresh under
+ * `approval.max_age`; each one that expired is a reason (`approval-expired`), so a hold says why
+ * an approval it had no longer counts. Serve's decisions again and replay's both decide through here.
+ */
+export function decideWithFreshApprovals(input: {
+  readonly policy: Policy;
+  readonly rule: RolloutRule;
+  readonly change: GerritChange;
+  readonly rolesByAccount: ReadonlyMap<number, readonly RoleGrant[]>;
+  readonly commentApprovals: readonly CommentApproval[];
+  readonly votesSince: Date;
+  readonly at: Date;
+}): DecisionResult {
+  const fresh = freshApprovals(input);
+  const [decision] = evaluateChange({ policy: input.policy, change: fresh.change, rolesByAccount: input.rolesByAccount, commentApprovals: fresh.commentApprovals, at: input.at, onlyRule: input.rule.name });
+  const result = decision!.result;
+  if (fresh.expired.length === 0) return result;
+  return { ...result, reasons: [...fresh.expired.map((e) => ({ code: 'approval-expired' as const, message: e.message })), ...result.reasons] };
+}
+
 export interface StartCheckInput {
   /** The policy in use now. */
   readonly policy: Policy;

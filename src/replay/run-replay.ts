@@ -9,6 +9,7 @@ import { evaluateChange, whyIgnored } from '../policy/evaluate-change.js';
 import { needsFiles } from '../policy/match.js';
 import type { Policy, RolloutRule } from '../policy/policy-config.js';
 import type { RoleGrant } from '../policy/roles.js';
+import { decideWithFreshApprovals } from '../policy/start-check.js';
 import { actRequestFor, relationTo, whoMayAct, type ActVerdict } from '../policy/who-may-act.js';
 import { decisionLine, type DecisionLine } from './decision-line.js';
 import { ExecutionSink } from './execution-sink.js';
@@ -68,6 +69,8 @@ export async function runReplay(file: string, options: ReplayOptions): Promise<n
 
   // a dry run has no database to ask which rules of a change are held, so it keeps track here
   const dryHeld = new Map<string, Set<string>>();
+  /** When each change merged in the recording: its votes count from then for approval.max_age. */
+  const mergedAt = new Map<string, Date>();
   const sink = dryRun ? undefined : await ExecutionSink.start(config, policyDir, rest !== undefined);
   try {
     const intake = replayIntake(sink?.events, recording);
@@ -115,6 +118,7 @@ export async function runReplay(file: string, options: ReplayOptions): Promise<n
         if (step.kind === 'merged') {
           if (!decideHere) continue;
           if (!step.filesKnown && needsFiles(policy.rollouts)) change = await withFilesFromRest(change, rest, n, warnedNoFiles);
+          mergedAt.set(keyOf(change), step.at);
           const rolesByAccount = await rolesOf(policy, groups, change, []);
           const decisions = evaluateChange({ policy, change, rolesByAccount, at: step.at });
           if (decisions.length === 0) {
@@ -138,7 +142,7 @@ export async function runReplay(file: string, options: ReplayOptions): Promise<n
           const rule = policy.rollouts.find((r) => r.name === ruleName);
           if (!rule) continue; // left the policy: serve leaves it on hold
           const who = displayName(step.by);
-          const mine: CommentApproval = { account: step.by, justification: step.kind === 'approve' ? step.justification : '' };
+          const mine: CommentApproval = { account: step.by, justification: step.kind === 'approve' ? step.justification : '', givenAt: step.at };
           const counted = replay.approvals(change, ruleName);
           const rolesByAccount = await rolesOf(policy, groups, change, [...counted, mine]);
           // anyone whose approval could not count (no role that helps, their own change where the rule
@@ -150,13 +154,12 @@ export async function runReplay(file: string, options: ReplayOptions): Promise<n
           }
           const commentApprovals = step.kind === 'approve' ? replay.countApproval(change, ruleName, mine) : counted;
           if (!decideHere) continue;
-          const [decision] = evaluateChange({ policy, change, rolesByAccount, commentApprovals, at: step.at, onlyRule: ruleName });
-          if (!decision) continue;
-          const result: DecisionResult =
-            step.kind === 'deny' ? { ...decision.result, outcome: 'deny', reasons: [{ code: 'denied-by-command', message: `denied by ${who}: ${step.reason}` }] } : decision.result;
-          const id = await sink?.redecide(change, decision.rule, result, { rolesByAccount, commentApprovals, at: step.at, actor: step.by.username, replay: { ...recording, line: n } });
+          // decided at this later moment, as serve decides a held rollout again: approvals past approval.max_age no longer count
+          const now = decideWithFreshApprovals({ policy, rule, change, rolesByAccount, commentApprovals, votesSince: mergedAt.get(keyOf(change)) ?? step.at, at: step.at });
+          const result: DecisionResult = step.kind === 'deny' ? { ...now, outcome: 'deny', reasons: [{ code: 'denied-by-command', message: `denied by ${who}: ${step.reason}` }] } : now;
+          const id = await sink?.redecide(change, rule, result, { rolesByAccount, commentApprovals, at: step.at, actor: step.by.username, replay: { ...recording, line: n } });
           if (sink && id === undefined) continue; // no longer held
-          print(decisionLine(change, decision.rule, result, policy, id, sink?.publicUrl));
+          print(decisionLine(change, rule, result, policy, id, sink?.publicUrl));
         }
       }
       await sink?.printFinished();
@@ -182,14 +185,15 @@ export async function runReplay(file: string, options: ReplayOptions): Promise<n
   async function decideOnVote(replay: EventReplay, change: GerritChange, by: GerritAccount, at: Date, line: number): Promise<void> {
     const held = sink ? await sink.held(change) : dryHeld.get(keyOf(change));
     for (const ruleName of held ?? []) {
-      if (!policy.rollouts.some((r) => r.name === ruleName)) continue;
+      const rule = policy.rollouts.find((r) => r.name === ruleName);
+      if (!rule) continue;
       const commentApprovals = replay.approvals(change, ruleName);
       const rolesByAccount = await rolesOf(policy, groups, change, commentApprovals);
-      const [decision] = evaluateChange({ policy, change, rolesByAccount, commentApprovals, at, onlyRule: ruleName });
-      if (!decision || decision.result.outcome !== 'allow') continue;
-      const id = await sink?.redecide(change, decision.rule, decision.result, { rolesByAccount, commentApprovals, at, actor: by.username, replay: { ...recording, line } });
+      const result = decideWithFreshApprovals({ policy, rule, change, rolesByAccount, commentApprovals, votesSince: mergedAt.get(keyOf(change)) ?? at, at });
+      if (result.outcome !== 'allow') continue;
+      const id = await sink?.redecide(change, rule, result, { rolesByAccount, commentApprovals, at, actor: by.username, replay: { ...recording, line } });
       if (sink && id === undefined) continue; // no longer held
-      print(decisionLine(change, decision.rule, decision.result, policy, id, sink?.publicUrl));
+      print(decisionLine(change, rule, result, policy, id, sink?.publicUrl));
     }
   }
 

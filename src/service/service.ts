@@ -90,6 +90,12 @@ export interface ServiceOverrides {
   readonly signal?: AbortSignal;
   /** The clock the check at a rollout's start and the release of window holds read (tests move it into a freeze). */
   readonly clock?: () => Date;
+  /**
+   * false: rollouts start as decided, without the check at the start. `rollgate replay` decides
+   * from the recording (its group file and the events' times), which Gerrit's groups and the clock
+   * now must not overrule; it checks a held rollout at the moment the recording releases it.
+   */
+  readonly checkAtStart?: boolean;
 }
 
 /**
@@ -160,7 +166,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const idp = config.oidc ? new OpenIdProvider(config.oidc) : undefined;
   const clock = overrides.clock ?? (() => new Date());
   // the decision is checked again when a worker starts the rollout, with the same Gerrit reads
-  const startCheck: StartCheckDeps | undefined = gerrit ? { db: database.db, rollouts, decisions, messages, approvals, gerrit, policy, metrics, now: clock } : undefined;
+  const startCheck: StartCheckDeps | undefined = gerrit && overrides.checkAtStart !== false ? { db: database.db, rollouts, decisions, messages, approvals, gerrit, policy, metrics, now: clock } : undefined;
   const execute = new ExecuteStage(
     {
       leases: new RolloutLeaseStore(database.db),
@@ -221,7 +227,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     eventTypes: config.readinessLabel === undefined && config.policyRepo === undefined ? SUBSCRIBED_EVENT_TYPES : [...SUBSCRIBED_EVENT_TYPES, ...OPEN_CHANGE_EVENT_TYPES],
     settleMs: config.settleMs,
     stallMs: config.stallMs,
-    leaderPollMs: config.leaderPollMs,
+    leader: { pollMs: config.leaderPollMs, leaseMs: config.leaderLeaseMs, renewMs: config.leaderRenewMs },
     logger,
     metrics,
     onStored: () => decide?.wake(),

@@ -101,6 +101,43 @@ describe('rollgate replay --dry-run', () => {
     expect(mon!.change).toBe(411);
   });
 
+  it('decides a held rollout again at the later moment it is approved: a vote older than approval.max_age no longer counts then', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'rollgate-replay-policy-'));
+    mkdirSync(path.join(dir, 'workflows'));
+    writeFileSync(path.join(dir, 'roles.yaml'), readFileSync(path.join(POLICIES, 'roles.yaml')));
+    writeFileSync(path.join(dir, 'workflows', 'deploy-service.yaml'), readFileSync(path.join(POLICIES, 'workflows', 'deploy-service.yaml')));
+    writeFileSync(
+      path.join(dir, 'rollouts.yaml'),
+      readFileSync(path.join(POLICIES, 'rollouts.yaml'), 'utf8').replace('min_approvers: 1', 'min_approvers: 2\n      max_age: 1h'),
+    );
+    const groups = path.join(dir, 'groups.yaml');
+    writeFileSync(groups, 'groups:\n  sre: [alice, erin]\n  developers: [bob]\n');
+    const erin: DoubleAccount = { _account_id: 1000005, username: 'erin', name: 'Erin SRE', email: 'erin@example.com' };
+    const merged = Date.parse('2025-11-24T10:00:00Z') / 1000;
+    const soon = mergedChange(450, bob, { commitMessage: 'x\n\nRollout-Justification: y\n' });
+    const late = mergedChange(451, bob, { commitMessage: 'x\n\nRollout-Justification: y\n' });
+    const file = path.join(dir, 'events.jsonl');
+    const events = [
+      voteEvent(soon, alice, 2, merged - 60),
+      { ...changeMergedEvent(soon), eventCreatedOn: merged },
+      { ...commentAddedEvent(soon, erin, '/rollout approve second pair of eyes'), eventCreatedOn: merged + 30 * 60 },
+      voteEvent(late, alice, 2, merged - 60),
+      { ...changeMergedEvent(late), eventCreatedOn: merged },
+      { ...commentAddedEvent(late, erin, '/rollout approve second pair of eyes'), eventCreatedOn: merged + 2 * 3600 },
+    ];
+    writeFileSync(file, events.map((e) => JSON.stringify(e)).join('\n'));
+    const out = await runCli(['replay', file, '--dry-run', '--policies', dir, '--groups', groups]);
+    expect(out.code).toBe(0);
+    const lines = jsonLines(out.stdout);
+    expect(lines.map((l) => [l.change, l.decision])).toEqual([
+      [450, 'hold'],
+      [450, 'allow'],
+      [451, 'hold'],
+      [451, 'hold'],
+    ]);
+    expect(lines[3]!.reasons).toContain("alice's Code-Review +2 is older than approval.max_age 1h (counted since 2025-11-24T10:00:00.000Z): it no longer counts");
+  });
+
   it('replays /rollout deny from a role holder as a deny decision, refuses it from anyone else, and says why a footer selects no rule', async () => {
     const held = mergedChange(440, bob, { commitMessage: 'Mine\n\nRollout-Justification: trust me\n' });
     const typo = mergedChange(441, bob, { commitMessage: 'Typo\n\nRollout: payments-api-prd\n' });
