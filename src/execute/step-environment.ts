@@ -34,9 +34,13 @@ export function idempotencyKey(rolloutId: number, stepId: string): string {
   return `rollgate-${rolloutId}-${stepId}`;
 }
 
-/** rollgate's own variables in a step's environment. */
-export function stepEnv(rollout: RolloutRow, stepId: string, key: string, attempt: number): Record<string, string> {
+/**
+ * rollgate's own variables in a step's environment; `resumed` marks an attempt that re-runs the
+ * step after its worker died or stopped while it ran (the earlier attempt may have done the work).
+ */
+export function stepEnv(rollout: RolloutRow, stepId: string, key: string, attempt: number, resumed = false): Record<string, string> {
   return {
+    ...(resumed ? { ROLLGATE_RESUMED: '1' } : {}),
     ROLLGATE_ROLLOUT_ID: String(rollout.id),
     ROLLGATE_STEP_ID: stepId,
     ROLLGATE_IDEMPOTENCY_KEY: key,

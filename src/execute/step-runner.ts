@@ -88,9 +88,13 @@ export class StepRunner {
     const worker = this.#d.workerId;
     const key = idempotencyKey(id, stepId);
     const log = this.#claim.log.child({ step: stepId });
-    // left running by a worker that died: what it started may still run, and must not overlap this run
-    const orphanNote = row.status === 'running' && row.process_group !== null ? await this.#stopOrphan(row, log) : undefined;
-    const note = orphanNote !== undefined ? { note: orphanNote } : {};
+    // left running by a worker that died or stopped: this is a re-run after a takeover
+    const resumed = row.status === 'running';
+    // what the dead worker started may still run, and must not overlap this run
+    const orphanNote = resumed && row.process_group !== null ? await this.#stopOrphan(row, log) : undefined;
+    const takeoverNote = resumed && kind !== 'wait' ? `re-run after a takeover: attempt ${row.attempts} by worker ${row.lease_owner ?? 'that stopped'} was interrupted` : undefined;
+    const noteText = [takeoverNote, orphanNote].filter((n) => n !== undefined).join('; ');
+    const note = noteText !== '' ? { note: noteText } : {};
     if (kind === 'wait') {
       const started = await this.#startStep(stepId, { kind, attempt: 1, idempotencyKey: key, ...note });
       if (!started) return this.#stepLost();
@@ -100,8 +104,9 @@ export class StepRunner {
       await this.#endStep(stepId, { status: 'succeeded', attempts: 1, attempt: { number: started.attempt_number, status: 'succeeded' } });
       return { status: 'succeeded' };
     }
-    const maxAttempts = def.retry?.attempts ?? 1;
-    const firstAttempt = row.status === 'running' ? Math.max(1, row.attempts) : row.attempts + 1;
+    // an interrupted attempt is not a failure: a re-run gets a new attempt number beyond the retry budget
+    const maxAttempts = resumed ? Math.max(def.retry?.attempts ?? 1, row.attempts) + 1 : (def.retry?.attempts ?? 1);
+    const firstAttempt = row.attempts + 1;
     const stepTimeout = parseDuration(def.timeout ?? DEFAULT_STEP_TIMEOUT)!;
     let result: WorkResult | undefined;
     // the attempt record of the last failed attempt
@@ -120,7 +125,7 @@ export class StepRunner {
           : await doWork(def, {
               vars: this.#claim.vars,
               workDir: this.#d.workDir,
-              env: { ...this.#d.baseEnv, ...stepEnv(this.#claim.rollout, stepId, key, attempt), ...credential.env },
+              env: { ...this.#d.baseEnv, ...stepEnv(this.#claim.rollout, stepId, key, attempt, resumed && attempt === firstAttempt), ...credential.env },
               idempotencyKey: key,
               timeoutMs,
               secrets: [...credential.secrets, ...this.#claim.secrets],

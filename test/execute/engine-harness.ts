@@ -28,6 +28,8 @@ export interface StepCall {
   readonly args: string[];
   readonly key: string;
   readonly attempt: string;
+  /** `ROLLGATE_RESUMED`: '1' on a re-run after a takeover. */
+  readonly resumed?: string;
   readonly change: string;
   readonly pid: number;
   readonly t: number;

@@ -51,7 +51,7 @@ describe.each(BACKENDS)('%s: a step process left running by a dead worker', (bac
     await waitFor('the rollout to succeed', async () => (await engine!.status(rollout.id)) === 'succeeded');
     expect(await exited).toBe('SIGTERM');
     const deploy = (await engine!.reads.steps(rollout.id))[0]!;
-    expect(deploy).toMatchObject({ status: 'succeeded', process_group: null, process_host: null, note: `stopped process group ${orphan.pid} left running by worker dead-worker (SIGTERM) before running it again` });
+    expect(deploy).toMatchObject({ status: 'succeeded', process_group: null, process_host: null, note: `re-run after a takeover: attempt 1 by worker dead-worker was interrupted; stopped process group ${orphan.pid} left running by worker dead-worker (SIGTERM) before running it again` });
     // the orphan was gone before the step ran again
     expect(engine!.calls().filter((c) => c.event === 'start')).toHaveLength(1);
     expect((await engine!.messages(rollout.id)).at(-1)).toContain(`deploy: succeeded (exit 0`);
@@ -62,7 +62,7 @@ describe.each(BACKENDS)('%s: a step process left running by a dead worker', (bac
     engine!.start(1);
     await waitFor('the rollout to succeed', async () => (await engine!.status(rollout.id)) === 'succeeded');
     const deploy = (await engine!.reads.steps(rollout.id))[0]!;
-    expect(deploy.note).toBe(`the previous attempt ran on build-7 boot 0badc0de (process group 4000000), which rollgate cannot stop from ${THIS_HOST}; it ran again with the same idempotency key`);
+    expect(deploy.note).toBe(`re-run after a takeover: attempt 1 by worker dead-worker was interrupted; the previous attempt ran on build-7 boot 0badc0de (process group 4000000), which rollgate cannot stop from ${THIS_HOST}; it ran again with the same idempotency key`);
     expect(engine!.calls().map((c) => `${c.event}:${c.key}`)).toEqual([`start:rollgate-${rollout.id}-deploy`, `end:rollgate-${rollout.id}-deploy`]);
   });
 

@@ -441,6 +441,14 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
     expect((await engine.messages(rollout.id)).filter((m) => m.includes('STARTED'))).toHaveLength(1);
     // every start is an attempt on record: the dead worker's is marked interrupted, the re-run is a new one
     const attempts = await engine.db.selectFrom('step_attempts').select(['step_id', 'number', 'worker', 'status']).where('rollout_id', '=', rollout.id).orderBy('step_id').orderBy('number').execute();
+    // the re-run is told it is one, with a new attempt number, and the step and its report say why it ran twice
+    expect(second.map((c) => [c.attempt, c.resumed])).toEqual([['1', undefined], ...second.slice(1).map((_, i) => [String(i + 2), '1'])]);
+    const step = (await engine.steps(rollout.id)).second!;
+    expect(step.attempts).toBe(second.length);
+    expect(step.note).toMatch(/^re-run after a takeover: attempt \d by worker (doomed|survivor) was interrupted/);
+    const finished = (await engine.messages(rollout.id)).find((m) => m.includes('SUCCEEDED'))!;
+    expect(finished).toContain(`second: succeeded (`);
+    expect(finished).toMatch(new RegExp(`${second.length} attempts\\) - re-run after a takeover: attempt 1 by worker doomed was interrupted`));
     const secondAttempts = attempts.filter((a) => a.step_id === 'second');
     expect(secondAttempts).toHaveLength(second.length);
     expect(secondAttempts[0]).toEqual({ step_id: 'second', number: 1, worker: 'doomed', status: 'interrupted' });

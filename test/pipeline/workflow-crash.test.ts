@@ -96,7 +96,7 @@ describe.each(BACKENDS)('%s: rollgate processes on a shared database', (backend)
     expect(rerun.key).toBe(deploy.key);
     const finished = await waitFor('the finish message', () => reviewsOf(301).find((r) => r.message.includes('SUCCEEDED')), 60_000);
     expect(finished.message).toMatch(/\* build: succeeded \(exit 0/);
-    expect(finished.message).toMatch(new RegExp(`\\* deploy: succeeded \\(exit 0[^\\n]* - stopped process group ${deploy.pid} left running by worker \\S+ \\(SIGTERM\\) before running it again`));
+    expect(finished.message).toMatch(new RegExp(`\\* deploy: succeeded \\(exit 0[^\\n]* - re-run after a takeover: attempt 1 by worker \\S+ was interrupted; stopped process group ${deploy.pid} left running by worker \\S+ \\(SIGTERM\\) before running it again`));
     expect(finished.message).toMatch(/\* verify: succeeded \(exit 0/);
     expect(reviewsOf(301).filter((r) => r.message.includes('STARTED'))).toHaveLength(1);
 

@@ -42,6 +42,6 @@ describe.each(BACKENDS)('%s: a dead worker\'s step that escaped its process grou
     engine.start(1);
     await waitFor('the rollout to succeed', async () => (await engine!.status(rollout.id)) === 'succeeded');
     expect(alive(sleeper)).toBe(false);
-    expect((await engine.reads.steps(rollout.id))[0]!.note).toBe(`stopped process group ${program.pid} left running by worker dead-worker (SIGTERM) before running it again`);
+    expect((await engine.reads.steps(rollout.id))[0]!.note).toBe(`re-run after a takeover: attempt 1 by worker dead-worker was interrupted; stopped process group ${program.pid} left running by worker dead-worker (SIGTERM) before running it again`);
   });
 });
