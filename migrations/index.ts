@@ -14,6 +14,7 @@ import * as m0012 from './0012_audit_log_append_only.js';
 import * as m0013 from './0013_outbox_labels.js';
 import * as m0014 from './0014_step_attempts_and_output.js';
 import * as m0015 from './0015_approval_binding.js';
+import * as m0016 from './0016_leader_lease.js';
 
 /**
  * Every migration, in order. Listed statically (not read from the folder at run time) so the
@@ -35,4 +36,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0013_outbox_labels': m0013,
   '0014_step_attempts_and_output': m0014,
   '0015_approval_binding': m0015,
+  '0016_leader_lease': m0016,
 };

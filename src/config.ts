@@ -5,6 +5,7 @@ import cron from 'node-cron';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { parseDuration } from './duration.js';
+import type { PgConnectionSettings } from './db/database.js';
 import type { GerritRestConfig } from './gerrit/gerrit-rest-client.js';
 import { parseFingerprintList } from './gerrit/host-key.js';
 import { LOG_FORMATS, type LogFormat } from './log.js';
@@ -36,6 +37,10 @@ const RawConfigSchema = z.object({
   ROLLGATE_WORKERS: intFrom(1, 64).default(4),
   ROLLGATE_LEASE_MS: intFrom(1000, 3_600_000).default(30_000),
   ROLLGATE_LEADER_POLL_MS: intFrom(100, 600_000).default(2000),
+  ROLLGATE_LEADER_LEASE_MS: intFrom(500, 600_000).default(10_000),
+  ROLLGATE_LEADER_RENEW_MS: intFrom(100, 600_000).optional(),
+  ROLLGATE_PG_KEEPALIVE_MS: intFrom(0, 3_600_000).default(10_000),
+  ROLLGATE_PG_STATEMENT_TIMEOUT_MS: intFrom(0, 86_400_000).default(60_000),
   ROLLGATE_STALL_MS: intFrom(100, 86_400_000).default(300_000),
   ROLLGATE_POLICY_CHECK_LABEL: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]*$/, 'a Gerrit label name (letters, digits, "-")').optional(),
   ROLLGATE_READINESS_LABEL: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]*$/, 'a Gerrit label name (letters, digits, "-")').optional(),
@@ -120,8 +125,14 @@ export interface Config {
   readonly workers: number;
   /** How long a rollout's lease lasts without a heartbeat: after a crash, another worker resumes it after this. */
   readonly leaseMs: number;
-  /** With several replicas on one PostgreSQL: how often a follower tries to take over the Gerrit stream, and the leader checks its lock. */
+  /** With several replicas on one PostgreSQL: how often a follower tries to take over the Gerrit stream's lease. */
   readonly leaderPollMs: number;
+  /** How long the stream leader's lease lasts unrenewed: a hung leader is replaced once it lapses. */
+  readonly leaderLeaseMs: number;
+  /** How often the stream leader renews its lease (default a third of the lease). */
+  readonly leaderRenewMs: number;
+  /** TCP keepalive and statement timeout of every PostgreSQL connection. */
+  readonly pgConnection: PgConnectionSettings;
   /** Silence on a connected stream after which Gerrit REST is asked whether the stream missed merges. */
   readonly stallMs: number;
   /** node-cron schedule of the periodic back-fill sweep. */
@@ -186,6 +197,9 @@ export function loadConfig(env: Env = process.env): Config {
     workers: raw.ROLLGATE_WORKERS,
     leaseMs: raw.ROLLGATE_LEASE_MS,
     leaderPollMs: raw.ROLLGATE_LEADER_POLL_MS,
+    leaderLeaseMs: raw.ROLLGATE_LEADER_LEASE_MS,
+    leaderRenewMs: raw.ROLLGATE_LEADER_RENEW_MS ?? Math.max(100, Math.floor(raw.ROLLGATE_LEADER_LEASE_MS / 3)),
+    pgConnection: { keepAliveMs: raw.ROLLGATE_PG_KEEPALIVE_MS, statementTimeoutMs: raw.ROLLGATE_PG_STATEMENT_TIMEOUT_MS },
     stallMs: raw.ROLLGATE_STALL_MS,
     backfillCron: raw.ROLLGATE_BACKFILL_CRON,
     readinessLabel: raw.ROLLGATE_READINESS_LABEL,
@@ -195,6 +209,10 @@ export function loadConfig(env: Env = process.env): Config {
     gerritSsh: gerritSshFrom(raw),
     oidc: oidcFrom(raw),
   };
+  // a renewal must land well inside the lease, or a healthy leader would lose it between two
+  if (config.leaderRenewMs * 2 > config.leaderLeaseMs) {
+    throw new ConfigError(`invalid configuration:\nROLLGATE_LEADER_RENEW_MS: ${config.leaderRenewMs} is more than half of ROLLGATE_LEADER_LEASE_MS (${config.leaderLeaseMs}): the leader must be able to renew at least twice before its lease lapses`);
+  }
   if (config.policyRepo && !config.gerritRest) throw new ConfigError('invalid configuration:\nROLLGATE_POLICY_REPO: reading the policy from Gerrit needs Gerrit REST (GERRIT_URL, GERRIT_HTTP_USER, GERRIT_HTTP_PASSWORD_FILE): rollgate fetches it over Git with those credentials');
   return { ...config, secrets: heldSecrets(config, env) };
 }

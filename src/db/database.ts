@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
-import { Kysely, Migrator, PostgresDialect, type MigrationResult } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, sql, type MigrationResult } from 'kysely';
 import pg from 'pg';
 import { migrations } from '../../migrations/index.js';
 import type { Database } from './schema.js';
@@ -8,12 +8,36 @@ import { acquireDataDirLock, type LockHolder } from './data-dir-lock.js';
 import { PGliteDialect } from './pglite-dialect.js';
 import { StorableTextPlugin } from './storable-text-plugin.js';
 
+/**
+ * How each PostgreSQL connection guards against a server that stops answering. TCP keepalive
+ * finds a peer gone across a partition (otherwise the kernel's default is about two hours before
+ * the first probe); the statement timeout ends a statement the server runs or waits on too long
+ * (a lock held by a hung replica), so no worker waits on it for ever. 0 turns either off.
+ */
+export interface PgConnectionSettings {
+  /** Idle time before the first TCP keepalive probe (ms). */
+  readonly keepAliveMs: number;
+  /** PostgreSQL `statement_timeout` for every statement of the service (ms); migrations are exempt. */
+  readonly statementTimeoutMs: number;
+}
+
 /** Where the data lives: a PostgreSQL server, or an embedded PGlite folder (`memory://` for tests). */
-export type DatabaseTarget = { kind: 'postgres'; url: string } | { kind: 'pglite'; dataDir: string };
+export type DatabaseTarget = { kind: 'postgres'; url: string; connection?: PgConnectionSettings } | { kind: 'pglite'; dataDir: string };
 
 /** The database the settings name: `DATABASE_URL` when set, else the embedded one in `ROLLGATE_DATA_DIR`. */
-export function configuredTarget(settings: { readonly databaseUrl: string | undefined; readonly dataDir: string }): DatabaseTarget {
-  return settings.databaseUrl ? { kind: 'postgres', url: settings.databaseUrl } : { kind: 'pglite', dataDir: settings.dataDir };
+export function configuredTarget(settings: { readonly databaseUrl: string | undefined; readonly dataDir: string; readonly pgConnection?: PgConnectionSettings }): DatabaseTarget {
+  if (!settings.databaseUrl) return { kind: 'pglite', dataDir: settings.dataDir };
+  return settings.pgConnection ? { kind: 'postgres', url: settings.databaseUrl, connection: settings.pgConnection } : { kind: 'postgres', url: settings.databaseUrl };
+}
+
+/** The pg Client/Pool options for `settings`: keepalive, and the statement timeout sent as a startup parameter. */
+function pgConnectionOptions(settings: PgConnectionSettings | undefined): pg.ClientConfig {
+  if (!settings) return { keepAlive: true };
+  return {
+    keepAlive: settings.keepAliveMs > 0,
+    ...(settings.keepAliveMs > 0 ? { keepAliveInitialDelayMillis: settings.keepAliveMs } : {}),
+    ...(settings.statementTimeoutMs > 0 ? { statement_timeout: settings.statementTimeoutMs } : {}),
+  };
 }
 
 /** The database plus the capabilities that differ between backends. */
@@ -23,9 +47,9 @@ export interface DatabaseHandle {
   /** PGlite is one session: work that could run in parallel runs one piece at a time. */
   readonly singleConnection: boolean;
   /**
-   * Opens a connection of its own, outside the pool, for session state such as the stream
-   * leader's advisory lock (the caller connects and ends it). Absent where `singleConnection`:
-   * PGlite is one session in one process.
+   * Opens a connection of its own, outside the pool, for the stream leader's lease, so a pool
+   * busy with work never makes a renewal late (the caller connects and ends it). Absent where
+   * `singleConnection`: PGlite is one session in one process.
    */
   readonly dedicatedConnection?: () => pg.Client;
   close(): Promise<void>;
@@ -51,7 +75,8 @@ function writeStaleLockLine(dataDir: string, h: LockHolder): void {
  */
 export async function createDatabase(target: DatabaseTarget, options: DatabaseOptions = {}): Promise<DatabaseHandle> {
   if (target.kind === 'postgres') {
-    const pool = new pg.Pool({ connectionString: target.url, max: 10 });
+    const connection = pgConnectionOptions(target.connection);
+    const pool = new pg.Pool({ connectionString: target.url, max: 10, ...connection });
     // an idle connection the server closes (restart, terminated backend) must not crash the
     // process; the pool drops it and the next query opens a new one
     pool.on('error', () => {});
@@ -64,7 +89,7 @@ export async function createDatabase(target: DatabaseTarget, options: DatabaseOp
     });
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new StorableTextPlugin()] });
     const dedicatedConnection = () => {
-      const client = new pg.Client({ connectionString: target.url, keepAlive: true });
+      const client = new pg.Client({ connectionString: target.url, ...connection });
       client.setTypeParser(INT8_OID, (value: string) => Number(value));
       return client;
     };
@@ -102,10 +127,21 @@ export interface MigrationOutcome {
   readonly error?: unknown;
 }
 
-/** Brings the schema up to date; never throws, like Kysely's Migrator. */
+/**
+ * Brings the schema up to date; never throws, like Kysely's Migrator. Migrations run on one
+ * connection with no statement timeout: rewriting a large table may rightly take longer than
+ * any statement of the service.
+ */
 export async function migrateToLatest(db: Kysely<Database>): Promise<MigrationOutcome> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
-  const { error, results } = await migrator.migrateToLatest();
+  const { error, results } = await db.connection().execute(async (conn) => {
+    await sql`set statement_timeout = 0`.execute(conn);
+    try {
+      return await new Migrator({ db: conn, provider: { getMigrations: async () => migrations } }).migrateToLatest();
+    } finally {
+      // back to the timeout the connection was opened with, before the pool hands it out again
+      await sql`reset statement_timeout`.execute(conn).catch(() => undefined);
+    }
+  });
   const applied = (results ?? []).filter((r: MigrationResult) => r.status === 'Success').map((r) => r.migrationName);
   return error === undefined ? { applied } : { applied, error };
 }

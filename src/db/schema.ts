@@ -14,6 +14,7 @@ export interface Database {
   audit_log: AuditLogTable;
   operator_sessions: OperatorSessionsTable;
   consumed_comment_messages: ConsumedCommentMessagesTable;
+  leader_leases: LeaderLeasesTable;
 }
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
@@ -198,6 +199,21 @@ export interface ApprovalsTable {
   created_at: DefaultedTimestamp;
   /** Roles the approver held through IdP group claims at the time (JSON `RoleGrant[]`); `[]` for comments. */
   idp_grants: ColumnType<Array<{ role: string; via: string }>, string | undefined, string>;
+}
+
+/** Leadership with a bounded lifetime (see src/db/leader-lease.ts): one row per kind, e.g. the Gerrit stream. */
+export interface LeaderLeasesTable {
+  name: string;
+  holder: string;
+  /** One more on every takeover: a renewal must name the generation it holds. */
+  generation: number;
+  /** By the database's clock; once it passes, any replica may take the lease over. */
+  expires_at: Timestamp;
+  /** The holder's database session: when it no longer exists, the lease is taken over at once. */
+  holder_pid: number | null;
+  holder_backend_start: Date | null;
+  acquired_at: DefaultedTimestamp;
+  renewed_at: DefaultedTimestamp;
 }
 
 /** Named progress markers, such as the time of the last merge seen, for back-fill after a gap. */

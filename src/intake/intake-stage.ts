@@ -22,7 +22,8 @@ export interface IntakeStageOptions {
   readonly eventTypes: readonly string[];
   readonly settleMs: number;
   readonly stallMs: number;
-  readonly leaderPollMs: number;
+  /** The stream leader's lease (see StreamLeader): how often a follower tries, how long it lasts, how often it is renewed. */
+  readonly leader: { readonly pollMs: number; readonly leaseMs: number; readonly renewMs: number };
   readonly logger: Logger;
   readonly metrics: Metrics;
   /** A line was stored: wake the decide stage. */
@@ -76,6 +77,9 @@ export class IntakeStage {
         hostKeyFingerprints: ssh.hostKeyFingerprints,
         eventTypes: o.eventTypes,
         onLine: (line) => {
+          // fencing: a replica whose lease ran out (it may have just woken from a stop) stores
+          // nothing more from its stream; the new leader back-fills whatever this drops
+          if (!this.#leader?.mayAct()) return;
           this.#watchdog?.lineArrived(line);
           this.intake.accept(line, 'stream');
         },
@@ -95,11 +99,15 @@ export class IntakeStage {
     this.#leader = new StreamLeader({
       database: o.database,
       logger,
-      pollMs: o.leaderPollMs,
+      pollMs: o.leader.pollMs,
+      leaseMs: o.leader.leaseMs,
+      renewMs: o.leader.renewMs,
       onGain: () => {
         metrics.streamLeader.set(1);
         this.#listener = newListener();
         this.#listener.start();
+        // the gap since the last leader stopped listening is fetched at once, not at the next sweep
+        this.backfill?.trigger('became the stream leader');
       },
       onLose: async () => {
         metrics.streamLeader.set(0);
@@ -126,11 +134,12 @@ export class IntakeStage {
   }
 
   /**
-   * The scheduled sweep over REST that catches whatever every other path missed: on the stream's
-   * leader only, when there is a stream (the other replicas' sweeps would only find duplicates).
+   * The scheduled sweep over REST that catches whatever every other path missed: on whichever
+   * replica holds the stream's lease now, when there is a stream (the other replicas' sweeps
+   * would only find duplicates). It follows the lease, so a hung leader does not stop it.
    */
   sweep(): void {
-    if (!this.#leader || this.#leader.isLeader) this.backfill?.trigger('scheduled sweep');
+    if (!this.#leader || this.#leader.mayAct()) this.backfill?.trigger('scheduled sweep');
   }
 
   /** Lets the stream go, ends the back-fill, and stores the lines still queued. */

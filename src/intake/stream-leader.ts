@@ -1,72 +1,121 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import type { DatabaseHandle } from '../db/database.js';
+import { LeaderLease, sqlOverClient } from '../db/leader-lease.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-
-/**
- * The PostgreSQL advisory lock key the stream leader holds ("rollgate" in ASCII). Advisory locks
- * are per database, so rollgate installs on different databases of one server do not meet.
- */
-export const STREAM_LEADER_LOCK_KEY = '8245940763182785637';
 
 export interface StreamLeaderOptions {
   /** Only `dedicatedConnection` is used; without it (PGlite, one process) this instance always leads. */
   readonly database: Pick<DatabaseHandle, 'dedicatedConnection'>;
   readonly logger: Logger;
   /**
-   * Called when this instance becomes the leader: start the stream. Not called again before
-   * `onLose` has resolved.
+   * Called when this instance becomes the leader, with the lease's generation: start the stream.
+   * Not called again before `onLose` has resolved.
    */
-  readonly onGain: () => void | Promise<void>;
+  readonly onGain: (generation: number) => void | Promise<void>;
   /** Called when leadership is lost or given up: stop the stream, and resolve only once it is stopped. */
   readonly onLose: (reason: string) => void | Promise<void>;
-  /** How often a follower tries to take the lock and the leader checks its lock connection. Default 2000. */
+  /** How often a follower tries to take the lease. Default 2000. */
   readonly pollMs?: number;
-  /** The advisory lock key; tests pass their own. Default `STREAM_LEADER_LOCK_KEY`. */
-  readonly lockKey?: string;
+  /** How long the lease lasts unrenewed. Default 10000. */
+  readonly leaseMs?: number;
+  /** How often the leader renews. Default a third of `leaseMs`. */
+  readonly renewMs?: number;
+  /** This instance's name in the lease row; default host, pid and a random part, unique per process. */
+  readonly holder?: string;
+  /** The lease row's name; tests pass their own. */
+  readonly leaseName?: string;
+  /** A monotonic clock in ms (default `performance.now`); it keeps counting while the process is stopped. */
+  readonly monotonicNow?: () => number;
+}
+
+/** The leadership this instance holds: the lease's generation, and until when it may act on it by its own clock. */
+interface Term {
+  readonly generation: number;
+  deadline: number;
 }
 
 /**
- * Exactly one replica on a PostgreSQL database holds the Gerrit stream: the one holding a
- * session-level advisory lock on a connection of its own (not the pool's). PostgreSQL releases
- * the lock when that session ends, which is what "the leader died" means: a replica killed with
- * SIGKILL closes its socket and a follower gets the lock on its next try (every `pollMs`).
+ * Exactly one replica on a PostgreSQL database holds the Gerrit stream: the one holding the
+ * `leader_leases` row (see LeaderLease), renewed every `renewMs` over a connection of its own.
+ * A follower tries to take it every `pollMs` and succeeds once it has lapsed by the database's
+ * clock, so a leader that is hung (SIGSTOP) or cut off is replaced within `leaseMs + pollMs`,
+ * whatever its TCP session looks like to the server; one whose session has ended (killed, or its
+ * connection closed) within `pollMs`.
  *
- * Fencing: the leader checks its lock connection every `pollMs` (a query that must answer within
- * `pollMs`); when that connection errors, ends or stalls, the stream is stopped before anything
- * else happens and only then is the lock tried again. PostgreSQL notices a dead client no sooner
- * than the leader notices a dead server, so two replicas never both believe they lead. (A second
- * stream would be harmless anyway: events are deduplicated on store.)
+ * Fencing: each renewal names the generation it holds, so one after a takeover is refused, and
+ * the leader's own deadline is the send time of its last renewal that succeeded plus `leaseMs`,
+ * by its monotonic clock: never later than the database's expiry. When that deadline passes (it
+ * could not renew in time, or it was stopped and has just woken) or a renewal is refused, the
+ * leadership ends at once (`mayAct()` is false from that moment, so no line the stream still
+ * delivers is stored) and the stream is stopped before the lease is tried again. So does a
+ * failure of the lease connection: its session is what lets a follower take over early.
  */
 export class StreamLeader {
   readonly #options: StreamLeaderOptions;
   readonly #pollMs: number;
+  readonly #leaseMs: number;
+  readonly #renewMs: number;
+  readonly #holder: string;
+  readonly #now: () => number;
   readonly #log: Logger;
-  #leader = false;
+  #term: Term | undefined;
+  #deadlineTimer: NodeJS.Timeout | undefined;
+  /** The stream's stop after the leadership ended; the lease is not tried again before it is done. */
+  #losing: Promise<void> = Promise.resolve();
   #started = false;
   #stopping = false;
   #run: Promise<void> | undefined;
   #client: pg.Client | undefined;
-  /** Set by the lock connection's error/end events; read by the loop. */
+  /** Set by the lease connection's error/end events; read by the loop. */
   #broken: string | undefined;
   #wake: () => void = () => undefined;
-  /** How many times this instance has become the leader. */
   #terms = 0;
 
   constructor(options: StreamLeaderOptions) {
     this.#options = options;
     this.#pollMs = options.pollMs ?? 2000;
-    this.#log = options.logger.child({ component: 'stream-leader' });
+    this.#leaseMs = options.leaseMs ?? 10_000;
+    this.#renewMs = options.renewMs ?? Math.max(100, Math.floor(this.#leaseMs / 3));
+    this.#holder = options.holder ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    this.#now = options.monotonicNow ?? (() => performance.now());
+    this.#log = options.logger.child({ component: 'stream-leader', holder: this.#holder });
   }
 
-  /** Whether this instance holds the stream now. */
+  /** Whether this instance holds the stream now (see `mayAct` for the check before acting). */
   get isLeader(): boolean {
-    return this.#leader;
+    return this.#term !== undefined;
+  }
+
+  /** The lease generation held now (0 on a single-process database), or undefined as a follower. */
+  get generation(): number | undefined {
+    return this.#term?.generation;
   }
 
   /** How many times this instance has gained leadership (0 before the first). */
   get terms(): number {
     return this.#terms;
+  }
+
+  get holder(): string {
+    return this.#holder;
+  }
+
+  /**
+   * The fence, checked before acting as the leader (storing a stream line, a scheduled sweep):
+   * true only while the lease is held and its deadline has not passed by this process's
+   * monotonic clock, read now. A process that has just woken from a stop sees false here before
+   * any timer has had the chance to run.
+   */
+  mayAct(): boolean {
+    const term = this.#term;
+    if (term === undefined) return false;
+    if (this.#now() < term.deadline) return true;
+    this.#end(`could not renew the lease before its deadline (${this.#leaseMs} ms after the last renewal was sent)`);
+    return false;
   }
 
   /** Starts competing for leadership; idempotent. */
@@ -76,54 +125,129 @@ export class StreamLeader {
     this.#run = this.#options.database.dedicatedConnection ? this.#compete(this.#options.database.dedicatedConnection) : this.#always();
   }
 
-  /** Gives leadership up (the stream is stopped first) and releases the lock. */
+  /** Gives leadership up (the stream is stopped first) and releases the lease. */
   async stop(): Promise<void> {
     this.#stopping = true;
     this.#wake();
     await this.#run;
   }
 
-  /** One process on its own database (PGlite): it leads until stopped. */
+  /** One process on its own database (PGlite): it leads until stopped, with no lease. */
   async #always(): Promise<void> {
-    await this.#gain('single-process database');
+    await this.#gain(0, Number.POSITIVE_INFINITY, 'single-process database');
     await new Promise<void>((resolve) => {
       this.#wake = resolve;
       if (this.#stopping) resolve();
     });
-    await this.#lose('stopping');
+    this.#end('stopping');
+    await this.#losing;
   }
 
   async #compete(open: () => pg.Client): Promise<void> {
-    const key = this.#options.lockKey ?? STREAM_LEADER_LOCK_KEY;
     while (!this.#stopping) {
       try {
         const client = this.#client ?? (await this.#connect(open));
-        if (!this.#leader) {
-          const { rows } = await this.#timed(client.query<{ ok: boolean }>('select pg_try_advisory_lock($1::bigint) as ok', [key]));
-          if (rows[0]?.ok === true && !this.#stopping && this.#broken === undefined) await this.#gain('advisory lock taken');
-        } else {
-          // the session is alive, so the session-level lock is still ours
-          await this.#timed(client.query('select 1'));
-        }
+        const lease = new LeaderLease(sqlOverClient(client), this.#options.leaseName);
+        if (this.#term === undefined) await this.#tryTake(lease);
+        else await this.#renew(lease, this.#term);
         if (this.#broken !== undefined) throw new Error(this.#broken);
       } catch (err) {
         const reason = errorMessage(err);
-        // fencing: the stream stops before anything else, then the lock is tried again
-        if (this.#leader) {
-          this.#log.error({ reason }, 'stream leader lost its lock connection; stopping the stream');
-          await this.#lose(`lock connection failed: ${reason}`);
-        } else {
-          this.#log.warn({ reason }, 'stream leader election: cannot reach the database; will retry');
-        }
+        // the session recorded with the lease ends with this connection, and then a follower may
+        // take the lease at once: so the stream stops first, and the lease is tried again after
+        if (this.#term && this.mayAct()) this.#end(`lease connection failed: ${reason}`);
+        else this.#log.warn({ reason }, 'stream leader election: cannot reach the database; will retry');
         this.#drop();
       }
-      await this.#sleep(this.#pollMs);
+      await this.#sleep(this.#term ? this.#renewMs : this.#pollMs);
     }
-    if (this.#leader) await this.#lose('stopping');
+    if (this.#term) {
+      const { generation } = this.#term;
+      this.#end('stopping');
+      await this.#losing;
+      // a clean stop hands over at once instead of after the lease
+      const client = this.#client;
+      if (client) await this.#timed(new LeaderLease(sqlOverClient(client), this.#options.leaseName).release(this.#holder, generation), this.#leaseMs).catch(() => undefined);
+    }
+    await this.#losing;
     const client = this.#client;
     this.#client = undefined;
-    // ending the session releases the advisory lock
-    if (client) await this.#timed(client.end()).catch(() => this.#drop(client));
+    if (client) await this.#timed(client.end(), 5000).catch(() => this.#drop(client));
+  }
+
+  async #tryTake(lease: LeaderLease): Promise<void> {
+    // the stream of the last term is stopped before this replica may lead again
+    await this.#losing;
+    const sentAt = this.#now();
+    const generation = await this.#timed(lease.take(this.#holder, this.#leaseMs), Math.max(this.#pollMs, 2000));
+    if (generation === undefined) return;
+    if (this.#stopping) {
+      await lease.release(this.#holder, generation);
+      return;
+    }
+    await this.#gain(generation, sentAt + this.#leaseMs, 'lease taken');
+  }
+
+  async #renew(lease: LeaderLease, term: Term): Promise<void> {
+    if (!this.mayAct()) return;
+    const sentAt = this.#now();
+    // an answer after the deadline is of no use: the leadership has ended by then
+    const renewed = await this.#timed(lease.renew(this.#holder, term.generation, this.#leaseMs), Math.max(1, term.deadline - sentAt));
+    if (this.#term !== term) return;
+    if (renewed) {
+      term.deadline = sentAt + this.#leaseMs;
+      this.#armDeadline(term);
+      return;
+    }
+    const now = await lease.current().catch(() => undefined);
+    const by = now && now.generation !== term.generation ? `taken over by ${now.holder} (generation ${now.generation})` : 'lapsed';
+    this.#end(`the lease was ${by}: renewal of generation ${term.generation} refused`);
+  }
+
+  async #gain(generation: number, deadline: number, how: string): Promise<void> {
+    const term: Term = { generation, deadline };
+    this.#term = term;
+    this.#terms += 1;
+    this.#armDeadline(term);
+    this.#log.info({ how, generation, term: this.#terms }, 'this replica is now the Gerrit stream leader');
+    try {
+      await this.#options.onGain(generation);
+    } catch (err) {
+      this.#log.error({ err }, 'starting the stream as leader failed');
+    }
+  }
+
+  /**
+   * Ends the leadership now: from this moment `isLeader` and `mayAct()` are false; the stream is
+   * stopped (`#losing`) before the lease is tried again.
+   */
+  #end(reason: string): void {
+    const term = this.#term;
+    if (term === undefined) return;
+    this.#term = undefined;
+    clearTimeout(this.#deadlineTimer);
+    if (reason !== 'stopping') this.#log.warn({ reason, generation: term.generation }, 'lost the Gerrit stream leadership; stopping the stream');
+    const previous = this.#losing;
+    this.#losing = previous.then(async () => {
+      try {
+        await this.#options.onLose(reason);
+      } catch (err) {
+        this.#log.error({ err }, 'stopping the stream on losing leadership failed');
+      }
+      this.#log.info({ reason, generation: term.generation }, 'this replica is no longer the Gerrit stream leader');
+    });
+    this.#wake();
+  }
+
+  /** Ends the leadership when its deadline passes, even while a renewal hangs. */
+  #armDeadline(term: Term): void {
+    clearTimeout(this.#deadlineTimer);
+    if (!Number.isFinite(term.deadline)) return;
+    // a timer may fire a little before the monotonic clock reaches the deadline: then it is armed again
+    this.#deadlineTimer = setTimeout(() => {
+      if (this.#term === term && this.mayAct()) this.#armDeadline(term);
+    }, Math.max(1, Math.ceil(term.deadline - this.#now())));
+    this.#deadlineTimer.unref();
   }
 
   async #connect(open: () => pg.Client): Promise<pg.Client> {
@@ -132,17 +256,18 @@ export class StreamLeader {
     client.on('error', (err: Error) => this.#fail(client, `error: ${err.message}`));
     client.on('end', () => this.#fail(client, 'connection ended'));
     this.#client = client;
-    await this.#timed(client.connect());
+    await this.#timed(client.connect(), Math.max(this.#pollMs, 5000));
     return client;
   }
 
   #fail(client: pg.Client, reason: string): void {
     if (client !== this.#client) return;
     this.#broken ??= reason;
+    this.#end(`lease connection failed: ${reason}`);
     this.#wake();
   }
 
-  /** Forgets the lock connection; closing it is best effort (a dead socket may never answer). */
+  /** Forgets the lease connection; closing it is best effort (a dead socket may never answer). */
   #drop(client = this.#client): void {
     if (client === this.#client) this.#client = undefined;
     this.#broken = undefined;
@@ -152,34 +277,11 @@ export class StreamLeader {
     (client as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream?.destroy?.();
   }
 
-  async #gain(how: string): Promise<void> {
-    this.#leader = true;
-    this.#terms += 1;
-    this.#log.info({ how, term: this.#terms }, 'this replica is now the Gerrit stream leader');
-    try {
-      await this.#options.onGain();
-    } catch (err) {
-      this.#log.error({ err }, 'starting the stream as leader failed');
-    }
-  }
-
-  async #lose(reason: string): Promise<void> {
-    if (!this.#leader) return;
-    this.#leader = false;
-    try {
-      await this.#options.onLose(reason);
-    } catch (err) {
-      this.#log.error({ err }, 'stopping the stream on losing leadership failed');
-    }
-    this.#log.info({ reason }, 'this replica is no longer the Gerrit stream leader');
-  }
-
-  /** Rejects when `promise` takes longer than the poll period (or 5 s, whichever is longer). */
-  #timed<T>(promise: Promise<T>): Promise<T> {
-    const limit = Math.max(this.#pollMs, 5000);
+  /** Rejects when `promise` takes longer than `limitMs`; the loop then drops the connection. */
+  #timed<T>(promise: Promise<T>, limitMs: number): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`database did not answer within ${limit} ms`)), limit);
+      timer = setTimeout(() => reject(new Error(`database did not answer within ${Math.round(limitMs)} ms`)), limitMs);
     });
     return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
   }

@@ -1,19 +1,21 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createDatabase, type DatabaseHandle } from '../../src/db/database.js';
-import { STREAM_LEADER_LOCK_KEY, StreamLeader } from '../../src/intake/stream-leader.js';
+import { createDatabase, migrateToLatest, type DatabaseHandle } from '../../src/db/database.js';
+import { LeaderLease, sqlOverKysely } from '../../src/db/leader-lease.js';
+import { StreamLeader } from '../../src/intake/stream-leader.js';
 import { silentLogger } from '../../src/log.js';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 /** A leader whose stream is a flag, recording what it was told. */
-function leaderOn(database: DatabaseHandle, pollMs = 100) {
+function leaderOn(database: DatabaseHandle, pollMs = 100, lease = { leaseMs: 1000, renewMs: 200 }) {
   const log: string[] = [];
   let streaming = false;
   const leader = new StreamLeader({
     database,
     logger: silentLogger(),
     pollMs,
+    ...lease,
     onGain: () => {
       // fencing: never started twice without a stop in between
       expect(streaming).toBe(false);
@@ -38,6 +40,8 @@ describe.each(BACKENDS)('%s: StreamLeader', (backend) => {
   const open = async (test: TestDatabase) => {
     const handle = await createDatabase(test.target);
     cleanups.push(() => handle.close());
+    const migrated = await migrateToLatest(handle.db);
+    if (migrated.error !== undefined) throw migrated.error;
     return handle;
   };
   const fresh = async () => {
@@ -89,34 +93,73 @@ describe.each(BACKENDS)('%s: StreamLeader', (backend) => {
     expect(a.log).toEqual(['gain', 'lose: stopping']);
   });
 
-  it.each(backend === 'postgres' ? ['postgres'] : [])('on %s: a leader whose lock session is killed stops its stream before anyone else leads, and leads again later', async () => {
+  it.each(backend === 'pglite' ? ['pglite'] : [])('on %s (one process): leads with no lease, and may act until stopped', async () => {
+    const test = await fresh();
+    const handle = await open(test);
+    const a = started(leaderOn(handle, 100, { leaseMs: 500, renewMs: 100 }));
+    expect(a.leader.isLeader).toBe(true);
+    expect(a.leader.generation).toBe(0);
+    // far past any lease: nothing to renew, nothing lapses
+    await new Promise((r) => setTimeout(r, 800));
+    expect(a.leader.mayAct()).toBe(true);
+    expect(a.log).toEqual(['gain']);
+    expect(await handle.db.selectFrom('leader_leases').selectAll().execute()).toEqual([]);
+  });
+
+  it.each(backend === 'postgres' ? ['postgres'] : [])('on %s: a leader whose lease session is killed stops its stream before anyone else leads, and leads again later at a new generation', async () => {
     const test = await fresh();
     const a = started(leaderOn(await open(test)));
     await waitFor('a to lead', () => a.leader.isLeader, 5000);
+    expect(a.leader.generation).toBe(1);
 
-    // the lock holder's backend, as PostgreSQL sees it
     const admin = new pg.Client({ connectionString: test.url });
     await admin.connect();
     cleanups.push(() => admin.end());
-    const key = BigInt(STREAM_LEADER_LOCK_KEY);
-    const holder = async () => {
-      const { rows } = await admin.query<{ pid: number }>(
-        `select pid from pg_locks where locktype = 'advisory' and granted and database = (select oid from pg_database where datname = current_database())
-           and classid = $1::bigint::oid and objid = $2::bigint::oid`,
-        [String(key >> 32n), String(key & 0xffffffffn)],
-      );
-      return rows.map((r) => r.pid);
-    };
+    // the lease holder's backend, as the lease row records it
+    const holder = async () => (await admin.query<{ holder_pid: number }>(`select holder_pid from leader_leases`)).rows.map((r) => r.holder_pid);
     const [pid] = await holder();
     expect(pid).toBeTypeOf('number');
     await admin.query('select pg_terminate_backend($1)', [pid]);
 
     await waitFor('a to notice and stop streaming', () => !a.leader.isLeader && !a.streaming(), 3000);
-    expect(a.log[1]).toMatch(/^lose: lock connection failed/);
-    // with nobody else competing, a takes the lock again on a new session
+    expect(a.log[1]).toMatch(/^lose: lease connection failed/);
+    // with nobody else competing, a takes the lease again on a new session
     await waitFor('a to lead again', () => a.leader.isLeader, 5000);
     expect(a.leader.terms).toBe(2);
+    expect(a.leader.generation).toBe(2);
     expect((await holder()).length).toBe(1);
     expect((await holder())[0]).not.toBe(pid);
+  });
+
+  it.each(backend === 'postgres' ? ['postgres'] : [])('on %s: a leader that cannot renew stops its stream at its own deadline, before the lease lapses in the database; then a follower takes over at the next generation', async () => {
+    const test = await fresh();
+    const a = started(leaderOn(await open(test), 100, { leaseMs: 1500, renewMs: 300 }));
+    await waitFor('a to lead', () => a.leader.isLeader, 5000);
+    const b = started(leaderOn(await open(test), 100, { leaseMs: 1500, renewMs: 300 }));
+
+    // renewals hang on the row lock held here, as they would on a server that stops answering
+    const admin = new pg.Client({ connectionString: test.url });
+    await admin.connect();
+    cleanups.push(() => admin.end().catch(() => undefined));
+    await admin.query('begin');
+    await admin.query(`select * from leader_leases for update`);
+    const blockedAt = Date.now();
+    const expiresAt = (await admin.query<{ expires_at: Date }>('select expires_at from leader_leases')).rows[0]!.expires_at;
+
+    await waitFor('a to stop its stream', () => !a.leader.isLeader && !a.streaming(), 5000);
+    const stoppedAt = Date.now();
+    expect(a.log[1]).toMatch(/^lose: could not renew the lease before its deadline/);
+    expect(a.leader.mayAct()).toBe(false);
+    // a stopped by its own clock, by the time the database would let anyone take over (its
+    // deadline is never later than the expiry; the slack is for a timer run late on a busy machine)
+    expect(stoppedAt).toBeLessThanOrEqual(expiresAt.getTime() + 100);
+    expect(stoppedAt - blockedAt).toBeLessThan(1500 + 300);
+    expect(b.leader.isLeader).toBe(false);
+
+    await admin.query('commit');
+    await waitFor('one of them to lead again', () => a.leader.isLeader || b.leader.isLeader, 5000);
+    const lease = new LeaderLease(sqlOverKysely((await open(test)).db));
+    expect((await lease.current())!.generation).toBe(2);
+    expect([a, b].filter((x) => x.streaming())).toHaveLength(1);
   });
 });
