@@ -45,6 +45,18 @@ export interface RecordedHead {
 /** The `prevHash` of the first entry. */
 export const GENESIS_HASH = '0'.repeat(64);
 
+/**
+ * The canonical JSON of an entry's content cut around its id: `before + id + after` is
+ * `canonicalJson(content)`. The id is the one thing only the database knows when it appends (the
+ * row after the newest), so the hash can be taken there, in the statement that appends.
+ */
+export function contentAroundId(c: Omit<AuditContent, 'id'>): { readonly before: string; readonly after: string } {
+  // canonical order sorts the keys: these four come before "id", the other four after it
+  const head = canonicalJson({ actor: c.actor, at: c.at, changeNumber: c.changeNumber, data: c.data });
+  const tail = canonicalJson({ kind: c.kind, project: c.project, rolloutId: c.rolloutId, summary: c.summary });
+  return { before: `${head.slice(0, -1)},"id":`, after: `,${tail.slice(1)}` };
+}
+
 /** The hash of an entry with this content after `prevHash`. */
 export function entryHash(prevHash: string, c: AuditContent): string {
   const content: JsonValue = { id: c.id, at: c.at, kind: c.kind, actor: c.actor, rolloutId: c.rolloutId, project: c.project, changeNumber: c.changeNumber, summary: c.summary, data: c.data };

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { AuditLogRow, Database } from '../db/schema.js';
-import { ChainChecker, entryHash, GENESIS_HASH, type AuditEntry, type ChainBreak, type RecordedHead } from './audit-chain.js';
+import { ChainChecker, contentAroundId, GENESIS_HASH, type AuditEntry, type ChainBreak, type RecordedHead } from './audit-chain.js';
 import type { AuditEvent, AuditTrail } from './audit-trail.js';
 import { storableText } from '../db/storable-text.js';
 import { toStorable, type JsonValue } from './canonical-json.js';
@@ -54,12 +54,15 @@ export class AuditStore implements AuditTrail {
     await (trx ?? this.#db).transaction().execute((t) => this.#append(event, t));
   }
 
+  /**
+   * Two statements under the lock: taking it, then one that reads the newest row and appends the
+   * next with its hash (sha256 over the previous hash, a newline and the canonical content, as
+   * `entryHash` computes it). The second must be a statement of its own: it then sees every row
+   * committed before the lock was granted.
+   */
   async #append(event: AuditEvent, trx: Kysely<Database>): Promise<void> {
     await sql`select pg_advisory_xact_lock(${AUDIT_LOCK_KEY}::bigint)`.execute(trx);
-    const head = await trx.selectFrom('audit_log').select(['id', 'hash']).orderBy('id', 'desc').limit(1).executeTakeFirst();
-    const prevHash = head?.hash ?? GENESIS_HASH;
     const content = {
-      id: (head?.id ?? 0) + 1,
       at: this.#clock().toISOString(),
       kind: event.kind,
       actor: storableText(event.actor),
@@ -70,22 +73,12 @@ export class AuditStore implements AuditTrail {
       // hashed as it will read back from jsonb
       data: toStorable(event.data),
     };
-    await trx
-      .insertInto('audit_log')
-      .values({
-        id: content.id,
-        at: content.at,
-        kind: content.kind,
-        actor: content.actor,
-        rollout_id: content.rolloutId,
-        project: content.project,
-        change_number: content.changeNumber,
-        summary: content.summary,
-        data: JSON.stringify(content.data),
-        prev_hash: prevHash,
-        hash: entryHash(prevHash, content),
-      })
-      .execute();
+    const { before, after } = contentAroundId(content);
+    await sql`insert into audit_log (id, at, kind, actor, rollout_id, project, change_number, summary, data, prev_hash, hash)
+      select n.id, ${content.at}::timestamptz, ${content.kind}, ${content.actor}, ${content.rolloutId}, ${content.project}, ${content.changeNumber}, ${content.summary}, ${JSON.stringify(content.data)}::jsonb, n.prev,
+        encode(sha256(convert_to(n.prev || chr(10) || ${before}::text || n.id::text || ${after}::text, 'UTF8')), 'hex')
+      from (select coalesce(last.id, 0) + 1 as id, coalesce(last.hash, ${GENESIS_HASH}::text) as prev
+            from (select 1) as one left join lateral (select id, hash from audit_log order by id desc limit 1) as last on true) as n`.execute(trx);
   }
 
   /** When the first row was written, or undefined while the trail is empty. */
