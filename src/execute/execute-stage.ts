@@ -11,9 +11,18 @@ export class ExecuteStage {
   readonly #runner: Runner;
   readonly #loops: readonly PollLoop[];
 
-  constructor(deps: RunnerDeps, options: { readonly workers: number; readonly idleMs: number }) {
+  /**
+   * `onFreed`: a rollout this stage drove ended, parked at a gate or was given back, so its
+   * environment may be free for the next one (which another process may be waiting to run).
+   */
+  constructor(deps: RunnerDeps, options: { readonly workers: number; readonly idleMs: number; readonly onFreed?: () => void }) {
     this.#runner = new Runner(deps);
-    this.#loops = Array.from({ length: options.workers }, (_, i) => new PollLoop(`execute-${i + 1}`, () => this.#runner.runNext(), { idleMs: options.idleMs, logger: deps.logger }));
+    const tick = async () => {
+      const ran = await this.#runner.runNext();
+      if (ran) options.onFreed?.();
+      return ran;
+    };
+    this.#loops = Array.from({ length: options.workers }, (_, i) => new PollLoop(`execute-${i + 1}`, tick, { idleMs: options.idleMs, logger: deps.logger }));
   }
 
   start(): void {

@@ -39,6 +39,7 @@ import { RolloutLeaseStore } from '../rollouts/rollout-lease-store.js';
 import { RolloutReads } from '../rollouts/rollout-reads.js';
 import { RolloutStore } from '../rollouts/rollout-store.js';
 import { StepOutputStore } from '../rollouts/step-output-store.js';
+import { WorkSignal } from '../db/work-signal.js';
 import { StepStore } from '../rollouts/step-store.js';
 import { StartStages } from '../start-abort.js';
 import { listen } from './listen.js';
@@ -189,9 +190,16 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       onSucceeded: (r) => applyPolicy({ project: r.project, branch: r.branch, number: r.change_number, revision: r.revision }),
       ...(idp ? { credentials: idp } : {}),
     },
-    { workers: config.workers, idleMs },
+    // another process's worker may be waiting for the environment this one freed
+    { workers: config.workers, idleMs, onFreed: () => work.notify() },
   );
-  const operations: OperationDeps = { reads, requests: new OperatorRequestStore(database.db), policy, wake: () => execute.wake() };
+  // work queued here wakes this process's workers at once, and (on PostgreSQL) every other process's
+  const work = new WorkSignal(database, logger, () => execute.wake());
+  const workWaiting = () => {
+    execute.wake();
+    work.notify();
+  };
+  const operations: OperationDeps = { reads, requests: new OperatorRequestStore(database.db), policy, wake: workWaiting };
   // what comments and the HTTP API act through; one set, so both see the same stores and wake-ups
   const decideDeps: DecideDeps | undefined = gerrit
     ? {
@@ -208,7 +216,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         serviceUser: config.gerritRest?.user,
         readinessLabel: config.readinessLabel,
         policyChecks: config.policyRepo && config.gerritRest ? { repo: config.policyRepo, label: config.policyCheckLabel, check: (ref: string) => checkPolicyAt(config.gerritRest!, config.policyRepo!, ref) } : undefined,
-        onQueued: () => execute.wake(),
+        onQueued: workWaiting,
         onReport: () => report?.wake(),
         onGap: (reason) => intake.backfill?.trigger(reason),
         onIgnoredMerge: (change) => applyPolicy({ project: change.project, branch: change.branch, number: change.number, revision: change.currentRevision }),
@@ -251,6 +259,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const address = server.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   report?.start();
+  await work.start();
   execute.start();
   decide?.start();
   intake.start();
@@ -287,6 +296,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       await schedules.stop();
       await intake.stop();
       await execute.stop();
+      await work.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
