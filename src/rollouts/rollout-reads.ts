@@ -61,14 +61,15 @@ export class RolloutReads {
     if (filter.after !== undefined) q = q.where('id', '>', filter.after);
     if (filter.owner) {
       const owner = filter.owner;
-      // the owner is not a column of rollouts: the decisions recorded it (inputs.owner, a Gerrit account)
-      q = q.where(({ exists, selectFrom }) =>
-        exists(
-          selectFrom('decisions')
-            .select(sql<number>`1`.as('one'))
-            .whereRef('decisions.rollout_id', '=', 'rollouts.id')
-            .where(sql<boolean>`(inputs->'owner'->>'username' = ${owner} or inputs->'owner'->>'email' = ${owner} or inputs->'owner'->>'name' = ${owner} or inputs->'owner'->>'accountId' = ${owner})`),
-        ),
+      // the owner is not a column of rollouts: the decisions recorded it (inputs.owner, a Gerrit
+      // account); containment (@>) is what the decisions_owner index answers
+      const matches = [{ username: owner }, { email: owner }, { name: owner }, ...(/^\d+$/.test(owner) ? [{ accountId: Number(owner) }] : [])];
+      q = q.where('id', 'in', (eb) =>
+        eb
+          .selectFrom('decisions')
+          .select('rollout_id')
+          .where('rollout_id', 'is not', null)
+          .where(sql<boolean>`(${sql.join(matches.map((m) => sql`inputs -> 'owner' @> ${JSON.stringify(m)}::jsonb`), sql` or `)})`),
       );
     }
     const rows = await q.execute();
