@@ -11,7 +11,7 @@ const OUTBOX_STATUSES: readonly OutboxStatus[] = ['pending', 'sent', 'failed'];
 // "no data", before the first event of its kind (a rate over a series born at 1 misses that 1).
 const EVENT_SOURCES = ['stream', 'backfill', 'webhook', 'replay'] as const;
 const DECISION_OUTCOMES = ['allow', 'hold', 'deny', 'ignore'] as const;
-const DECISION_TRIGGERS: readonly DecisionEntry['trigger'][] = ['merge', 'comment', 'api', 'command', 'vote', 'expiry', 'replay'];
+const DECISION_TRIGGERS: readonly DecisionEntry['trigger'][] = ['merge', 'comment', 'api', 'command', 'vote', 'expiry', 'replay', 'start', 'window'];
 const STEP_KINDS = ['run', 'http', 'wait'] as const;
 /** How a step can end in the step runner (`running` means it did not end there and is not observed). */
 const STEP_ENDS: readonly StepStatus[] = ['succeeded', 'failed', 'cancelled'];
@@ -43,7 +43,7 @@ export class Metrics {
   readonly backfillMerges = this.#counter('rollgate_backfill_merges_found_total', 'Merges a back-fill found that rollgate had not stored yet (missed by the stream).', []);
   readonly streamConnected = new Gauge({ name: 'rollgate_stream_connected', help: '1 while the Gerrit stream-events SSH session is connected, else 0.', registers: [this.registry] });
   readonly streamLeader = new Gauge({ name: 'rollgate_stream_leader', help: '1 while this replica is the one that holds the Gerrit stream (leader election over PostgreSQL), else 0.', registers: [this.registry] });
-  readonly decisions = this.#counter('rollgate_decisions_total', 'Decisions stored, by outcome (allow, hold, deny, ignore) and trigger (merge, comment, api, vote, expiry, replay).', ['outcome', 'trigger']);
+  readonly decisions = this.#counter('rollgate_decisions_total', 'Decisions stored, by outcome (allow, hold, deny, ignore) and trigger (merge, comment, api, vote, expiry, replay, start, window).', ['outcome', 'trigger']);
   readonly stepDuration = new Histogram({
     name: 'rollgate_step_duration_seconds',
     help: 'How long workflow steps took (all attempts), by kind (run, http, wait) and final status; undo and rollback steps included.',

@@ -16,7 +16,7 @@ import { GerritRestClient } from '../gerrit/gerrit-rest-client.js';
 import { UsageError } from './cli-args.js';
 import { approvalBinding } from '../actions/approval-binding.js';
 import type { Policy } from '../policy/policy-config.js';
-import { storedBinding } from '../policy/start-check.js';
+import { decideWithFreshApprovals, storedBinding } from '../policy/start-check.js';
 
 /** `rollgate explain --json`: one object per matching rule (or one `ignore` object). */
 export interface ExplainLine {
@@ -114,8 +114,11 @@ export async function explainCommand(changeArg: string, values: { readonly proje
       if (approvalsByRule.has(stored.rows.find((r) => r.id === a.rollout_id)?.rule ?? '')) rolesByAccount.set(a.account_id, mergeGrants(rolesByAccount.get(a.account_id) ?? [], a.idp_grants));
     }
     decisions = evaluateChange({ policy, change, rolesByAccount, at }).map((d) => {
-      const commentApprovals = approvalsByRule.get(d.rule.name);
-      return commentApprovals ? evaluateChange({ policy, change, rolesByAccount, commentApprovals, at, onlyRule: d.rule.name })[0]! : d;
+      // a held rollout is decided again as serve does: with its approvals, none past approval.max_age
+      const held = stored.rows.find((r) => r.status === 'held' && r.revision === change.currentRevision && r.rule === d.rule.name);
+      if (!held) return d;
+      const commentApprovals = approvalsByRule.get(d.rule.name) ?? [];
+      return { rule: d.rule, result: decideWithFreshApprovals({ policy, rule: d.rule, change, rolesByAccount, commentApprovals, votesSince: new Date(held.created_at), at }) };
     });
   } catch (err) {
     if (err instanceof GerritError) throw new ExplainError(`change ${number}: cannot read the voters' groups from Gerrit: ${err.message}`);
