@@ -39,7 +39,7 @@ export function startSchedules(jobs: readonly ScheduledJob[], logger: Logger): {
 
 /**
  * Every schedule of `serve`, in one place: held rollouts nobody approved in time expire (with a
- * message on the change); rollouts held at their start for a closed window are released when it opens; a sweep over REST catches whatever every other path missed; expired
+ * message on the change); rollouts held at their start for a closed window are released when it opens; a sweep over REST catches whatever every other path missed (on the replica that holds the stream's lease now, so a hung leader does not stop it: `IntakeStage.sweep`); expired
  * operator sessions are deleted (they are refused from the moment they expire); handled event
  * lines and sent messages older than the retention are deleted; with the policy in Gerrit, each
  * replica takes up the commit another one put in use, within 20 s.

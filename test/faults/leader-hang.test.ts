@@ -32,6 +32,7 @@ steps:
 
 const LEADS = '"msg":"this replica is now the Gerrit stream leader"';
 const LOST = '"msg":"lost the Gerrit stream leadership; stopping the stream"';
+const SWEPT = '"reason":"scheduled sweep"';
 const count = (text: string, what: string) => text.split(what).length - 1;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -55,7 +56,13 @@ describe.each(BACKENDS)('%s: a hung stream leader', (backend) => {
       database,
       ssh,
       rest,
-      env: { ROLLGATE_LEADER_POLL_MS: String(POLL_MS), ROLLGATE_LEADER_LEASE_MS: String(LEASE_MS), ROLLGATE_LEADER_RENEW_MS: String(RENEW_MS) },
+      env: {
+        ROLLGATE_LEADER_POLL_MS: String(POLL_MS),
+        ROLLGATE_LEADER_LEASE_MS: String(LEASE_MS),
+        ROLLGATE_LEADER_RENEW_MS: String(RENEW_MS),
+        // the scheduled sweep every 2 s, to see which replica runs it
+        ROLLGATE_BACKFILL_CRON: '*/2 * * * * *',
+      },
     });
   });
 
@@ -127,6 +134,10 @@ describe.each(BACKENDS)('%s: a hung stream leader', (backend) => {
       ssh.push(changeMergedEvent(before));
       await waitFor('change 501 to finish', () => reviewsOf(501).some((r) => r.message.includes('SUCCEEDED')), 60_000);
 
+      // the scheduled sweep runs on the leader only
+      await waitFor('a scheduled sweep on the leader', () => leader!.stdout.includes(SWEPT), 10_000);
+      expect(followers.filter((f) => f.stdout.includes(SWEPT))).toEqual([]);
+
       leader!.child.kill('SIGSTOP');
       const stoppedAt = Date.now();
       // the hung leader's stream is still open: this line sits in its socket, unread
@@ -147,6 +158,8 @@ describe.each(BACKENDS)('%s: a hung stream leader', (backend) => {
       const successor = successors[0]!;
 
       await waitFor('change 502 to finish', () => reviewsOf(502).some((r) => r.message.includes('SUCCEEDED')), 60_000);
+      // the scheduled sweep followed the lease to the new leader
+      await waitFor('a scheduled sweep on the new leader', () => successor.stdout.includes(SWEPT), 10_000);
       expect(successor.stdout).toMatch(/"reason":"became the stream leader"[^\n]*"added":1|"added":1[^\n]*"reason":"became the stream leader"/);
       // nobody else took over meanwhile
       expect(ssh.sessions).toBe(2);
@@ -165,6 +178,8 @@ describe.each(BACKENDS)('%s: a hung stream leader', (backend) => {
       }
       expect(count(leader!.stdout, LEADS)).toBe(1);
       expect(count(successor.stdout, LEADS)).toBe(1);
+      // nor does the woken leader sweep on its old schedule
+      expect(after()).not.toContain(SWEPT);
 
       // the line that only the hung stream held was never stored: the woken leader was fenced
       const check = await createDatabase(database.target);
