@@ -108,9 +108,13 @@ export class Runner implements ExecutionHost {
     if (this.#beating) return this.#beating;
     this.#beating = (async () => {
       try {
+        // judged: only claims made before the heartbeat asked; one made while it was on its way is
+        // not in its answer, and taking that for a lost lease would give up (and re-run) its step
+        const judged = new Map(this.#active);
         const held = new Map((await this.#d.leases.heartbeat(this.#d.workerId, this.#leaseMs)).map((h) => [h.id, h.request]));
         this.#renewedAt = Date.now();
-        for (const [id, e] of this.#active) {
+        for (const [id, e] of judged) {
+          if (this.#active.get(id) !== e) continue;
           if (!held.has(id)) {
             if (!e.finishing) e.abort('lost');
           } else if (held.get(id) === 'cancel') e.abort('cancel');

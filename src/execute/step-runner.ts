@@ -96,7 +96,8 @@ export class StepRunner {
     const noteText = [takeoverNote, orphanNote].filter((n) => n !== undefined).join('; ');
     const note = noteText !== '' ? { note: noteText } : {};
     if (kind === 'wait') {
-      const started = await this.#startStep(stepId, { kind, attempt: 1, idempotencyKey: key, ...note });
+      // a wait goes on where it was when its rollout was parked and claimed again: the same attempt
+      const started = await this.#startStep(stepId, { kind, attempt: 1, idempotencyKey: key, continueAttempt: resumed, ...note });
       if (!started) return this.#stepLost();
       const until = (started.started_at?.getTime() ?? Date.now()) + parseDuration((def as StepDefinition).wait!)!;
       await sleep(until - Date.now(), signal);
@@ -184,7 +185,7 @@ export class StepRunner {
   }
 
   /** Starts (or resumes) an attempt of a step under this worker's lease, recording the attempt; undefined when the lease was lost. */
-  #startStep(stepId: string, s: { kind: string; attempt: number; idempotencyKey: string; note?: string }): ReturnType<StepStore['startStep']> {
+  #startStep(stepId: string, s: { kind: string; attempt: number; idempotencyKey: string; note?: string; continueAttempt?: boolean }): ReturnType<StepStore['startStep']> {
     return this.audited(
       (store) => store.startStep(this.#claim.rollout.id, stepId, this.#d.workerId, this.#claim.leaseMs, s),
       (r) => r && this.stepEvent('step-started', r, `step ${stepId} started (${s.kind}, attempt ${s.attempt})`, { attempt: s.attempt, idempotencyKey: s.idempotencyKey }),

@@ -51,7 +51,15 @@ export class StepStore {
     stepId: string,
     workerId: string,
     leaseMs: number,
-    s: { kind: string; attempt: number; idempotencyKey: string; deadlineMs?: number; note?: string },
+    s: {
+      kind: string;
+      attempt: number;
+      idempotencyKey: string;
+      deadlineMs?: number;
+      note?: string;
+      /** Picks up the step's running attempt instead of starting a new one (a `wait` going on after its rollout was parked and claimed again). */
+      continueAttempt?: boolean;
+    },
   ): Promise<(StepRow & { readonly attempt_number: number }) | undefined> {
     return this.#db
       .with('s', (db) =>
@@ -83,6 +91,7 @@ export class StepStore {
           .where('rollout_id', '=', rolloutId)
           .where('step_id', '=', stepId)
           .where('status', '=', 'running')
+          .where(sql<boolean>`${!s.continueAttempt}`)
           .where(({ exists, selectFrom }) => exists(selectFrom('s').select('s.step_id')))
           .returning('number'),
       )
@@ -100,13 +109,16 @@ export class StepStore {
                 's.attempts',
                 sql<string>`${s.kind}::text`.as('kind'),
                 sql<string>`${workerId}::text`.as('worker'),
-              ]),
+              ])
+              .where(sql<boolean>`${!s.continueAttempt} or not exists (select 1 from step_attempts where rollout_id = s.rollout_id and step_id = s.step_id and status = 'running')`),
           )
           .returning('number'),
       )
-      .selectFrom(['s', 'a'])
+      .selectFrom('s')
+      .leftJoin('a', (join) => join.onTrue())
       .selectAll('s')
-      .select('a.number as attempt_number')
+      // a continued attempt keeps its number (the statement sees the attempts as they were before it)
+      .select(sql<number>`coalesce(a.number, (select max(number) from step_attempts where rollout_id = s.rollout_id and step_id = s.step_id))`.as('attempt_number'))
       .executeTakeFirst();
   }
 

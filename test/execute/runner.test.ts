@@ -295,6 +295,9 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
     expect(steps.promote!.note).toMatch(/^approved by (alice|dave) \(prod-deployer\): /);
     expect(steps.soak!.status).toBe('succeeded');
     expect(engine.calls().filter((c) => c.event === 'start').map((c) => c.name)).toEqual(['canary', 'full']);
+    // each step started once: a wait that parks its rollout and goes on after a new claim is one attempt
+    const attempts = await engine.db.selectFrom('step_attempts').select(['step_id', 'number', 'status']).where('rollout_id', '=', rollout.id).orderBy('step_id').orderBy('number').execute();
+    expect(attempts.map((a) => `${a.step_id}#${a.number} ${a.status}`)).toEqual(['canary#1 succeeded', 'full#1 succeeded', 'soak#1 succeeded']);
   });
 
   it('fails and rolls back when nobody approves a gate in time', async () => {
@@ -386,6 +389,50 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
     const starts = engine.calls().filter((c) => c.event === 'start');
     expect(starts).toHaveLength(18);
     expect(new Set(starts.map((c) => `${c.name}:${c.args[0]}`)).size).toBe(18);
+  });
+
+  it('a rollout claimed while a heartbeat is on its way is not taken for lost: its step runs once', async () => {
+    const wf = workflow({ name: 'beat', steps: [{ id: 'work', run: run('work', { sleep: 600 }, ['${change.number}']) }] });
+    const rules = ['beat-1', 'beat-2'].map((env) => rule(`beat-${env}`, 'beat', env));
+    engine = new Engine(handle, policy([wf], rules));
+    const first = await queueRollout(engine.store, wf, rules[0]!);
+    // a heartbeat whose answer comes back late: it asked before the second rollout was claimed
+    const leases = new RolloutLeaseStore(engine.db);
+    let holdAnswer: Promise<void> | undefined;
+    let asked: () => void = () => {};
+    const heartbeatAsked = new Promise<void>((r) => (asked = r));
+    const heartbeat = async (workerId: string, leaseMs: number) => {
+      const answer = await leases.heartbeat(workerId, leaseMs);
+      if (holdAnswer) {
+        asked();
+        await holdAnswer;
+      }
+      return answer;
+    };
+    const slow = new Proxy(leases, {
+      get: (target, prop) => {
+        if (prop === 'heartbeat') return heartbeat;
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const runner = engine.runner({ leases: slow, leaseMs: 60_000, pollMs: 60_000 });
+    const firstRun = runner.runNext();
+    await waitFor('the first rollout to run', () => engine!.calls().some((c) => c.name === 'work' && c.args[0] === String(first.change_number)));
+    let release: () => void = () => {};
+    holdAnswer = new Promise<void>((r) => (release = r));
+    runner.wake(); // a heartbeat now, held after its query
+    await heartbeatAsked;
+    const second = await queueRollout(engine.store, wf, rules[1]!);
+    const secondRun = runner.runNext();
+    await waitFor('the second rollout to run', () => engine!.calls().some((c) => c.name === 'work' && c.args[0] === String(second.change_number)));
+    holdAnswer = undefined;
+    release();
+    expect(await Promise.all([firstRun, secondRun])).toEqual([true, true]);
+    expect(await engine.status(second.id)).toBe('succeeded');
+    const attempts = await engine.db.selectFrom('step_attempts').select(['number', 'status']).where('rollout_id', '=', second.id).execute();
+    expect(attempts).toEqual([{ number: 1, status: 'succeeded' }]);
+    expect(engine.calls().filter((c) => c.event === 'start' && c.args[0] === String(second.change_number))).toHaveLength(1);
   });
 
   it('a graceful stop gives the rollout back at once: another worker resumes it without waiting for the lease', async () => {
