@@ -48,8 +48,8 @@ export class LeaderLease {
 
   /**
    * Takes the lease for `holder` for `leaseMs`, recording this database session, when nobody
-   * holds it, it has lapsed, the holder's session no longer exists (it was killed, or its
-   * connection closed: the leader gives up the moment its connection fails, see StreamLeader), or
+   * holds it, it has lapsed, the holder's session no longer exists (it was killed; a live
+   * leader that lost its connection renews over a new one, and is refused if this came first), or
    * `holder` itself still holds it (a leader that gave up by its own deadline while its last
    * renewal still landed). Returns the new generation, one more than the last, or undefined
    * while another holder's lease runs.
@@ -72,11 +72,14 @@ export class LeaderLease {
 
   /**
    * Extends the lease by `leaseMs` from now, only if `holder` still holds `generation` and it
-   * has not lapsed: false means it was lost (taken over, or lapsed), and the caller must stop.
+   * has not lapsed, and records this database session as the holder's (a leader renews over a
+   * new connection after losing one): false means it was lost (taken over, or lapsed), and the
+   * caller must stop.
    */
   async renew(holder: string, generation: number, leaseMs: number): Promise<boolean> {
     const rows = await this.#run<{ generation: number }>(
-      `update leader_leases set expires_at = now() + $4 * interval '1 millisecond', renewed_at = now()
+      `update leader_leases set expires_at = now() + $4 * interval '1 millisecond', renewed_at = now(),
+         holder_pid = pg_backend_pid(), holder_backend_start = (select backend_start from pg_stat_activity where pid = pg_backend_pid())
        where name = $1 and holder = $2 and generation = $3 and expires_at >= now()
        returning generation`,
       [this.#name, holder, generation, leaseMs],

@@ -102,12 +102,14 @@ export class IntakeStage {
       pollMs: o.leader.pollMs,
       leaseMs: o.leader.leaseMs,
       renewMs: o.leader.renewMs,
-      onGain: () => {
+      onGain: (generation) => {
         metrics.streamLeader.set(1);
         this.#listener = newListener();
         this.#listener.start();
-        // the gap since the last leader stopped listening is fetched at once, not at the next sweep
-        this.backfill?.trigger('became the stream leader');
+        // after a takeover, the gap since the last leader stopped listening is fetched at once,
+        // even before (or without) the stream connecting; the first leader of a database, or the
+        // one process on PGlite, back-fills when its stream connects, as ever
+        if (generation > 1) this.backfill?.trigger('took over the stream lease');
       },
       onLose: async () => {
         metrics.streamLeader.set(0);

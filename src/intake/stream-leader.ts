@@ -43,16 +43,18 @@ interface Term {
  * `leader_leases` row (see LeaderLease), renewed every `renewMs` over a connection of its own.
  * A follower tries to take it every `pollMs` and succeeds once it has lapsed by the database's
  * clock, so a leader that is hung (SIGSTOP) or cut off is replaced within `leaseMs + pollMs`,
- * whatever its TCP session looks like to the server; one whose session has ended (killed, or its
- * connection closed) within `pollMs`.
+ * whatever its TCP session looks like to the server; one whose session has ended (killed) within
+ * `pollMs`.
  *
  * Fencing: each renewal names the generation it holds, so one after a takeover is refused, and
  * the leader's own deadline is the send time of its last renewal that succeeded plus `leaseMs`,
  * by its monotonic clock: never later than the database's expiry. When that deadline passes (it
  * could not renew in time, or it was stopped and has just woken) or a renewal is refused, the
  * leadership ends at once (`mayAct()` is false from that moment, so no line the stream still
- * delivers is stored) and the stream is stopped before the lease is tried again. So does a
- * failure of the lease connection: its session is what lets a follower take over early.
+ * delivers is stored) and the stream is stopped before the lease is tried again. A leader whose
+ * lease connection fails keeps its stream and renews over a new connection (which the lease then
+ * records as its session) until its deadline; a follower that took over in between, because the
+ * recorded session was gone, makes that renewal refused, and the stream stops then.
  */
 export class StreamLeader {
   readonly #options: StreamLeaderOptions;
@@ -145,6 +147,7 @@ export class StreamLeader {
 
   async #compete(open: () => pg.Client): Promise<void> {
     while (!this.#stopping) {
+      let failed = false;
       try {
         const client = this.#client ?? (await this.#connect(open));
         const lease = new LeaderLease(sqlOverClient(client), this.#options.leaseName);
@@ -153,13 +156,15 @@ export class StreamLeader {
         if (this.#broken !== undefined) throw new Error(this.#broken);
       } catch (err) {
         const reason = errorMessage(err);
-        // the session recorded with the lease ends with this connection, and then a follower may
-        // take the lease at once: so the stream stops first, and the lease is tried again after
-        if (this.#term && this.mayAct()) this.#end(`lease connection failed: ${reason}`);
-        else this.#log.warn({ reason }, 'stream leader election: cannot reach the database; will retry');
+        failed = true;
+        // a leader keeps its stream (a database restart must not lose the lines it reads) and
+        // renews over a new connection until its deadline; if a follower took the lease over
+        // meanwhile, that renewal is refused and the stream stops then
+        if (this.#term === undefined) this.#log.warn({ reason }, 'stream leader election: cannot reach the database; will retry');
+        else if (this.mayAct()) this.#log.warn({ reason, generation: this.#term.generation }, 'stream leader lost its lease connection; renewing over a new one until its deadline');
         this.#drop();
       }
-      await this.#sleep(this.#term ? this.#renewMs : this.#pollMs);
+      await this.#sleep(this.#term ? (failed ? Math.min(this.#renewMs, 200) : this.#renewMs) : this.#pollMs);
     }
     if (this.#term) {
       const { generation } = this.#term;
@@ -263,7 +268,6 @@ export class StreamLeader {
   #fail(client: pg.Client, reason: string): void {
     if (client !== this.#client) return;
     this.#broken ??= reason;
-    this.#end(`lease connection failed: ${reason}`);
     this.#wake();
   }
 

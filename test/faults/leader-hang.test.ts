@@ -160,7 +160,7 @@ describe.each(BACKENDS)('%s: a hung stream leader', (backend) => {
       await waitFor('change 502 to finish', () => reviewsOf(502).some((r) => r.message.includes('SUCCEEDED')), 60_000);
       // the scheduled sweep followed the lease to the new leader
       await waitFor('a scheduled sweep on the new leader', () => successor.stdout.includes(SWEPT), 10_000);
-      expect(successor.stdout).toMatch(/"reason":"became the stream leader"[^\n]*"added":1|"added":1[^\n]*"reason":"became the stream leader"/);
+      expect(successor.stdout).toMatch(/"reason":"took over the stream lease"[^\n]*"added":1|"added":1[^\n]*"reason":"took over the stream lease"/);
       // nobody else took over meanwhile
       expect(ssh.sessions).toBe(2);
 
