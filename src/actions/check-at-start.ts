@@ -1,7 +1,6 @@
 import type { RolloutRow } from '../db/schema.js';
-import type { Reason } from '../policy/decide.js';
+import type { Approver, Reason } from '../policy/decide.js';
 import { checkAtStart, storedBinding } from '../policy/start-check.js';
-import type { Approver } from '../policy/decide.js';
 import type { ActionDeps } from './action-deps.js';
 import { approvalBinding } from './approval-binding.js';
 import { approvalsAndRolesNow } from './decide-held-again.js';

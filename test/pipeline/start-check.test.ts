@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningService } from '../../src/service/service.js';
@@ -219,6 +219,32 @@ describe.each(BACKENDS)('%s: the decision is checked again when the rollout star
       ]);
     } finally {
       writeFileSync(path.join(policies, 'rollouts.yaml'), rules(1));
+      await service.reloadPolicy();
+    }
+  });
+
+  it('a workflow changed while it was queued: the start is a new decision, still allowed, and runs the workflow as it is now', async () => {
+    const blocker = await blockProduction(1661);
+    await queueBehind(1662, 'payments/web');
+    const workflowFile = path.join(policies, 'workflows/deploy-service.yaml');
+    const before = readFileSync(workflowFile, 'utf8');
+    // a step added before the rollback section
+    writeFileSync(workflowFile, before.replace('\nrollback:\n', '\n  - id: announce\n    needs: [deploy]\n    run: ["./ops/record.mjs", "announce", "${change.number}"]\nrollback:\n'));
+    expect((await service.reloadPolicy()).ok).toBe(true);
+    try {
+      passGate(blocker);
+      const startedMessage = await waitFor('the started message', () => reviewsOf(1662).find((m) => m.includes('STARTED')), 30_000);
+      await statusIs(1662, 'succeeded');
+      expect(reviewsOf(1662).some((m) => m.includes('did NOT START'))).toBe(false);
+      expect(startedMessage).toContain('Steps: build -> deploy -> announce');
+      expect((await decisionsOf(1662)).map((d) => `${d.trigger}:${d.outcome}`)).toEqual(['merge:allow', 'start:allow']);
+      const [, atStart] = await db().selectFrom('decisions').select('reasons').where('change_number', '=', 1662).orderBy('id').execute();
+      expect((atStart!.reasons as Array<{ code: string; message: string }>).filter((r) => r.code === 'changed-since-decision').map((r) => r.message)).toEqual([
+        expect.stringMatching(/^policy changed from [0-9a-f]{12} to [0-9a-f]{12}$/),
+        expect.stringMatching(/^workflow deploy-service changed since the decision \(definition [0-9a-f]{12} to [0-9a-f]{12}\)$/),
+      ]);
+    } finally {
+      writeFileSync(workflowFile, before);
       await service.reloadPolicy();
     }
   });
