@@ -43,3 +43,28 @@ describe.each(BACKENDS)('%s: expireHolds', (backend) => {
     expect(await expireHolds(deps, 0)).toBe(0); // already expired: nothing twice
   });
 });
+
+describe.each(BACKENDS)('%s: expireHolds after a refused start', (backend) => {
+  let db: { handle: DatabaseHandle; cleanup: () => Promise<void> } | undefined;
+  afterEach(async () => db?.cleanup());
+
+  it('counts a rollout held again at its start from that start, not from its merge', async () => {
+    db = await openTestDatabase(backend);
+    const rollouts = new RolloutStore(db.handle.db);
+    const reads = new RolloutReads(db.handle.db);
+    const base = { rule: 'api-prod', workflow: 'deploy', environment: 'production', project: 'payments/api', branch: 'main', patchset: 1, newRev: undefined, subject: 's', reasons: [], approvers: [], justification: undefined, stepIds: ['build'] };
+    const reheld = await rollouts.create({ ...base, rolloutKey: 'a', changeNumber: 1, revision: 'a'.repeat(40), decision: 'hold' });
+    const merged = await rollouts.create({ ...base, rolloutKey: 'b', changeNumber: 2, revision: 'b'.repeat(40), decision: 'hold' });
+    // both merged two hours ago; the first was allowed, queued, and held again at its start just now
+    await db.handle.db.updateTable('rollouts').set({ created_at: new Date(Date.now() - 2 * 3_600_000) }).execute();
+    await db.handle.db
+      .insertInto('decisions')
+      .values({ rollout_id: reheld!.id, rule: 'api-prod', project: 'payments/api', change_number: 1, revision: 'a'.repeat(40), trigger: 'start', actor: null, outcome: 'hold', reasons: '[]', inputs: '{}', policy_version: 'v1' })
+      .execute();
+    const deps = { db: db.handle.db, messages: new ChangeMessages(new OutboxStore(db.handle.db), undefined), decisions: new DecisionLog(db.handle.db), logger: silentLogger(), policyVersion: () => 'v1', onReport: () => undefined };
+
+    expect(await expireHolds(deps, 60 * 60_000)).toBe(1);
+    expect((await reads.get(merged!.id))!.status).toBe('expired');
+    expect((await reads.get(reheld!.id))!.status).toBe('held');
+  });
+});
