@@ -36,7 +36,7 @@ export async function checkRolloutAtStart(d: StartCheckDeps, rollout: RolloutRow
     commentApprovals,
     votesSince: rollout.created_at,
     at,
-    decided: { approvers: rollout.approvers as Approver[], binding: storedBinding(rollout.approval_binding) },
+    decided: { approvers: rollout.approvers as Approver[], binding: storedBinding(rollout.approval_binding), workflow: rollout.workflow },
     binding,
   });
   const { result } = check;
@@ -45,7 +45,9 @@ export async function checkRolloutAtStart(d: StartCheckDeps, rollout: RolloutRow
   if (result.outcome === 'allow') {
     if (!check.rebound && storedBinding(rollout.approval_binding) !== undefined) return { start: true, rollout };
     const updated = await d.db.transaction().execute(async (trx) => {
-      const row = await d.rollouts.rebind(rollout.id, workerId, { decision: 'allow', ...stored }, trx);
+      // the rule's workflow now (another one when the rule was pointed elsewhere): its steps are planned, others skipped
+      const workflow = rule!.workflow === rollout.workflow ? undefined : { name: rule!.workflow, stepIds: policy.workflows[rule!.workflow]?.steps.map((s) => s.id) ?? [] };
+      const row = await d.rollouts.rebind(rollout.id, workerId, { decision: 'allow', ...stored }, workflow, trx);
       // a row without a binding (decided before they were kept) only gains one; another policy or workflow is a new decision
       if (row && check.rebound) {
         await d.decisions.record({ rolloutId: rollout.id, rule: rule!, change, result, rolesByAccount, commentApprovals, at, trigger: 'start', actor: undefined, policyVersion: policy.version }, trx);

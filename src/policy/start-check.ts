@@ -109,7 +109,12 @@ export interface StartCheckInput {
   /** The moment of the start. */
   readonly at: Date;
   /** What the rollout was decided with: who counted, and what for (undefined: no binding was kept). */
-  readonly decided: { readonly approvers: readonly Approver[]; readonly binding: ApprovalBinding | undefined };
+  readonly decided: {
+    readonly approvers: readonly Approver[];
+    readonly binding: ApprovalBinding | undefined;
+    /** The workflow the rollout was planned with, when known: a rule that now names another is a new decision. */
+    readonly workflow?: string;
+  };
   /** What it would start under now (undefined: the rule is gone, so there is no workflow to bind to). */
   readonly binding: ApprovalBinding | undefined;
 }
@@ -139,10 +144,12 @@ export function checkAtStart(input: StartCheckInput): StartCheck {
   const now = input.binding;
   if (before && now && before.policyVersion !== now.policyVersion) changed.push(`policy changed from ${short(before.policyVersion)} to ${short(now.policyVersion)}`);
   const rule = policy.rollouts.find((r) => r.name === input.ruleName);
-  if (before && now && rule && before.workflowDigest !== now.workflowDigest) {
+  if (before && now && rule && before.workflowDigest !== now.workflowDigest && (decided.workflow === undefined || decided.workflow === rule.workflow)) {
     changed.push(`workflow ${rule.workflow} changed since the decision (definition ${short(before.workflowDigest)} to ${short(now.workflowDigest)})`);
   }
-  const rebound = before !== undefined && now !== undefined && before.digest !== now.digest;
+  const renamed = rule !== undefined && decided.workflow !== undefined && decided.workflow !== rule.workflow;
+  if (renamed) changed.push(`rule ${rule.name} now runs workflow ${rule.workflow} instead of ${decided.workflow}`);
+  const rebound = renamed || (before !== undefined && now !== undefined && before.digest !== now.digest);
 
   if (!rule) {
     const message = `rule ${input.ruleName} is no longer in the policy in use (${short(policy.version)})`;

@@ -137,10 +137,33 @@ export class RolloutStore {
       .executeTakeFirst();
   }
 
-  /** The check at the start allowed the rollout again under what it starts with now: its new decision and binding. */
-  async rebind(id: number, workerId: string, d: StoredDecision & { readonly decision: 'allow' }, trx: Kysely<Database> = this.#db): Promise<RolloutRow | undefined> {
+  /**
+   * The check at the start allowed the rollout again under what it starts with now: its new
+   * decision and binding, and with `workflow` the workflow its rule names now (the steps of the
+   * one it was planned with that the new one lacks are skipped; the runner plans the new ones).
+   */
+  async rebind(
+    id: number,
+    workerId: string,
+    d: StoredDecision & { readonly decision: 'allow' },
+    workflow: { readonly name: string; readonly stepIds: readonly string[] } | undefined,
+    trx: Kysely<Database> = this.#db,
+  ): Promise<RolloutRow | undefined> {
     const { status: _queued, ...columns } = decisionColumns(d);
-    return trx.updateTable('rollouts').set(columns).where('id', '=', id).where('status', '=', 'running').where('claimed_by', '=', workerId).returningAll().executeTakeFirst();
+    const row = await trx
+      .updateTable('rollouts')
+      .set({ ...columns, ...(workflow ? { workflow: workflow.name } : {}) })
+      .where('id', '=', id)
+      .where('status', '=', 'running')
+      .where('claimed_by', '=', workerId)
+      .returningAll()
+      .executeTakeFirst();
+    if (row && workflow) {
+      let stale = trx.updateTable('rollout_steps').set({ status: 'skipped', note: `not in workflow ${workflow.name}, which the rule runs now` }).where('rollout_id', '=', id).where('status', '=', 'pending');
+      if (workflow.stepIds.length > 0) stale = stale.where('step_id', 'not in', [...workflow.stepIds]);
+      await stale.execute();
+    }
+    return row;
   }
 
   /** Rollouts of a change parked at (or running up to) an approval gate that waits for someone. */

@@ -22,7 +22,7 @@ const dave: DoubleAccount = { _account_id: 1000004, username: 'dave', name: 'Dav
 const FIXTURES = path.resolve('test/fixtures');
 
 const ROLES = 'roles:\n  prod-deployer: { gerrit_groups: [sre] }\n';
-const rules = (apiApprovers: number) => `rollouts:
+const rules = (apiApprovers: number, webWorkflow = 'deploy-service') => `rollouts:
   - name: blocker
     match: { project: ops/blocker, branch: main }
     workflow: gated
@@ -38,7 +38,7 @@ const rules = (apiApprovers: number) => `rollouts:
       deny: [{ cron: "* * 29 2 *", tz: UTC, reason: leap-day freeze }]
   - name: payments-web-prod
     match: { project: payments/web, branch: main }
-    workflow: deploy-service
+    workflow: ${webWorkflow}
     environment: production
     approval: { roles: [prod-deployer], max_age: 1h }
   - name: payments-batch-staging
@@ -101,6 +101,7 @@ describe.each(BACKENDS)('%s: the decision is checked again when the rollout star
         writeFileSync(path.join(policies, 'workflows/gated.yaml'), GATED);
         writeFileSync(path.join(policies, 'workflows/gated-deploy.yaml'), gatedDeploy('gated-deploy'));
         writeFileSync(path.join(policies, 'workflows/gated-aged.yaml'), gatedDeploy('gated-aged', ', max_age: 1h'));
+        writeFileSync(path.join(policies, 'workflows/ship-it.yaml'), 'name: ship-it\nsteps:\n  - id: ship\n    run: ["./ops/record.mjs", "ship", "${change.number}"]\n');
         copyFileSync(path.join(FIXTURES, 'policies/workflows/deploy-service.yaml'), path.join(policies, 'workflows/deploy-service.yaml'));
         return { ROLLGATE_POLICY_DIR: policies };
       },
@@ -245,6 +246,34 @@ describe.each(BACKENDS)('%s: the decision is checked again when the rollout star
       ]);
     } finally {
       writeFileSync(workflowFile, before);
+      await service.reloadPolicy();
+    }
+  });
+
+  it('a rule pointed at another workflow while it was queued: the start runs that workflow, and the old plan is skipped', async () => {
+    const blocker = await blockProduction(1671);
+    await queueBehind(1672, 'payments/web');
+    writeFileSync(path.join(policies, 'rollouts.yaml'), rules(1, 'ship-it'));
+    expect((await service.reloadPolicy()).ok).toBe(true);
+    try {
+      passGate(blocker);
+      const startedMessage = await waitFor('the started message', () => reviewsOf(1672).find((m) => m.includes('STARTED')), 30_000);
+      expect(startedMessage).toContain('workflow ship-it).');
+      expect(startedMessage).toContain('Steps: ship');
+      await statusIs(1672, 'succeeded');
+      const { id, workflow } = await rolloutOf(1672);
+      expect(workflow).toBe('ship-it');
+      const steps = await db().selectFrom('rollout_steps').select(['step_id', 'status', 'note']).where('rollout_id', '=', id).orderBy('position').execute();
+      expect(steps).toEqual([
+        { step_id: 'build', status: 'skipped', note: 'not in workflow ship-it, which the rule runs now' },
+        { step_id: 'deploy', status: 'skipped', note: 'not in workflow ship-it, which the rule runs now' },
+        { step_id: 'ship', status: 'succeeded', note: null },
+      ]);
+      const [, atStart] = await db().selectFrom('decisions').select(['trigger', 'reasons']).where('change_number', '=', 1672).orderBy('id').execute();
+      expect(atStart!.trigger).toBe('start');
+      expect((atStart!.reasons as Array<{ message: string }>).map((r) => r.message)).toContain('rule payments-web-prod now runs workflow ship-it instead of deploy-service');
+    } finally {
+      writeFileSync(path.join(policies, 'rollouts.yaml'), rules(1));
       await service.reloadPolicy();
     }
   });

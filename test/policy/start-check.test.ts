@@ -156,6 +156,23 @@ describe('checkAtStart', () => {
     expect(said).toEqual(c.outcome === 'allow' && !c.rebound ? [] : c.changed);
   });
 
+  it('a rule that now names another workflow is a new decision, saying which', () => {
+    const check = checkAtStart({
+      policy: policy(rule()),
+      ruleName: 'api-prod',
+      change: change([[alice, 2]]),
+      rolesByAccount: sre,
+      commentApprovals: [],
+      votesSince: DECIDED,
+      at: TUESDAY,
+      decided: { approvers: approversAtDecision(rule(), [[alice, 2]]), binding: binding('a'.repeat(64), '1'.repeat(64)), workflow: 'deploy-v1' },
+      binding: binding('a'.repeat(64), '2'.repeat(64)),
+    });
+    expect(check.result.outcome).toBe('allow');
+    expect(check.rebound).toBe(true);
+    expect(check.changed).toEqual(['rule api-prod now runs workflow deploy instead of deploy-v1']);
+  });
+
   it('denies a rollout whose rule left the policy', () => {
     const check = checkAtStart({
       policy: policy(rule({ name: 'other' })),
