@@ -66,6 +66,12 @@ const RawConfigSchema = z.object({
   ROLLGATE_SESSION_SECRET: z.string().min(32, 'use at least 32 characters').optional(),
   ROLLGATE_SESSION_SECRET_FILE: z.string().min(1).optional(),
   ROLLGATE_SESSION_TTL: z.string().refine((v) => parseDuration(v) !== undefined, 'not a duration (e.g. 30m, 12h)').default('12h'),
+  ROLLGATE_STEP_TOKEN_KEY: z.string().min(32, 'use at least 32 characters').optional(),
+  ROLLGATE_STEP_TOKEN_KEY_FILE: z.string().min(1).optional(),
+  ROLLGATE_STEP_TOKEN_ROTATE: z
+    .string()
+    .refine((v) => (parseDuration(v) ?? 0) >= 5 * 60_000 && (parseDuration(v) ?? Infinity) <= 365 * 86_400_000, 'a duration from 5m to 365d (e.g. 7d)')
+    .default('7d'),
 });
 
 export interface GerritSshConfig {
@@ -91,6 +97,16 @@ export interface OidcConfig {
   /** Signs the session cookie; every replica must have the same one. */
   readonly sessionSecret: string;
   readonly sessionTtlMs: number;
+}
+
+/** rollgate as an OpenID issuer of identity tokens for its steps (`credentials.identity`). */
+export interface StepTokenConfig {
+  /** `iss` of every token: ROLLGATE_PUBLIC_URL without a trailing slash. */
+  readonly issuer: string;
+  /** Encrypts the signing keys' private halves in the database; the same on every replica. */
+  readonly keySecret: string;
+  /** How long one signing key signs before the next one takes over. */
+  readonly rotateMs: number;
 }
 
 export interface Config {
@@ -149,6 +165,8 @@ export interface Config {
   readonly gerritSsh: GerritSshConfig | undefined;
   /** Absent until ROLLGATE_OIDC_ISSUER, ROLLGATE_OIDC_CLIENT_ID, a client secret and a session secret are set. */
   readonly oidc: OidcConfig | undefined;
+  /** Absent until ROLLGATE_STEP_TOKEN_KEY_FILE (or ROLLGATE_STEP_TOKEN_KEY) is set; needs ROLLGATE_PUBLIC_URL. */
+  readonly stepTokens: StepTokenConfig | undefined;
   /**
    * Every secret rollgate holds (see `heldSecrets`), redacted from step output, HTTP excerpts and
    * error texts before they are stored, logged or posted.
@@ -208,6 +226,7 @@ export function loadConfig(env: Env = process.env): Config {
     gerritRest: gerritRestFrom(raw),
     gerritSsh: gerritSshFrom(raw),
     oidc: oidcFrom(raw),
+    stepTokens: stepTokensFrom(raw),
   };
   // a renewal must land well inside the lease, or a healthy leader would lose it between two
   if (config.leaderRenewMs * 2 > config.leaderLeaseMs) {
@@ -239,10 +258,19 @@ function heldSecrets(config: Omit<Config, 'secrets'>, env: Env): string[] {
     ...keyLines,
     config.oidc?.clientSecret,
     config.oidc?.sessionSecret,
+    config.stepTokens?.keySecret,
     databasePassword(config.databaseUrl),
     env.PGPASSWORD,
   ];
   return [...new Set(candidates.filter((v): v is string => v !== undefined && v !== ''))];
+}
+
+function stepTokensFrom(raw: RawConfig): StepTokenConfig | undefined {
+  const keySecret = raw.ROLLGATE_STEP_TOKEN_KEY ?? (raw.ROLLGATE_STEP_TOKEN_KEY_FILE ? readSecretFile('ROLLGATE_STEP_TOKEN_KEY_FILE', raw.ROLLGATE_STEP_TOKEN_KEY_FILE) : undefined);
+  if (keySecret === undefined) return undefined;
+  if (keySecret.length < 32) throw new ConfigError('ROLLGATE_STEP_TOKEN_KEY_FILE: use at least 32 characters');
+  if (raw.ROLLGATE_PUBLIC_URL === undefined) throw new ConfigError('ROLLGATE_STEP_TOKEN_KEY_FILE: step identity tokens need ROLLGATE_PUBLIC_URL, their issuer (where verifiers fetch /.well-known/openid-configuration)');
+  return { issuer: raw.ROLLGATE_PUBLIC_URL.replace(/\/+$/, ''), keySecret, rotateMs: parseDuration(raw.ROLLGATE_STEP_TOKEN_ROTATE)! };
 }
 
 function databasePassword(url: string | undefined): string | undefined {

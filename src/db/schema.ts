@@ -15,6 +15,7 @@ export interface Database {
   operator_sessions: OperatorSessionsTable;
   consumed_comment_messages: ConsumedCommentMessagesTable;
   leader_leases: LeaderLeasesTable;
+  step_token_keys: StepTokenKeysTable;
 }
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
@@ -302,4 +303,17 @@ export interface ConsumedCommentMessagesTable {
   event_id: number;
   account_id: number;
   consumed_at: DefaultedTimestamp;
+}
+
+/** A key that signs step identity tokens (migration 0018); the private half only encrypted. */
+export interface StepTokenKeysTable {
+  kid: string;
+  algorithm: string;
+  /** The public JWK as JSON, as published. */
+  public_jwk: string;
+  /** base64 of IV (12 bytes) + GCM tag (16 bytes) + the encrypted PKCS#8 PEM; the kid is the additional data. */
+  private_key_encrypted: string;
+  created_at: Timestamp;
+  /** The last moment it signs; published until every token it signed has expired. */
+  not_after: Timestamp;
 }

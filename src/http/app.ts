@@ -13,6 +13,7 @@ import { securityHeaders } from './security-headers.js';
 import { webPublicRoutes, webRoutes, type WebDeps } from './web/web-routes.js';
 import { authRoutes } from './routes/auth.js';
 import { rolloutActionRoutes } from './routes/rollout-actions.js';
+import { stepTokenDiscoveryRoutes, type StepTokenPublisher } from './routes/step-token-discovery.js';
 import type { ActionDeps } from '../actions/action-deps.js';
 import { SessionCookies } from '../identity/session-cookie.js';
 import type { Identity } from '../identity/identity.js';
@@ -33,6 +34,8 @@ export interface AppDeps {
   readonly audit?: AuditRouteDeps;
   /** What the API's rollout actions act through (the decide stage's dependencies); absent without Gerrit REST. */
   readonly actions?: ActionDeps | undefined;
+  /** Publishes the issuer of step identity tokens (discovery and JWKS, open); absent when step tokens are off. */
+  readonly stepTokens?: StepTokenPublisher;
 }
 
 /** The request path as logged: the webhook secret may be its last segment (right or a near miss), so that segment never reaches a log. */
@@ -56,6 +59,7 @@ export function createApp(deps: AppDeps): Koa {
   if (identity) app.use(identity.resolver.middleware);
   const routers = [
     healthRoutes(deps.ready),
+    ...(deps.stepTokens ? [stepTokenDiscoveryRoutes(deps.stepTokens)] : []),
     ...(deps.metrics ? [metricsRoutes(deps.metrics)] : []),
     // once people can log in, the rollouts API needs a login too
     rolloutRoutes(deps.rollouts, { loginRequired: identity !== undefined, output: deps.web.reads.output, logger: deps.logger }),

@@ -6,6 +6,7 @@ import type { Identity } from '../identity/identity.js';
 import type { IntakeStage } from '../intake/intake-stage.js';
 import type { Logger } from '../log.js';
 import type { PolicyInUse } from './policy-in-use.js';
+import type { StepTokenKeys } from '../identity/step-token-keys.js';
 
 /** A job the service runs on a schedule, apart from the stages' own loops. */
 export interface ScheduledJob {
@@ -42,7 +43,8 @@ export function startSchedules(jobs: readonly ScheduledJob[], logger: Logger): {
  * message on the change); rollouts held at their start for a closed window are released when it opens; a sweep over REST catches whatever every other path missed (on the replica that holds the stream's lease now, so a hung leader does not stop it: `IntakeStage.sweep`); expired
  * operator sessions are deleted (they are refused from the moment they expire); handled event
  * lines and sent messages older than the retention are deleted; with the policy in Gerrit, each
- * replica takes up the commit another one put in use, within 20 s.
+ * replica takes up the commit another one put in use, within 20 s; with step identity tokens on,
+ * their signing keys rotate when due.
  */
 export function serviceJobs(p: {
   readonly config: Pick<Config, 'backfillCron' | 'holdExpiryMs' | 'retentionMs'>;
@@ -51,6 +53,8 @@ export function serviceJobs(p: {
   readonly intake: Pick<IntakeStage, 'sweep' | 'backfill'>;
   readonly identity: Pick<Identity, 'sessions'> | undefined;
   readonly policies: Pick<PolicyInUse, 'repo' | 'sync'>;
+  /** With step identity tokens on: the signing keys, rotated every minute when due (ROLLGATE_STEP_TOKEN_ROTATE) and deleted once no token they signed is live. */
+  readonly stepTokenKeys?: Pick<StepTokenKeys, 'rotate'> | undefined;
   /** Decides again the rollouts held at their start for a window that has opened since (absent without Gerrit REST). */
   readonly releaseWindowHolds?: () => Promise<unknown>;
 }): ScheduledJob[] {
@@ -61,6 +65,8 @@ export function serviceJobs(p: {
   if (p.intake.backfill) jobs.push({ name: 'backfill-sweep', cron: config.backfillCron, run: async () => p.intake.sweep(), failure: 'the scheduled sweep failed' });
   // every replica uses the policy commit another one put in use
   if (p.policies.repo) jobs.push({ name: 'policy-sync', cron: '*/20 * * * * *', run: () => p.policies.sync(), failure: 'reading which policy is in use failed' });
+  const keys = p.stepTokenKeys;
+  if (keys) jobs.push({ name: 'rotate-step-token-keys', cron: '* * * * *', run: () => keys.rotate(), failure: 'rotating the step token signing keys failed' });
   if (identity) jobs.push({ name: 'purge-sessions', cron: '*/15 * * * *', run: () => identity.sessions.purgeExpired(), failure: 'deleting expired sessions failed' });
   const retentionMs = config.retentionMs;
   if (retentionMs !== undefined) {
