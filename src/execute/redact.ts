@@ -30,12 +30,73 @@ export function secretValues(env: Readonly<Record<string, string>>, configured: 
 }
 
 /**
- * Every form of `secret` that is redacted: as written; URL-encoded (encodeURIComponent, form
+ * Any slice this long of a JWT-shaped secret (a step identity token, an OIDC access token) is
+ * redacted, wherever it stands: a step that prints part of a token (its payload, a prefix) leaks
+ * no piece long enough to replay or to guess the rest from.
+ */
+export const TOKEN_SLICE_LENGTH = 16;
+/** Three base64url parts, as a signed JWT is; the whole secret, so an ordinary password never qualifies. */
+const JWT_SHAPE = /^[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}$/;
+/** Runs of the characters a JWT is made of, long enough to hold a slice of one. */
+const TOKEN_RUN = new RegExp(`[A-Za-z0-9_.-]{${TOKEN_SLICE_LENGTH},}`, 'g');
+
+/**
+ * Every `TOKEN_SLICE_LENGTH`-character slice of a JWT-shaped secret (none for other secrets), last
+ * first: the stream redactor, meeting a printed token cut by a chunk boundary, then moves its cut
+ * back to the token's start in one pass instead of one slice per pass.
+ */
+export function tokenSlices(secret: string): string[] {
+  if (!JWT_SHAPE.test(secret)) return [];
+  const slices: string[] = [];
+  for (let i = secret.length - TOKEN_SLICE_LENGTH; i >= 0; i--) slices.push(secret.slice(i, i + TOKEN_SLICE_LENGTH));
+  return slices;
+}
+
+/**
+ * Replaces each stretch of `text` covered by slices of a JWT-shaped secret with one `[redacted]`.
+ * Cheap: only runs of the token alphabet 16 or more long are looked into, one hash lookup per
+ * position; a token's characters are URL- and JSON-safe, so its URL and JSON forms are itself.
+ */
+export function redactTokenSlices(text: string, secrets: readonly string[]): string {
+  const slices = new Set(secrets.flatMap(tokenSlices));
+  if (slices.size === 0) return text;
+  const covered: Array<[number, number]> = [];
+  for (const run of text.matchAll(TOKEN_RUN)) {
+    const start = run.index;
+    for (let i = 0; i + TOKEN_SLICE_LENGTH <= run[0].length; i++) {
+      if (!slices.has(run[0].slice(i, i + TOKEN_SLICE_LENGTH))) continue;
+      const from = start + i;
+      const to = from + TOKEN_SLICE_LENGTH;
+      const last = covered.at(-1);
+      if (last && from <= last[1]) last[1] = Math.max(last[1], to);
+      else covered.push([from, to]);
+    }
+  }
+  if (covered.length === 0) return text;
+  let out = '';
+  let at = 0;
+  for (const [from, to] of covered) {
+    out += text.slice(at, from) + REDACTED;
+    at = to;
+  }
+  return out + text.slice(at);
+}
+
+/**
+ * Every form of `secret` that is redacted (see `encodedForms`), and for a JWT-shaped secret each of
+ * its slices (`tokenSlices`), so output streamed in chunks holds back a slice cut in two.
+ */
+export function secretForms(secret: string): string[] {
+  return [...encodedForms(secret), ...tokenSlices(secret)];
+}
+
+/**
+ * The forms of `secret` itself: as written; URL-encoded (encodeURIComponent, form
  * encoding, lowercase escapes); JSON-escaped (plain, ASCII-only, with escaped slashes); hex; and
  * base64 (standard and URL-safe), both whole and as the characters only the secret decides when
  * it sits inside a larger blob at each of the three byte offsets a base64 group has.
  */
-export function secretForms(secret: string): string[] {
+function encodedForms(secret: string): string[] {
   if (secret.length < MIN_SECRET_LENGTH) return [];
   const json = JSON.stringify(secret).slice(1, -1);
   const percent = encodeURIComponent(secret);
@@ -62,14 +123,17 @@ export function secretForms(secret: string): string[] {
   return forms.filter((f) => f.length >= MIN_SECRET_LENGTH);
 }
 
-/** Replaces every form of every secret (longest first, so a form containing another is hidden whole). */
+/**
+ * Replaces every form of every secret (longest first, so a form containing another is hidden
+ * whole), then whatever slices of JWT-shaped secrets remain.
+ */
 export function redact(text: string, secrets: readonly string[]): string {
-  const forms = [...new Set(secrets.flatMap(secretForms))].sort((a, b) => b.length - a.length);
+  const forms = [...new Set(secrets.flatMap(encodedForms))].sort((a, b) => b.length - a.length);
   let out = text;
   for (const form of forms) {
     if (out.includes(form)) out = out.split(form).join(REDACTED);
   }
-  return out;
+  return redactTokenSlices(out, secrets);
 }
 
 /**

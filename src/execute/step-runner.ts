@@ -13,7 +13,7 @@ import type { StepOutputStore } from '../rollouts/step-output-store.js';
 import { OutputRecorder } from './output-recorder.js';
 import { doWork, type WorkResult } from './step-work.js';
 import { stepEvent, stepFinished } from './step-audit.js';
-import { stepCredential, type StepCredentials } from './step-credentials.js';
+import { stepCredential, type StepCredentials, type StepIdentityTokens } from './step-credentials.js';
 import { idempotencyKey, stepEnv } from './step-environment.js';
 import { DEFAULT_STEP_TIMEOUT, type StepWork, type StepDefinition } from '../policy/workflow-config.js';
 
@@ -44,6 +44,8 @@ export interface StepDeps {
   readonly audit?: AuditTrail;
   /** Gets the tokens of steps with `credentials.oidc`; absent while OIDC is not configured. */
   readonly credentials?: StepCredentials;
+  /** Signs the identity tokens of steps with `credentials.identity`; absent while step tokens are not configured. */
+  readonly identityTokens?: StepIdentityTokens;
 }
 
 /** What running steps needs of the claim they run under (read when used: the rollout's phase and stop reason change). */
@@ -119,25 +121,30 @@ export class StepRunner {
       const forward = signal === this.#claim.forwardSignal;
       const timeoutMs = forward ? Math.max(1, Math.min(stepTimeout, this.#claim.deadline - Date.now())) : stepTimeout;
       // a fresh token for every attempt, held only in this attempt's environment and redaction list
-      const credential = await stepCredential(def, this.#d.credentials);
-      result =
-        'error' in credential
-          ? { ok: false, exitCode: null, httpStatus: null, output: null, error: redact(credential.error, this.#claim.secrets) }
-          : await doWork(def, {
-              vars: this.#claim.vars,
-              workDir: this.#d.workDir,
-              env: { ...this.#d.baseEnv, ...stepEnv(this.#claim.rollout, stepId, key, attempt, resumed && attempt === firstAttempt), ...credential.env },
-              idempotencyKey: key,
-              timeoutMs,
-              secrets: [...credential.secrets, ...this.#claim.secrets],
-              signal,
-              recordOutput: (secrets) => new OutputRecorder(this.#d.output, { rolloutId: id, stepId, number: started.attempt_number }, secrets, log),
-              onSpawn: (pgid) =>
-                this.#d.steps.setStepProcess(id, stepId, worker, pgid, THIS_HOST).catch((err: unknown) => {
-                  // the step runs on; only a takeover after a crash would miss its process group
-                  log.warn({ err, pgid }, 'could not record the step process group');
-                }),
-            });
+      const credential = await stepCredential(def, { oidc: this.#d.credentials, identity: this.#d.identityTokens }, { rollout: this.#claim.rollout, stepId, attempt, timeoutMs });
+      try {
+        result =
+          'error' in credential
+            ? { ok: false, exitCode: null, httpStatus: null, output: null, error: redact(credential.error, this.#claim.secrets) }
+            : await doWork(def, {
+                vars: this.#claim.vars,
+                workDir: this.#d.workDir,
+                env: { ...this.#d.baseEnv, ...stepEnv(this.#claim.rollout, stepId, key, attempt, resumed && attempt === firstAttempt), ...credential.env },
+                idempotencyKey: key,
+                timeoutMs,
+                secrets: [...credential.secrets, ...this.#claim.secrets],
+                signal,
+                recordOutput: (secrets) => new OutputRecorder(this.#d.output, { rolloutId: id, stepId, number: started.attempt_number }, secrets, log),
+                onSpawn: (pgid) =>
+                  this.#d.steps.setStepProcess(id, stepId, worker, pgid, THIS_HOST).catch((err: unknown) => {
+                    // the step runs on; only a takeover after a crash would miss its process group
+                    log.warn({ err, pgid }, 'could not record the step process group');
+                  }),
+              });
+      } finally {
+        // the identity token's file lives exactly as long as the attempt
+        if (!('error' in credential)) await credential.release();
+      }
       log.info({ attempt, ok: result.ok, exitCode: result.exitCode, httpStatus: result.httpStatus, error: result.error }, 'step attempt finished');
       if (signal.aborted) return this.#interrupted(stepId, started.attempt_number, result);
       if (result.ok) {

@@ -65,6 +65,12 @@ export const RolloutRuleSchema = z.strictObject({
   windows_apply: z.enum(['start', 'every_step']).default('start'),
   /** Roles that may approve through a closed window, with a justification. */
   break_glass: z.strictObject({ roles: z.array(name).min(1) }).optional(),
+  /**
+   * Identity tokens rollgate signs for this rule's steps that ask for one (`credentials.identity`):
+   * `audience` is their `aud`, the system that accepts them (a Vault role, an AWS or GCP
+   * federation). Set by the rule, not the workflow, so a workflow cannot aim its token elsewhere.
+   */
+  step_token: z.strictObject({ audience: z.string().min(1) }).optional(),
 });
 
 export const RolloutsFileSchema = z.strictObject({ rollouts: z.array(RolloutRuleSchema) });

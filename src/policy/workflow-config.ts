@@ -39,15 +39,24 @@ const ApprovalSchema = z.strictObject({
  * A token the step gets from rollgate's OpenID provider (client-credentials grant) just before
  * it runs, in its environment; never stored, logged or shown (its output is redacted).
  */
-const CredentialsSchema = z.strictObject({
-  oidc: z.strictObject({
-    /** The API the token is for (sent as `audience`, and as `resource` when it is a URI). */
-    audience: z.string().min(1).optional(),
-    scope: z.string().min(1).optional(),
-    /** The variable that holds the token. */
-    env: envName.default('ROLLGATE_OIDC_TOKEN'),
-  }),
-});
+const CredentialsSchema = z
+  .strictObject({
+    oidc: z
+      .strictObject({
+        /** The API the token is for (sent as `audience`, and as `resource` when it is a URI). */
+        audience: z.string().min(1).optional(),
+        scope: z.string().min(1).optional(),
+        /** The variable that holds the token. */
+        env: envName.default('ROLLGATE_OIDC_TOKEN'),
+      })
+      .optional(),
+    /**
+     * An identity token rollgate signs for this attempt (its audience comes from the rule's
+     * `step_token`), in a file only the step can read; `file_env` names the variable with its path.
+     */
+    identity: z.strictObject({ file_env: envName.default('ROLLGATE_ID_TOKEN_FILE') }).optional(),
+  })
+  .refine((c) => c.oidc !== undefined || c.identity !== undefined, { message: 'give oidc, identity or both' });
 
 /** What a step (or an undo) does, besides its place in the graph: its work (a program to run or an HTTP call). */
 const WorkFields = {
@@ -111,6 +120,19 @@ export type RunStepDefinition = StepDefinition;
 
 export type StepKind = 'run' | 'http' | 'approval' | 'wait';
 
+/** Where a workflow asks for a step identity token (`steps[0]`, `steps[2].undo`, `rollback[1]`): its rules need `step_token`. */
+export function identityTokenUses(workflow: WorkflowDefinition): string[] {
+  const uses: string[] = [];
+  workflow.steps.forEach((step, i) => {
+    if (step.credentials?.identity) uses.push(`steps[${i}]`);
+    if (step.undo?.credentials?.identity) uses.push(`steps[${i}].undo`);
+  });
+  workflow.rollback.forEach((step, i) => {
+    if (step.credentials?.identity) uses.push(`rollback[${i}]`);
+  });
+  return uses;
+}
+
 export function stepKind(step: { run?: unknown; http?: unknown; approval?: unknown; wait?: unknown }): StepKind {
   if (step.run !== undefined) return 'run';
   if (step.http !== undefined) return 'http';
@@ -143,8 +165,11 @@ export function checkWorkflow(file: string, workflow: WorkflowDefinition): strin
       problems.push(`${at}.http.json: a ${work.http.method} request has no body; use POST, PUT, PATCH or DELETE to send json`);
     }
     if (work.http && work.credentials) problems.push(`${at}.credentials: apply to run steps only (the token is passed in the environment)`);
-    const tokenVar = work.credentials?.oidc.env;
+    const tokenVar = work.credentials?.oidc?.env;
     if (tokenVar !== undefined && tokenVar in work.env) problems.push(`${at}.credentials.oidc.env: ${tokenVar} is also set in env; the token would replace it`);
+    const fileVar = work.credentials?.identity?.file_env;
+    if (fileVar !== undefined && fileVar in work.env) problems.push(`${at}.credentials.identity.file_env: ${fileVar} is also set in env; the token file's path would replace it`);
+    if (fileVar !== undefined && fileVar === tokenVar) problems.push(`${at}.credentials.identity.file_env: ${fileVar} is also credentials.oidc.env; use two variables`);
   };
 
   const ids = new Map<string, number>();

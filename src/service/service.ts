@@ -19,6 +19,8 @@ import { createApp } from '../http/app.js';
 import { routesOf, type HttpRoute } from '../http/route-table.js';
 import { createIdentity } from '../identity/identity.js';
 import { OpenIdProvider } from '../identity/identity-provider.js';
+import { STEP_TOKEN_CLAIMS, StepTokenIssuer } from '../identity/step-token-issuer.js';
+import { STEP_TOKEN_ALGORITHM, StepTokenKeys } from '../identity/step-token-keys.js';
 import type { Backfill } from '../intake/backfill.js';
 import type { Intake } from '../intake/intake.js';
 import { IntakeStage } from '../intake/intake-stage.js';
@@ -166,6 +168,9 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   // rollgate's OpenID provider: operator login, and tokens for steps with credentials.oidc
   const idp = config.oidc ? new OpenIdProvider(config.oidc) : undefined;
   const clock = overrides.clock ?? (() => new Date());
+  // rollgate as an OpenID issuer for its steps: keys in the database, tokens for steps with credentials.identity
+  const stepTokenKeys = config.stepTokens ? new StepTokenKeys(database.db, { secret: config.stepTokens.keySecret, rotateMs: config.stepTokens.rotateMs, now: clock, logger }) : undefined;
+  const stepTokens = config.stepTokens && stepTokenKeys ? new StepTokenIssuer({ keys: stepTokenKeys, issuer: config.stepTokens.issuer, policy, now: clock }) : undefined;
   // the decision is checked again when a worker starts the rollout, with the same Gerrit reads
   const startCheck: StartCheckDeps | undefined = gerrit && overrides.checkAtStart !== false ? { db: database.db, rollouts, decisions, messages, approvals, gerrit, policy, metrics, now: clock } : undefined;
   const execute = new ExecuteStage(
@@ -189,6 +194,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       now: clock,
       onSucceeded: (r) => applyPolicy({ project: r.project, branch: r.branch, number: r.change_number, revision: r.revision }),
       ...(idp ? { credentials: idp } : {}),
+      ...(stepTokens ? { identityTokens: stepTokens } : {}),
     },
     // another process's worker may be waiting for the environment this one freed
     { workers: config.workers, idleMs, onFreed: () => work.notify() },
@@ -254,6 +260,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     ...(identity ? { identity } : {}),
     audit: { store: audit, readers: () => policy().auditReaders },
     actions: decideDeps,
+    ...(stepTokens && stepTokenKeys ? { stepTokens: { issuer: stepTokens.issuer, algorithm: STEP_TOKEN_ALGORITHM, claims: STEP_TOKEN_CLAIMS, publicKeys: () => stepTokenKeys.publicKeys() } } : {}),
   });
   const server = await listen(app.callback(), config.port, config.host);
   const address = server.address() as AddressInfo;
@@ -271,6 +278,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       expireHolds: { db: database.db, messages, decisions, logger, policyVersion: () => policy().version, onReport: () => report?.wake() },
       intake,
       identity,
+      stepTokenKeys,
       ...(decideDeps ? { releaseWindowHolds: () => releaseWindowHolds(decideDeps, clock()) } : {}),
     }),
     logger,
