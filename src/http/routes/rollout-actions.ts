@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { ActionDeps } from '../../actions/action-deps.js';
 import { actOnRollout, type ActingPerson } from '../../actions/rollout-actions.js';
 import { BadRequestError, ConflictError, ForbiddenError, NotFoundError, RollgateError, UnauthorizedError, UnavailableError } from '../../errors.js';
-import { ROLLOUT_VERBS } from '../../policy/who-may-act.js';
+import { ROLLOUT_VERBS, type RolloutVerb } from '../../policy/who-may-act.js';
 import { CSRF_HEADER, presentedCsrf, requireCsrf } from '../../identity/csrf.js';
 import type { Operator } from '../../identity/operator.js';
 import { requireOperator } from '../../identity/operator-resolver.js';
@@ -20,7 +20,6 @@ export interface RolloutActionOptions {
   readonly loginConfigured: boolean;
 }
 
-const VerbSchema = z.enum(ROLLOUT_VERBS);
 const BodySchema = z.object({
   justification: z.string({ error: 'required: say why (it is posted on the change and kept in the audit trail)' }).trim().min(1, 'required: say why (it is posted on the change and kept in the audit trail)').max(2000, 'at most 2000 characters'),
 });
@@ -36,9 +35,11 @@ const BodySchema = z.object({
 export function rolloutActionRoutes(o: RolloutActionOptions): Router {
   const router = createRouter({ prefix: '/api/rollouts' });
 
-  router.post('/:id/:verb', async (ctx) => {
-    const verb = VerbSchema.safeParse(ctx.params.verb);
-    if (!verb.success) throw new NotFoundError(`no action "${ctx.params.verb}": use ${ROLLOUT_VERBS.join(', ')}`);
+  // one route per verb, not `/:id/:verb`: a pattern that takes any last segment would claim
+  // every path of that shape (`/api/rollouts/1/output`) and answer other methods 405
+  for (const verb of ROLLOUT_VERBS) router.post(`/:id/${verb}`, (ctx) => act(ctx, verb));
+
+  async function act(ctx: Context & { params: Record<string, string | undefined> }, verb: RolloutVerb): Promise<void> {
     const { fields, form } = await readFields(ctx);
     const id = parseRolloutId(ctx.params.id);
     const page = form && ctx.accepts(['json', 'html']) === 'html' ? `/rollouts/${id ?? ''}` : undefined;
@@ -53,7 +54,7 @@ export function rolloutActionRoutes(o: RolloutActionOptions): Router {
       const rollout = await o.decide.reads.get(id);
       if (!rollout) throw new NotFoundError(`no rollout ${id}`);
 
-      const result = await actOnRollout(o.decide, rollout, verb.data, personOf(operator), body.data.justification);
+      const result = await actOnRollout(o.decide, rollout, verb, personOf(operator), body.data.justification);
       const message = result.message.replace(/^rollgate: /, '');
       if (result.outcome === 'forbidden') throw new ForbiddenError(message);
       if (result.outcome === 'nothing') throw new ConflictError(message);
@@ -65,7 +66,7 @@ export function rolloutActionRoutes(o: RolloutActionOptions): Router {
       if (err instanceof UnauthorizedError) return seeOther(ctx, `/auth/login?return_to=${encodeURIComponent(page)}`);
       seeOther(ctx, page, err.message);
     }
-  });
+  }
 
   return router;
 }
