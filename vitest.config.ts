@@ -74,6 +74,7 @@ export const TEST_TIERS = {
     'test/identity/login-secrets.test.ts',
     'test/identity/rollout-actions-api.test.ts',
     'test/identity/step-credentials.test.ts',
+    'test/identity/step-credentials-rule-audience.test.ts',
     'test/intake/intake.test.ts',
     'test/report/reporter.test.ts',
     'test/security/audit-rewritten-caught-by-gerrit-heads.test.ts',

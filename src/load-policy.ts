@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { z } from 'zod';
 import { PolicyConfigError } from './errors.js';
 import { readYamlFile } from './read-yaml-file.js';
-import { checkWorkflow, identityTokenUses, WorkflowFileSchema, type WorkflowDefinition } from './policy/workflow-config.js';
+import { checkWorkflow, identityTokenUses, oidcCredentialUses, WorkflowFileSchema, type WorkflowDefinition } from './policy/workflow-config.js';
 import { RolesFileSchema, RolloutsFileSchema, type Policy } from './policy/policy-config.js';
 import { globProblem } from './policy/match.js';
 import { windowProblems } from './policy/windows.js';
@@ -57,6 +57,9 @@ export function loadPolicy(dir: string): Policy {
         problems.push(`${at}.workflow: no workflow "${rule.workflow}" in ${workflowDir}`);
       }
       const tokenUses = workflows[rule.workflow] && !rule.step_token ? identityTokenUses(workflows[rule.workflow]!) : [];
+      const ruleAudience = rule.client_credentials?.audience;
+      const otherAudiences = workflows[rule.workflow] && ruleAudience !== undefined ? oidcCredentialUses(workflows[rule.workflow]!).filter((u) => u.audience !== undefined && u.audience !== ruleAudience) : [];
+      if (otherAudiences.length > 0) problems.push(`${at}.client_credentials.audience: "${ruleAudience}", but workflow "${rule.workflow}" asks for ${otherAudiences.map((u) => `"${u.audience}" at ${u.at}`).join(', ')}; leave credentials.oidc.audience out there (the rule's applies)`);
       if (tokenUses.length > 0) problems.push(`${at}.step_token: missing; workflow "${rule.workflow}" asks for an identity token at ${tokenUses.join(', ')}, and its audience comes from the rule (step_token: { audience: … })`);
       rule.approval.forEach((group, g) => {
         const path = rule.approval.length > 1 ? `approval[${g}]` : 'approval';

@@ -4,9 +4,9 @@ import path from 'node:path';
 import type { RolloutRow } from '../db/schema.js';
 import type { StepWork } from '../policy/workflow-config.js';
 
-/** Where step tokens come from: rollgate's OpenID provider, by the client-credentials grant. */
+/** Where step tokens come from: rollgate's OpenID provider, by the client-credentials grant; `attempt` lets the rollout's rule set the audience. */
 export interface StepCredentials {
-  clientCredentials(request: { readonly audience?: string | undefined; readonly scope?: string | undefined }): Promise<string>;
+  clientCredentials(request: { readonly audience?: string | undefined; readonly scope?: string | undefined }, attempt?: AttemptIdentity): Promise<string>;
 }
 
 /** Which attempt an identity token is for, and how long it may run. */
@@ -60,7 +60,7 @@ export async function stepCredential(work: StepWork, sources: CredentialSources,
     if (wanted.oidc) {
       if (!sources.oidc) return { error: 'this step asks for credentials.oidc, but OIDC is not configured (set ROLLGATE_OIDC_ISSUER, ROLLGATE_OIDC_CLIENT_ID and the client secret)' };
       try {
-        const token = await sources.oidc.clientCredentials({ audience: wanted.oidc.audience, scope: wanted.oidc.scope });
+        const token = await sources.oidc.clientCredentials({ audience: wanted.oidc.audience, scope: wanted.oidc.scope }, attempt);
         env[wanted.oidc.env] = token;
         secrets.push(token);
       } catch (err) {

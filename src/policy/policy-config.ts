@@ -71,6 +71,11 @@ export const RolloutRuleSchema = z.strictObject({
    * federation). Set by the rule, not the workflow, so a workflow cannot aim its token elsewhere.
    */
   step_token: z.strictObject({ audience: z.string().min(1) }).optional(),
+  /**
+   * The audience of the client-credentials tokens this rule's steps get (`credentials.oidc`): with
+   * it, a workflow's own `credentials.oidc.audience` must be absent or the same.
+   */
+  client_credentials: z.strictObject({ audience: z.string().min(1) }).optional(),
 });
 
 export const RolloutsFileSchema = z.strictObject({ rollouts: z.array(RolloutRuleSchema) });

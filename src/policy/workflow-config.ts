@@ -120,6 +120,19 @@ export type RunStepDefinition = StepDefinition;
 
 export type StepKind = 'run' | 'http' | 'approval' | 'wait';
 
+/** Where a workflow asks for a client-credentials token, with the audience it names there (if any). */
+export function oidcCredentialUses(workflow: WorkflowDefinition): Array<{ readonly at: string; readonly audience: string | undefined }> {
+  const uses: Array<{ at: string; audience: string | undefined }> = [];
+  workflow.steps.forEach((step, i) => {
+    if (step.credentials?.oidc) uses.push({ at: `steps[${i}]`, audience: step.credentials.oidc.audience });
+    if (step.undo?.credentials?.oidc) uses.push({ at: `steps[${i}].undo`, audience: step.undo.credentials.oidc.audience });
+  });
+  workflow.rollback.forEach((step, i) => {
+    if (step.credentials?.oidc) uses.push({ at: `rollback[${i}]`, audience: step.credentials.oidc.audience });
+  });
+  return uses;
+}
+
 /** Where a workflow asks for a step identity token (`steps[0]`, `steps[2].undo`, `rollback[1]`): its rules need `step_token`. */
 export function identityTokenUses(workflow: WorkflowDefinition): string[] {
   const uses: string[] = [];

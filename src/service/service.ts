@@ -19,6 +19,7 @@ import { createApp } from '../http/app.js';
 import { routesOf, type HttpRoute } from '../http/route-table.js';
 import { createIdentity } from '../identity/identity.js';
 import { OpenIdProvider } from '../identity/identity-provider.js';
+import { ruleAudienceCredentials } from '../identity/rule-audience-credentials.js';
 import { STEP_TOKEN_CLAIMS, StepTokenIssuer } from '../identity/step-token-issuer.js';
 import { STEP_TOKEN_ALGORITHM, StepTokenKeys } from '../identity/step-token-keys.js';
 import type { Backfill } from '../intake/backfill.js';
@@ -193,7 +194,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       ...(startCheck ? { startCheck: (r: RolloutRow, workerId: string) => checkRolloutAtStart(startCheck, r, workerId) } : {}),
       now: clock,
       onSucceeded: (r) => applyPolicy({ project: r.project, branch: r.branch, number: r.change_number, revision: r.revision }),
-      ...(idp ? { credentials: idp } : {}),
+      ...(idp ? { credentials: ruleAudienceCredentials(idp, policy) } : {}),
       ...(stepTokens ? { identityTokens: stepTokens } : {}),
     },
     // another process's worker may be waiting for the environment this one freed

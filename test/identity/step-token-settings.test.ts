@@ -63,6 +63,14 @@ describe('step tokens in the policy', () => {
     expect(policyProblems(RULE, workflow)).toContain('<dir>/rollouts.yaml: rollouts[0].step_token: missing; workflow "deploy" asks for an identity token at steps[0], steps[0].undo, rollback[0]');
   });
 
+  it("a rule's client_credentials.audience leaves the workflow no other audience", () => {
+    const rule = `${RULE}    client_credentials: { audience: "https://deployer.example/api" }\n`;
+    expect(policyProblems(rule, 'name: deploy\nsteps:\n  - id: a\n    run: ["true"]\n    credentials: { oidc: { scope: deploy } }\n')).toBe('');
+    expect(policyProblems(rule, 'name: deploy\nsteps:\n  - id: a\n    run: ["true"]\n    credentials: { oidc: { audience: "https://elsewhere.example/api" } }\n')).toContain(
+      '<dir>/rollouts.yaml: rollouts[0].client_credentials.audience: "https://deployer.example/api", but workflow "deploy" asks for "https://elsewhere.example/api" at steps[0]',
+    );
+  });
+
   it('refuses a bad shape, naming the field', () => {
     expect(policyProblems(`${RULE}    step_token: { audience: "" }\n`, 'name: deploy\nsteps:\n  - id: a\n    run: ["true"]\n')).toMatch(/rollouts\.yaml: rollouts\[0\]\.step_token\.audience/);
     expect(policyProblems(`${RULE}    step_token: { audience: v, lifetime: 1h }\n`, 'name: deploy\nsteps:\n  - id: a\n    run: ["true"]\n')).toMatch(/rollouts\[0\]\.step_token.*lifetime/);

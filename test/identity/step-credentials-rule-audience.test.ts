@@ -1,0 +1,48 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BACKENDS } from '../helpers/backends.js';
+import { alice, bob, changeMergedEvent, mergedChange } from '../helpers/change-events.js';
+import { TEST_AUDIENCE } from '../helpers/oidc-provider.js';
+import { startRollgateWithLogin, type RollgateWithLogin } from '../helpers/rollgate-with-login.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+/**
+ * Issue 17: the audience of a step's client-credentials token may come from the rule
+ * (`client_credentials.audience` in rollouts.yaml), so the policy decides which API the token is
+ * for; the workflow names only the scope and the variable.
+ */
+const ROLLOUTS = `${readFileSync('test/fixtures/policies/rollouts.yaml', 'utf8').trimEnd()}
+    client_credentials: { audience: "${TEST_AUDIENCE}" }
+`;
+
+const WORKFLOW = `name: deploy-service
+steps:
+  - id: deploy
+    run: ["./ops/oidc-step.mjs", "DEPLOYER_TOKEN"]
+    credentials:
+      oidc: { scope: deploy, env: DEPLOYER_TOKEN }
+`;
+
+describe.each(BACKENDS)('%s: the rule sets the audience of a client-credentials token', (backend) => {
+  let r: RollgateWithLogin;
+
+  beforeAll(async () => {
+    r = await startRollgateWithLogin(backend, { workflow: WORKFLOW, rollouts: ROLLOUTS });
+  });
+
+  afterAll(async () => {
+    await r?.stop();
+  });
+
+  it("gets the step a token for the rule's audience, though the workflow names none", async () => {
+    expect(ROLLOUTS).toMatch(/justification: required\n {4}client_credentials:/);
+    const change = mergedChange(811, bob, { commitMessage: 'Deploy\n\nRollout-Justification: routine\n', votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
+    r.rest.setChange(change);
+    r.ssh.push(changeMergedEvent(change));
+    const finished = await waitFor('the finish message', () => r.rest.reviews.find((m) => m.changeNumber === 811 && /SUCCEEDED|FAILED/.test(m.message)));
+    expect(finished.message).toContain('SUCCEEDED');
+    const token = readFileSync(path.join(r.recordDir, 'oidc-token'), 'utf8');
+    expect(await r.idp.introspect(token)).toMatchObject({ active: true, client_id: 'rollgate', aud: TEST_AUDIENCE, scope: 'deploy' });
+  });
+});
