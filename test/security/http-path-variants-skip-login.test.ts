@@ -23,6 +23,9 @@ const PUBLIC = new Set([
   'POST /auth/logout', // ends the caller's own session, if any
   'POST /hooks/gerrit', // webhooks prove themselves with their own secret
   'POST /hooks/gerrit/:secret',
+  // step identity tokens' issuer (on here): public keys, which Vault and cloud verifiers fetch anonymously
+  'GET /.well-known/openid-configuration',
+  'GET /.well-known/jwks.json',
 ]);
 
 /** The same path as a router might be fooled into reading it. */
@@ -59,7 +62,7 @@ describe.each(BACKENDS)('%s: case and encoding in the path do not get around the
   let rolloutId: number;
 
   beforeAll(async () => {
-    r = await startRollgateWithLogin(backend);
+    r = await startRollgateWithLogin(backend, { env: { ROLLGATE_STEP_TOKEN_KEY: 'a step token key of more than thirty-two characters' } });
     rolloutId = (await heldRollout(r, 4101, 'Secret plans')).id;
   });
 
