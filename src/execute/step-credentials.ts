@@ -7,6 +7,8 @@ import type { StepWork } from '../policy/workflow-config.js';
 /** Where step tokens come from: rollgate's OpenID provider, by the client-credentials grant; `attempt` lets the rollout's rule set the audience. */
 export interface StepCredentials {
   clientCredentials(request: { readonly audience?: string | undefined; readonly scope?: string | undefined }, attempt?: AttemptIdentity): Promise<string>;
+  /** Revokes a token once its attempt has ended, where the provider offers revocation (RFC 7009). */
+  revoke?(token: string): Promise<void>;
 }
 
 /** Which attempt an identity token is for, and how long it may run. */
@@ -42,7 +44,8 @@ const NOTHING: AttemptCredentials = { env: {}, secrets: [], release: async () =>
  * its environment (the variable `credentials.oidc.env`). With `identity`: a token rollgate signs for
  * this attempt, written to a file only rollgate's user can read (0600, in a fresh 0700 folder
  * under the system's temporary folder), whose path is in `credentials.identity.file_env`; the
- * folder is removed by `release`. Either token is a secret the attempt's output is redacted of.
+ * folder is removed by `release`, which also revokes the client-credentials token where the
+ * provider can. Either token is a secret the attempt's output is redacted of.
  * Nothing for a step without credentials; an `error` (the attempt fails with it) when a source
  * is not configured or refuses. `policy check` cannot know rollgate's settings, so this is found
  * at run time.
@@ -53,8 +56,11 @@ export async function stepCredential(work: StepWork, sources: CredentialSources,
   const env: Record<string, string> = {};
   const secrets: string[] = [];
   let folder: string | undefined;
+  let clientToken: string | undefined;
   const release = async () => {
     if (folder !== undefined) await rm(folder, { recursive: true, force: true });
+    // a provider that cannot revoke (or is down) leaves the token to expire: the attempt is over either way
+    if (clientToken !== undefined) await sources.oidc?.revoke?.(clientToken).catch(() => undefined);
   };
   try {
     if (wanted.oidc) {
@@ -63,6 +69,7 @@ export async function stepCredential(work: StepWork, sources: CredentialSources,
         const token = await sources.oidc.clientCredentials({ audience: wanted.oidc.audience, scope: wanted.oidc.scope }, attempt);
         env[wanted.oidc.env] = token;
         secrets.push(token);
+        clientToken = token;
       } catch (err) {
         return { error: `getting an OIDC token for this step failed: ${(err as Error).message}` };
       }

@@ -23,6 +23,8 @@ export interface IdentityProvider {
   userOfToken(accessToken: string): Promise<IdentityClaims>;
   /** A token for rollgate itself (client-credentials grant), for a workflow step. */
   clientCredentials(request: { readonly audience?: string | undefined; readonly scope?: string | undefined }): Promise<string>;
+  /** Revokes such a token once its step attempt has ended; nothing where the provider offers no revocation. */
+  revoke(token: string): Promise<void>;
 }
 
 /**
@@ -120,6 +122,13 @@ export class OpenIdProvider implements IdentityProvider {
     }
     const tokens = await oidc.clientCredentialsGrant(await this.#client(), parameters);
     return tokens.access_token;
+  }
+
+  /** Revokes an access token at the provider's revocation endpoint; nothing where it publishes none. */
+  async revoke(token: string): Promise<void> {
+    const config = await this.#client();
+    if (!config.serverMetadata().revocation_endpoint) return;
+    await oidc.tokenRevocation(config, token, { token_type_hint: 'access_token' });
   }
 
   #parse(claims: Record<string, unknown>, where: string): IdentityClaims {

@@ -108,6 +108,8 @@ export async function startTestIdp(options: { readonly redirectUrl: string; read
     features: {
       devInteractions: { enabled: true },
       clientCredentials: { enabled: true },
+      // rollgate revokes a step's client-credentials token when the attempt ends
+      revocation: { enabled: true },
       // rollgate's own client may introspect any token here, so tests can check what a step received
       introspection: { enabled: true, allowedPolicy: async () => true },
       resourceIndicators: {
