@@ -263,7 +263,11 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     actions: decideDeps,
     ...(stepTokens && stepTokenKeys ? { stepTokens: { issuer: stepTokens.issuer, algorithm: STEP_TOKEN_ALGORITHM, claims: STEP_TOKEN_CLAIMS, publicKeys: () => stepTokenKeys.publicKeys() } } : {}),
   });
-  const server = await listen(app.callback(), config.port, config.host);
+  // a port in use ends the start: the database (and an embedded one's folder lock) is let go first
+  const server = await listen(app.callback(), config.port, config.host).catch(async (err: unknown) => {
+    await database.close();
+    throw err;
+  });
   const address = server.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   report?.start();

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config.js';
@@ -42,9 +42,6 @@ export async function startRollgateWithLogin(
   backend: Backend,
   o: { readonly workflow?: string; readonly rollouts?: string; readonly env?: Readonly<Record<string, string>>; /** People the provider knows besides LOGIN_USERS. */ readonly idpUsers?: readonly IdpUser[] } = {},
 ): Promise<RollgateWithLogin> {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const idp = await startTestIdp({ redirectUrl: `${url}/auth/callback`, users: [...LOGIN_USERS, ...(o.idpUsers ?? [])] });
   const rest = await startRestGerritDouble();
   const ssh = await startSshGerritDouble();
   for (const [account, groups] of [[alice, [GROUPS.sre]], [bob, [GROUPS.developers]], [carol, []], [dave, []]] as const) rest.addAccount(account, [...groups]);
@@ -59,7 +56,19 @@ export async function startRollgateWithLogin(
   else copyFileSync(path.join(FIXTURES, 'policies/workflows/deploy-service.yaml'), path.join(policies, 'workflows/deploy-service.yaml'));
   const recordDir = path.join(tmp, 'record');
   mkdirSync(recordDir);
-  const config = loadConfig({
+  // the port must be known before rollgate listens (the provider redirects to it); another socket
+  // (a database connection's local end, say) may take it meanwhile: then try another
+  const start = async (port: number) => {
+    const url = `http://127.0.0.1:${port}`;
+    const idp = await startTestIdp({ redirectUrl: `${url}/auth/callback`, users: [...LOGIN_USERS, ...(o.idpUsers ?? [])] });
+    try {
+      return { url, idp, service: await startService(settings(port, url, idp), silentLogger(), { idleMs: 50 }) };
+    } catch (err) {
+      await idp.close();
+      throw err;
+    }
+  };
+  const settings = (port: number, url: string, idp: TestIdp) => loadConfig({
     PATH: process.env.PATH,
     PORT: String(port),
     ROLLGATE_DATA_DIR: 'memory://',
@@ -75,7 +84,15 @@ export async function startRollgateWithLogin(
     ...doubleSettings(tmp, { rest, ssh }),
     ...o.env,
   });
-  const service = await startService(config, silentLogger(), { idleMs: 50 });
+  let started: Awaited<ReturnType<typeof start>> | undefined;
+  for (let tries = 1; !started; tries++) {
+    try {
+      started = await start(await freePort());
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || tries >= 3) throw err;
+    }
+  }
+  const { url, idp, service } = started;
   await ssh.waitForSession(1);
   return {
     url,
@@ -90,6 +107,7 @@ export async function startRollgateWithLogin(
       await ssh.close();
       await rest.close();
       await idp.close();
+      rmSync(tmp, { recursive: true, force: true });
     },
   };
 }
