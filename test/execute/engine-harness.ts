@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { AuditStore } from '../../src/audit/audit-store.js';
@@ -174,9 +174,11 @@ export class Engine {
     };
   }
 
+  /** Stops the runners and loops, and removes the folder the steps recorded in. */
   async stop(): Promise<void> {
     await Promise.all(this.runners.map((r) => r.stop(2000)));
     await Promise.all(this.#loops.map((l) => l.stop()));
+    rmSync(this.recordDir, { recursive: true, force: true });
   }
 
   calls(): StepCall[] {
