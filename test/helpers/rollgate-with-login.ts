@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config.js';
@@ -123,4 +123,21 @@ export async function heldRollout(r: RollgateWithLogin, number: number, subject 
   const row = await waitFor('the held rollout', () => r.service.database.db.selectFrom('rollouts').select(['id', 'status']).where('change_number', '=', number).executeTakeFirst());
   if (row.status !== 'held') throw new Error(`rollout of change ${number} is ${row.status}, not held`);
   return { id: row.id, change };
+}
+
+/**
+ * Merges an approved change whose step is `ops/oidc-step.mjs` held (`oidc-hold`): calls `whileHeld`
+ * with the token the step received while the step still runs, then lets it finish (`oidc-go`) and
+ * returns the finish message.
+ */
+export async function tokenWhileStepHolds(r: RollgateWithLogin, number: number, whileHeld: (token: string) => Promise<void>): Promise<string> {
+  writeFileSync(path.join(r.recordDir, 'oidc-hold'), '');
+  const change = mergedChange(number, bob, { commitMessage: 'Deploy\n\nRollout-Justification: routine\n', votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
+  r.rest.setChange(change);
+  r.ssh.push(changeMergedEvent(change));
+  const tokenFile = path.join(r.recordDir, 'oidc-token');
+  await waitFor('the step to have its token', () => existsSync(tokenFile));
+  await whileHeld(readFileSync(tokenFile, 'utf8'));
+  writeFileSync(path.join(r.recordDir, 'oidc-go'), '');
+  return (await waitFor('the finish message', () => r.rest.reviews.find((m) => m.changeNumber === number && /SUCCEEDED|FAILED/.test(m.message)))).message;
 }

@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../helpers/backends.js';
 import { launchBrowser, loopbackContext, screenshot, watchPage } from '../helpers/browser.js';
 import { heldRollout, startRollgateWithLogin, type RollgateWithLogin } from '../helpers/rollgate-with-login.js';
-import { waitFor } from '../helpers/wait-for.js';
 import { logInThroughProvider } from './browser-login.js';
 
 /**

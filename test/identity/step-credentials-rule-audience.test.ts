@@ -1,11 +1,8 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../helpers/backends.js';
-import { alice, bob, changeMergedEvent, mergedChange } from '../helpers/change-events.js';
 import { TEST_AUDIENCE } from '../helpers/oidc-provider.js';
-import { startRollgateWithLogin, type RollgateWithLogin } from '../helpers/rollgate-with-login.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { startRollgateWithLogin, tokenWhileStepHolds, type RollgateWithLogin } from '../helpers/rollgate-with-login.js';
 
 /**
  * Issue 17: the audience of a step's client-credentials token may come from the rule
@@ -38,16 +35,9 @@ describe.each(BACKENDS)('%s: the rule sets the audience of a client-credentials 
   it("gets the step a token for the rule's audience, though the workflow names none", async () => {
     expect(ROLLOUTS).toMatch(/justification: required\n {4}client_credentials:/);
     // the step runs on until told: its token is revoked when the attempt ends
-    writeFileSync(path.join(r.recordDir, 'oidc-hold'), '');
-    const change = mergedChange(811, bob, { commitMessage: 'Deploy\n\nRollout-Justification: routine\n', votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
-    r.rest.setChange(change);
-    r.ssh.push(changeMergedEvent(change));
-    const tokenFile = path.join(r.recordDir, 'oidc-token');
-    await waitFor('the step to have its token', () => existsSync(tokenFile));
-    const token = readFileSync(tokenFile, 'utf8');
-    expect(await r.idp.introspect(token)).toMatchObject({ active: true, client_id: 'rollgate', aud: TEST_AUDIENCE, scope: 'deploy' });
-    writeFileSync(path.join(r.recordDir, 'oidc-go'), '');
-    const finished = await waitFor('the finish message', () => r.rest.reviews.find((m) => m.changeNumber === 811 && /SUCCEEDED|FAILED/.test(m.message)));
-    expect(finished.message).toContain('SUCCEEDED');
+    const finished = await tokenWhileStepHolds(r, 811, async (token) => {
+      expect(await r.idp.introspect(token)).toMatchObject({ active: true, client_id: 'rollgate', aud: TEST_AUDIENCE, scope: 'deploy' });
+    });
+    expect(finished).toContain('SUCCEEDED');
   });
 });

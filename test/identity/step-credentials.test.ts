@@ -1,11 +1,7 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../helpers/backends.js';
-import { alice, bob, changeMergedEvent, mergedChange } from '../helpers/change-events.js';
 import { TEST_AUDIENCE } from '../helpers/oidc-provider.js';
-import { startRollgateWithLogin, type RollgateWithLogin } from '../helpers/rollgate-with-login.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { startRollgateWithLogin, tokenWhileStepHolds, type RollgateWithLogin } from '../helpers/rollgate-with-login.js';
 
 const WORKFLOW = `name: deploy-service
 steps:
@@ -28,17 +24,12 @@ describe.each(BACKENDS)('%s: a step with credentials.oidc gets a token from the 
 
   it('passes a real client-credentials token in the step environment, revokes it when the attempt ends, and stores and posts it only redacted', async () => {
     // the step runs on until told, so the token can be looked at while it is in use
-    writeFileSync(path.join(r.recordDir, 'oidc-hold'), '');
-    const change = mergedChange(801, bob, { commitMessage: 'Deploy\n\nRollout-Justification: routine\n', votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
-    r.rest.setChange(change);
-    r.ssh.push(changeMergedEvent(change));
-    const tokenFile = path.join(r.recordDir, 'oidc-token');
-    await waitFor('the step to have its token', () => existsSync(tokenFile));
-    const token = readFileSync(tokenFile, 'utf8');
-    expect(await r.idp.introspect(token)).toMatchObject({ active: true, client_id: 'rollgate', aud: TEST_AUDIENCE, scope: 'deploy' });
-    writeFileSync(path.join(r.recordDir, 'oidc-go'), '');
-    const finished = await waitFor('the finish message', () => r.rest.reviews.find((m) => m.changeNumber === 801 && /SUCCEEDED|FAILED/.test(m.message)));
-    expect(finished.message).toContain('SUCCEEDED');
+    let token = '';
+    const finished = await tokenWhileStepHolds(r, 801, async (held) => {
+      token = held;
+      expect(await r.idp.introspect(token)).toMatchObject({ active: true, client_id: 'rollgate', aud: TEST_AUDIENCE, scope: 'deploy' });
+    });
+    expect(finished).toContain('SUCCEEDED');
     // the attempt is over: the provider no longer accepts its token
     expect(await r.idp.introspect(token)).toMatchObject({ active: false });
 
