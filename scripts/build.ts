@@ -1,7 +1,8 @@
 /**
  * Compiles src/ and migrations/ to dist/ (`npm run build`, `npm pack`), or with `--if-changed` only
  * when the inputs differ from the last build (`npm start`), so a start after no change takes a
- * fraction of a second instead of a full compile.
+ * fraction of a second instead of a full compile. Beside the compiled database code it puts the
+ * pristine embedded data folder made by the installed PGlite (src/db/pristine-data-dir.ts).
  *
  * The inputs are hashed by content, not compared by mtime: a checkout, a copy or a clock change
  * moves mtimes without changing the sources, and a deleted source file changes the hash too.
@@ -53,15 +54,28 @@ function compile(): number {
   return result.status ?? 1;
 }
 
-function main(argv: readonly string[]): number {
+/** The pristine data folder a fresh embedded folder is seeded from (src/db/pristine-data-dir.ts), made by the installed PGlite. */
+async function writeArchive(): Promise<number> {
+  try {
+    // imported here, not at the top: a start with nothing to build should not load PGlite
+    const { writePristineArchive } = await import('../src/db/pristine-data-dir.js');
+    await writePristineArchive(path.join(DIST, 'src/db'));
+    return 0;
+  } catch (err) {
+    process.stderr.write(`rollgate: could not make the pristine embedded data folder: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+async function main(argv: readonly string[]): Promise<number> {
   const ifChanged = argv.includes('--if-changed');
   const hash = inputHash();
   if (ifChanged && upToDate(hash)) return 0;
   if (ifChanged) process.stderr.write('rollgate: sources changed since the last build, compiling to dist/ …\n');
-  const status = compile();
+  const status = compile() || (await writeArchive());
   // a failed compile leaves no stamp, so the next start tries again
   if (status === 0) writeFileSync(STAMP, `${hash}\n`);
   return status;
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

@@ -6,6 +6,7 @@ import { migrations } from '../../migrations/index.js';
 import type { Database } from './schema.js';
 import { acquireDataDirLock, type LockHolder } from './data-dir-lock.js';
 import { PGliteDialect } from './pglite-dialect.js';
+import { seedFromPristineArchive } from './pristine-data-dir.js';
 import { StorableTextPlugin } from './storable-text-plugin.js';
 
 /**
@@ -67,6 +68,8 @@ const PGLITE_SETTINGS = ['shared_buffers=16MB'];
 export interface DatabaseOptions {
   /** Told when an embedded folder's lock was left by a process that is gone and is taken over; default a line on stderr. */
   readonly onStaleLock?: (dataDir: string, stale: LockHolder) => void;
+  /** Where a fresh embedded folder's pristine archive is looked for; default beside the compiled code (see pristine-data-dir.ts). */
+  readonly pristineArchiveDir?: string;
 }
 
 function writeStaleLockLine(dataDir: string, h: LockHolder): void {
@@ -108,6 +111,8 @@ export async function createDatabase(target: DatabaseTarget, options: DatabaseOp
   const lock = inMemory ? undefined : acquireDataDirLock(target.dataDir, { onTakeover: (stale) => (options.onStaleLock ?? writeStaleLockLine)(target.dataDir, stale) });
   let pglite: PGlite;
   try {
+    // seeded under the lock, so no other process sees the folder half unpacked
+    if (!inMemory) await seedFromPristineArchive(target.dataDir, options.pristineArchiveDir);
     pglite = await PGlite.create({ dataDir: target.dataDir, parsers: { [INT8_OID]: (value: string) => Number(value) }, postgresqlconf: PGLITE_SETTINGS });
   } catch (err) {
     lock?.release();
