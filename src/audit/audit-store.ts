@@ -1,9 +1,9 @@
 import { sql, type Kysely } from 'kysely';
 import type { AuditLogRow, Database } from '../db/schema.js';
-import { ChainChecker, contentAroundId, GENESIS_HASH, type AuditEntry, type ChainBreak, type RecordedHead } from './audit-chain.js';
-import type { AuditEvent, AuditTrail } from './audit-trail.js';
-import { storableText } from '../db/storable-text.js';
-import { toStorable, type JsonValue } from './canonical-json.js';
+import { auditAppendSql } from './audit-append-sql.js';
+import { ChainChecker, type AuditEntry, type ChainBreak, type RecordedHead } from './audit-chain.js';
+import type { AuditAppendSql, AuditEvent, AuditTrail } from './audit-trail.js';
+import type { JsonValue } from './canonical-json.js';
 
 /** What walking the whole chain found. */
 export type AuditVerification =
@@ -24,14 +24,6 @@ export interface AuditPage {
   readonly next: number | null;
 }
 
-/**
- * The transaction-scoped advisory lock every append takes ("audit" in ASCII): appends from every
- * replica and worker on one database are serialised, so each row follows the one before it and
- * the chain never forks. It is held until the appending transaction ends, the caller's one when
- * it passes `trx`, so a rolled-back state change takes its audit row with it.
- */
-export const AUDIT_LOCK_KEY = '418581342580';
-
 const PAGE_ROWS = 500;
 
 /**
@@ -48,37 +40,19 @@ export class AuditStore implements AuditTrail {
     this.#clock = clock;
   }
 
+  /**
+   * One statement: it moves `audit_head` on and inserts the row after it (see audit-append-sql.ts),
+   * so appends from every replica and worker follow each other and the chain never forks. With
+   * `trx`, the head row stays locked until the caller's transaction ends, and a rolled-back state
+   * change takes its entry with it.
+   */
   async append(event: AuditEvent, trx?: Kysely<Database>): Promise<void> {
-    // the lock must be held until commit: outside a transaction, open one
-    if (trx?.isTransaction) return this.#append(event, trx);
-    await (trx ?? this.#db).transaction().execute((t) => this.#append(event, t));
+    const a = this.sqlFor(event);
+    await sql`with audit_next as ${a.next(sql`true`)}, audit_row as ${a.row(sql`true`)} select id from audit_row`.execute(trx ?? this.#db);
   }
 
-  /**
-   * Two statements under the lock: taking it, then one that reads the newest row and appends the
-   * next with its hash (sha256 over the previous hash, a newline and the canonical content, as
-   * `entryHash` computes it). The second must be a statement of its own: it then sees every row
-   * committed before the lock was granted.
-   */
-  async #append(event: AuditEvent, trx: Kysely<Database>): Promise<void> {
-    await sql`select pg_advisory_xact_lock(${AUDIT_LOCK_KEY}::bigint)`.execute(trx);
-    const content = {
-      at: this.#clock().toISOString(),
-      kind: event.kind,
-      actor: storableText(event.actor),
-      rolloutId: event.rolloutId ?? null,
-      project: event.project == null ? null : storableText(event.project),
-      changeNumber: event.changeNumber ?? null,
-      summary: storableText(event.summary),
-      // hashed as it will read back from jsonb
-      data: toStorable(event.data),
-    };
-    const { before, after } = contentAroundId(content);
-    await sql`insert into audit_log (id, at, kind, actor, rollout_id, project, change_number, summary, data, prev_hash, hash)
-      select n.id, ${content.at}::timestamptz, ${content.kind}, ${content.actor}, ${content.rolloutId}, ${content.project}, ${content.changeNumber}, ${content.summary}, ${JSON.stringify(content.data)}::jsonb, n.prev,
-        encode(sha256(convert_to(n.prev || chr(10) || ${before}::text || n.id::text || ${after}::text, 'UTF8')), 'hex')
-      from (select coalesce(last.id, 0) + 1 as id, coalesce(last.hash, ${GENESIS_HASH}::text) as prev
-            from (select 1) as one left join lateral (select id, hash from audit_log order by id desc limit 1) as last on true) as n`.execute(trx);
+  sqlFor(event: AuditEvent): AuditAppendSql {
+    return auditAppendSql(event, this.#clock());
   }
 
   /** When the first row was written, or undefined while the trail is empty. */

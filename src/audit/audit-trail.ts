@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, RawBuilder } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { RecordedHead } from './audit-chain.js';
 
@@ -26,6 +26,25 @@ export interface AuditEvent {
  */
 export interface AuditTrail {
   append(event: AuditEvent, trx?: Kysely<Database>): Promise<void>;
+  /** The entry as SQL a caller folds into the statement that makes the change it records (one round trip, one commit). */
+  sqlFor(event: AuditEvent): AuditAppendSql;
   /** The newest row's id and hash (what review messages carry), or undefined while empty. */
   head(): Promise<RecordedHead | undefined>;
+}
+
+/**
+ * An audit entry as two common table expressions, so that a statement can append it together with
+ * the state change it records: one statement, one round trip, committed or rolled back as one.
+ * `next` moves `audit_head` on (its row lock serialises appenders; the statement waiting for it
+ * reads the row as the appender before it left it) and `row` inserts the entry it describes.
+ * Each is parenthesised, as a CTE's body is; name them `audit_next` and `audit_row`, in that order.
+ */
+export interface AuditAppendSql {
+  /** `audit_next`: only when `when` holds, e.g. sql`exists (select 1 from s)`. */
+  next(when: RawBuilder<unknown>): RawBuilder<object>;
+  /**
+   * `audit_row`, under the same `when`. Without a head row it inserts nulls and the whole statement
+   * fails: a state change never commits without its entry.
+   */
+  row(when: RawBuilder<unknown>): RawBuilder<object>;
 }

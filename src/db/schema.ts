@@ -12,6 +12,7 @@ export interface Database {
   checkpoints: CheckpointsTable;
   decisions: DecisionsTable;
   audit_log: AuditLogTable;
+  audit_head: AuditHeadTable;
   operator_sessions: OperatorSessionsTable;
   consumed_comment_messages: ConsumedCommentMessagesTable;
   leader_leases: LeaderLeasesTable;
@@ -251,7 +252,7 @@ export interface DecisionsTable {
  * end, and report, one row each. Written only by src/audit/audit-store.ts.
  */
 export interface AuditLogTable {
-  /** 1, 2, 3, … with no gaps, given by rollgate under the append lock. */
+  /** 1, 2, 3, … with no gaps, taken from `audit_head` by the append that writes the row. */
   id: number;
   /** Given by rollgate (not a default): it is part of the hash. */
   at: Timestamp;
@@ -269,6 +270,14 @@ export interface AuditLogTable {
 }
 
 export type AuditLogRow = Selectable<AuditLogTable>;
+
+/** The one row every audit append updates: the newest entry's id and hash, and the hash before it. */
+export interface AuditHeadTable {
+  one: Generated<boolean>;
+  last_id: number;
+  last_hash: string;
+  prev_hash: string;
+}
 
 /** A logged-in operator's session; the cookie holds the id, this table only its sha256. */
 export interface OperatorSessionsTable {

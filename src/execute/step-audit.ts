@@ -3,7 +3,7 @@ import type { RolloutRow, StepRow } from '../db/schema.js';
 import { formatDuration } from '../duration.js';
 
 /** The audit trail's record of a step starting or ending, as the runner appends it with the change it describes. */
-export function stepEvent(rollout: RolloutRow, workerId: string, kind: 'step-started' | 'step-finished', row: StepRow, summary: string, facts: Readonly<Record<string, unknown>>): AuditEvent {
+export function stepEvent(rollout: RolloutRow, workerId: string, kind: 'step-started' | 'step-finished', row: Pick<StepRow, 'step_id' | 'kind'>, summary: string, facts: Readonly<Record<string, unknown>>): AuditEvent {
   return {
     kind,
     actor: 'rollgate',

@@ -8,7 +8,7 @@ import type { Variables } from '../policy/interpolate.js';
 import { stopProcessGroup, THIS_HOST } from './orphan-process.js';
 import { redact } from './redact.js';
 import { stepRetryDelay } from './retry-backoff.js';
-import type { StepStore } from '../rollouts/step-store.js';
+import type { StartedStep, StepStore } from '../rollouts/step-store.js';
 import type { StepOutputStore } from '../rollouts/step-output-store.js';
 import { OutputRecorder } from './output-recorder.js';
 import { doWork, type WorkResult } from './step-work.js';
@@ -16,6 +16,9 @@ import { stepEvent, stepFinished } from './step-audit.js';
 import { stepCredential, type StepCredentials, type StepIdentityTokens } from './step-credentials.js';
 import { idempotencyKey, stepEnv } from './step-environment.js';
 import { DEFAULT_STEP_TIMEOUT, type StepWork, type StepDefinition } from '../policy/workflow-config.js';
+
+/** An attempt as it started, with when the step first started on this process's monotonic clock. */
+type Started = StartedStep & { readonly origin: number };
 
 /** Why a rollout's steps were stopped from outside. */
 export type StopReason = 'cancel' | 'timeout' | 'shutdown' | 'lost';
@@ -103,8 +106,8 @@ export class StepRunner {
       if (!started) return this.#stepLost();
       const until = (started.started_at?.getTime() ?? Date.now()) + parseDuration((def as StepDefinition).wait!)!;
       await sleep(until - Date.now(), signal);
-      if (signal.aborted) return this.#interrupted(stepId, started.attempt_number, null);
-      await this.#endStep(stepId, { status: 'succeeded', attempts: 1, attempt: { number: started.attempt_number, status: 'succeeded' } });
+      if (signal.aborted) return this.#interrupted(started, started.attempt_number, null);
+      await this.#endStep(started, { status: 'succeeded', attempts: 1, attempt: { number: started.attempt_number, status: 'succeeded' } });
       return { status: 'succeeded' };
     }
     // an interrupted attempt is not a failure: a re-run gets a new attempt number beyond the retry budget
@@ -114,10 +117,12 @@ export class StepRunner {
     let result: WorkResult | undefined;
     // the attempt record of the last failed attempt
     let number: number | undefined;
+    let last: Started | undefined;
     let attempt = Math.min(firstAttempt, maxAttempts);
     for (; attempt <= maxAttempts; attempt++) {
       const started = await this.#startStep(stepId, { kind, attempt, idempotencyKey: key, ...(attempt === firstAttempt ? note : {}) });
       if (!started) return this.#stepLost();
+      last = started;
       const forward = signal === this.#claim.forwardSignal;
       const timeoutMs = forward ? Math.max(1, Math.min(stepTimeout, this.#claim.deadline - Date.now())) : stepTimeout;
       // a fresh token for every attempt, held only in this attempt's environment and redaction list
@@ -146,9 +151,9 @@ export class StepRunner {
         if (!('error' in credential)) await credential.release();
       }
       log.info({ attempt, ok: result.ok, exitCode: result.exitCode, httpStatus: result.httpStatus, error: result.error }, 'step attempt finished');
-      if (signal.aborted) return this.#interrupted(stepId, started.attempt_number, result);
+      if (signal.aborted) return this.#interrupted(started, started.attempt_number, result);
       if (result.ok) {
-        await this.#endStep(stepId, { status: 'succeeded', attempts: attempt, exitCode: result.exitCode, httpStatus: result.httpStatus, outputTail: result.output, error: null, attempt: { number: started.attempt_number, status: 'succeeded' } });
+        await this.#endStep(started, { status: 'succeeded', attempts: attempt, exitCode: result.exitCode, httpStatus: result.httpStatus, outputTail: result.output, error: null, attempt: { number: started.attempt_number, status: 'succeeded' } });
         return { status: 'succeeded' };
       }
       number = started.attempt_number;
@@ -157,11 +162,12 @@ export class StepRunner {
         const delay = stepRetryDelay(def.retry!, attempt, this.#d.random ?? Math.random);
         log.info({ attempt, retryInMs: delay }, 'step failed; retrying');
         await sleep(delay, signal);
-        if (signal.aborted) return this.#interrupted(stepId, undefined, result);
+        if (signal.aborted) return this.#interrupted(started, undefined, result);
       }
     }
     const error = result?.error ?? 'failed';
-    await this.#endStep(stepId, {
+    // the loop runs at least once: the first attempt is never past the last
+    await this.#endStep(last!, {
       status: 'failed',
       attempts: maxAttempts,
       exitCode: result?.exitCode ?? null,
@@ -191,24 +197,36 @@ export class StepRunner {
     return `stopped process group ${pgid} left running by worker ${previous} (${end === 'killed' ? 'SIGKILL after SIGTERM' : 'SIGTERM'}) before running it again`;
   }
 
-  /** Starts (or resumes) an attempt of a step under this worker's lease, recording the attempt; undefined when the lease was lost. */
-  #startStep(stepId: string, s: { kind: string; attempt: number; idempotencyKey: string; note?: string; continueAttempt?: boolean }): ReturnType<StepStore['startStep']> {
-    return this.audited(
-      (store) => store.startStep(this.#claim.rollout.id, stepId, this.#d.workerId, this.#claim.leaseMs, s),
-      (r) => r && this.stepEvent('step-started', r, `step ${stepId} started (${s.kind}, attempt ${s.attempt})`, { attempt: s.attempt, idempotencyKey: s.idempotencyKey }),
-    );
+  /**
+   * Starts (or resumes) an attempt of a step under this worker's lease, recording the attempt and
+   * its audit entry in one statement; undefined when the lease was lost.
+   */
+  async #startStep(stepId: string, s: { kind: string; attempt: number; idempotencyKey: string; note?: string; continueAttempt?: boolean }): Promise<Started | undefined> {
+    const event = this.stepEvent('step-started', { step_id: stepId, kind: s.kind }, `step ${stepId} started (${s.kind}, attempt ${s.attempt})`, { attempt: s.attempt, idempotencyKey: s.idempotencyKey });
+    const row = await this.#d.steps.startStep(this.#claim.rollout.id, stepId, this.#d.workerId, this.#claim.leaseMs, s, this.#d.audit?.sqlFor(event));
+    // the moment the step first started, on this process's monotonic clock
+    return row && { ...row, origin: performance.now() - row.elapsed_ms };
   }
 
-  /** Records a step's end under this worker's lease; undefined when the lease was lost. */
-  #endStep(stepId: string, update: Parameters<StepStore['endStep']>[3]): Promise<StepRow | undefined> {
-    return this.audited(
-      (store) => store.endStep(this.#claim.rollout.id, stepId, this.#d.workerId, update),
-      (r) => {
-        if (!r) return undefined;
-        const { summary, facts } = stepFinished(r);
-        return this.stepEvent('step-finished', r, summary, facts);
-      },
-    );
+  /**
+   * Records a step's end under this worker's lease, with its audit entry, in one statement;
+   * undefined when the lease was lost. The lease keeps the row as `started` left it, so the row it
+   * ends with, and so the entry, are known before the statement: it writes exactly those values.
+   */
+  async #endStep(started: Started, update: Omit<Parameters<StepStore['endStep']>[3], 'durationMs'>): Promise<StepRow | undefined> {
+    const row: StepRow = {
+      ...started,
+      status: update.status,
+      attempts: update.attempts ?? started.attempts,
+      exit_code: update.exitCode !== undefined ? update.exitCode : started.exit_code,
+      http_status: update.httpStatus !== undefined ? update.httpStatus : started.http_status,
+      error: update.error !== undefined ? update.error : started.error,
+      duration_ms: Math.max(0, Math.round(performance.now() - started.origin)),
+    };
+    const { summary, facts } = stepFinished(row);
+    const event = this.stepEvent('step-finished', row, summary, facts);
+    const final = { ...update, attempts: row.attempts, exitCode: row.exit_code, httpStatus: row.http_status, error: row.error, durationMs: row.duration_ms! };
+    return this.#d.steps.endStep(this.#claim.rollout.id, started.step_id, this.#d.workerId, final, this.#d.audit?.sqlFor(event));
   }
 
   /**
@@ -226,7 +244,7 @@ export class StepRunner {
     });
   }
 
-  stepEvent(kind: 'step-started' | 'step-finished', row: StepRow, summary: string, facts: Readonly<Record<string, unknown>>): AuditEvent {
+  stepEvent(kind: 'step-started' | 'step-finished', row: Pick<StepRow, 'step_id' | 'kind'>, summary: string, facts: Readonly<Record<string, unknown>>): AuditEvent {
     return stepEvent(this.#claim.rollout, this.#d.workerId, kind, row, summary, facts);
   }
 
@@ -236,12 +254,12 @@ export class StepRunner {
   }
 
   /** A step stopped from outside: cancelled or timed out are recorded; a shutdown or lost lease leaves it to be resumed. */
-  async #interrupted(stepId: string, attemptNumber: number | undefined, result: WorkResult | null): Promise<StepEnd> {
+  async #interrupted(started: Started, attemptNumber: number | undefined, result: WorkResult | null): Promise<StepEnd> {
     const reason = this.#claim.stopReason;
     if (reason !== 'cancel' && reason !== 'timeout') return { status: 'running' };
     const error = reason === 'cancel' ? 'stopped: the rollout was cancelled' : 'stopped: the workflow timed out';
     const status = reason === 'cancel' ? 'cancelled' : 'failed';
-    await this.#endStep(stepId, {
+    await this.#endStep(started, {
       status,
       exitCode: result?.exitCode ?? null,
       httpStatus: result?.httpStatus ?? null,

@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import type { AuditAppendSql } from '../audit/audit-trail.js';
 import type { AttemptStatus, Database, StepRow, StepStatus } from '../db/schema.js';
 
 /** How one attempt of a step ended. */
@@ -19,6 +20,12 @@ export interface StepUpdate {
   readonly outputTail?: string | null;
   readonly error?: string | null;
 }
+
+/** A step as its attempt started: its number, and how long ago (database clock) the step first started. */
+export type StartedStep = StepRow & { readonly attempt_number: number; readonly elapsed_ms: number };
+
+/** Stands in for the audit CTEs when there is no audit trail: a statement keeps one shape. */
+const NOTHING = sql<object>`(select null where false)`;
 
 /**
  * The `rollout_steps` rows as the workflow engine moves them: attempts started and ended under
@@ -60,7 +67,9 @@ export class StepStore {
       /** Picks up the step's running attempt instead of starting a new one (a `wait` going on after its rollout was parked and claimed again). */
       continueAttempt?: boolean;
     },
-  ): Promise<(StepRow & { readonly attempt_number: number }) | undefined> {
+    audit?: AuditAppendSql,
+  ): Promise<StartedStep | undefined> {
+    const started = sql`exists (select 1 from s)`;
     return this.#db
       .with('s', (db) =>
         db
@@ -114,11 +123,14 @@ export class StepStore {
           )
           .returning('number'),
       )
+      .with('audit_next', () => audit?.next(started) ?? NOTHING)
+      .with('audit_row', () => audit?.row(started) ?? NOTHING)
       .selectFrom('s')
       .leftJoin('a', (join) => join.onTrue())
       .selectAll('s')
       // a continued attempt keeps its number (the statement sees the attempts as they were before it)
       .select(sql<number>`coalesce(a.number, (select max(number) from step_attempts where rollout_id = s.rollout_id and step_id = s.step_id))`.as('attempt_number'))
+      .select(sql<number>`(extract(epoch from (now() - s.started_at)) * 1000)::integer`.as('elapsed_ms'))
       .executeTakeFirst();
   }
 
@@ -135,50 +147,58 @@ export class StepStore {
 
   /**
    * Records a step's end, only if this worker still holds it, and with `attempt`, how that attempt
-   * ended, in the same statement; the ended row, or undefined when the lease was lost.
+   * ended, and with `audit`, its audit entry, all in the same statement; the ended row, or undefined
+   * when the lease was lost. `durationMs` is what the caller measured; without it, the time since
+   * the step first started.
    */
   async endStep(
     rolloutId: number,
     stepId: string,
     workerId: string,
     update: StepUpdate & { httpStatus?: number | null; note?: string | null; attempt?: { readonly number: number; readonly status: AttemptEnd['status'] } },
+    audit?: AuditAppendSql,
   ): Promise<StepRow | undefined> {
-    const ended = this.#db
-      .updateTable('rollout_steps')
-      .set({
-        status: update.status,
-        ...(update.attempts !== undefined ? { attempts: update.attempts } : {}),
-        ...(update.exitCode !== undefined ? { exit_code: update.exitCode } : {}),
-        ...(update.httpStatus !== undefined ? { http_status: update.httpStatus } : {}),
-        ...(update.outputTail !== undefined ? { output_tail: update.outputTail } : {}),
-        ...(update.error !== undefined ? { error: update.error } : {}),
-        ...(update.note !== undefined ? { note: update.note } : {}),
-        finished_at: sql`now()`,
-        duration_ms: sql`(extract(epoch from (now() - coalesce(started_at, now()))) * 1000)::integer`,
-        lease_owner: null,
-        lease_expires_at: null,
-        process_group: null,
-        process_host: null,
-      })
-      .where('rollout_id', '=', rolloutId)
-      .where('step_id', '=', stepId)
-      .where((eb) => eb.or([eb('lease_owner', '=', workerId), eb('lease_owner', 'is', null)]))
-      .where(({ exists, selectFrom }) => exists(selectFrom('rollouts').select('id').where('id', '=', rolloutId).where('claimed_by', '=', workerId).where('status', '=', 'running')))
-      .returningAll();
     const attempt = update.attempt;
-    if (!attempt) return ended.executeTakeFirst();
+    const ended = sql`exists (select 1 from s)`;
     return this.#db
-      .with('s', () => ended)
-      .with('a', (db) =>
+      .with('s', (db) =>
         db
-          .updateTable('step_attempts')
-          .set({ status: attempt.status, exit_code: update.exitCode ?? null, http_status: update.httpStatus ?? null, error: update.error ?? null, finished_at: sql`now()` })
+          .updateTable('rollout_steps')
+          .set({
+            status: update.status,
+            ...(update.attempts !== undefined ? { attempts: update.attempts } : {}),
+            ...(update.exitCode !== undefined ? { exit_code: update.exitCode } : {}),
+            ...(update.httpStatus !== undefined ? { http_status: update.httpStatus } : {}),
+            ...(update.outputTail !== undefined ? { output_tail: update.outputTail } : {}),
+            ...(update.error !== undefined ? { error: update.error } : {}),
+            ...(update.note !== undefined ? { note: update.note } : {}),
+            finished_at: sql`now()`,
+            duration_ms: update.durationMs ?? sql`(extract(epoch from (now() - coalesce(started_at, now()))) * 1000)::integer`,
+            lease_owner: null,
+            lease_expires_at: null,
+            process_group: null,
+            process_host: null,
+          })
           .where('rollout_id', '=', rolloutId)
           .where('step_id', '=', stepId)
-          .where('number', '=', attempt.number)
-          .where(({ exists, selectFrom }) => exists(selectFrom('s').select('s.step_id')))
-          .returning('number'),
+          .where((eb) => eb.or([eb('lease_owner', '=', workerId), eb('lease_owner', 'is', null)]))
+          .where(({ exists, selectFrom }) => exists(selectFrom('rollouts').select('id').where('id', '=', rolloutId).where('claimed_by', '=', workerId).where('status', '=', 'running')))
+          .returningAll(),
       )
+      .with('a', (db) =>
+        attempt
+          ? db
+              .updateTable('step_attempts')
+              .set({ status: attempt.status, exit_code: update.exitCode ?? null, http_status: update.httpStatus ?? null, error: update.error ?? null, finished_at: sql`now()` })
+              .where('rollout_id', '=', rolloutId)
+              .where('step_id', '=', stepId)
+              .where('number', '=', attempt.number)
+              .where(({ exists, selectFrom }) => exists(selectFrom('s').select('s.step_id')))
+              .returning('number')
+          : NOTHING,
+      )
+      .with('audit_next', () => audit?.next(ended) ?? NOTHING)
+      .with('audit_row', () => audit?.row(ended) ?? NOTHING)
       .selectFrom('s')
       .selectAll('s')
       .executeTakeFirst();

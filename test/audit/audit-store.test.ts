@@ -3,7 +3,7 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { entryHash, GENESIS_HASH } from '../../src/audit/audit-chain.js';
 import { AuditStore } from '../../src/audit/audit-store.js';
 import type { AuditEvent } from '../../src/audit/audit-trail.js';
-import { withAuditTriggerOff } from '../helpers/audit-tamper.js';
+import { emptyAuditTrail, withAuditTriggerOff } from '../helpers/audit-tamper.js';
 import { BACKENDS, openTestDatabaseForSuite } from '../helpers/backends.js';
 
 const event = (n: number, over: Partial<AuditEvent> = {}): AuditEvent => ({
@@ -25,7 +25,7 @@ describe.each(BACKENDS)('%s: audit store', (backend) => {
     audit = new AuditStore(database.handle.db);
   });
   beforeEach(async () => {
-    await withAuditTriggerOff(database.handle.db, () => database.handle.db.deleteFrom('audit_log').execute());
+    await emptyAuditTrail(database.handle.db);
   });
 
   it('chains each row to the one before it and verifies the chain', async () => {

@@ -13,3 +13,9 @@ export async function withAuditTriggerOff<T>(db: Kysely<Database>, fn: () => Pro
     await sql`alter table audit_log enable trigger audit_log_append_only`.execute(db);
   }
 }
+
+/** Empties the trail and resets its head, as a fresh database has it: for tests that start from nothing. */
+export async function emptyAuditTrail(db: Kysely<Database>): Promise<void> {
+  await withAuditTriggerOff(db, () => db.deleteFrom('audit_log').execute());
+  await db.updateTable('audit_head').set({ last_id: 0, last_hash: '0'.repeat(64), prev_hash: '0'.repeat(64) }).execute();
+}

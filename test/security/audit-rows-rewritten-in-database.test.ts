@@ -73,6 +73,8 @@ describe.each(BACKENDS.filter((b) => b === 'postgres'))('%s: the service role of
     if (migrated.error !== undefined) throw migrated.error;
     await sql.raw(`create role ${role} login password '${password}'`).execute(handle.db);
     await sql.raw(`grant select, insert on audit_log to ${role}`).execute(handle.db);
+    // every append moves the head row on
+    await sql.raw(`grant select, update, delete on audit_head to ${role}`).execute(handle.db);
     const url = new URL(database.url!);
     url.username = role;
     url.password = password;
@@ -97,6 +99,8 @@ describe.each(BACKENDS.filter((b) => b === 'postgres'))('%s: the service role of
     await expect(sql`delete from audit_log`.execute(service.db)).rejects.toThrow(/permission denied|append-only/);
     await expect(sql`truncate audit_log`.execute(service.db)).rejects.toThrow(/permission denied|append-only/);
     await expect(sql`alter table audit_log disable trigger audit_log_append_only`.execute(service.db)).rejects.toThrow(/must be owner/);
+    // without the head row no append could happen: even a role granted DELETE cannot remove it
+    await expect(sql`delete from audit_head`.execute(service.db)).rejects.toThrow(/append-only: DELETE is refused/);
     expect(await audit.verify()).toMatchObject({ ok: true, rows: 2 });
   });
 });
