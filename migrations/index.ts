@@ -18,6 +18,7 @@ import * as m0016 from './0016_leader_lease.js';
 import * as m0017 from './0017_rollout_list_indexes.js';
 import * as m0018 from './0018_step_token_keys.js';
 import * as m0019 from './0019_audit_head.js';
+import * as m0020 from './0020_rollouts_queued_index.js';
 
 /**
  * Every migration, in order. Listed statically (not read from the folder at run time) so the
@@ -43,4 +44,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0017_rollout_list_indexes': m0017,
   '0018_step_token_keys': m0018,
   '0019_audit_head': m0019,
+  '0020_rollouts_queued_index': m0020,
 };

@@ -6,6 +6,7 @@ import { migrations } from '../../migrations/index.js';
 import type { Database } from './schema.js';
 import { acquireDataDirLock, type LockHolder } from './data-dir-lock.js';
 import { PGliteDialect } from './pglite-dialect.js';
+import { prepareStatements } from './prepared-statements.js';
 import { seedFromPristineArchive } from './pristine-data-dir.js';
 import { StorableTextPlugin } from './storable-text-plugin.js';
 
@@ -20,7 +21,12 @@ export interface PgConnectionSettings {
   readonly keepAliveMs: number;
   /** PostgreSQL `statement_timeout` for every statement of the service (ms); migrations are exempt. */
   readonly statementTimeoutMs: number;
+  /** Statement texts each pooled connection keeps prepared (see prepared-statements.ts); 0: none (PgBouncer in transaction mode). */
+  readonly preparedStatements?: number;
 }
+
+/** Enough for every statement the service runs often. */
+const DEFAULT_PREPARED_STATEMENTS = 256;
 
 /** Where the data lives: a PostgreSQL server, or an embedded PGlite folder (`memory://` for tests). */
 export type DatabaseTarget = { kind: 'postgres'; url: string; connection?: PgConnectionSettings } | { kind: 'pglite'; dataDir: string };
@@ -96,6 +102,7 @@ export async function createDatabase(target: DatabaseTarget, options: DatabaseOp
       // checked out (between statements of a transaction) would otherwise throw. Its next query
       // fails instead, and the pool discards it on release because it is no longer queryable.
       client.on('error', () => {});
+      prepareStatements(client, target.connection?.preparedStatements ?? DEFAULT_PREPARED_STATEMENTS);
     });
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new StorableTextPlugin()] });
     const dedicatedConnection = () => {

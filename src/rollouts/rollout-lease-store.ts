@@ -40,15 +40,30 @@ export class RolloutLeaseStore {
           lease_expires_at = now() + ${`${leaseMs} milliseconds`}::interval,
           started_at = coalesce(started_at, now()), wake_at = null
         where id = (
-          select r.id from rollouts r
-          where (r.status = 'queued'
-                  and not exists (select 1 from rollouts a where a.environment = r.environment and a.status in ('running', 'waiting'))
-                  and not exists (select 1 from rollouts q where q.environment = r.environment and q.status = 'queued' and (q.merged_at, q.id) < (r.merged_at, r.id)))
-             or (r.status = 'running' and (r.lease_expires_at is null or r.lease_expires_at <= now()))
-             or (r.status = 'waiting' and r.wake_at <= now())
-          order by r.merged_at, r.id
+          select c.id from (
+            -- each kind of candidate in merge order, stopping at its first: never a scan of the whole queue
+            select * from (
+              select r.id, r.merged_at from rollouts r
+              where r.status = 'queued'
+                and not exists (select 1 from rollouts a where a.environment = r.environment and a.status in ('running', 'waiting'))
+                and r.id = (select q.id from rollouts q where q.environment = r.environment and q.status = 'queued' order by q.merged_at, q.id limit 1)
+              order by r.merged_at, r.id limit 1
+              for update of r skip locked) as queued
+            union all
+            select * from (
+              select r.id, r.merged_at from rollouts r
+              where r.status = 'running' and (r.lease_expires_at is null or r.lease_expires_at <= now())
+              order by r.merged_at, r.id limit 1
+              for update of r skip locked) as lost
+            union all
+            select * from (
+              select r.id, r.merged_at from rollouts r
+              where r.status = 'waiting' and r.wake_at <= now()
+              order by r.merged_at, r.id limit 1
+              for update of r skip locked) as due
+          ) as c
+          order by c.merged_at, c.id
           limit 1
-          for update of r skip locked
         )
         returning *`.execute(this.#db);
       return result.rows[0];
