@@ -1,10 +1,10 @@
 /**
  * `npm run bench` (intake part): what rollgate's intake costs per stream event on a realistic
  * mix, against the floor of a bare `JSON.parse` of the same bytes in the same run; a burst through
- * the SSH double; and the latency from a merge event to its first step. Figures, not assertions:
+ * the SSH double (merge-to-first-step latency is bench/latency.ts). Figures, not assertions:
  * speed is never a test. Ends with one `name=value` line per figure.
  */
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -148,89 +148,9 @@ if (serverUrl) {
   await service.stop();
   await ssh.close();
   await rest.close();
+  rmSync(tmp, { recursive: true, force: true });
 }
 
-/**
- * Latency: a change-merged line sent by the SSH double → decision stored → first step started,
- * with settle 0 and the REST double, one merge at a time (each sent once the previous rollout has
- * finished, so none waits for its environment), on the given database.
- */
-async function latency(name: string, databaseUrl: string | undefined): Promise<void> {
-  const MERGES = Number(process.env.BENCH_MERGES ?? 40);
-  const ssh = await startSshGerritDouble();
-  const rest = await startRestGerritDouble();
-  const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-bench-'));
-  mkdirSync(path.join(tmp, 'record'));
-  const config = loadConfig({
-    PATH: process.env.PATH,
-    PORT: '0',
-    ROLLGATE_DATA_DIR: 'memory://',
-    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
-    ROLLGATE_POLICY_DIR: path.resolve('test/fixtures/policies'),
-    ROLLGATE_WORK_DIR: path.resolve('test/fixtures'),
-    ROLLGATE_SETTLE_MS: '0',
-    ...doubleSettings(tmp, { rest, ssh }),
-  });
-  rest.addAccount(alice, [GROUPS.sre]);
-  // the default poll (1 s): whatever is faster than that was woken, not polled
-  const service = await startService(config, silentLogger());
-  await ssh.waitForSession(1);
-  const latencies: { decided: number[]; started: number[] } = { decided: [], started: [] };
-  const db = service.database.db;
-  for (let i = 0; i < MERGES; i++) {
-    const change = mergedChange(900_000 + i, bob, { commitMessage: 'x\n\nRollout-Justification: bench\n', votes: { 'Code-Review': [{ account: alice, value: 2 }] } });
-    rest.setChange(change);
-    const sent = Date.now();
-    ssh.push(changeMergedEvent(change));
-    let decidedAt: number | undefined;
-    let id: number | undefined;
-    for (;;) {
-      const row = await db.selectFrom('rollouts').select(['id', 'created_at']).where('change_number', '=', change.number).executeTakeFirst();
-      if (row) {
-        decidedAt ??= row.created_at.getTime();
-        id = row.id;
-        const step = await db.selectFrom('rollout_steps').select('started_at').where('rollout_id', '=', row.id).where('started_at', 'is not', null).orderBy('started_at').executeTakeFirst();
-        if (step?.started_at) {
-          latencies.decided.push(decidedAt - sent);
-          latencies.started.push(step.started_at.getTime() - sent);
-          break;
-        }
-      }
-      await new Promise((r) => setTimeout(r, 2));
-    }
-    // the next merge finds its environment free
-    for (;;) {
-      const row = await db.selectFrom('rollouts').select('finished_at').where('id', '=', id).executeTakeFirstOrThrow();
-      if (row.finished_at) break;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-  await service.stop();
-  await ssh.close();
-  await rest.close();
-  const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
-  console.log(`latency (${name}, ${MERGES} merges): decision stored p50 ${pct(latencies.decided, 50)} ms p99 ${pct(latencies.decided, 99)} ms; first step started p50 ${pct(latencies.started, 50)} ms p99 ${pct(latencies.started, 99)} ms (target p99 <= 50 ms)`);
-  figure(`merge_to_decision_p50_ms_${name}`, pct(latencies.decided, 50));
-  figure(`merge_to_decision_p99_ms_${name}`, pct(latencies.decided, 99));
-  figure(`merge_to_first_step_p50_ms_${name}`, pct(latencies.started, 50));
-  figure(`merge_to_first_step_p99_ms_${name}`, pct(latencies.started, 99));
-}
-
-await latency('pglite', undefined);
-if (serverUrl) {
-  const name = `rollgate_bench_latency_${process.pid}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  try {
-    await latency('postgres', url.toString());
-  } finally {
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.end();
-  }
-}
 await dropDb?.();
 
 console.log('');
