@@ -66,7 +66,7 @@ export class ChangeMessages {
     await this.#aboutRollout(rollout, `rollout:${rollout.id}:expired`, expiredMessage(rolloutSummary({ ...rollout, reasons: [reason] }, this.#publicUrl)), trx);
   }
 
-  async started(rollout: RolloutRow, stepIds: readonly string[], trx: Kysely<Database>): Promise<void> {
+  async started(rollout: RolloutRow, stepIds: readonly string[], trx?: Kysely<Database>): Promise<void> {
     await this.#aboutRollout(rollout, phaseKey(rollout, 'started'), startedMessage(this.summary(rollout), stepIds), trx);
   }
 
