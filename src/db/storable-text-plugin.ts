@@ -21,7 +21,8 @@ export class StorableTextPlugin implements KyselyPlugin {
   readonly #transformer = new StorableValues();
 
   transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-    return this.#transformer.transformNode(args.node);
+    // almost every query binds only storable values: finding that out is a walk, copying the tree is not needed
+    return hasUnstorable(args.node) ? this.#transformer.transformNode(args.node) : args.node;
   }
 
   async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
@@ -39,6 +40,17 @@ class StorableValues extends OperationNodeTransformer {
     const values = node.values.map(storableValue);
     return values.every((v, i) => v === node.values[i]) ? node : { ...node, values };
   }
+}
+
+/** Whether any value bound anywhere in this query tree would be changed by `storableValue`. */
+function hasUnstorable(node: unknown): boolean {
+  if (Array.isArray(node)) return node.some(hasUnstorable);
+  if (node === null || typeof node !== 'object') return false;
+  const n = node as { readonly kind?: unknown; readonly value?: unknown; readonly values?: readonly unknown[] };
+  if (n.kind === 'ValueNode') return storableValue(n.value) !== n.value;
+  if (n.kind === 'PrimitiveValueListNode') return (n.values ?? []).some((v) => storableValue(v) !== v);
+  for (const key in n) if (hasUnstorable((n as Record<string, unknown>)[key])) return true;
+  return false;
 }
 
 /** A bound parameter as it may be stored: strings fixed, arrays (PostgreSQL arrays) and plain objects (sent as JSON) walked. */
