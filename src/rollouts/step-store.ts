@@ -70,68 +70,35 @@ export class StepStore {
     audit?: AuditAppendSql,
   ): Promise<StartedStep | undefined> {
     const started = sql`exists (select 1 from s)`;
-    return this.#db
-      .with('s', (db) =>
-        db
-          .updateTable('rollout_steps')
-          .set({
-            status: 'running',
-            process_group: null,
-            process_host: null,
-            ...(s.note !== undefined ? { note: s.note } : {}),
-            kind: s.kind,
-            attempts: s.attempt,
-            lease_owner: workerId,
-            lease_expires_at: sql`now() + ${`${leaseMs} milliseconds`}::interval`,
-            idempotency_key: s.idempotencyKey,
-            started_at: sql`coalesce(started_at, now())`,
-            ...(s.deadlineMs !== undefined ? { deadline_at: sql`coalesce(deadline_at, now() + ${`${s.deadlineMs} milliseconds`}::interval)` } : {}),
-          })
-          .where('rollout_id', '=', rolloutId)
-          .where('step_id', '=', stepId)
-          .where('status', 'in', ['pending', 'running'])
-          .where(({ exists, selectFrom }) => exists(selectFrom('rollouts').select('id').where('id', '=', rolloutId).where('claimed_by', '=', workerId).where('status', '=', 'running')))
-          .returningAll(),
-      )
-      .with('interrupted', (db) =>
-        db
-          .updateTable('step_attempts')
-          .set({ status: 'interrupted', finished_at: sql`now()` })
-          .where('rollout_id', '=', rolloutId)
-          .where('step_id', '=', stepId)
-          .where('status', '=', 'running')
-          .where(sql<boolean>`${!s.continueAttempt}`)
-          .where(({ exists, selectFrom }) => exists(selectFrom('s').select('s.step_id')))
-          .returning('number'),
-      )
-      .with('a', (db) =>
-        db
-          .insertInto('step_attempts')
-          .columns(['rollout_id', 'step_id', 'number', 'attempt', 'kind', 'worker'])
-          .expression((eb) =>
-            eb
-              .selectFrom('s')
-              .select([
-                's.rollout_id',
-                's.step_id',
-                sql<number>`coalesce((select max(number) from step_attempts where rollout_id = s.rollout_id and step_id = s.step_id), 0) + 1`.as('number'),
-                's.attempts',
-                sql<string>`${s.kind}::text`.as('kind'),
-                sql<string>`${workerId}::text`.as('worker'),
-              ])
-              .where(sql<boolean>`${!s.continueAttempt} or not exists (select 1 from step_attempts where rollout_id = s.rollout_id and step_id = s.step_id and status = 'running')`),
-          )
-          .returning('number'),
-      )
-      .with('audit_next', () => audit?.next(started) ?? NOTHING)
-      .with('audit_row', () => audit?.row(started) ?? NOTHING)
-      .selectFrom('s')
-      .leftJoin('a', (join) => join.onTrue())
-      .selectAll('s')
-      // a continued attempt keeps its number (the statement sees the attempts as they were before it)
-      .select(sql<number>`coalesce(a.number, (select max(number) from step_attempts where rollout_id = s.rollout_id and step_id = s.step_id))`.as('attempt_number'))
-      .select(sql<number>`(extract(epoch from (now() - s.started_at)) * 1000)::integer`.as('elapsed_ms'))
-      .executeTakeFirst();
+    const newAttempt = !s.continueAttempt;
+    // raw SQL: the engine's hottest statement, where building it with the query builder cost as much as running it
+    const result = await sql<StartedStep>`
+      with s as (
+        update rollout_steps set status = 'running', process_group = null, process_host = null,
+          note = coalesce(${s.note ?? null}::text, note), kind = ${s.kind}, attempts = ${s.attempt},
+          lease_owner = ${workerId}, lease_expires_at = now() + ${`${leaseMs} milliseconds`}::interval,
+          idempotency_key = ${s.idempotencyKey}, started_at = coalesce(started_at, now()),
+          deadline_at = coalesce(deadline_at, now() + ${s.deadlineMs === undefined ? null : `${s.deadlineMs} milliseconds`}::interval)
+        where rollout_id = ${rolloutId} and step_id = ${stepId} and status in ('pending', 'running')
+          and exists (select 1 from rollouts where id = ${rolloutId} and claimed_by = ${workerId} and status = 'running')
+        returning *
+      ), interrupted as (
+        update step_attempts set status = 'interrupted', finished_at = now()
+        where rollout_id = ${rolloutId} and step_id = ${stepId} and status = 'running' and ${newAttempt} and ${started}
+        returning number
+      ), a as (
+        insert into step_attempts (rollout_id, step_id, number, attempt, kind, worker)
+        select s.rollout_id, s.step_id, coalesce((select max(number) from step_attempts where rollout_id = s.rollout_id and step_id = s.step_id), 0) + 1, s.attempts, ${s.kind}::text, ${workerId}::text
+        from s
+        where ${newAttempt} or not exists (select 1 from step_attempts where rollout_id = s.rollout_id and step_id = s.step_id and status = 'running')
+        returning number
+      ), audit_next as ${audit?.next(started) ?? NOTHING}, audit_row as ${audit?.row(started) ?? NOTHING}
+      select s.*,
+        -- a continued attempt keeps its number (the statement sees the attempts as they were before it)
+        coalesce(a.number, (select max(number) from step_attempts where rollout_id = s.rollout_id and step_id = s.step_id)) as attempt_number,
+        (extract(epoch from (now() - s.started_at)) * 1000)::integer as elapsed_ms
+      from s left join a on true`.execute(this.#db);
+    return result.rows[0];
   }
 
   /** Records how one attempt ended when the step goes on to another (a retry); the step's own row is untouched. */
@@ -160,48 +127,33 @@ export class StepStore {
   ): Promise<StepRow | undefined> {
     const attempt = update.attempt;
     const ended = sql`exists (select 1 from s)`;
-    return this.#db
-      .with('s', (db) =>
-        db
-          .updateTable('rollout_steps')
-          .set({
-            status: update.status,
-            ...(update.attempts !== undefined ? { attempts: update.attempts } : {}),
-            ...(update.exitCode !== undefined ? { exit_code: update.exitCode } : {}),
-            ...(update.httpStatus !== undefined ? { http_status: update.httpStatus } : {}),
-            ...(update.outputTail !== undefined ? { output_tail: update.outputTail } : {}),
-            ...(update.error !== undefined ? { error: update.error } : {}),
-            ...(update.note !== undefined ? { note: update.note } : {}),
-            finished_at: sql`now()`,
-            duration_ms: update.durationMs ?? sql`(extract(epoch from (now() - coalesce(started_at, now()))) * 1000)::integer`,
-            lease_owner: null,
-            lease_expires_at: null,
-            process_group: null,
-            process_host: null,
-          })
-          .where('rollout_id', '=', rolloutId)
-          .where('step_id', '=', stepId)
-          .where((eb) => eb.or([eb('lease_owner', '=', workerId), eb('lease_owner', 'is', null)]))
-          .where(({ exists, selectFrom }) => exists(selectFrom('rollouts').select('id').where('id', '=', rolloutId).where('claimed_by', '=', workerId).where('status', '=', 'running')))
-          .returningAll(),
-      )
-      .with('a', (db) =>
-        attempt
-          ? db
-              .updateTable('step_attempts')
-              .set({ status: attempt.status, exit_code: update.exitCode ?? null, http_status: update.httpStatus ?? null, error: update.error ?? null, finished_at: sql`now()` })
-              .where('rollout_id', '=', rolloutId)
-              .where('step_id', '=', stepId)
-              .where('number', '=', attempt.number)
-              .where(({ exists, selectFrom }) => exists(selectFrom('s').select('s.step_id')))
-              .returning('number')
-          : NOTHING,
-      )
-      .with('audit_next', () => audit?.next(ended) ?? NOTHING)
-      .with('audit_row', () => audit?.row(ended) ?? NOTHING)
-      .selectFrom('s')
-      .selectAll('s')
-      .executeTakeFirst();
+    // what the update leaves out keeps its value; what it gives, null included, is written
+    const given: Array<[string, unknown]> = [
+      ['attempts', update.attempts],
+      ['exit_code', update.exitCode],
+      ['http_status', update.httpStatus],
+      ['output_tail', update.outputTail],
+      ['error', update.error],
+      ['note', update.note],
+    ];
+    const sets = given.filter(([, v]) => v !== undefined).map(([column, v]) => sql`${sql.ref(column)} = ${v}`);
+    const duration = update.durationMs ?? sql`(extract(epoch from (now() - coalesce(started_at, now()))) * 1000)::integer`;
+    const attemptEnd = attempt
+      ? sql<object>`(update step_attempts set status = ${attempt.status}, exit_code = ${update.exitCode ?? null}, http_status = ${update.httpStatus ?? null}, error = ${update.error ?? null}, finished_at = now()
+          where rollout_id = ${rolloutId} and step_id = ${stepId} and number = ${attempt.number} and ${ended}
+          returning number)`
+      : NOTHING;
+    // raw SQL, like startStep: a step's end is the engine's other hot statement
+    const result = await sql<StepRow>`
+      with s as (
+        update rollout_steps set status = ${update.status}, ${sql.join([...sets, sql``])}
+          finished_at = now(), duration_ms = ${duration}, lease_owner = null, lease_expires_at = null, process_group = null, process_host = null
+        where rollout_id = ${rolloutId} and step_id = ${stepId} and (lease_owner = ${workerId} or lease_owner is null)
+          and exists (select 1 from rollouts where id = ${rolloutId} and claimed_by = ${workerId} and status = 'running')
+        returning *
+      ), a as ${attemptEnd}, audit_next as ${audit?.next(ended) ?? NOTHING}, audit_row as ${audit?.row(ended) ?? NOTHING}
+      select * from s`.execute(this.#db);
+    return result.rows[0];
   }
 
   /** Records the process group a running step's program leads and the host it runs on (see orphan-process.ts). */
