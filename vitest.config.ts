@@ -47,6 +47,8 @@ export const TEST_TIERS = {
     'test/intake/backfill.test.ts',
     'test/intake/stream-leader.test.ts',
     'test/intake/leader-lease.test.ts',
+    'test/intake/intake-batches.test.ts',
+    'test/rollouts/event-store.test.ts',
     'test/identity/step-token-keys.test.ts',
     'test/security/audit-rows-rewritten-in-database.test.ts',
     'test/security/step-escapes-timeout-and-cancel.test.ts',

@@ -93,6 +93,7 @@ async function ingest(name: string, target: DatabaseTarget): Promise<void> {
   await db.close();
   line(`reader (${name}): Intake.accept`, acceptMs);
   line(`ingest (${name}): parsed, validated, stored`, storedMs);
+  console.log(`ingest (${name}) vs bare JSON.parse: ${(floor / storedMs).toFixed(3)}${name === 'postgres' ? ' (target >= 0.25)' : ''}`);
   figure(`ingest_${name}_events_per_s`, Math.round(N / (storedMs / 1000)));
   figure(`ingest_${name}_vs_parse_ratio`, Number((floor / storedMs).toFixed(3)));
 }

@@ -45,7 +45,9 @@ type Queued = { line: SplitLine; source: EventSource; receivedAt: Date };
  */
 export class Intake {
   readonly #o: IntakeOptions;
+  /** Accepted lines; those before `#head` are taken (a batch is read off by index, not spliced off the front, so a backlog costs nothing per batch). */
   #queue: Queued[] = [];
+  #head = 0;
   /** Lines taken off the queue by a write still in flight. */
   #inFlight = 0;
   #writing: Promise<void> | undefined;
@@ -72,7 +74,7 @@ export class Intake {
 
   /** Lines accepted but not yet stored (kept in memory while the database cannot be written). */
   get pending(): number {
-    return this.#queue.length + this.#inFlight;
+    return this.#queue.length - this.#head + this.#inFlight;
   }
 
   /** Resolves when everything accepted so far is stored. */
@@ -109,16 +111,16 @@ export class Intake {
     let failures = 0;
     const writes = new Set<Promise<void>>();
     const start = () => {
-      const batch = this.#queue.splice(0, BATCH_SIZE);
+      const batch = this.#take();
       this.#inFlight += batch.length;
       const write: Promise<void> = this.#write(batch)
         .then(() => {
           failures = 0;
         })
         .catch((err: unknown) => {
-          this.#queue.unshift(...batch);
+          this.#putBack(batch);
           failures++;
-          this.#o.logger.error({ err, queued: this.#queue.length + this.#inFlight }, 'storing events failed; will retry');
+          this.#o.logger.error({ err, queued: this.pending }, 'storing events failed; will retry');
         })
         .finally(() => {
           this.#inFlight -= batch.length;
@@ -126,13 +128,37 @@ export class Intake {
         });
       writes.add(write);
     };
-    while (this.#queue.length > 0 || writes.size > 0) {
+    while (this.#queued() > 0 || writes.size > 0) {
       if (failures > 0 && writes.size === 0) await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** failures, 10_000)));
       // after a failure, one batch at a time until the database answers again
       const limit = failures > 0 ? 1 : parallel;
-      while (this.#queue.length > 0 && writes.size < limit) start();
+      while (this.#queued() > 0 && writes.size < limit) start();
       if (writes.size > 0) await Promise.race(writes);
     }
+  }
+
+  #queued(): number {
+    return this.#queue.length - this.#head;
+  }
+
+  /** The next batch off the front of the queue; the taken part is dropped once it is most of the array. */
+  #take(): Queued[] {
+    const batch = this.#queue.slice(this.#head, this.#head + BATCH_SIZE);
+    this.#head += batch.length;
+    if (this.#head === this.#queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    } else if (this.#head > 16 * BATCH_SIZE && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    return batch;
+  }
+
+  /** A batch that failed goes back to the front, ahead of everything accepted since. */
+  #putBack(batch: readonly Queued[]): void {
+    this.#queue = [...batch, ...this.#queue.slice(this.#head)];
+    this.#head = 0;
   }
 
   async #write(batch: readonly Queued[]): Promise<void> {
@@ -153,10 +179,10 @@ function toRow(line: SplitLine, source: EventSource, receivedAt: Date, settleMs:
   const createdOn = typeof parsed.value.eventCreatedOn === 'number' ? parsed.value.eventCreatedOn : null;
   // every dropped-output is news (Gerrit lost events again), so it is never a duplicate of an earlier one
   const key = parsed.value.type === 'dropped-output' ? `dropped-output:${receivedAt.toISOString()}:${randomUUID()}` : eventDedupKey(parsed.value, line.text, GERRIT_SOURCES.has(source) ? undefined : source);
-  const base = { dedup_key: key, source, raw: line.text, received_at: receivedAt, event_created_on: createdOn };
+  // each row is written out whole, not spread from a shared part: spreading costs more than parsing the line
   if (parsed.kind === 'other') {
-    return { ...base, type: parsed.type, status: 'ignored', reason: `event type ${parsed.type} is not used by rollgate`, processed_at: receivedAt };
+    return { dedup_key: key, source, type: parsed.type, raw: line.text, status: 'ignored', reason: `event type ${parsed.type} is not used by rollgate`, received_at: receivedAt, event_created_on: createdOn, processed_at: receivedAt };
   }
   const notBefore = parsed.event.type === 'change-merged' ? new Date(receivedAt.getTime() + settleMs) : receivedAt;
-  return { ...base, type: parsed.event.type, status: 'pending', reason: null, not_before: notBefore };
+  return { dedup_key: key, source, type: parsed.event.type, raw: line.text, status: 'pending', reason: null, received_at: receivedAt, event_created_on: createdOn, not_before: notBefore };
 }
