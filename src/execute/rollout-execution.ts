@@ -1,5 +1,6 @@
 import { revisionProblem } from '../gerrit/commit-sha.js';
 import type { RolloutRow, StepStatus } from '../db/schema.js';
+import type { ClaimedRollout } from '../rollouts/rollout-lease-store.js';
 import type { Logger } from '../log.js';
 import { stepSummary } from '../messages/rollout-summary.js';
 import { formatDuration, parseDuration } from '../duration.js';
@@ -38,6 +39,8 @@ export class Execution implements StepClaim {
   readonly #r: ExecutionHost;
   readonly #d: RunnerDeps;
   #rollout: RolloutRow;
+  /** When the rollout first started, on this process's monotonic clock (its total time counts from there). */
+  readonly #startedAt: number;
   readonly #log: Logger;
   /** Stops forward steps (cancel, workflow timeout) and everything (shutdown, lost lease). */
   readonly #forward = new AbortController();
@@ -56,10 +59,11 @@ export class Execution implements StepClaim {
   finishing = false;
   done: Promise<void> = Promise.resolve();
 
-  constructor(runner: ExecutionHost, rollout: RolloutRow) {
+  constructor(runner: ExecutionHost, rollout: ClaimedRollout) {
     this.#r = runner;
     this.#d = runner.deps;
     this.#rollout = rollout;
+    this.#startedAt = performance.now() - rollout.elapsed_ms;
     this.#log = this.#d.logger.child({ rolloutId: rollout.id, rule: rollout.rule, run: rollout.run });
     this.#steps = new StepRunner(this.#d, this);
   }
@@ -393,21 +397,18 @@ export class Execution implements StepClaim {
 
   async #finish(status: 'succeeded' | 'failed' | 'rolled_back' | 'cancelled', outcome: string | null): Promise<void> {
     this.finishing = true;
-    // the end and its report commit together: a crash cannot leave a finished rollout unreported
-    let ended: RolloutRow | undefined;
-    const total = await this.#d.leases.inTransaction(async (tx) => {
-      const finished = await tx.leases.finish(this.#rollout.id, status, this.#d.workerId, outcome);
-      if (!finished) return undefined; // another worker took it over; it will report
-      ended = finished;
-      const steps = (await tx.reads.steps(finished.id)).map(stepSummary);
-      const ms = (finished.finished_at?.getTime() ?? Date.now()) - (finished.started_at?.getTime() ?? Date.now());
-      await this.#d.messages.finished(finished, status === 'succeeded', ms, steps, { status, outcome: outcome === null ? null : redact(outcome, this.#secrets) }, tx.db);
-      return ms;
-    });
-    if (total === undefined) return;
+    // under the lease the steps are as they ended; the total is counted from the first start, on the database's clock
+    const steps = (await this.#d.reads.steps(this.#rollout.id)).map(stepSummary);
+    const total = Math.max(0, Math.round(performance.now() - this.#startedAt));
+    const end = { status, outcome: outcome === null ? null : redact(outcome, this.#secrets) };
+    // the end and its report are one statement: a crash cannot leave a finished rollout unreported
+    const ended = await this.#d.leases.finish(this.#rollout.id, status, this.#d.workerId, outcome, (finished) =>
+      this.#d.messages.finishedSql(this.#rollout, status === 'succeeded', total, steps, end, finished),
+    );
+    if (!ended) return; // another worker took it over; it will report
     this.#d.metrics?.rolloutFinished(status, total);
     this.#d.onReport();
-    if (status === 'succeeded' && ended) this.#d.onSucceeded?.(ended);
+    if (status === 'succeeded') this.#d.onSucceeded?.(ended);
     this.#log.info({ status, outcome, ms: total, took: formatDuration(total) }, 'rollout finished');
   }
 

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, RawBuilder } from 'kysely';
 import type { Database, RolloutRow } from '../db/schema.js';
 import type { Reason } from '../policy/decide.js';
 import {
@@ -22,7 +22,7 @@ import {
   type RolloutSummary,
   type StepSummary,
 } from './format-message.js';
-import { OutboxLabelsSchema, type OutboxStore } from './outbox-store.js';
+import { OutboxLabelsSchema, type NewReviewMessage, type OutboxStore } from './outbox-store.js';
 import { rolloutSummary } from './rollout-summary.js';
 
 /**
@@ -84,8 +84,9 @@ export class ChangeMessages {
     await this.#aboutRollout(rollout, phaseKey(rollout, `window:${stepId}`), windowWaitMessage(this.summary(rollout), stepId, reason));
   }
 
-  async finished(rollout: RolloutRow, succeeded: boolean, totalMs: number, steps: readonly StepSummary[], end: RolloutEnd, trx: Kysely<Database>): Promise<void> {
-    await this.#aboutRollout(rollout, phaseKey(rollout, 'finished'), finishedMessage(this.summary(rollout), succeeded, totalMs, steps, end), trx);
+  /** The end of a rollout as SQL to fold into the statement that ends it (see OutboxStore.insertSql): it is queued exactly when the end commits. */
+  finishedSql(rollout: RolloutRow, succeeded: boolean, totalMs: number, steps: readonly StepSummary[], end: RolloutEnd, when: RawBuilder<unknown>): RawBuilder<object> {
+    return this.#outbox.insertSql(this.#aboutRolloutMessage(rollout, phaseKey(rollout, 'finished'), finishedMessage(this.summary(rollout), succeeded, totalMs, steps, end)), when);
   }
 
   async superseded(rollout: RolloutRow, byRolloutId: number): Promise<void> {
@@ -146,7 +147,11 @@ export class ChangeMessages {
 
   /** On the rollout's merged revision, tied to the rollout. */
   async #aboutRollout(rollout: RolloutRow, messageKey: string, message: string, trx?: Kysely<Database>): Promise<void> {
-    await this.#outbox.enqueue({ messageKey, rolloutId: rollout.id, project: rollout.project, changeNumber: rollout.change_number, revision: rollout.revision, tag: REVIEW_TAG, message }, trx);
+    await this.#outbox.enqueue(this.#aboutRolloutMessage(rollout, messageKey, message), trx);
+  }
+
+  #aboutRolloutMessage(rollout: RolloutRow, messageKey: string, message: string): NewReviewMessage {
+    return { messageKey, rolloutId: rollout.id, project: rollout.project, changeNumber: rollout.change_number, revision: rollout.revision, tag: REVIEW_TAG, message };
   }
 }
 

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { z } from 'zod';
 import { leaseNextDue } from '../db/lease.js';
 import type { Database, OutboxRow } from '../db/schema.js';
@@ -28,23 +28,23 @@ export class OutboxStore {
     this.#db = db;
   }
 
-  /** Every message goes through here, so this is where it is fitted under Gerrit's size limit: one too big would be refused for good. */
+  /** Every message goes through here (or `insertSql`), so this is where it is fitted under Gerrit's size limit: one too big would be refused for good. */
   async enqueue(m: NewReviewMessage, trx: Kysely<Database> = this.#db): Promise<void> {
-    await trx
-      .insertInto('outbox')
-      .values({
-        message_key: m.messageKey,
-        rollout_id: m.rolloutId,
-        project: m.project,
-        change_number: m.changeNumber,
-        revision: m.revision,
-        tag: m.tag,
-        message: fitMessage(m.message),
-        labels: m.labels ? JSON.stringify(m.labels) : null,
-        status: 'pending',
-      })
-      .onConflict((oc) => oc.column('message_key').doNothing())
-      .execute();
+    await sql`with o as ${this.insertSql(m, sql`true`)} select 1`.execute(trx);
+  }
+
+  /**
+   * The message's insert as a common table expression (parenthesised), only when `when` holds: for
+   * a caller that queues it in the statement that makes what it reports, e.g. a rollout's end.
+   * A message already queued under its key stays as it is.
+   */
+  insertSql(m: NewReviewMessage, when: RawBuilder<unknown>): RawBuilder<object> {
+    return sql<object>`(insert into outbox (message_key, rollout_id, project, change_number, revision, tag, message, labels, status)
+      select ${m.messageKey}::text, ${m.rolloutId}::bigint, ${m.project}::text, ${m.changeNumber}::integer, ${m.revision}::text, ${m.tag}::text, ${fitMessage(m.message)}::text,
+        ${m.labels ? JSON.stringify(m.labels) : null}::jsonb, 'pending'
+      where ${when}
+      on conflict (message_key) do nothing
+      returning id)`;
   }
 
   /** The messages queued under keys that start with `prefix`, oldest first, with their votes. */

@@ -1,6 +1,8 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database, RolloutRow, RolloutStatus } from '../db/schema.js';
-import { RolloutReads } from './rollout-reads.js';
+
+/** A rollout as a claim took it: with how long ago (database clock) it first started. */
+export type ClaimedRollout = RolloutRow & { readonly elapsed_ms: number };
 
 /**
  * The workflow engine's side of the `rollouts` rows: a worker claims a rollout under a lease,
@@ -16,14 +18,6 @@ export class RolloutLeaseStore {
   }
 
   /**
-   * Runs `fn` in one transaction with stores bound to it: a state change and the review message
-   * that reports it commit together (and cost one commit, not two).
-   */
-  async inTransaction<T>(fn: (tx: { readonly leases: RolloutLeaseStore; readonly reads: RolloutReads; readonly db: Kysely<Database> }) => Promise<T>): Promise<T> {
-    return this.#db.transaction().execute((trx) => fn({ leases: new RolloutLeaseStore(trx), reads: new RolloutReads(trx), db: trx }));
-  }
-
-  /**
    * Takes the next rollout this worker should drive, and leases it for `leaseMs`:
    * - a queued one, if its environment has no active rollout and it is the oldest queued there
    *   by merge time (environments run one rollout at a time, in merge order, whatever order the
@@ -33,9 +27,9 @@ export class RolloutLeaseStore {
    * Rows are locked with SKIP LOCKED, and a unique index on active rollouts per environment
    * settles any race between workers: the loser gets nothing this time.
    */
-  async claim(workerId: string, leaseMs: number): Promise<RolloutRow | undefined> {
+  async claim(workerId: string, leaseMs: number): Promise<ClaimedRollout | undefined> {
     try {
-      const result = await sql<RolloutRow>`
+      const result = await sql<ClaimedRollout>`
         update rollouts set status = 'running', claimed_by = ${workerId},
           lease_expires_at = now() + ${`${leaseMs} milliseconds`}::interval,
           started_at = coalesce(started_at, now()), wake_at = null
@@ -65,7 +59,7 @@ export class RolloutLeaseStore {
           order by c.merged_at, c.id
           limit 1
         )
-        returning *`.execute(this.#db);
+        returning *, (extract(epoch from (now() - started_at)) * 1000)::integer as elapsed_ms`.execute(this.#db);
       return result.rows[0];
     } catch (err) {
       if ((err as { code?: string }).code === '23505') return undefined; // another worker took the environment first
@@ -207,13 +201,29 @@ export class RolloutLeaseStore {
   }
 
   /** Ends a rollout this worker holds; undefined if it no longer holds it. */
-  async finish(id: number, status: 'succeeded' | 'failed' | 'rolled_back' | 'cancelled', workerId?: string, outcome?: string | null): Promise<RolloutRow | undefined> {
-    let q = this.#db
-      .updateTable('rollouts')
-      .set({ status, finished_at: sql`now()`, claimed_by: null, lease_expires_at: null, request: null, wake_at: null, ...(outcome !== undefined ? { outcome } : {}) })
-      .where('id', '=', id)
-      .where('status', '=', 'running');
-    if (workerId !== undefined) q = q.where('claimed_by', '=', workerId);
-    return q.returningAll().executeTakeFirst();
+  async finish(
+    id: number,
+    status: 'succeeded' | 'failed' | 'rolled_back' | 'cancelled',
+    workerId?: string,
+    outcome?: string | null,
+    /** What to write in the same statement when it finishes (its report): given the condition "it finished". */
+    alsoWhenFinished?: (when: RawBuilder<unknown>) => RawBuilder<object>,
+  ): Promise<RolloutRow | undefined> {
+    const finished = sql`exists (select 1 from f)`;
+    return this.#db
+      .with('f', (db) => {
+        let q = db
+          .updateTable('rollouts')
+          .set({ status, finished_at: sql`now()`, claimed_by: null, lease_expires_at: null, request: null, wake_at: null, ...(outcome !== undefined ? { outcome } : {}) })
+          .where('id', '=', id)
+          .where('status', '=', 'running');
+        if (workerId !== undefined) q = q.where('claimed_by', '=', workerId);
+        return q.returningAll();
+      })
+      .with('also', () => alsoWhenFinished?.(finished) ?? sql<object>`(select null where false)`)
+      .selectFrom('f')
+      .selectAll()
+      .executeTakeFirst();
   }
+
 }

@@ -15,9 +15,11 @@ describe('ROLLGATE_PG_* settings', () => {
   it('are read with defaults, checked, and reach the PostgreSQL target only', () => {
     const base = { ROLLGATE_POLICY_DIR: 'test/fixtures/policies' };
     const defaults = loadConfig({ ...base, DATABASE_URL: 'postgres://u@db.example/rollgate' });
-    expect(defaults.pgConnection).toEqual({ keepAliveMs: 10_000, statementTimeoutMs: 60_000 });
+    expect(defaults.pgConnection).toEqual({ keepAliveMs: 10_000, statementTimeoutMs: 60_000, preparedStatements: 256 });
     expect(defaults).toMatchObject({ leaderLeaseMs: 10_000, leaderRenewMs: 3333, leaderPollMs: 2000 });
-    expect(configuredTarget(defaults)).toEqual({ kind: 'postgres', url: 'postgres://u@db.example/rollgate', connection: { keepAliveMs: 10_000, statementTimeoutMs: 60_000 } });
+    expect(configuredTarget(defaults)).toEqual({ kind: 'postgres', url: 'postgres://u@db.example/rollgate', connection: { keepAliveMs: 10_000, statementTimeoutMs: 60_000, preparedStatements: 256 } });
+    expect(loadConfig({ ...base, DATABASE_URL: 'postgres://u@db.example/rollgate', ROLLGATE_PG_PREPARED_STATEMENTS: '0' }).pgConnection.preparedStatements).toBe(0);
+    expect(() => loadConfig({ ...base, ROLLGATE_PG_PREPARED_STATEMENTS: 'lots' })).toThrow(/ROLLGATE_PG_PREPARED_STATEMENTS: /);
     const embedded = loadConfig({ ...base, ROLLGATE_DATA_DIR: 'memory://', ROLLGATE_PG_STATEMENT_TIMEOUT_MS: '500' });
     expect(configuredTarget(embedded)).toEqual({ kind: 'pglite', dataDir: 'memory://' });
     expect(() => loadConfig({ ...base, ROLLGATE_PG_KEEPALIVE_MS: '-1' })).toThrow(/ROLLGATE_PG_KEEPALIVE_MS: /);
