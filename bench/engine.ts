@@ -80,14 +80,26 @@ class CallTimer {
       get: (t, prop) => {
         const value: unknown = Reflect.get(t, prop, t);
         if (typeof value !== 'function') return value;
-        return async (...args: unknown[]) => {
-          if (this.#inFlight++ === 0) this.#busySince = performance.now();
-          try {
-            return await (value as (...a: unknown[]) => Promise<unknown>).apply(t, args);
-          } finally {
+        return (...args: unknown[]) => {
+          const started = performance.now();
+          if (this.#inFlight++ === 0) this.#busySince = started;
+          const done = () => {
             this.calls++;
             if (--this.#inFlight === 0) this.busyMs += performance.now() - this.#busySince;
+          };
+          let result: unknown;
+          try {
+            result = (value as (...a: unknown[]) => unknown).apply(t, args);
+          } catch (err) {
+            done();
+            throw err;
           }
+          // what builds SQL for another statement (insertSql, sqlFor) answers at once: no database call to time
+          if (!(result instanceof Promise)) {
+            this.#inFlight--;
+            return result;
+          }
+          return result.finally(done);
         };
       },
     });
