@@ -133,10 +133,8 @@ export class Execution implements StepClaim {
 
     if (r.phase === 'forward') {
       if (r.request === 'cancel') this.abort('cancel');
-      // once per run: the outbox keeps one message per key, so a resumed rollout does not repeat it.
-      // No transaction: a crash between the two leaves the message to the resumed run, which sends it
-      const deadline = await this.#d.leases.fixDeadline(r.id, parseDuration(workflow.timeout)!);
-      await this.#d.messages.started(r, workflow.steps.map((s) => s.id));
+      // once per run: the outbox keeps one message per key, so a resumed rollout does not repeat it
+      const deadline = await this.#d.leases.fixDeadline(r.id, parseDuration(workflow.timeout)!, this.#d.messages.startedSql(r, workflow.steps.map((s) => s.id)));
       this.#d.onReport();
       if (r.run === 1 && r.deadline_at === null) this.#d.metrics?.rolloutStarted(r.merged_at, r.started_at); // the first start only, not a resume
       this.#deadline = deadline.getTime();

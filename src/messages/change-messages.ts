@@ -1,4 +1,4 @@
-import type { Kysely, RawBuilder } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database, RolloutRow } from '../db/schema.js';
 import type { Reason } from '../policy/decide.js';
 import {
@@ -66,8 +66,9 @@ export class ChangeMessages {
     await this.#aboutRollout(rollout, `rollout:${rollout.id}:expired`, expiredMessage(rolloutSummary({ ...rollout, reasons: [reason] }, this.#publicUrl)), trx);
   }
 
-  async started(rollout: RolloutRow, stepIds: readonly string[], trx?: Kysely<Database>): Promise<void> {
-    await this.#aboutRollout(rollout, phaseKey(rollout, 'started'), startedMessage(this.summary(rollout), stepIds), trx);
+  /** The start of a run as SQL to fold into the statement that fixes its deadline (see OutboxStore.insertSql). */
+  startedSql(rollout: RolloutRow, stepIds: readonly string[]): RawBuilder<object> {
+    return this.#outbox.insertSql(this.#aboutRolloutMessage(rollout, phaseKey(rollout, 'started'), startedMessage(this.summary(rollout), stepIds)), sql`true`);
   }
 
   async atGate(rollout: RolloutRow, stepId: string, roles: readonly string[], deadline: Date): Promise<void> {

@@ -1,6 +1,9 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database, RolloutRow, RolloutStatus } from '../db/schema.js';
 
+/** Stands in for the CTE a caller may add to a statement: the statement keeps one shape. */
+const NOTHING = sql<object>`(select null where false)`;
+
 /** A rollout as a claim took it: with how long ago (database clock) it first started. */
 export type ClaimedRollout = RolloutRow & { readonly elapsed_ms: number };
 
@@ -133,13 +136,22 @@ export class RolloutLeaseStore {
     await this.#db.updateTable('rollout_steps').set({ lease_expires_at: sql`now()` }).where('rollout_id', '=', id).where('lease_owner', '=', workerId).where('status', '=', 'running').execute();
   }
 
-  /** Sets the workflow deadline on the first start of a run; returns it. */
-  async fixDeadline(id: number, timeoutMs: number): Promise<Date> {
+  /**
+   * Sets the workflow deadline on the first start of a run; returns it. `also` is written in the
+   * same statement (the started message: it is queued exactly when the run has its deadline).
+   */
+  async fixDeadline(id: number, timeoutMs: number, also?: RawBuilder<object>): Promise<Date> {
     const row = await this.#db
-      .updateTable('rollouts')
-      .set({ deadline_at: sql`coalesce(deadline_at, now() + ${`${timeoutMs} milliseconds`}::interval)` })
-      .where('id', '=', id)
-      .returning('deadline_at')
+      .with('d', (db) =>
+        db
+          .updateTable('rollouts')
+          .set({ deadline_at: sql`coalesce(deadline_at, now() + ${`${timeoutMs} milliseconds`}::interval)` })
+          .where('id', '=', id)
+          .returning('deadline_at'),
+      )
+      .with('also', () => also ?? NOTHING)
+      .selectFrom('d')
+      .select('deadline_at')
       .executeTakeFirstOrThrow();
     return row.deadline_at!;
   }
@@ -220,7 +232,7 @@ export class RolloutLeaseStore {
         if (workerId !== undefined) q = q.where('claimed_by', '=', workerId);
         return q.returningAll();
       })
-      .with('also', () => alsoWhenFinished?.(finished) ?? sql<object>`(select null where false)`)
+      .with('also', () => alsoWhenFinished?.(finished) ?? NOTHING)
       .selectFrom('f')
       .selectAll()
       .executeTakeFirst();
