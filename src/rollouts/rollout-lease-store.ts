@@ -43,7 +43,6 @@ export class RolloutLeaseStore {
               select r.id, r.merged_at from rollouts r
               where r.status = 'queued'
                 and not exists (select 1 from rollouts a where a.environment = r.environment and a.status in ('running', 'waiting'))
-                and r.id = (select q.id from rollouts q where q.environment = r.environment and q.status = 'queued' order by q.merged_at, q.id limit 1)
               order by r.merged_at, r.id limit 1
               for update of r skip locked) as queued
             union all
@@ -62,6 +61,9 @@ export class RolloutLeaseStore {
           order by c.merged_at, c.id
           limit 1
         )
+        -- the first free one in merge order is the oldest queued in its environment, unless an older
+        -- one was skipped as locked (another worker is claiming it): then nothing, this time
+        and (status <> 'queued' or id = (select q.id from rollouts q where q.environment = rollouts.environment and q.status = 'queued' order by q.merged_at, q.id limit 1))
         returning *, (extract(epoch from (now() - started_at)) * 1000)::integer as elapsed_ms`.execute(this.#db);
       return result.rows[0];
     } catch (err) {
