@@ -395,15 +395,17 @@ export class Execution implements StepClaim {
 
   async #finish(status: 'succeeded' | 'failed' | 'rolled_back' | 'cancelled', outcome: string | null): Promise<void> {
     this.finishing = true;
-    // under the lease the steps are as they ended; the total is counted from the first start, on the database's clock
+    // under the lease the steps are as they ended; the message's total counts from the first start
+    // on this process's clock (the row's own end time is only known once the statement ran)
     const steps = (await this.#d.reads.steps(this.#rollout.id)).map(stepSummary);
-    const total = Math.max(0, Math.round(performance.now() - this.#startedAt));
+    const took = Math.max(0, Math.round(performance.now() - this.#startedAt));
     const end = { status, outcome: outcome === null ? null : redact(outcome, this.#secrets) };
     // the end and its report are one statement: a crash cannot leave a finished rollout unreported
     const ended = await this.#d.leases.finish(this.#rollout.id, status, this.#d.workerId, outcome, (finished) =>
-      this.#d.messages.finishedSql(this.#rollout, status === 'succeeded', total, steps, end, finished),
+      this.#d.messages.finishedSql(this.#rollout, status === 'succeeded', took, steps, end, finished),
     );
     if (!ended) return; // another worker took it over; it will report
+    const total = (ended.finished_at?.getTime() ?? Date.now()) - (ended.started_at?.getTime() ?? Date.now());
     this.#d.metrics?.rolloutFinished(status, total);
     this.#d.onReport();
     if (status === 'succeeded') this.#d.onSucceeded?.(ended);
