@@ -35,6 +35,8 @@ beforeAll(() => {
   write('src/cli/main.ts', "export { greeting } from '../greeting.js';\n");
   write('src/greeting.ts', "export const greeting = 'one';\n");
   write('migrations/0001_initial.ts', 'export const up = 1;\n');
+  // the build also writes the pristine embedded data folder; making a real one is not what this tests
+  write('src/db/pristine-data-dir.ts', 'export async function writePristineArchive(dir: string): Promise<string> {\n  return dir;\n}\n');
 });
 
 afterAll(() => {
