@@ -116,6 +116,8 @@ export default defineConfig({
   test: {
     testTimeout: 30_000,
     hookTimeout: 300_000,
+    // removes the folders each test file made with tempDir() once its tests are done
+    setupFiles: ['test/helpers/remove-temp-dirs.ts'],
     // Real databases and a real Gerrit are shared machine resources: keep files in sequence. This
     // sets one worker for every project that extends this config.
     fileParallelism: false,

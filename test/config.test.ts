@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const SECRET = 'a-session-secret-of-at-least-32-chars';
 const OIDC = {
@@ -49,7 +49,7 @@ describe('loadConfig', () => {
   });
 
   it('reads the client and session secrets from files', () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'rollgate-config-'));
+    const dir = tempDir('rollgate-config-');
     writeFileSync(path.join(dir, 'client'), 'from-a-file\n');
     writeFileSync(path.join(dir, 'session'), `${SECRET}-file\n`);
     const { ROLLGATE_OIDC_CLIENT_SECRET: _c, ROLLGATE_SESSION_SECRET: _s, ...rest } = OIDC;
@@ -77,7 +77,7 @@ describe('loadConfig', () => {
   });
 
   it('takes defaults from the ROLLGATE_CONFIG file, lets the environment win, and names the file in its errors', () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'rollgate-config-'));
+    const dir = tempDir('rollgate-config-');
     const file = path.join(dir, 'rollgate.yaml');
     writeFileSync(file, 'PORT: 9100\nROLLGATE_POLICY_DIR: /etc/rollgate/policies\nLOG_LEVEL: debug\n');
     const config = loadConfig({ ROLLGATE_CONFIG: file, LOG_LEVEL: 'warn' });

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +8,7 @@ import { migrateToLatest } from '../../src/db/database.js';
 import { withAuditTriggerOff } from '../helpers/audit-tamper.js';
 import { BACKENDS, createCliTestDatabase, type CliTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /**
  * An auditor's own check of exported lines, written from the README's definition rather than
@@ -32,7 +32,7 @@ describe.each(BACKENDS)('%s: rollgate audit verify / export', (backend) => {
   let database: TestDatabase;
   let env: Record<string, string>;
   let withDb: CliTestDatabase['withDb'];
-  const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-audit-cli-'));
+  const tmp = tempDir('rollgate-audit-cli-');
 
   beforeAll(async () => {
     ({ database, env, withDb } = await createCliTestDatabase(backend, tmp));
@@ -118,7 +118,7 @@ describe.each(BACKENDS)('%s: rollgate audit verify / export', (backend) => {
 
 describe('rollgate audit without a database', () => {
   it('says there is none instead of creating one', async () => {
-    const dataDir = path.join(mkdtempSync(path.join(tmpdir(), 'rollgate-audit-none-')), 'nothing-here');
+    const dataDir = path.join(tempDir('rollgate-audit-none-'), 'nothing-here');
     const r = await runCli(['audit', 'verify'], { ROLLGATE_DATA_DIR: dataDir });
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`no database at ${dataDir} (ROLLGATE_DATA_DIR); set it, or DATABASE_URL, to the database rollgate serve uses\n`);

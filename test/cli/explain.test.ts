@@ -1,5 +1,4 @@
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, migrateToLatest } from '../../src/db/database.js';
@@ -11,6 +10,7 @@ import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/back
 import { alice, bob, carol, GROUPS, mergedChange } from '../helpers/change-events.js';
 import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
 import { runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const POLICIES = path.resolve('test/fixtures/policies');
 
@@ -23,7 +23,7 @@ describe('rollgate explain', () => {
     rest.addAccount(alice, [GROUPS.sre]);
     rest.addAccount(bob, [GROUPS.developers]);
     rest.addAccount(carol, []);
-    const dir = mkdtempSync(path.join(tmpdir(), 'rollgate-explain-'));
+    const dir = tempDir('rollgate-explain-');
     writeFileSync(path.join(dir, 'pw'), rest.password);
     env = {
       GERRIT_URL: rest.url,
@@ -127,7 +127,7 @@ describe('rollgate explain', () => {
 
     beforeAll(async () => {
       database = await createTestDatabase(backend);
-      const dataDir = mkdtempSync(path.join(tmpdir(), 'rollgate-explain-db-'));
+      const dataDir = tempDir('rollgate-explain-db-');
       dbEnv = { ...env, ...(database.url ? { DATABASE_URL: database.url } : { ROLLGATE_DATA_DIR: dataDir }) };
       const handle = await createDatabase(database.url ? { kind: 'postgres', url: database.url } : { kind: 'pglite', dataDir });
       try {

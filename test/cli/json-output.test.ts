@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,8 +11,9 @@ import { migrateToLatest } from '../../src/db/database.js';
 import { withAuditTriggerOff } from '../helpers/audit-tamper.js';
 import { BACKENDS, createCliTestDatabase, type CliTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
-const tmp = () => mkdtempSync(path.join(tmpdir(), 'rollgate-json-'));
+const tmp = () => tempDir('rollgate-json-');
 
 /** The shipped policies with one passing and one failing test case. */
 function policyWithTests(): string {

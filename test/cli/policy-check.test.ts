@@ -1,11 +1,11 @@
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 function policyCopy(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'rollgate-policy-'));
+  const dir = tempDir('rollgate-policy-');
   cpSync(path.resolve('policies'), dir, { recursive: true });
   return dir;
 }

@@ -1,12 +1,12 @@
-import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /** A copy of the shipped policies with the given test files instead of the shipped tests. */
 function policyWithTests(tests: Record<string, string>): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'rollgate-policy-test-'));
+  const dir = tempDir('rollgate-policy-test-');
   cpSync('policies', dir, { recursive: true, filter: (src) => !src.includes(`${path.sep}tests`) });
   mkdirSync(path.join(dir, 'tests'));
   for (const [name, text] of Object.entries(tests)) writeFileSync(path.join(dir, 'tests', name), text);
@@ -134,7 +134,7 @@ describe('rollgate policy test', () => {
   });
 
   it('says so when the policy has no tests folder', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'rollgate-policy-test-'));
+    const dir = tempDir('rollgate-policy-test-');
     cpSync('policies', dir, { recursive: true, filter: (src) => !src.includes(`${path.sep}tests`) });
     const r = await runCli(['policy', 'test', dir]);
     expect(r.code).toBe(1);

@@ -1,10 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ReplayProgress } from '../../src/replay/replay-progress.js';
 import { alice, bob, changeMergedEvent, commentAddedEvent, mergedChange } from '../helpers/change-events.js';
 import { runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const FIXTURES = path.resolve('test/fixtures');
 const ARGS = ['--dry-run', '--policies', path.join(FIXTURES, 'policies'), '--groups', path.join(FIXTURES, 'replay', 'groups.yaml')];
@@ -20,7 +20,7 @@ function bigRecording(): { file: string; lines: number } {
   const filler = Array.from({ length: 3000 }, (_, i) => JSON.stringify({ type: 'ref-updated', refUpdate: { project: 'x', refName: `refs/heads/é-${i}`, oldRev: 'a'.repeat(40), newRev: 'b'.repeat(40) }, eventCreatedOn: 1763884000 + i }));
   const lines = [...filler, JSON.stringify(vote).replace('{"type"', '{\r"type"'), '', JSON.stringify({ ...changeMergedEvent(change), eventCreatedOn: 1763884900 })];
   const text = `${lines.join('\r\n')}\r\n`;
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'rollgate-replay-stream-')), 'events.jsonl');
+  const file = path.join(tempDir('rollgate-replay-stream-'), 'events.jsonl');
   writeFileSync(file, text);
   return { file, lines: lines.length };
 }

@@ -1,11 +1,11 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/backends.js';
 import { alice, bob, carol, changeMergedEvent, commentAddedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
 import { startRestGerritDouble, type DoubleAccount, type DoubleChange, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
 import { runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const FIXTURES = path.resolve('test/fixtures');
 const GROUPS_FILE = path.join(FIXTURES, 'replay', 'groups.yaml');
@@ -36,7 +36,7 @@ function recording(base: number) {
     JSON.stringify(changeMergedEvent(stale)),
     JSON.stringify(changeMergedEvent(other)),
   ];
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'rollgate-replay-')), 'events.jsonl');
+  const file = path.join(tempDir('rollgate-replay-'), 'events.jsonl');
   writeFileSync(file, `${lines.join('\n')}\n`);
   return { file, approved, self, stale, other };
 }
@@ -46,7 +46,7 @@ const jsonLines = (stdout: string) => stdout.trim().split('\n').filter(Boolean).
 describe('rollgate replay --dry-run', () => {
   it('prints one decision per rule and merge, decided from the events, and runs nothing', async () => {
     const r = recording(400);
-    const recordDir = mkdtempSync(path.join(tmpdir(), 'rollgate-record-'));
+    const recordDir = tempDir('rollgate-record-');
     const out = await runCli(['replay', r.file, '--dry-run', '--policies', POLICIES, '--groups', GROUPS_FILE], { ROLLGATE_WORK_DIR: FIXTURES, ROLLGATE_STEP_ENV: 'RECORD_DIR', RECORD_DIR: recordDir });
     expect(out.code).toBe(0);
     expect(out.stderr).toBe(`line 3: not JSON: Unexpected end of JSON input\n${r.file}: 1 line skipped\n`);
@@ -80,7 +80,7 @@ describe('rollgate replay --dry-run', () => {
   });
 
   it('judges windows at each merge\'s eventCreatedOn, not at replay time', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'rollgate-replay-policy-'));
+    const dir = tempDir('rollgate-replay-policy-');
     mkdirSync(path.join(dir, 'workflows'));
     writeFileSync(path.join(dir, 'roles.yaml'), readFileSync(path.join(POLICIES, 'roles.yaml')));
     writeFileSync(path.join(dir, 'workflows', 'deploy-service.yaml'), readFileSync(path.join(POLICIES, 'workflows', 'deploy-service.yaml')));
@@ -102,7 +102,7 @@ describe('rollgate replay --dry-run', () => {
   });
 
   it('decides a held rollout again at the later moment it is approved: a vote older than approval.max_age no longer counts then', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'rollgate-replay-policy-'));
+    const dir = tempDir('rollgate-replay-policy-');
     mkdirSync(path.join(dir, 'workflows'));
     writeFileSync(path.join(dir, 'roles.yaml'), readFileSync(path.join(POLICIES, 'roles.yaml')));
     writeFileSync(path.join(dir, 'workflows', 'deploy-service.yaml'), readFileSync(path.join(POLICIES, 'workflows', 'deploy-service.yaml')));
@@ -150,7 +150,7 @@ describe('rollgate replay --dry-run', () => {
       { ...commentAddedEvent(held, alice, '/rollout approve changed my mind'), eventCreatedOn: 1763885100 },
       changeMergedEvent(typo),
     ];
-    const file = path.join(mkdtempSync(path.join(tmpdir(), 'rollgate-replay-deny-')), 'events.jsonl');
+    const file = path.join(tempDir('rollgate-replay-deny-'), 'events.jsonl');
     writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n'));
     const out = await runCli(['replay', file, '--dry-run', '--policies', POLICIES, '--groups', GROUPS_FILE]);
     expect(out.code).toBe(0);
@@ -179,7 +179,7 @@ describe('rollgate replay --dry-run', () => {
       voteEvent(held, carol, 2, 1763884950),
       voteEvent(held, alice, 2, 1763885000),
     ];
-    const file = path.join(mkdtempSync(path.join(tmpdir(), 'rollgate-replay-vote-')), 'events.jsonl');
+    const file = path.join(tempDir('rollgate-replay-vote-'), 'events.jsonl');
     writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n'));
     const out = await runCli(['replay', file, '--dry-run', '--policies', POLICIES, '--groups', GROUPS_FILE]);
     expect(out.code).toBe(0);
@@ -194,7 +194,7 @@ describe('rollgate replay --dry-run', () => {
   });
 
   it('exits 1 with line N: problem when no line of the file is an event, and when the file cannot be read', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'rollgate-replay-bad-'));
+    const dir = tempDir('rollgate-replay-bad-');
     const file = path.join(dir, 'not-events.jsonl');
     writeFileSync(file, 'hello\n{"type":"change-merged"}\n');
     const bad = await runCli(['replay', file, '--dry-run', '--policies', POLICIES, '--groups', GROUPS_FILE]);
@@ -230,7 +230,7 @@ describe('rollgate replay --dry-run', () => {
       rest.addAccount(alice, [GROUPS.sre]);
       rest.addAccount(bob, [GROUPS.developers]);
       rest.addAccount(carol, []);
-      const dir = mkdtempSync(path.join(tmpdir(), 'rollgate-replay-rest-'));
+      const dir = tempDir('rollgate-replay-rest-');
       writeFileSync(path.join(dir, 'pw'), rest.password);
       env = { GERRIT_URL: rest.url, GERRIT_HTTP_USER: rest.user, GERRIT_HTTP_PASSWORD_FILE: path.join(dir, 'pw') };
     });
@@ -264,7 +264,7 @@ describe.each(BACKENDS)('%s: rollgate replay (rollouts run)', (backend) => {
   beforeAll(async () => {
     rest = await startRestGerritDouble();
     database = await createTestDatabase(backend);
-    const dir = mkdtempSync(path.join(tmpdir(), 'rollgate-replay-run-'));
+    const dir = tempDir('rollgate-replay-run-');
     recordDir = path.join(dir, 'record');
     mkdirSync(recordDir);
     writeFileSync(path.join(dir, 'pw'), rest.password);

@@ -1,6 +1,4 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alice, bob, changeMergedEvent, GROUPS, mergedChange } from '../helpers/change-events.js';
@@ -9,6 +7,7 @@ import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerri
 import { waitFor } from '../helpers/wait-for.js';
 import { doubleSettings } from '../helpers/double-settings.js';
 import { freePort } from '../helpers/free-port.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 describe('rollgate serve against Gerrit', () => {
   let ssh: SshGerritDouble;
@@ -24,7 +23,7 @@ describe('rollgate serve against Gerrit', () => {
   });
 
   it('rolls out a streamed merge and never writes a secret to its logs, even at trace level', async () => {
-    const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-secrets-'));
+    const tmp = tempDir('rollgate-secrets-');
     const port = await freePort();
     const webhookSecret = 'Webhook-s3cret-in-the-path';
     const child = spawn(process.execPath, ['--import', 'tsx', path.resolve('src/cli/main.ts'), 'serve'], {

@@ -1,13 +1,13 @@
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait-for.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 describe('rollgate serve on embedded defaults', () => {
   it('starts with no Gerrit and no database server, says what to configure, serves HTTP, and stops on SIGTERM', async () => {
-    const dataDir = path.join(mkdtempSync(path.join(tmpdir(), 'rollgate-serve-')), 'data');
+    const dataDir = path.join(tempDir('rollgate-serve-'), 'data');
     const child = spawn(process.execPath, ['--import', 'tsx', path.resolve('src/cli/main.ts'), 'serve'], {
       env: { PATH: process.env.PATH ?? '', PORT: '0', ROLLGATE_DATA_DIR: dataDir, LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -44,7 +44,7 @@ describe('rollgate serve on embedded defaults', () => {
 
 describe('rollgate serve reloads its policy files on SIGHUP', () => {
   it('uses a changed policy from then on, and refuses a broken one with the problem while the one in use stays', async () => {
-    const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-reload-'));
+    const tmp = tempDir('rollgate-reload-');
     const policyDir = path.join(tmp, 'policies');
     cpSync(path.resolve('test/fixtures/policies'), policyDir, { recursive: true });
     const child = spawn(process.execPath, ['--import', 'tsx', path.resolve('src/cli/main.ts'), 'serve'], {

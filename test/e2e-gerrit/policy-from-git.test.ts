@@ -1,5 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
@@ -12,6 +11,7 @@ import { waitFor } from '../helpers/wait-for.js';
 import { startRealGerrit, type ChangeMessage, type RealGerrit } from '../real-gerrit/gerrit-server.js';
 import { beforeAllOrFailEachTest } from '../real-gerrit/fail-if-setup-failed.js';
 import { gerritSettings } from '../real-gerrit/rollgate-settings.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /**
  * The policy kept in a Gerrit project (ROLLGATE_POLICY_REPO), on a real Gerrit 3.10: rollgate
@@ -66,7 +66,7 @@ describe(`the policy in a Gerrit project, on a real Gerrit (${backend})`, () => 
     // the first policy, merged before rollgate starts
     await mergePolicy('alice', { 'roles.yaml': ROLES, 'rollouts.yaml': `rollouts:\n${API_RULE}`, ...WORKFLOWS });
     database = await createTestDatabase(backend);
-    tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-policy-git-'));
+    tmp = tempDir('rollgate-policy-git-');
     env = {
       // on the embedded database the service's rows are in its own memory: explain then reads none
       ...(database.url ? { DATABASE_URL: database.url } : { ROLLGATE_DATA_DIR: path.join(tmp, 'no-data') }),

@@ -1,5 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
@@ -10,6 +9,7 @@ import { waitFor } from '../helpers/wait-for.js';
 import { startRealGerrit, type ChangeMessage, type GerritUser, type RealGerrit } from '../real-gerrit/gerrit-server.js';
 import { gerritSettings } from '../real-gerrit/rollgate-settings.js';
 import { beforeAllOrFailEachTest } from '../real-gerrit/fail-if-setup-failed.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /**
  * Readiness before merge on a real Gerrit 3.10: with gerrit-plugin-config/readiness-label.config
@@ -71,7 +71,7 @@ describe(`rollgate's ${LABEL} vote on open changes, on a real Gerrit (${backend}
     // a branch no rollout rule matches: rollgate never votes there, so the label can be tried by hand
     await gerrit.rest(gerrit.users.admin, 'PUT', `/projects/${encodeURIComponent(gerrit.project)}/branches/sandbox`, { revision: gerrit.branch });
     database = await createTestDatabase(backend);
-    const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-gerrit-readiness-'));
+    const tmp = tempDir('rollgate-gerrit-readiness-');
     const config = loadConfig({
       PATH: process.env.PATH,
       PORT: '0',

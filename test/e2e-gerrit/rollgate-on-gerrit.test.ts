@@ -1,5 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { auditHeadsIn } from '../../src/audit/audit-head-line.js';
@@ -14,6 +13,7 @@ import { waitFor } from '../helpers/wait-for.js';
 import { startRealGerrit, type ChangeMessage, type RealGerrit } from '../real-gerrit/gerrit-server.js';
 import { gerritSettings } from '../real-gerrit/rollgate-settings.js';
 import { beforeAllOrFailEachTest } from '../real-gerrit/fail-if-setup-failed.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /**
  * rollgate against a real Gerrit 3.10: people upload, vote, submit and comment the way they do
@@ -60,7 +60,7 @@ describe(`rollgate on a real Gerrit (${backend})`, () => {
     await gerrit.rest(admin, 'PUT', '/groups/release-managers/members/admin');
     await gerrit.rest(admin, 'PUT', '/groups/payments-oncall/groups/sre'); // alice is on call only through sre
     database = await createTestDatabase(backend);
-    const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-gerrit-e2e-'));
+    const tmp = tempDir('rollgate-gerrit-e2e-');
     recordDir = path.join(tmp, 'record');
     mkdirSync(recordDir);
     const config = loadConfig({
@@ -122,7 +122,7 @@ describe(`rollgate on a real Gerrit (${backend})`, () => {
     const [head] = auditHeadsIn(finished.message);
     const row = await service.database.db.selectFrom('audit_log').select('hash').where('id', '=', head!.id).executeTakeFirst();
     expect(row?.hash).toBe(head!.hash);
-    const rest = gerritSettings(gerrit, mkdtempSync(path.join(tmpdir(), 'rollgate-e2e-heads-')));
+    const rest = gerritSettings(gerrit, tempDir('rollgate-e2e-heads-'));
     const gerritRest = loadConfig({ ...rest, PATH: process.env.PATH }).gerritRest!;
     const posted = await headsPostedInGerrit(new GerritRestClient(gerritRest), gerritRest.user, new AuditStore(service.database.db));
     expect(posted.heads).toContainEqual({ ...head, source: `in a review message on payments/api~${change.number}` });

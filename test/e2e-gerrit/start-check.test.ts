@@ -1,5 +1,4 @@
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
@@ -10,6 +9,7 @@ import { waitFor } from '../helpers/wait-for.js';
 import { beforeAllOrFailEachTest } from '../real-gerrit/fail-if-setup-failed.js';
 import { startRealGerrit, type ChangeMessage, type RealGerrit } from '../real-gerrit/gerrit-server.js';
 import { gerritSettings } from '../real-gerrit/rollgate-settings.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /**
  * The check at a rollout's start against a real Gerrit 3.10: alice (sre) approves bob's change
@@ -51,7 +51,7 @@ describe(`the check at the start on a real Gerrit (${backend})`, () => {
     await gerrit.rest(admin, 'PUT', `/projects/${encodeURIComponent(gerrit.project)}/branches/blocker`, { revision: gerrit.branch });
     await gerrit.rest(admin, 'PUT', '/groups/sre/members/dave'); // dave passes the blocker's gate
     database = await createTestDatabase(backend);
-    const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-gerrit-start-'));
+    const tmp = tempDir('rollgate-gerrit-start-');
     const policies = path.join(tmp, 'policies');
     mkdirSync(path.join(policies, 'workflows'), { recursive: true });
     copyFileSync(path.join(FIXTURES, 'gerrit-policies/roles.yaml'), path.join(policies, 'roles.yaml'));

@@ -1,15 +1,16 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runProcess } from '../../src/execute/run-process.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const env = { PATH: process.env.PATH ?? '' };
 const node = process.execPath;
 
 describe('runProcess', () => {
   it('passes each argv element as one argument, with no shell in between', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'rollgate-argv-'));
+    const dir = tempDir('rollgate-argv-');
     const marker = path.join(dir, 'pwned');
     const hostile = `$(touch ${marker}); touch ${marker} && echo \`touch ${marker}\``;
     const r = await runProcess({ argv: [node, '-e', 'console.log(JSON.stringify(process.argv.slice(1)))', hostile, 'a b'], cwd: dir, env, timeoutMs: 10_000 });
@@ -33,7 +34,7 @@ describe('runProcess', () => {
   });
 
   it('kills the whole process group on timeout', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'rollgate-timeout-'));
+    const dir = tempDir('rollgate-timeout-');
     const grandchildMarker = path.join(dir, 'grandchild-survived');
     // the child starts a grandchild that would write a file after 1.5 s if it survived
     const grandchild = `setTimeout(() => require('fs').writeFileSync(${JSON.stringify(grandchildMarker)}, 'x'), 1500)`;
@@ -46,7 +47,7 @@ describe('runProcess', () => {
   });
 
   it('sends a stopped step SIGTERM once, then SIGKILL after the grace period', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'rollgate-term-once-'));
+    const dir = tempDir('rollgate-term-once-');
     const traps = path.join(dir, 'traps');
     // a program whose cleanup trap runs on every SIGTERM and which never exits by itself
     const r = await runProcess({ argv: ['/bin/sh', '-c', 'trap \'echo term >> "$0"\' TERM; while :; do sleep 0.05; done', traps], cwd: dir, env, timeoutMs: 200, graceMs: 1000 });

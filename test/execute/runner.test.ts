@@ -1,7 +1,6 @@
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../src/db/database.js';
@@ -13,6 +12,7 @@ import { RolloutReads } from '../../src/rollouts/rollout-reads.js';
 import { StepStore } from '../../src/rollouts/step-store.js';
 import { Engine, policy, queueRollout, rule, run, workflow } from './engine-harness.js';
 import { alive } from '../helpers/process-alive.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /** A loopback HTTP server standing in for a deploy API: records requests, answers as told. */
 interface Target {
@@ -139,7 +139,7 @@ describe.each(BACKENDS)('%s: the workflow engine', (backend) => {
   });
 
   it('kills the whole process group when a step times out, then fails the rollout', async () => {
-    const marker = path.join(mkdtempSync(path.join(tmpdir(), 'rollgate-gc-')), 'grandchild-survived');
+    const marker = path.join(tempDir('rollgate-gc-'), 'grandchild-survived');
     const wf = workflow({ name: 'slow', steps: [{ id: 'hang', run: run('hang', { grandchild: marker, sleep: 60_000 }), timeout: '2s' }] });
     const r = rule('slow-prod', 'slow', 'slow-prod');
     engine = new Engine(handle, policy([wf], [r]));

@@ -1,5 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../src/db/database.js';
@@ -7,6 +6,7 @@ import { STORED_OUTPUT_BYTES } from '../../src/execute/output-recorder.js';
 import { BACKENDS, openTestDatabase } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { Engine, policy, queueRollout, rule, workflow } from './engine-harness.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /** A step program written inline: `node -e <script>`, never through a shell. */
 const node = (script: string) => ['node', '-e', script];
@@ -19,7 +19,7 @@ describe.each(BACKENDS)('%s: step output stored as it comes, every attempt kept'
 
   beforeAll(async () => {
     ({ handle, cleanup } = await openTestDatabase(backend));
-    dir = mkdtempSync(path.join(tmpdir(), 'rollgate-output-'));
+    dir = tempDir('rollgate-output-');
   });
   afterAll(async () => {
     await cleanup();

@@ -1,5 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
@@ -12,6 +11,7 @@ import { IDP_USERS, startTestIdp, type IdpUser, type TestIdp } from './oidc-prov
 import { startRestGerritDouble, type DoubleChange, type RestGerritDouble } from './rest-gerrit-double.js';
 import { startSshGerritDouble, type SshGerritDouble } from './ssh-gerrit-double.js';
 import { waitFor } from './wait-for.js';
+import { tempDir } from './temp-dir.js';
 
 /**
  * rollgate with operator login, on one backend: the Gerrit doubles (alice in `sre`, bob in
@@ -46,7 +46,7 @@ export async function startRollgateWithLogin(
   const ssh = await startSshGerritDouble();
   for (const [account, groups] of [[alice, [GROUPS.sre]], [bob, [GROUPS.developers]], [carol, []], [dave, []]] as const) rest.addAccount(account, [...groups]);
   const database: TestDatabase = await createTestDatabase(backend);
-  const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-login-'));
+  const tmp = tempDir('rollgate-login-');
   const policies = path.join(tmp, 'policies');
   mkdirSync(path.join(policies, 'workflows'), { recursive: true });
   writeFileSync(path.join(policies, 'roles.yaml'), ROLES);

@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TestDatabase } from './backends.js';
 import { doubleSettings } from './double-settings.js';
 import type { RestGerritDouble } from './rest-gerrit-double.js';
 import type { SshGerritDouble } from './ssh-gerrit-double.js';
 import { waitFor } from './wait-for.js';
+import { tempDir } from './temp-dir.js';
 
 const FIXTURES = path.resolve('test/fixtures');
 
@@ -70,7 +70,7 @@ export interface ServeSetup {
 }
 
 export function serveSetup(options: { name: string; workflow: string; database: TestDatabase; ssh: SshGerritDouble; rest: RestGerritDouble; env?: Record<string, string> }): ServeSetup {
-  const tmp = mkdtempSync(path.join(tmpdir(), `rollgate-${options.name}-`));
+  const tmp = tempDir(`rollgate-${options.name}-`);
   const recordDir = path.join(tmp, 'record');
   mkdirSync(recordDir);
   const policies = policiesWithWorkflow(tmp, options.workflow);

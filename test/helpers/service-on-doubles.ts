@@ -1,5 +1,4 @@
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
@@ -9,6 +8,7 @@ import { createTestDatabase, type Backend, type TestDatabase } from './backends.
 import { doubleSettings } from './double-settings.js';
 import { startRestGerritDouble, type DoubleAccount, type DoubleGroup, type RestGerritDouble } from './rest-gerrit-double.js';
 import { startSshGerritDouble, type SshGerritDouble } from './ssh-gerrit-double.js';
+import { tempDir } from './temp-dir.js';
 
 const FIXTURES = path.resolve('test/fixtures');
 
@@ -33,7 +33,7 @@ export async function startServiceOnDoubles(o: {
   readonly env?: (dirs: { tmp: string; recordDir: string }) => Record<string, string>;
   readonly overrides?: ServiceOverrides;
 }): Promise<ServiceOnDoubles> {
-  const tmp = mkdtempSync(path.join(tmpdir(), `rollgate-${o.name}-`));
+  const tmp = tempDir(`rollgate-${o.name}-`);
   const recordDir = path.join(tmp, 'record');
   mkdirSync(recordDir);
   const config = loadConfig({

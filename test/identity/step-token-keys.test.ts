@@ -1,7 +1,6 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Koa from 'koa';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
@@ -12,6 +11,7 @@ import { MAX_STEP_TOKEN_LIFETIME_MS, STEP_TOKEN_ALGORITHM, StepTokenKeys } from 
 import { loadPolicy } from '../../src/load-policy.js';
 import type { Policy } from '../../src/policy/policy-config.js';
 import { BACKENDS, openTestDatabaseForSuite } from '../helpers/backends.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /**
  * The signing keys of step identity tokens, on a test clock: a token signed before a rotation is
@@ -24,7 +24,7 @@ const MINUTE = 60_000;
 const T0 = Date.parse('2026-12-07T10:00:00Z');
 
 function fixturePolicy(): Policy {
-  const dir = mkdtempSync(path.join(tmpdir(), 'rollgate-step-token-policy-'));
+  const dir = tempDir('rollgate-step-token-policy-');
   mkdirSync(path.join(dir, 'workflows'));
   writeFileSync(path.join(dir, 'roles.yaml'), readFileSync('test/fixtures/policies/roles.yaml'));
   writeFileSync(

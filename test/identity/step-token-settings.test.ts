@@ -1,12 +1,12 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { loadPolicy } from '../../src/load-policy.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /** The settings and policy fields of step identity tokens: checked where they are read, errors naming the setting or the file and field. */
-const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-step-token-settings-'));
+const tmp = tempDir('rollgate-step-token-settings-');
 const keyFile = path.join(tmp, 'key');
 writeFileSync(keyFile, 'an encryption secret of more than thirty-two characters\n');
 const shortKey = path.join(tmp, 'short');

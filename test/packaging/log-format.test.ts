@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait-for.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 interface Record {
   readonly msg: string;
@@ -18,7 +18,7 @@ afterEach(() => {
 
 /** `rollgate serve` on embedded defaults with `LOG_FORMAT` set (or not), run until started and stopped with SIGTERM; its stdout records. */
 async function serveLog(logFormat: string | undefined): Promise<{ code: number | null; records: Record[]; stderr: string }> {
-  const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-log-format-'));
+  const tmp = tempDir('rollgate-log-format-');
   folders.push(tmp);
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '', PORT: '0', ROLLGATE_DATA_DIR: path.join(tmp, 'data'), LOG_LEVEL: 'info' };
   if (logFormat !== undefined) env.LOG_FORMAT = logFormat;

@@ -1,5 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import pino from 'pino';
@@ -13,6 +12,7 @@ import { doubleSettings } from '../helpers/double-settings.js';
 import { startRestGerritDouble, type DoubleChange, type RestGerritDouble } from '../helpers/rest-gerrit-double.js';
 import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /**
  * Issue 17: rollgate is an OpenID issuer for its steps. A step with `credentials.identity` gets, per
@@ -79,7 +79,7 @@ describe.each(BACKENDS)('%s: step identity tokens (rollgate as an OpenID issuer 
     rest.addAccount(alice, [GROUPS.sre]);
     rest.addAccount(bob, [GROUPS.developers]);
     database = await createTestDatabase(backend);
-    const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-id-token-'));
+    const tmp = tempDir('rollgate-id-token-');
     recordDir = path.join(tmp, 'record');
     mkdirSync(recordDir);
     const policies = path.join(tmp, 'policies');

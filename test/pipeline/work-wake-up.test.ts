@@ -1,5 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, createTestDatabase, type Backend, type TestDatabase } from '../helpers/backends.js';
@@ -8,6 +7,7 @@ import { startRestGerritDouble, type RestGerritDouble } from '../helpers/rest-ge
 import { startServiceOnDoubles, type ServiceOnDoubles } from '../helpers/service-on-doubles.js';
 import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /**
  * Workers are woken when work is queued, not found at their next poll: every loop here polls once
@@ -43,7 +43,7 @@ steps:
 `;
 
 function policyDir(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'rollgate-wake-policy-'));
+  const dir = tempDir('rollgate-wake-policy-');
   mkdirSync(path.join(dir, 'workflows'));
   writeFileSync(path.join(dir, 'rollouts.yaml'), ROLLOUTS);
   writeFileSync(path.join(dir, 'roles.yaml'), ROLES);

@@ -1,8 +1,8 @@
-import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startRealGerrit } from './gerrit-server.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /**
  * Without Java the real-Gerrit suites must fail saying what is missing (and never skip). The Java
@@ -26,7 +26,7 @@ describe('the real-Gerrit harness without Java', () => {
 
   it('fails with "needs Java 17" when there is no java on PATH', async () => {
     delete process.env.JAVA_HOME;
-    process.env.PATH = mkdtempSync(path.join(tmpdir(), 'rollgate-empty-path-'));
+    process.env.PATH = tempDir('rollgate-empty-path-');
     await expect(startRealGerrit({ log: () => undefined })).rejects.toThrow(
       'real Gerrit needs Java 17: `java -version` failed (no java on PATH and JAVA_HOME is not set)',
     );

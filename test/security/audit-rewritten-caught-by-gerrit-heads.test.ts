@@ -1,5 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +13,7 @@ import { runCli } from '../helpers/run-cli.js';
 import { startServiceOnDoubles } from '../helpers/service-on-doubles.js';
 import { startSshGerritDouble, type SshGerritDouble } from '../helpers/ssh-gerrit-double.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /**
  * Attack (issue 11, hole 10): someone with the database (the owner role, or a superuser) rewrites
@@ -27,7 +27,7 @@ describe.each(BACKENDS)('%s: a consistently rewritten audit trail is caught by t
   let database: TestDatabase;
   let env: Record<string, string>;
   let withDb: CliTestDatabase['withDb'];
-  const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-gerrit-heads-'));
+  const tmp = tempDir('rollgate-gerrit-heads-');
 
   beforeAll(async () => {
     ssh = await startSshGerritDouble();

@@ -1,10 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { bob, changeMergedEvent, mergedChange } from '../helpers/change-events.js';
 import { runCli } from '../helpers/run-cli.js';
 import { ServeProcess } from '../helpers/serve-process.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /**
  * Attack (issue 11, hole 9): `rollgate replay` on the PGlite folder a running `serve` used
@@ -12,7 +13,7 @@ import { ServeProcess } from '../helpers/serve-process.js';
  * an embedded database folder; every other one refuses, naming the holder.
  */
 describe('one process at a time on an embedded database folder', () => {
-  const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-db-lock-'));
+  const tmp = tempDir('rollgate-db-lock-');
   const running: ServeProcess[] = [];
   afterEach(async () => {
     for (const p of running.splice(0)) {

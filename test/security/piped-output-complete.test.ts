@@ -1,12 +1,12 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bob, changeMergedEvent, mergedChange } from '../helpers/change-events.js';
 import { spawnCliThroughPipe } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const FIXTURES = path.resolve('test/fixtures');
-const dir = mkdtempSync(path.join(tmpdir(), 'rollgate-piped-'));
+const dir = tempDir('rollgate-piped-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /**

@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../helpers/backends.js';
@@ -8,10 +7,11 @@ import type { DoubleAccount } from '../helpers/rest-gerrit-double.js';
 import { runCli } from '../helpers/run-cli.js';
 import { serviceOnDoublesForSuite } from '../helpers/service-on-doubles.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const FIXTURES = path.resolve('test/fixtures');
 const POLICIES = path.join(FIXTURES, 'policies');
-const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-replay-approve-'));
+const tmp = tempDir('rollgate-replay-approve-');
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** The change's owner, who holds the approving role (prod-deployer via sre) but owns the change. */

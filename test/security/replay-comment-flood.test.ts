@@ -1,14 +1,14 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MAX_COMMANDS_PER_COMMENT } from '../../src/policy/comment-command.js';
 import { alice, bob, carol, changeMergedEvent, commentAddedEvent, mergedChange } from '../helpers/change-events.js';
 import { runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const FIXTURES = path.resolve('test/fixtures');
 const ARGS = ['--dry-run', '--policies', path.join(FIXTURES, 'policies'), '--groups', path.join(FIXTURES, 'replay', 'groups.yaml')];
-const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-replay-flood-'));
+const tmp = tempDir('rollgate-replay-flood-');
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const jsonLines = (stdout: string) => stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);

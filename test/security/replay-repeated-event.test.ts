@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, type DatabaseTarget } from '../../src/db/database.js';
@@ -8,11 +7,12 @@ import { BACKENDS, createTestDatabase, type TestDatabase } from '../helpers/back
 import { alice, bob, changeMergedEvent, commentAddedEvent, mergedChange } from '../helpers/change-events.js';
 import type { DoubleAccount, DoubleChange } from '../helpers/rest-gerrit-double.js';
 import { runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const FIXTURES = path.resolve('test/fixtures');
 const POLICIES = path.join(FIXTURES, 'policies');
 const GROUPS_FILE = path.join(FIXTURES, 'replay', 'groups.yaml');
-const tmp = mkdtempSync(path.join(tmpdir(), 'rollgate-replay-repeated-'));
+const tmp = tempDir('rollgate-replay-repeated-');
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const jsonLines = (stdout: string) => stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
