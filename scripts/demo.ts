@@ -6,7 +6,7 @@
  * URLs, and rollgate's review messages as Gerrit REST returns them, then keeps both running to
  * explore until Ctrl-C. `--once` stops after printing.
  */
-import { accessSync, constants, mkdtempSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config.js';
@@ -79,6 +79,8 @@ await waitFor('rollgate to connect to Gerrit', async () => (service.streamConnec
 const stopAll = async () => {
   await service.stop();
   await gerrit.stop();
+  // the demo's embedded database and credentials are throwaway
+  rmSync(tmp, { recursive: true, force: true });
 };
 
 /** Waits for rollgate's message matching `pattern` on a change and prints the change, decision and messages. */
