@@ -43,8 +43,8 @@ export class Runner implements ExecutionHost {
   /** Drives one claimed rollout until it finishes, parks at a gate, or is released; false when there was none. */
   async runNext(): Promise<boolean> {
     if (this.#stopping) return false;
-    await this.#supersede();
-    const rollout = await this.#d.leases.claim(this.#d.workerId, this.#leaseMs);
+    const supersedeRules = await this.#supersede();
+    const rollout = await this.#d.leases.claim(this.#d.workerId, this.#leaseMs, supersedeRules);
     if (!rollout) return false;
     const execution = new Execution(this, rollout);
     this.#active.set(rollout.id, execution);
@@ -84,13 +84,19 @@ export class Runner implements ExecutionHost {
     return this.#stopping;
   }
 
-  async #supersede(): Promise<void> {
+  /**
+   * Supersedes the queued rollouts a newer merge replaced; returns the rules it looked at. The
+   * claim that follows skips one queued meanwhile (an approval between the two statements), so it
+   * is superseded at the next pass, never run.
+   */
+  async #supersede(): Promise<readonly string[]> {
     const rules = this.#d.policy().rollouts.filter((r) => r.queue === 'supersede').map((r) => r.name);
     for (const row of await this.#d.leases.supersedeQueued(rules)) {
       this.#d.logger.info({ rolloutId: row.id, supersededBy: row.superseded_by }, 'rollout superseded by a newer merge');
       await this.#d.messages.superseded(row, row.superseded_by!);
       this.#d.onReport();
     }
+    return rules;
   }
 
   #startHeartbeat(): void {

@@ -30,7 +30,7 @@ export class RolloutLeaseStore {
    * Rows are locked with SKIP LOCKED, and a unique index on active rollouts per environment
    * settles any race between workers: the loser gets nothing this time.
    */
-  async claim(workerId: string, leaseMs: number): Promise<ClaimedRollout | undefined> {
+  async claim(workerId: string, leaseMs: number, supersedeRules: readonly string[] = []): Promise<ClaimedRollout | undefined> {
     try {
       const result = await sql<ClaimedRollout>`
         update rollouts set status = 'running', claimed_by = ${workerId},
@@ -43,6 +43,10 @@ export class RolloutLeaseStore {
               select r.id, r.merged_at from rollouts r
               where r.status = 'queued'
                 and not exists (select 1 from rollouts a where a.environment = r.environment and a.status in ('running', 'waiting'))
+                -- one a newer merge supersedes (queued since the last supersede pass) waits for the next pass
+                and not (r.rule = any(${[...supersedeRules]}::text[]) and exists (
+                  select 1 from rollouts n where n.rule = r.rule and n.environment = r.environment and (n.merged_at, n.id) > (r.merged_at, r.id)
+                    and ((n.status in ('queued', 'running', 'waiting') and n.phase = 'forward') or n.status = 'succeeded')))
               order by r.merged_at, r.id limit 1
               for update of r skip locked) as queued
             union all

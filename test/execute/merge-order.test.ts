@@ -71,6 +71,23 @@ describe.each(BACKENDS)('%s: environment queues in merge order', (backend) => {
     expect(deployed(engine)).toEqual([newer.change_number]);
   });
 
+  it('supersede: an older merge approved between the supersede pass and the claim is never claimed, and goes at the next pass', async () => {
+    const wf = deployWorkflow('order-race');
+    const r = rule('order-race-prod', wf.name, 'order-race-prod', 'supersede');
+    engine = new Engine(handle, policy([wf], [r]));
+    const held = await queueRollout(engine.store, wf, r, { mergedAt: at(1), decision: 'hold' });
+    const newer = await queueRollout(engine.store, wf, r, { mergedAt: at(2) });
+    expect((await engine.leases.claim('worker-1', 60_000, [r.name]))?.id).toBe(newer.id);
+    expect((await engine.leases.finish(newer.id, 'succeeded', 'worker-1'))?.status).toBe('succeeded');
+    // the supersede pass ran (nothing queued to supersede), then the approval queues the older merge
+    expect(await engine.leases.supersedeQueued([r.name])).toEqual([]);
+    await engine.store.redecide(held.id, { decision: 'allow', reasons: [], approvers: [], justification: 'late approval' });
+    expect(await engine.leases.claim('worker-2', 60_000, [r.name])).toBeUndefined();
+    expect(await engine.status(held.id)).toBe('queued');
+    expect((await engine.leases.supersedeQueued([r.name])).map((row) => row.id)).toEqual([held.id]);
+    expect(await engine.status(held.id)).toBe('superseded');
+  });
+
   it('serial: an older merge approved late still runs (every merge runs), after the environment is free', async () => {
     const wf = deployWorkflow('order-late-serial');
     const r = rule('order-late-serial-prod', wf.name, 'order-late-serial-prod');
