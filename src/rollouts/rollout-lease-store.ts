@@ -1,8 +1,6 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database, RolloutRow, RolloutStatus } from '../db/schema.js';
-
-/** Stands in for the CTE a caller may add to a statement: the statement keeps one shape. */
-const NOTHING = sql<object>`(select null where false)`;
+import { NO_ROWS } from '../db/no-rows.js';
 
 /** A rollout as a claim took it: with how long ago (database clock) it first started. */
 export type ClaimedRollout = RolloutRow & { readonly elapsed_ms: number };
@@ -155,7 +153,7 @@ export class RolloutLeaseStore {
           .where('id', '=', id)
           .returning('deadline_at'),
       )
-      .with('also', () => also ?? NOTHING)
+      .with('also', () => also ?? NO_ROWS)
       .selectFrom('d')
       .select('deadline_at')
       .executeTakeFirstOrThrow();
@@ -238,7 +236,7 @@ export class RolloutLeaseStore {
         if (workerId !== undefined) q = q.where('claimed_by', '=', workerId);
         return q.returningAll();
       })
-      .with('also', () => alsoWhenFinished?.(finished) ?? NOTHING)
+      .with('also', () => alsoWhenFinished?.(finished) ?? NO_ROWS)
       .selectFrom('f')
       .selectAll()
       .executeTakeFirst();

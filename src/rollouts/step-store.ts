@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { AuditAppendSql } from '../audit/audit-trail.js';
 import type { AttemptStatus, Database, StepRow, StepStatus } from '../db/schema.js';
+import { NO_ROWS } from '../db/no-rows.js';
 
 /** How one attempt of a step ended. */
 export interface AttemptEnd {
@@ -23,9 +24,6 @@ export interface StepUpdate {
 
 /** A step as its attempt started: its number, and how long ago (database clock) the step first started. */
 export type StartedStep = StepRow & { readonly attempt_number: number; readonly elapsed_ms: number };
-
-/** Stands in for the audit CTEs when there is no audit trail: a statement keeps one shape. */
-const NOTHING = sql<object>`(select null where false)`;
 
 /**
  * The `rollout_steps` rows as the workflow engine moves them: attempts started and ended under
@@ -92,7 +90,7 @@ export class StepStore {
         from s
         where ${newAttempt} or not exists (select 1 from step_attempts where rollout_id = s.rollout_id and step_id = s.step_id and status = 'running')
         returning number
-      ), audit_next as ${audit?.next(started) ?? NOTHING}, audit_row as ${audit?.row(started) ?? NOTHING}
+      ), audit_next as ${audit?.next(started) ?? NO_ROWS}, audit_row as ${audit?.row(started) ?? NO_ROWS}
       select s.*,
         -- a continued attempt keeps its number (the statement sees the attempts as they were before it)
         coalesce(a.number, (select max(number) from step_attempts where rollout_id = s.rollout_id and step_id = s.step_id)) as attempt_number,
@@ -142,7 +140,7 @@ export class StepStore {
       ? sql<object>`(update step_attempts set status = ${attempt.status}, exit_code = ${update.exitCode ?? null}, http_status = ${update.httpStatus ?? null}, error = ${update.error ?? null}, finished_at = now()
           where rollout_id = ${rolloutId} and step_id = ${stepId} and number = ${attempt.number} and ${ended}
           returning number)`
-      : NOTHING;
+      : NO_ROWS;
     // raw SQL, like startStep: a step's end is the engine's other hot statement
     const result = await sql<StepRow>`
       with s as (
@@ -151,7 +149,7 @@ export class StepStore {
         where rollout_id = ${rolloutId} and step_id = ${stepId} and (lease_owner = ${workerId} or lease_owner is null)
           and exists (select 1 from rollouts where id = ${rolloutId} and claimed_by = ${workerId} and status = 'running')
         returning *
-      ), a as ${attemptEnd}, audit_next as ${audit?.next(ended) ?? NOTHING}, audit_row as ${audit?.row(ended) ?? NOTHING}
+      ), a as ${attemptEnd}, audit_next as ${audit?.next(ended) ?? NO_ROWS}, audit_row as ${audit?.row(ended) ?? NO_ROWS}
       select * from s`.execute(this.#db);
     return result.rows[0];
   }
